@@ -1,0 +1,7 @@
+//! laser-rs: adapt a pretrained language model to a task without fine-tuning, by replacing a few
+//! chosen weight matrices with (multi-subspace) low-rank approximations.
+//!
+//! This facade re-exports the workspace crates so that users depend on one package:
+//! - [`linalg`]: thin / partial / randomized SVD, σ-gradients, truncation, row clustering.
+
+pub use laser_linalg as linalg;
