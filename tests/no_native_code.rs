@@ -3,7 +3,9 @@
 
 use std::process::Command;
 
-/// Crates that invoke a C/C++ toolchain or generate native bindings.
+/// Crates that invoke a C/C++ toolchain or generate native bindings. Every crate that compiles C
+/// build-depends on one of the first four; the rest are known offenders named for clarity.
+/// (`-sys` crates alone are not the test: `linux-raw-sys` is pure Rust syscall tables.)
 const NATIVE_BUILDERS: &[&str] = &[
     "cc",
     "cmake",
@@ -38,10 +40,7 @@ fn default_workspace_build_compiles_no_native_code() {
     let tree = String::from_utf8(out.stdout).unwrap();
     let crates: Vec<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
     assert!(crates.len() > 10, "cargo tree printed too little:\n{tree}");
-    let offenders: Vec<&str> = crates
-        .iter()
-        .copied()
-        .filter(|c| NATIVE_BUILDERS.contains(c) || c.ends_with("-sys") || c.ends_with("_sys"))
-        .collect();
+    let offenders: Vec<&str> =
+        crates.iter().copied().filter(|c| NATIVE_BUILDERS.contains(c)).collect();
     assert!(offenders.is_empty(), "native-code crates in the default build: {offenders:?}");
 }

@@ -1,0 +1,350 @@
+//! Model configs, deserialised from HF `config.json` with HF key names (older aliases accepted),
+//! and validated for consistency before any weight is read.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{ModelError, Result};
+
+/// The supported architecture families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// LlamaForCausalLM (SmolLM2, TinyLlama, Llama-2/3, Mistral).
+    Llama,
+    /// GPT2LMHeadModel.
+    Gpt2,
+    /// GPTJForCausalLM.
+    Gptj,
+    /// GPTNeoXForCausalLM (Pythia).
+    GptNeox,
+    /// RobertaForMaskedLM.
+    Roberta,
+}
+
+impl Family {
+    /// The name used in reports and `laser inspect` (`llama`, `gpt2`, `gptj`, `gpt_neox`, `roberta`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Llama => "llama",
+            Self::Gpt2 => "gpt2",
+            Self::Gptj => "gptj",
+            Self::GptNeox => "gpt_neox",
+            Self::Roberta => "roberta",
+        }
+    }
+
+    /// Whether the model predicts the next token (as opposed to masked tokens).
+    pub fn is_causal(self) -> bool {
+        !matches!(self, Self::Roberta)
+    }
+}
+
+/// Activation functions by their HF names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `silu` / `swish`.
+    Silu,
+    /// Exact (erf) GELU: `gelu`.
+    Gelu,
+    /// tanh-approximate GELU: `gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`.
+    GeluTanh,
+    /// `relu`.
+    Relu,
+}
+
+impl Activation {
+    fn parse(name: &str, path: &Path) -> Result<Self> {
+        Ok(match name {
+            "silu" | "swish" => Self::Silu,
+            "gelu" => Self::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Self::GeluTanh,
+            "relu" => Self::Relu,
+            other => {
+                return Err(ModelError::config(path, format!("unsupported activation `{other}`")));
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RopeParameters {
+    rope_theta: Option<f64>,
+    partial_rotary_factor: Option<f64>,
+    rope_type: Option<String>,
+}
+
+/// The architecture hyper-parameters every family shares, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// The family.
+    pub family: Family,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Model width.
+    pub hidden_size: usize,
+    /// FFN width.
+    pub intermediate_size: usize,
+    /// Transformer blocks.
+    pub num_layers: usize,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads (GQA); equals `num_heads` without GQA.
+    pub num_kv_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// RMSNorm / LayerNorm epsilon.
+    pub norm_eps: f64,
+    /// RoPE base (rotary families).
+    pub rope_theta: f64,
+    /// Dimensions of each head that are rotated (rotary families); 0 for learned positions.
+    pub rotary_dim: usize,
+    /// Learned position table size (gpt2, roberta) or context length.
+    pub max_positions: usize,
+    /// FFN activation.
+    pub activation: Activation,
+    /// Whether the LM head shares the token embedding.
+    pub tie_word_embeddings: bool,
+    /// Biases on q/k/v/o (llama `attention_bias`).
+    pub attention_bias: bool,
+    /// Biases on the MLP (llama `mlp_bias`).
+    pub mlp_bias: bool,
+    /// GPT-NeoX parallel residual.
+    pub parallel_residual: bool,
+    /// Padding id (roberta positions are offset by it).
+    pub pad_token_id: Option<u32>,
+    /// The raw `config.json` (kept for export).
+    pub raw: serde_json::Value,
+}
+
+fn field<T: serde::de::DeserializeOwned>(
+    raw: &serde_json::Value,
+    keys: &[&str],
+    path: &Path,
+) -> Result<Option<T>> {
+    for key in keys {
+        if let Some(v) = raw.get(*key) {
+            if v.is_null() {
+                continue;
+            }
+            return serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| ModelError::config(path, format!("field `{key}`: {e}")));
+        }
+    }
+    Ok(None)
+}
+
+fn required<T: serde::de::DeserializeOwned>(
+    raw: &serde_json::Value,
+    keys: &[&str],
+    path: &Path,
+) -> Result<T> {
+    field(raw, keys, path)?
+        .ok_or_else(|| ModelError::config(path, format!("missing field `{}`", keys[0])))
+}
+
+impl ModelConfig {
+    /// Reads and validates `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+        let raw: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ModelError::config(path, format!("not JSON: {e}")))?;
+        Self::from_json(raw, path)
+    }
+
+    /// Builds a config from parsed JSON; `path` is only used in error messages.
+    pub fn from_json(raw: serde_json::Value, path: &Path) -> Result<Self> {
+        if !raw.is_object() {
+            return Err(ModelError::config(path, "expected a JSON object"));
+        }
+        let model_type: String = required(&raw, &["model_type"], path)?;
+        let rope: Option<RopeParameters> = field(&raw, &["rope_parameters", "rope_scaling"], path)?;
+        if let Some(kind) = rope.as_ref().and_then(|r| r.rope_type.as_deref())
+            && kind != "default"
+        {
+            return Err(ModelError::config(
+                path,
+                format!("unsupported rope_type `{kind}` (only `default`)"),
+            ));
+        }
+        let rope_theta = |default: f64, keys: &[&str]| -> Result<f64> {
+            Ok(field::<f64>(&raw, keys, path)?
+                .or(rope.as_ref().and_then(|r| r.rope_theta))
+                .unwrap_or(default))
+        };
+        let act = |keys: &[&str], default: &str| -> Result<Activation> {
+            let name: String = field(&raw, keys, path)?.unwrap_or_else(|| default.to_owned());
+            Activation::parse(&name, path)
+        };
+        let cfg = match model_type.as_str() {
+            "llama" | "mistral" => {
+                let hidden: usize = required(&raw, &["hidden_size"], path)?;
+                let heads: usize = required(&raw, &["num_attention_heads"], path)?;
+                let head_dim = field(&raw, &["head_dim"], path)?.unwrap_or(hidden / heads.max(1));
+                ModelConfig {
+                    family: Family::Llama,
+                    vocab_size: required(&raw, &["vocab_size"], path)?,
+                    hidden_size: hidden,
+                    intermediate_size: required(&raw, &["intermediate_size"], path)?,
+                    num_layers: required(&raw, &["num_hidden_layers"], path)?,
+                    num_heads: heads,
+                    num_kv_heads: field(&raw, &["num_key_value_heads"], path)?.unwrap_or(heads),
+                    head_dim,
+                    norm_eps: field(&raw, &["rms_norm_eps"], path)?.unwrap_or(1e-6),
+                    rope_theta: rope_theta(10000.0, &["rope_theta"])?,
+                    rotary_dim: head_dim,
+                    max_positions: field(&raw, &["max_position_embeddings"], path)?.unwrap_or(2048),
+                    activation: act(&["hidden_act"], "silu")?,
+                    tie_word_embeddings: field(&raw, &["tie_word_embeddings"], path)?
+                        .unwrap_or(false),
+                    attention_bias: field(&raw, &["attention_bias"], path)?.unwrap_or(false),
+                    mlp_bias: field(&raw, &["mlp_bias"], path)?.unwrap_or(false),
+                    parallel_residual: false,
+                    pad_token_id: field(&raw, &["pad_token_id"], path)?,
+                    raw: raw.clone(),
+                }
+            }
+            "gpt2" | "gptj" => {
+                let hidden: usize = required(&raw, &["n_embd", "hidden_size"], path)?;
+                let heads: usize = required(&raw, &["n_head", "num_attention_heads"], path)?;
+                let gptj = model_type == "gptj";
+                let head_dim = hidden / heads.max(1);
+                ModelConfig {
+                    family: if gptj { Family::Gptj } else { Family::Gpt2 },
+                    vocab_size: required(&raw, &["vocab_size"], path)?,
+                    hidden_size: hidden,
+                    intermediate_size: field(&raw, &["n_inner"], path)?.unwrap_or(4 * hidden),
+                    num_layers: required(&raw, &["n_layer", "num_hidden_layers"], path)?,
+                    num_heads: heads,
+                    num_kv_heads: heads,
+                    head_dim,
+                    norm_eps: field(&raw, &["layer_norm_epsilon"], path)?.unwrap_or(1e-5),
+                    rope_theta: 10000.0,
+                    rotary_dim: if gptj {
+                        field(&raw, &["rotary_dim"], path)?.unwrap_or(head_dim)
+                    } else {
+                        0
+                    },
+                    max_positions: field(&raw, &["n_positions", "max_position_embeddings"], path)?
+                        .unwrap_or(1024),
+                    activation: act(&["activation_function"], "gelu_new")?,
+                    tie_word_embeddings: field(&raw, &["tie_word_embeddings"], path)?
+                        .unwrap_or(!gptj),
+                    attention_bias: !gptj,
+                    mlp_bias: true,
+                    parallel_residual: gptj,
+                    pad_token_id: field(&raw, &["pad_token_id"], path)?,
+                    raw: raw.clone(),
+                }
+            }
+            "gpt_neox" => {
+                let hidden: usize = required(&raw, &["hidden_size"], path)?;
+                let heads: usize = required(&raw, &["num_attention_heads"], path)?;
+                let head_dim = hidden / heads.max(1);
+                let pct = field::<f64>(&raw, &["rotary_pct"], path)?
+                    .or(rope.as_ref().and_then(|r| r.partial_rotary_factor))
+                    .unwrap_or(0.25);
+                ModelConfig {
+                    family: Family::GptNeox,
+                    vocab_size: required(&raw, &["vocab_size"], path)?,
+                    hidden_size: hidden,
+                    intermediate_size: required(&raw, &["intermediate_size"], path)?,
+                    num_layers: required(&raw, &["num_hidden_layers"], path)?,
+                    num_heads: heads,
+                    num_kv_heads: heads,
+                    head_dim,
+                    norm_eps: field(&raw, &["layer_norm_eps"], path)?.unwrap_or(1e-5),
+                    rope_theta: rope_theta(10000.0, &["rotary_emb_base", "rope_theta"])?,
+                    rotary_dim: (head_dim as f64 * pct) as usize,
+                    max_positions: field(&raw, &["max_position_embeddings"], path)?.unwrap_or(2048),
+                    activation: act(&["hidden_act"], "gelu")?,
+                    tie_word_embeddings: field(&raw, &["tie_word_embeddings"], path)?
+                        .unwrap_or(false),
+                    attention_bias: field(&raw, &["attention_bias"], path)?.unwrap_or(true),
+                    mlp_bias: true,
+                    parallel_residual: field(&raw, &["use_parallel_residual"], path)?
+                        .unwrap_or(true),
+                    pad_token_id: field(&raw, &["pad_token_id"], path)?,
+                    raw: raw.clone(),
+                }
+            }
+            "roberta" => {
+                let hidden: usize = required(&raw, &["hidden_size"], path)?;
+                let heads: usize = required(&raw, &["num_attention_heads"], path)?;
+                ModelConfig {
+                    family: Family::Roberta,
+                    vocab_size: required(&raw, &["vocab_size"], path)?,
+                    hidden_size: hidden,
+                    intermediate_size: required(&raw, &["intermediate_size"], path)?,
+                    num_layers: required(&raw, &["num_hidden_layers"], path)?,
+                    num_heads: heads,
+                    num_kv_heads: heads,
+                    head_dim: hidden / heads.max(1),
+                    norm_eps: field(&raw, &["layer_norm_eps"], path)?.unwrap_or(1e-12),
+                    rope_theta: 0.0,
+                    rotary_dim: 0,
+                    max_positions: required(&raw, &["max_position_embeddings"], path)?,
+                    activation: act(&["hidden_act"], "gelu")?,
+                    tie_word_embeddings: true,
+                    attention_bias: true,
+                    mlp_bias: true,
+                    parallel_residual: false,
+                    pad_token_id: Some(field(&raw, &["pad_token_id"], path)?.unwrap_or(1)),
+                    raw: raw.clone(),
+                }
+            }
+            other => {
+                return Err(ModelError::Unsupported(format!(
+                    "{}: model_type `{other}` (supported: llama, mistral, gpt2, gptj, gpt_neox, roberta)",
+                    path.display()
+                )));
+            }
+        };
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    /// Rejects zero or inconsistent dimensions before any allocation depends on them.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |m: String| Err(ModelError::config(path, m));
+        for (name, v) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_layers),
+            ("num_attention_heads", self.num_heads),
+            ("num_key_value_heads", self.num_kv_heads),
+            ("head_dim", self.head_dim),
+        ] {
+            if v == 0 {
+                return bad(format!("`{name}` is 0"));
+            }
+            if v > 1 << 24 {
+                return bad(format!("`{name}` = {v} is implausibly large"));
+            }
+        }
+        if self.family != Family::Llama && self.num_heads * self.head_dim != self.hidden_size {
+            return bad(format!(
+                "hidden_size {} is not num_attention_heads {} × head width",
+                self.hidden_size, self.num_heads
+            ));
+        }
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
+            return bad(format!(
+                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
+                self.num_heads, self.num_kv_heads
+            ));
+        }
+        if !self.rotary_dim.is_multiple_of(2) || self.rotary_dim > self.head_dim {
+            return bad(format!(
+                "rotary dimension {} must be even and ≤ head_dim {}",
+                self.rotary_dim, self.head_dim
+            ));
+        }
+        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
+            return bad(format!("norm epsilon {} must be positive", self.norm_eps));
+        }
+        Ok(())
+    }
+}

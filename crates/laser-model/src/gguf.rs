@@ -1,0 +1,544 @@
+//! GGUF (llama.cpp) loading: header, metadata and tensor table parsed with every size and offset
+//! checked against the file before anything is allocated; F32/F16/BF16/Q8_0/Q4_0/Q4_1 tensors
+//! dequantized to f32; llama tensors renamed to HF names with Q/K rows un-permuted to HF's
+//! `rotate_half` order; the tokenizer rebuilt from metadata.
+//!
+//! Format: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use half::f16;
+
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::tokenizer::Tokenizer;
+use crate::weights::{HostTensor, WeightMap};
+
+/// A metadata value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GgufValue {
+    /// Any unsigned integer type.
+    Uint(u64),
+    /// Any signed integer type.
+    Int(i64),
+    /// f32 or f64.
+    Float(f64),
+    /// bool.
+    Bool(bool),
+    /// UTF-8 string (invalid bytes replaced).
+    String(String),
+    /// Array of values.
+    Array(Vec<GgufValue>),
+}
+
+impl GgufValue {
+    fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Self::Uint(v) => Some(v),
+            Self::Int(v) if v >= 0 => Some(v as u64),
+            _ => None,
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Self::Float(v) => Some(v),
+            Self::Uint(v) => Some(v as f64),
+            Self::Int(v) => Some(v as f64),
+            _ => None,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::String(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// GGML tensor types this loader dequantizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GgmlType {
+    F32,
+    F16,
+    Q4_0,
+    Q4_1,
+    Q8_0,
+    BF16,
+}
+
+impl GgmlType {
+    fn from_id(id: u32) -> Option<Self> {
+        Some(match id {
+            0 => Self::F32,
+            1 => Self::F16,
+            2 => Self::Q4_0,
+            3 => Self::Q4_1,
+            8 => Self::Q8_0,
+            30 => Self::BF16,
+            _ => return None,
+        })
+    }
+
+    /// (weights per block, bytes per block).
+    fn block(self) -> (usize, usize) {
+        match self {
+            Self::F32 => (1, 4),
+            Self::F16 | Self::BF16 => (1, 2),
+            Self::Q4_0 => (32, 18),
+            Self::Q4_1 => (32, 20),
+            Self::Q8_0 => (32, 34),
+        }
+    }
+}
+
+/// Dequantizes `n` weights of type `ty` from `bytes` (which must hold exactly their blocks).
+pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Vec<f32> {
+    let half = |b: &[u8]| f16::from_le_bytes([b[0], b[1]]).to_f32();
+    let mut out = Vec::with_capacity(n);
+    match ty {
+        GgmlType::F32 => {
+            out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        }
+        GgmlType::F16 => out.extend(bytes.chunks_exact(2).map(half)),
+        GgmlType::BF16 => out.extend(
+            bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()),
+        ),
+        GgmlType::Q8_0 => {
+            for block in bytes.chunks_exact(34) {
+                let d = half(&block[0..2]);
+                out.extend(block[2..].iter().map(|&q| d * f32::from(q as i8)));
+            }
+        }
+        GgmlType::Q4_0 | GgmlType::Q4_1 => {
+            let (size, data_at) = if ty == GgmlType::Q4_0 { (18, 2) } else { (20, 4) };
+            for block in bytes.chunks_exact(size) {
+                let d = half(&block[0..2]);
+                let (m, offset) =
+                    if ty == GgmlType::Q4_0 { (0.0, 8.0) } else { (half(&block[2..4]), 0.0) };
+                let nibbles = &block[data_at..data_at + 16];
+                // Low nibbles are weights 0..15, high nibbles 16..31.
+                out.extend(nibbles.iter().map(|&b| d * (f32::from(b & 0x0f) - offset) + m));
+                out.extend(nibbles.iter().map(|&b| d * (f32::from(b >> 4) - offset) + m));
+            }
+        }
+    }
+    out
+}
+
+/// A tensor's entry in the table.
+#[derive(Debug, Clone)]
+pub struct GgufTensorInfo {
+    /// GGUF name (`blk.0.attn_q.weight`).
+    pub name: String,
+    /// GGUF dims, innermost first (`ne0` = columns).
+    pub dims: Vec<usize>,
+    /// Element type.
+    pub ty: GgmlType,
+    /// Absolute byte range in the file.
+    pub range: std::ops::Range<usize>,
+}
+
+/// A parsed GGUF file (the data stays memory-mapped).
+#[derive(Debug)]
+pub struct GgufFile {
+    path: PathBuf,
+    mmap: memmap2::Mmap,
+    /// Metadata by key.
+    pub metadata: BTreeMap<String, GgufValue>,
+    /// Tensor table.
+    pub tensors: Vec<GgufTensorInfo>,
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    path: &'a Path,
+}
+
+impl<'a> Cursor<'a> {
+    fn err(&self, what: impl Into<String>) -> ModelError {
+        ModelError::format(self.path, format!("{} (at byte {})", what.into(), self.pos))
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| self.err(format!("truncated: {what} needs {n} bytes")))?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        let b = self.take(8, what)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    /// A count whose items take at least `min_item` bytes each: bounded by the bytes left, so a
+    /// 40-byte file cannot ask for a billion entries.
+    fn count(&mut self, min_item: usize, what: &str) -> Result<usize> {
+        let n = self.u64(what)?;
+        if n.saturating_mul(min_item as u64) > self.remaining() as u64 {
+            return Err(self.err(format!(
+                "{what} = {n} exceeds what the remaining {} bytes can hold",
+                self.remaining()
+            )));
+        }
+        Ok(n as usize)
+    }
+
+    fn string(&mut self, what: &str) -> Result<String> {
+        let n = self.count(1, what)?;
+        Ok(String::from_utf8_lossy(self.take(n, what)?).into_owned())
+    }
+
+    fn value(&mut self, ty: u32, depth: usize) -> Result<GgufValue> {
+        let scalar = |c: &mut Self, n: usize| -> Result<&'a [u8]> { c.take(n, "metadata value") };
+        Ok(match ty {
+            0 => GgufValue::Uint(u64::from(scalar(self, 1)?[0])),
+            1 => GgufValue::Int(i64::from(scalar(self, 1)?[0] as i8)),
+            2 => {
+                let b = scalar(self, 2)?;
+                GgufValue::Uint(u64::from(u16::from_le_bytes([b[0], b[1]])))
+            }
+            3 => {
+                let b = scalar(self, 2)?;
+                GgufValue::Int(i64::from(i16::from_le_bytes([b[0], b[1]])))
+            }
+            4 => GgufValue::Uint(u64::from(self.u32("u32")?)),
+            5 => GgufValue::Int(i64::from(self.u32("i32")? as i32)),
+            6 => GgufValue::Float(f64::from(f32::from_bits(self.u32("f32")?))),
+            7 => GgufValue::Bool(scalar(self, 1)?[0] != 0),
+            8 => GgufValue::String(self.string("string length")?),
+            9 => {
+                if depth > 2 {
+                    return Err(self.err("metadata arrays nested too deeply"));
+                }
+                let inner = self.u32("array type")?;
+                let min = match inner {
+                    0 | 1 | 7 => 1,
+                    2 | 3 => 2,
+                    4..=6 => 4,
+                    8..=12 => 8,
+                    other => return Err(self.err(format!("unknown metadata array type {other}"))),
+                };
+                let n = self.count(min, "array length")?;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.value(inner, depth + 1)?);
+                }
+                GgufValue::Array(items)
+            }
+            10 => GgufValue::Uint(self.u64("u64")?),
+            11 => GgufValue::Int(self.u64("i64")? as i64),
+            12 => GgufValue::Float(f64::from_bits(self.u64("f64")?)),
+            other => return Err(self.err(format!("unknown metadata value type {other}"))),
+        })
+    }
+}
+
+impl GgufFile {
+    /// Opens and parses a GGUF file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+        // SAFETY: read-only private map of a file opened read-only (see weights.rs).
+        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
+        let (metadata, tensors) = Self::parse(&mmap, path)?;
+        Ok(Self { path: path.to_owned(), mmap, metadata, tensors })
+    }
+
+    fn parse(
+        bytes: &[u8],
+        path: &Path,
+    ) -> Result<(BTreeMap<String, GgufValue>, Vec<GgufTensorInfo>)> {
+        let mut c = Cursor { bytes, pos: 0, path };
+        if c.take(4, "magic")
+            .map_err(|_| ModelError::format(path, "not a GGUF file: shorter than its magic"))?
+            != b"GGUF"
+        {
+            return Err(ModelError::format(path, "not a GGUF file: bad magic (expected `GGUF`)"));
+        }
+        let version = c.u32("version")?;
+        if !(2..=3).contains(&version) {
+            return Err(c.err(format!("unsupported GGUF version {version} (need 2 or 3)")));
+        }
+        // A tensor entry takes ≥ 8 (name) + 4 + 8 (one dim) + 4 + 8 bytes; a metadata pair ≥ 8 + 4 + 1.
+        let n_tensors = c.count(32, "tensor count")?;
+        let n_kv = c.count(13, "metadata count")?;
+        let mut metadata = BTreeMap::new();
+        for _ in 0..n_kv {
+            let key = c.string("metadata key length")?;
+            let ty = c.u32("metadata type")?;
+            let value = c.value(ty, 0)?;
+            metadata.insert(key, value);
+        }
+        let mut raw = Vec::with_capacity(n_tensors);
+        for i in 0..n_tensors {
+            let name = c.string("tensor name length")?;
+            let n_dims = c.u32("tensor rank")? as usize;
+            if n_dims == 0 || n_dims > 4 {
+                return Err(c.err(format!("tensor {i} `{name}` has rank {n_dims} (need 1..=4)")));
+            }
+            let mut dims = Vec::with_capacity(n_dims);
+            for _ in 0..n_dims {
+                dims.push(c.u64("tensor dim")?);
+            }
+            let ty_id = c.u32("tensor type")?;
+            let offset = c.u64("tensor offset")?;
+            let ty = GgmlType::from_id(ty_id).ok_or_else(|| {
+                ModelError::Unsupported(format!("{}: tensor `{name}` has GGML type {ty_id} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)", path.display()))
+            })?;
+            raw.push((name, dims, ty, offset));
+        }
+        let alignment =
+            metadata.get("general.alignment").and_then(GgufValue::as_u64).unwrap_or(32) as usize;
+        if alignment == 0 || !alignment.is_power_of_two() {
+            return Err(ModelError::format(
+                path,
+                format!("general.alignment {alignment} is not a power of two"),
+            ));
+        }
+        let data_start = c.pos.div_ceil(alignment) * alignment;
+        let mut tensors = Vec::with_capacity(raw.len());
+        for (name, dims, ty, offset) in raw {
+            let bad = |m: String| ModelError::format(path, format!("tensor `{name}`: {m}"));
+            let n = dims
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d))
+                .filter(|&n| n > 0 && n < 1 << 40)
+                .ok_or_else(|| bad(format!("absurd dims {dims:?}")))?;
+            let (per_block, block_bytes) = ty.block();
+            if !dims[0].is_multiple_of(per_block as u64) {
+                return Err(bad(format!(
+                    "row length {} is not a multiple of the {ty:?} block size {per_block}",
+                    dims[0]
+                )));
+            }
+            let len = (n / per_block as u64) * block_bytes as u64;
+            let start = (data_start as u64)
+                .checked_add(offset)
+                .ok_or_else(|| bad("offset overflows".into()))?;
+            let end =
+                start.checked_add(len).filter(|&e| e <= bytes.len() as u64).ok_or_else(|| {
+                    bad(format!(
+                        "data [{start}, {}) lies outside the {}-byte file",
+                        start.saturating_add(len),
+                        bytes.len()
+                    ))
+                })?;
+            tensors.push(GgufTensorInfo {
+                name,
+                dims: dims.iter().map(|&d| d as usize).collect(),
+                ty,
+                range: start as usize..end as usize,
+            });
+        }
+        Ok((metadata, tensors))
+    }
+
+    /// Dequantizes a tensor to f32 in HF (row-major, outermost-first) shape.
+    pub fn tensor(&self, info: &GgufTensorInfo) -> HostTensor {
+        let n = info.dims.iter().product();
+        let data = dequantize(info.ty, &self.mmap[info.range.clone()], n);
+        HostTensor::new(info.dims.iter().rev().copied().collect(), data)
+    }
+
+    fn meta(&self, key: &str) -> Result<&GgufValue> {
+        self.metadata
+            .get(key)
+            .ok_or_else(|| ModelError::config(&self.path, format!("GGUF metadata lacks `{key}`")))
+    }
+
+    fn meta_u64(&self, key: &str) -> Result<u64> {
+        self.meta(key)?.as_u64().ok_or_else(|| {
+            ModelError::config(&self.path, format!("GGUF `{key}` is not an unsigned integer"))
+        })
+    }
+
+    fn meta_strings(&self, key: &str) -> Result<Vec<String>> {
+        match self.meta(key)? {
+            GgufValue::Array(items) => items
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_owned).ok_or_else(|| {
+                        ModelError::config(&self.path, format!("GGUF `{key}` holds a non-string"))
+                    })
+                })
+                .collect(),
+            _ => Err(ModelError::config(&self.path, format!("GGUF `{key}` is not an array"))),
+        }
+    }
+}
+
+/// A GGUF model converted to HF layout.
+#[derive(Debug)]
+pub struct GgufModel {
+    /// HF-style config built from the metadata.
+    pub config: ModelConfig,
+    /// Dequantized weights under HF names.
+    pub weights: WeightMap,
+    /// Tokenizer rebuilt from the metadata.
+    pub tokenizer: Tokenizer,
+}
+
+/// llama.cpp stores Q/K rows permuted for its interleaved RoPE; HF uses `rotate_half`.
+/// Row `h·(o/nh) + 2r + s` moves to `h·(o/nh) + s·(o/nh/2) + r`.
+pub fn unpermute_rows(t: &HostTensor, heads: usize) -> HostTensor {
+    let (o, i) = (t.shape[0], t.shape[1]);
+    let per_head = o / heads;
+    let half = per_head / 2;
+    let mut data = vec![0.0; o * i];
+    for h in 0..heads {
+        for r in 0..half {
+            for s in 0..2 {
+                let src = h * per_head + 2 * r + s;
+                let dst = h * per_head + s * half + r;
+                data[dst * i..(dst + 1) * i].copy_from_slice(&t.data[src * i..(src + 1) * i]);
+            }
+        }
+    }
+    HostTensor::new(t.shape.clone(), data)
+}
+
+impl GgufModel {
+    /// Loads a llama-architecture GGUF file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let f = GgufFile::open(path)?;
+        let arch = f.meta("general.architecture")?.as_str().unwrap_or_default().to_owned();
+        if arch != "llama" {
+            return Err(ModelError::Unsupported(format!(
+                "{}: GGUF architecture `{arch}` (supported: llama)",
+                path.display()
+            )));
+        }
+        let tokens = f.meta_strings("tokenizer.ggml.tokens")?;
+        let merges = f.meta_strings("tokenizer.ggml.merges")?;
+        let model_kind = f.meta("tokenizer.ggml.model")?.as_str().unwrap_or_default();
+        if model_kind != "gpt2" {
+            return Err(ModelError::Unsupported(format!(
+                "{}: GGUF tokenizer model `{model_kind}` (supported: gpt2 byte-level BPE)",
+                path.display()
+            )));
+        }
+        let pre = f
+            .metadata
+            .get("tokenizer.ggml.pre")
+            .and_then(GgufValue::as_str)
+            .unwrap_or("default")
+            .to_owned();
+        let special: Vec<u32> = match f.metadata.get("tokenizer.ggml.token_type") {
+            Some(GgufValue::Array(types)) => types
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.as_u64() == Some(3))
+                .map(|(i, _)| i as u32)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let tokenizer = Tokenizer::byte_level_bpe(&tokens, &merges, &pre, &special)?;
+
+        let heads = f.meta_u64("llama.attention.head_count")? as usize;
+        let kv_heads = f
+            .metadata
+            .get("llama.attention.head_count_kv")
+            .and_then(GgufValue::as_u64)
+            .map_or(heads, |v| v as usize);
+        let hidden = f.meta_u64("llama.embedding_length")? as usize;
+        let has_output = f.tensors.iter().any(|t| t.name == "output.weight");
+        let get_f = |k: &str, d: f64| f.metadata.get(k).and_then(GgufValue::as_f64).unwrap_or(d);
+        let mut raw = serde_json::json!({
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "vocab_size": tokens.len(),
+            "hidden_size": hidden,
+            "intermediate_size": f.meta_u64("llama.feed_forward_length")?,
+            "num_hidden_layers": f.meta_u64("llama.block_count")?,
+            "num_attention_heads": heads,
+            "num_key_value_heads": kv_heads,
+            "head_dim": f.metadata.get("llama.rope.dimension_count").and_then(GgufValue::as_u64).unwrap_or((hidden / heads.max(1)) as u64),
+            "hidden_act": "silu",
+            "max_position_embeddings": f.metadata.get("llama.context_length").and_then(GgufValue::as_u64).unwrap_or(2048),
+            // GGUF stores ε as f32; round-trip it through its shortest decimal (1e-5, not 9.9999997e-6).
+            "rms_norm_eps": format!("{}", get_f("llama.attention.layer_norm_rms_epsilon", 1e-5) as f32).parse::<f64>().unwrap_or(1e-5),
+            "rope_theta": get_f("llama.rope.freq_base", 10000.0),
+            "tie_word_embeddings": !has_output,
+            "attention_bias": false,
+            "mlp_bias": false,
+            "torch_dtype": "float32",
+        });
+        for (key, meta) in [
+            ("bos_token_id", "tokenizer.ggml.bos_token_id"),
+            ("eos_token_id", "tokenizer.ggml.eos_token_id"),
+        ] {
+            if let Some(v) = f.metadata.get(meta).and_then(GgufValue::as_u64) {
+                raw[key] = v.into();
+            }
+        }
+        let config = ModelConfig::from_json(raw, path)?;
+
+        let mut weights = WeightMap::new();
+        for info in &f.tensors {
+            let Some(hf) = hf_name(&info.name) else { continue };
+            let mut t = f.tensor(info);
+            if info.name.ends_with("attn_q.weight") {
+                t = checked_unpermute(t, heads, &info.name, path)?;
+            } else if info.name.ends_with("attn_k.weight") {
+                t = checked_unpermute(t, kv_heads, &info.name, path)?;
+            }
+            weights.insert(hf, t);
+        }
+        Ok(Self { config, weights, tokenizer })
+    }
+}
+
+fn checked_unpermute(t: HostTensor, heads: usize, name: &str, path: &Path) -> Result<HostTensor> {
+    if t.shape.len() != 2 || heads == 0 || !t.shape[0].is_multiple_of(2 * heads) {
+        return Err(ModelError::format(
+            path,
+            format!("tensor `{name}` of shape {:?} cannot hold {heads} rotary heads", t.shape),
+        ));
+    }
+    Ok(unpermute_rows(&t, heads))
+}
+
+/// llama.cpp → HF tensor names.
+fn hf_name(gguf: &str) -> Option<String> {
+    Some(match gguf {
+        "token_embd.weight" => "model.embed_tokens.weight".into(),
+        "output_norm.weight" => "model.norm.weight".into(),
+        "output.weight" => "lm_head.weight".into(),
+        _ => {
+            let rest = gguf.strip_prefix("blk.")?;
+            let (layer, part) = rest.split_once('.')?;
+            let layer: usize = layer.parse().ok()?;
+            let hf = match part {
+                "attn_norm.weight" => "input_layernorm.weight",
+                "ffn_norm.weight" => "post_attention_layernorm.weight",
+                "attn_q.weight" => "self_attn.q_proj.weight",
+                "attn_k.weight" => "self_attn.k_proj.weight",
+                "attn_v.weight" => "self_attn.v_proj.weight",
+                "attn_output.weight" => "self_attn.o_proj.weight",
+                "ffn_gate.weight" => "mlp.gate_proj.weight",
+                "ffn_up.weight" => "mlp.up_proj.weight",
+                "ffn_down.weight" => "mlp.down_proj.weight",
+                _ => return None,
+            };
+            format!("model.layers.{layer}.{hf}")
+        }
+    })
+}

@@ -1,0 +1,138 @@
+//! GPT-2 (GPT2LMHeadModel): learned positions, pre-LayerNorm blocks, fused `c_attn`, GELU MLP,
+//! LM head tied to the token embedding. Weights are `Conv1D`, stored `[in, out]` and used as is.
+//! Radford et al. 2019, *Language Models are Unsupervised Multitask Learners*.
+
+use burn::tensor::Tensor;
+
+use crate::arch::{Architecture, BatchInput, Context};
+use crate::config::ModelConfig;
+use crate::layers::{
+    Params, activate, attention, conv1d, embed, layer_norm, merge_heads, split_heads,
+};
+use crate::matrix::{MatrixInfo, MatrixKind};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Gpt2 {
+    pub(crate) cfg: ModelConfig,
+}
+
+fn layer(l: usize, rest: &str) -> String {
+    format!("transformer.h.{l}.{rest}")
+}
+
+impl Architecture for Gpt2 {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let c = &self.cfg;
+        let (d, f) = (c.hidden_size, c.intermediate_size);
+        let mut out = vec![
+            ("transformer.wte.weight".into(), vec![c.vocab_size, d]),
+            ("transformer.wpe.weight".into(), vec![c.max_positions, d]),
+            ("transformer.ln_f.weight".into(), vec![d]),
+            ("transformer.ln_f.bias".into(), vec![d]),
+        ];
+        if !c.tie_word_embeddings {
+            out.push(("lm_head.weight".into(), vec![c.vocab_size, d]));
+        }
+        for l in 0..c.num_layers {
+            for (name, shape) in [
+                ("ln_1.weight", vec![d]),
+                ("ln_1.bias", vec![d]),
+                ("attn.c_attn.weight", vec![d, 3 * d]),
+                ("attn.c_attn.bias", vec![3 * d]),
+                ("attn.c_proj.weight", vec![d, d]),
+                ("attn.c_proj.bias", vec![d]),
+                ("ln_2.weight", vec![d]),
+                ("ln_2.bias", vec![d]),
+                ("mlp.c_fc.weight", vec![d, f]),
+                ("mlp.c_fc.bias", vec![f]),
+                ("mlp.c_proj.weight", vec![f, d]),
+                ("mlp.c_proj.bias", vec![d]),
+            ] {
+                out.push((layer(l, name), shape));
+            }
+        }
+        out
+    }
+
+    fn editable(&self) -> Vec<MatrixInfo> {
+        let (d, f) = (self.cfg.hidden_size, self.cfg.intermediate_size);
+        (0..self.cfg.num_layers)
+            .flat_map(|l| {
+                [
+                    ("attn.c_attn.weight", MatrixKind::Qkv, [d, 3 * d]),
+                    ("attn.c_proj.weight", MatrixKind::O, [d, d]),
+                    ("mlp.c_fc.weight", MatrixKind::FcIn, [d, f]),
+                    ("mlp.c_proj.weight", MatrixKind::FcOut, [f, d]),
+                ]
+                .map(|(name, kind, shape)| MatrixInfo {
+                    name: layer(l, name),
+                    layer: l,
+                    kind,
+                    shape,
+                })
+            })
+            .collect()
+    }
+
+    fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
+        embed(p.get("transformer.wte.weight"), batch.ids.clone(), batch.batch, batch.seq)
+            + embed(
+                p.get("transformer.wpe.weight"),
+                batch.positions.clone(),
+                batch.batch,
+                batch.seq,
+            )
+    }
+
+    fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
+        let c = &self.cfg;
+        let d = c.hidden_size;
+        let ln = |x: Tensor<3>, n: &str| {
+            layer_norm(
+                x,
+                p.vec3(&layer(l, &format!("{n}.weight"))),
+                p.vec3(&layer(l, &format!("{n}.bias"))),
+                c.norm_eps,
+            )
+        };
+        let conv = |x: Tensor<3>, n: &str| {
+            conv1d(
+                x,
+                p.get(&layer(l, &format!("{n}.weight"))),
+                p.vec3(&layer(l, &format!("{n}.bias"))),
+            )
+        };
+        let qkv = conv(ln(x.clone(), "ln_1"), "attn.c_attn");
+        let q = split_heads(qkv.clone().narrow(2, 0, d), c.num_heads);
+        let k = split_heads(qkv.clone().narrow(2, d, d), c.num_heads);
+        let v = split_heads(qkv.narrow(2, 2 * d, d), c.num_heads);
+        let scale = if c.raw.get("scale_attn_weights").and_then(|v| v.as_bool()).unwrap_or(true) {
+            1.0 / (c.head_dim as f64).sqrt()
+        } else {
+            1.0
+        };
+        let a = merge_heads(attention(q, k, v, &ctx.mask, scale));
+        let x = x + conv(a, "attn.c_proj");
+        let h = activate(conv(ln(x.clone(), "ln_2"), "mlp.c_fc"), c.activation);
+        x + conv(h, "mlp.c_proj")
+    }
+
+    fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
+        layer_norm(
+            x,
+            p.vec3("transformer.ln_f.weight"),
+            p.vec3("transformer.ln_f.bias"),
+            self.cfg.norm_eps,
+        )
+    }
+
+    fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
+        let w =
+            if self.cfg.tie_word_embeddings { "transformer.wte.weight" } else { "lm_head.weight" };
+        h.matmul(p.get(w).transpose())
+    }
+}

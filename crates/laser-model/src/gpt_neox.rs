@@ -1,0 +1,138 @@
+//! GPT-NeoX / Pythia (GPTNeoXForCausalLM): fused per-head `query_key_value` (each head's q, k, v
+//! contiguous), `rotate_half` rotary on the first `rotary_pct · head_dim` dimensions, LayerNorm,
+//! optional parallel residual, untied head `embed_out`.
+//! Black et al. 2022, *GPT-NeoX-20B*, arXiv:2204.06745; Biderman et al. 2023, *Pythia*, arXiv:2304.01373.
+
+use burn::tensor::Tensor;
+
+use crate::arch::{Architecture, BatchInput, Context};
+use crate::config::ModelConfig;
+use crate::layers::{
+    Params, RotaryLayout, activate, attention, embed, layer_norm, linear, merge_heads,
+};
+use crate::matrix::{MatrixInfo, MatrixKind};
+
+#[derive(Debug, Clone)]
+pub(crate) struct GptNeox {
+    pub(crate) cfg: ModelConfig,
+}
+
+fn layer(l: usize, rest: &str) -> String {
+    format!("gpt_neox.layers.{l}.{rest}")
+}
+
+impl GptNeox {
+    fn ln(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
+        layer_norm(
+            x,
+            p.vec3(&format!("{name}.weight")),
+            p.vec3(&format!("{name}.bias")),
+            self.cfg.norm_eps,
+        )
+    }
+
+    fn dense(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
+        linear(x, p.get(&format!("{name}.weight")), Some(p.vec3(&format!("{name}.bias"))))
+    }
+}
+
+impl Architecture for GptNeox {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn rotary_layout(&self) -> Option<RotaryLayout> {
+        Some(RotaryLayout::Half)
+    }
+
+    fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let c = &self.cfg;
+        let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+        let mut out = vec![
+            ("gpt_neox.embed_in.weight".into(), vec![v, d]),
+            ("gpt_neox.final_layer_norm.weight".into(), vec![d]),
+            ("gpt_neox.final_layer_norm.bias".into(), vec![d]),
+            ("embed_out.weight".into(), vec![v, d]),
+        ];
+        for l in 0..c.num_layers {
+            for (name, shape) in [
+                ("input_layernorm.weight", vec![d]),
+                ("input_layernorm.bias", vec![d]),
+                ("post_attention_layernorm.weight", vec![d]),
+                ("post_attention_layernorm.bias", vec![d]),
+                ("attention.query_key_value.weight", vec![3 * d, d]),
+                ("attention.query_key_value.bias", vec![3 * d]),
+                ("attention.dense.weight", vec![d, d]),
+                ("attention.dense.bias", vec![d]),
+                ("mlp.dense_h_to_4h.weight", vec![f, d]),
+                ("mlp.dense_h_to_4h.bias", vec![f]),
+                ("mlp.dense_4h_to_h.weight", vec![d, f]),
+                ("mlp.dense_4h_to_h.bias", vec![d]),
+            ] {
+                out.push((layer(l, name), shape));
+            }
+        }
+        out
+    }
+
+    fn editable(&self) -> Vec<MatrixInfo> {
+        let (d, f) = (self.cfg.hidden_size, self.cfg.intermediate_size);
+        (0..self.cfg.num_layers)
+            .flat_map(|l| {
+                [
+                    ("attention.query_key_value.weight", MatrixKind::Qkv, [3 * d, d]),
+                    ("attention.dense.weight", MatrixKind::O, [d, d]),
+                    ("mlp.dense_h_to_4h.weight", MatrixKind::FcIn, [f, d]),
+                    ("mlp.dense_4h_to_h.weight", MatrixKind::FcOut, [d, f]),
+                ]
+                .map(|(name, kind, shape)| MatrixInfo {
+                    name: layer(l, name),
+                    layer: l,
+                    kind,
+                    shape,
+                })
+            })
+            .collect()
+    }
+
+    fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
+        embed(p.get("gpt_neox.embed_in.weight"), batch.ids.clone(), batch.batch, batch.seq)
+    }
+
+    fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
+        let c = &self.cfg;
+        let (heads, hd) = (c.num_heads, c.head_dim);
+        let [b, t, _] = x.dims();
+        let h = self.ln(p, x.clone(), &layer(l, "input_layernorm"));
+        // [B, T, 3D] → [B, H, T, 3·hd]: each head holds its q, k, v side by side.
+        let qkv = self
+            .dense(p, h, &layer(l, "attention.query_key_value"))
+            .reshape([b, t, heads, 3 * hd])
+            .swap_dims(1, 2);
+        let rotary = ctx.rotary.as_ref().expect("gpt_neox has rotary tables");
+        let q = rotary.apply(qkv.clone().narrow(3, 0, hd));
+        let k = rotary.apply(qkv.clone().narrow(3, hd, hd));
+        let v = qkv.narrow(3, 2 * hd, hd);
+        let a = merge_heads(attention(q, k, v, &ctx.mask, 1.0 / (hd as f64).sqrt()));
+        let attn_out = self.dense(p, a, &layer(l, "attention.dense"));
+        let mlp = |x: Tensor<3>| {
+            let h = self.ln(p, x, &layer(l, "post_attention_layernorm"));
+            let inner = activate(self.dense(p, h, &layer(l, "mlp.dense_h_to_4h")), c.activation);
+            self.dense(p, inner, &layer(l, "mlp.dense_4h_to_h"))
+        };
+        if c.parallel_residual {
+            x.clone() + attn_out + mlp(x)
+        } else {
+            let x = x + attn_out;
+            x.clone() + mlp(x)
+        }
+    }
+
+    fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
+        self.ln(p, x, "gpt_neox.final_layer_norm")
+    }
+
+    fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
+        h.matmul(p.get("embed_out.weight").transpose())
+    }
+}

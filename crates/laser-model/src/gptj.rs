@@ -1,0 +1,132 @@
+//! GPT-J (GPTJForCausalLM): one LayerNorm feeding attention and MLP in parallel, interleaved
+//! ("rotate every two") rotary embeddings on the first `rotary_dim` dimensions of each head,
+//! bias-free q/k/v/o, and an untied LM head with bias.
+//! Wang & Komatsuzaki 2021, *GPT-J-6B: A 6 Billion Parameter Autoregressive Language Model*.
+
+use burn::tensor::Tensor;
+
+use crate::arch::{Architecture, BatchInput, Context};
+use crate::config::ModelConfig;
+use crate::layers::{
+    Params, RotaryLayout, activate, attention, embed, layer_norm, linear, merge_heads, split_heads,
+};
+use crate::matrix::{MatrixInfo, MatrixKind};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Gptj {
+    pub(crate) cfg: ModelConfig,
+}
+
+fn layer(l: usize, rest: &str) -> String {
+    format!("transformer.h.{l}.{rest}")
+}
+
+impl Architecture for Gptj {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn rotary_layout(&self) -> Option<RotaryLayout> {
+        Some(RotaryLayout::Interleaved)
+    }
+
+    fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let c = &self.cfg;
+        let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+        let mut out = vec![
+            ("transformer.wte.weight".into(), vec![v, d]),
+            ("transformer.ln_f.weight".into(), vec![d]),
+            ("transformer.ln_f.bias".into(), vec![d]),
+            ("lm_head.weight".into(), vec![v, d]),
+            ("lm_head.bias".into(), vec![v]),
+        ];
+        for l in 0..c.num_layers {
+            for (name, shape) in [
+                ("ln_1.weight", vec![d]),
+                ("ln_1.bias", vec![d]),
+                ("attn.q_proj.weight", vec![d, d]),
+                ("attn.k_proj.weight", vec![d, d]),
+                ("attn.v_proj.weight", vec![d, d]),
+                ("attn.out_proj.weight", vec![d, d]),
+                ("mlp.fc_in.weight", vec![f, d]),
+                ("mlp.fc_in.bias", vec![f]),
+                ("mlp.fc_out.weight", vec![d, f]),
+                ("mlp.fc_out.bias", vec![d]),
+            ] {
+                out.push((layer(l, name), shape));
+            }
+        }
+        out
+    }
+
+    fn editable(&self) -> Vec<MatrixInfo> {
+        let (d, f) = (self.cfg.hidden_size, self.cfg.intermediate_size);
+        (0..self.cfg.num_layers)
+            .flat_map(|l| {
+                [
+                    ("attn.q_proj.weight", MatrixKind::Q, [d, d]),
+                    ("attn.k_proj.weight", MatrixKind::K, [d, d]),
+                    ("attn.v_proj.weight", MatrixKind::V, [d, d]),
+                    ("attn.out_proj.weight", MatrixKind::O, [d, d]),
+                    ("mlp.fc_in.weight", MatrixKind::FcIn, [f, d]),
+                    ("mlp.fc_out.weight", MatrixKind::FcOut, [d, f]),
+                ]
+                .map(|(name, kind, shape)| MatrixInfo {
+                    name: layer(l, name),
+                    layer: l,
+                    kind,
+                    shape,
+                })
+            })
+            .collect()
+    }
+
+    fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
+        embed(p.get("transformer.wte.weight"), batch.ids.clone(), batch.batch, batch.seq)
+    }
+
+    fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
+        let c = &self.cfg;
+        let h = layer_norm(
+            x.clone(),
+            p.vec3(&layer(l, "ln_1.weight")),
+            p.vec3(&layer(l, "ln_1.bias")),
+            c.norm_eps,
+        );
+        let proj =
+            |name: &str| split_heads(linear(h.clone(), p.get(&layer(l, name)), None), c.num_heads);
+        let rotary = ctx.rotary.as_ref().expect("gptj has rotary tables");
+        let q = rotary.apply(proj("attn.q_proj.weight"));
+        let k = rotary.apply(proj("attn.k_proj.weight"));
+        let v = proj("attn.v_proj.weight");
+        let a = merge_heads(attention(q, k, v, &ctx.mask, 1.0 / (c.head_dim as f64).sqrt()));
+        let attn_out = linear(a, p.get(&layer(l, "attn.out_proj.weight")), None);
+        let inner = activate(
+            linear(
+                h,
+                p.get(&layer(l, "mlp.fc_in.weight")),
+                Some(p.vec3(&layer(l, "mlp.fc_in.bias"))),
+            ),
+            c.activation,
+        );
+        let mlp_out = linear(
+            inner,
+            p.get(&layer(l, "mlp.fc_out.weight")),
+            Some(p.vec3(&layer(l, "mlp.fc_out.bias"))),
+        );
+        x + attn_out + mlp_out
+    }
+
+    fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
+        layer_norm(
+            x,
+            p.vec3("transformer.ln_f.weight"),
+            p.vec3("transformer.ln_f.bias"),
+            self.cfg.norm_eps,
+        )
+    }
+
+    fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
+        h.matmul(p.get("lm_head.weight").transpose()) + p.get("lm_head.bias")
+    }
+}

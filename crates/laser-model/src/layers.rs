@@ -1,0 +1,223 @@
+//! Building blocks shared by the architectures, on burn tensors: parameter lookup, linear maps in
+//! HF orientation, RMSNorm / LayerNorm, activations, rotary embeddings and masked attention.
+
+use std::collections::HashMap;
+
+use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+
+use crate::config::Activation;
+
+/// Device tensors by HF name. 1-D parameters (norms, biases) are stored as `[1, n]`.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    pub(crate) map: HashMap<String, Tensor<2>>,
+}
+
+impl Params {
+    /// The tensor `name`; the loader guarantees every name an architecture asks for exists.
+    pub(crate) fn get(&self, name: &str) -> Tensor<2> {
+        match self.map.get(name) {
+            Some(t) => t.clone(),
+            None => unreachable!("parameter `{name}` was validated at load time"),
+        }
+    }
+
+    /// A `[1, n]` parameter as `[1, 1, n]`, ready to broadcast over `[B, T, n]`.
+    pub(crate) fn vec3(&self, name: &str) -> Tensor<3> {
+        self.get(name).unsqueeze_dim(0)
+    }
+
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+}
+
+/// `x Wᵀ + b` for an HF `nn.Linear` weight `[out, in]`, over `[B, T, in]`.
+pub(crate) fn linear(x: Tensor<3>, w: Tensor<2>, b: Option<Tensor<3>>) -> Tensor<3> {
+    let [bsz, t, d_in] = x.dims();
+    let out = w.dims()[0];
+    let y = x.reshape([bsz * t, d_in]).matmul(w.transpose()).reshape([bsz, t, out]);
+    match b {
+        Some(b) => y + b,
+        None => y,
+    }
+}
+
+/// `x W + b` for a GPT-2 `Conv1D` weight stored `[in, out]`.
+pub(crate) fn conv1d(x: Tensor<3>, w: Tensor<2>, b: Tensor<3>) -> Tensor<3> {
+    let [bsz, t, d_in] = x.dims();
+    let out = w.dims()[1];
+    x.reshape([bsz * t, d_in]).matmul(w).reshape([bsz, t, out]) + b
+}
+
+/// RMSNorm (llama): `x / sqrt(mean(x²) + ε) · w`.
+pub(crate) fn rms_norm(x: Tensor<3>, w: Tensor<3>, eps: f64) -> Tensor<3> {
+    let ms = x.clone().powi_scalar(2).mean_dim(2);
+    x * (ms + eps).sqrt().recip() * w
+}
+
+/// LayerNorm with biased variance, as PyTorch.
+pub(crate) fn layer_norm(x: Tensor<3>, w: Tensor<3>, b: Tensor<3>, eps: f64) -> Tensor<3> {
+    let mean = x.clone().mean_dim(2);
+    let centred = x - mean;
+    let var = centred.clone().powi_scalar(2).mean_dim(2);
+    centred * (var + eps).sqrt().recip() * w + b
+}
+
+pub(crate) fn activate(x: Tensor<3>, act: Activation) -> Tensor<3> {
+    match act {
+        Activation::Silu => activation::silu(x),
+        Activation::Gelu => activation::gelu(x),
+        Activation::GeluTanh => activation::gelu_approximate(x),
+        Activation::Relu => activation::relu(x),
+    }
+}
+
+/// How a rotary family pairs the dimensions it rotates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RotaryLayout {
+    /// HF `rotate_half`: dimension j pairs with j + rot/2 (llama, gpt_neox).
+    Half,
+    /// GPT-J `rotate_every_two`: dimension 2i pairs with 2i + 1.
+    Interleaved,
+}
+
+/// Precomputed rotary tables for positions `offset..offset + t`: `cos`, `sin` as `[1, 1, t, rot]`
+/// and the signed permutation `R` (`[rot, rot]`) with `rotate(x) = x R`.
+#[derive(Debug, Clone)]
+pub(crate) struct Rotary {
+    cos: Tensor<4>,
+    sin: Tensor<4>,
+    rotate: Tensor<2>,
+    rot: usize,
+}
+
+impl Rotary {
+    pub(crate) fn new(
+        rot: usize,
+        theta: f64,
+        positions: usize,
+        layout: RotaryLayout,
+        device: &Device,
+    ) -> Self {
+        let half = rot / 2;
+        let inv_freq: Vec<f64> =
+            (0..half).map(|i| 1.0 / theta.powf((2 * i) as f64 / rot as f64)).collect();
+        let freq_of = |j: usize| match layout {
+            RotaryLayout::Half => inv_freq[j % half],
+            RotaryLayout::Interleaved => inv_freq[j / 2],
+        };
+        let mut cos = Vec::with_capacity(positions * rot);
+        let mut sin = Vec::with_capacity(positions * rot);
+        for p in 0..positions {
+            for j in 0..rot {
+                let angle = p as f64 * freq_of(j);
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        let mut r = vec![0.0f32; rot * rot];
+        for j in 0..rot {
+            // out[j] = Σ_i x[i] R[i, j]
+            let (src, sign) = match layout {
+                RotaryLayout::Half if j < half => (j + half, -1.0),
+                RotaryLayout::Half => (j - half, 1.0),
+                RotaryLayout::Interleaved if j % 2 == 0 => (j + 1, -1.0),
+                RotaryLayout::Interleaved => (j - 1, 1.0),
+            };
+            r[src * rot + j] = sign;
+        }
+        Self {
+            cos: Tensor::from_data(TensorData::new(cos, [1, 1, positions, rot]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [1, 1, positions, rot]), device),
+            rotate: Tensor::from_data(TensorData::new(r, [rot, rot]), device),
+            rot,
+        }
+    }
+
+    /// Rotates the first `rot` dimensions of `x: [B, H, T, hd]` (T ≤ the table's positions).
+    pub(crate) fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, h, t, hd] = x.dims();
+        let cos = self.cos.clone().narrow(2, 0, t);
+        let sin = self.sin.clone().narrow(2, 0, t);
+        let rotate = |xr: Tensor<4>| {
+            let rotated = xr
+                .clone()
+                .reshape([b * h * t, self.rot])
+                .matmul(self.rotate.clone())
+                .reshape([b, h, t, self.rot]);
+            xr * cos.clone() + rotated * sin.clone()
+        };
+        if self.rot == hd {
+            rotate(x)
+        } else {
+            let pass = x.clone().narrow(3, self.rot, hd - self.rot);
+            Tensor::cat(vec![rotate(x.narrow(3, 0, self.rot)), pass], 3)
+        }
+    }
+}
+
+/// `[B, T, H·hd]` → `[B, H, T, hd]`.
+pub(crate) fn split_heads(x: Tensor<3>, heads: usize) -> Tensor<4> {
+    let [b, t, d] = x.dims();
+    x.reshape([b, t, heads, d / heads]).swap_dims(1, 2)
+}
+
+/// `[B, H, T, hd]` → `[B, T, H·hd]`.
+pub(crate) fn merge_heads(x: Tensor<4>) -> Tensor<3> {
+    let [b, h, t, hd] = x.dims();
+    x.swap_dims(1, 2).reshape([b, t, h * hd])
+}
+
+/// Scaled dot-product attention with an additive mask `[B, 1, T, T]`. Grouped-query attention
+/// without copying K/V: the `rep` query heads sharing a KV head are stacked along the time axis.
+pub(crate) fn attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: &Tensor<4>,
+    scale: f64,
+) -> Tensor<4> {
+    let [b, h, t, hd] = q.dims();
+    let kv = k.dims()[1];
+    let rep = h / kv;
+    let q = q.reshape([b, kv, rep * t, hd]);
+    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale).reshape([b, h, t, t]);
+    let probs = activation::softmax(scores + mask.clone(), 3).reshape([b, kv, rep * t, t]);
+    probs.matmul(v).reshape([b, h, t, hd])
+}
+
+/// Additive attention mask `[B, 1, T, T]`: 0 where query i may see key j, −1e9 elsewhere. Keys past
+/// a sequence's length are hidden; causal masks also hide j > i. Padded query rows see the real
+/// keys, so no row is all-masked (their outputs are never read).
+pub(crate) fn attention_mask(
+    lengths: &[usize],
+    t: usize,
+    causal: bool,
+    device: &Device,
+) -> Tensor<4> {
+    let mut data = vec![0.0f32; lengths.len() * t * t];
+    for (bi, &len) in lengths.iter().enumerate() {
+        for i in 0..t {
+            for j in 0..t {
+                let visible = j < len && (!causal || j <= i || i >= len);
+                if !visible {
+                    data[(bi * t + i) * t + j] = -1e9;
+                }
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(data, [lengths.len(), 1, t, t]), device)
+}
+
+/// Token ids `[B·T]` as an Int tensor (for embedding lookups).
+pub(crate) fn int_tensor(ids: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let n = ids.len();
+    Tensor::from_data(TensorData::new(ids, [n]), device)
+}
+
+/// Embedding rows for flat ids, as `[B, T, D]`.
+pub(crate) fn embed(table: Tensor<2>, ids: Tensor<1, Int>, b: usize, t: usize) -> Tensor<3> {
+    let d = table.dims()[1];
+    table.select(0, ids).reshape([b, t, d])
+}

@@ -1,0 +1,49 @@
+//! The transformer engine of laser-rs, on [burn] 0.22 (flex CPU backend by default; ndarray and
+//! wgpu behind cargo features): HF safetensors and GGUF loading, five architecture families,
+//! batched forward passes, the gradient pass that feeds LASER's σ-gradients, matrix addressing by
+//! HF tensor name (read / replace / restore), and export of an adapted model as an HF folder.
+//!
+//! ```no_run
+//! use laser_model::{Backend, Model, TokenTarget};
+//!
+//! let model = Model::load("model-dir".as_ref(), Backend::Flex.device()?)?;
+//! let tok = model.tokenizer().expect("tokenizer.json");
+//! let ids = tok.encode("The capital of France is")?;
+//! let prep = model.prepare(&[ids.clone()])?;
+//! let lp = model.log_probs_at(&prep, None, &[(0, ids.len() - 1)])?; // next-token log-probs
+//! # Ok::<(), laser_model::ModelError>(())
+//! ```
+//!
+//! Families (one file each): [`Family::Llama`], [`Family::Gpt2`], [`Family::Gptj`],
+//! [`Family::GptNeox`], [`Family::Roberta`].
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "laser-model reads little-endian tensor files in place; big-endian targets are unsupported"
+);
+
+mod arch;
+mod config;
+mod error;
+mod export;
+pub mod gguf;
+mod gpt2;
+mod gpt_neox;
+mod gptj;
+mod layers;
+mod llama;
+mod matrix;
+mod model;
+mod roberta;
+mod tokenizer;
+mod weights;
+
+pub use config::{Activation, Family, ModelConfig};
+pub use error::{ModelError, Result};
+pub use export::export_hf;
+pub use matrix::{MatrixInfo, MatrixKind};
+pub use model::{Backend, GradientPass, HiddenStates, Model, PreparedBatch, TokenTarget};
+pub use tokenizer::Tokenizer;
+pub use weights::{
+    HostTensor, WeightMap, load_safetensors_dir, load_safetensors_file, save_safetensors,
+};

@@ -1,0 +1,155 @@
+//! Llama (LlamaForCausalLM): SmolLM2, TinyLlama, Llama-2/3, Mistral.
+//!
+//! Pre-norm blocks with RMSNorm, grouped-query attention with HF `rotate_half` RoPE, a SwiGLU MLP
+//! `down(silu(gate(x)) · up(x))`, and an LM head that may be tied to the token embedding.
+//! Touvron et al. 2023, *LLaMA: Open and Efficient Foundation Language Models*, arXiv:2302.13971.
+
+use burn::tensor::Tensor;
+
+use crate::arch::{Architecture, BatchInput, Context};
+use crate::config::ModelConfig;
+use crate::layers::{
+    Params, RotaryLayout, activate, attention, embed, linear, merge_heads, rms_norm, split_heads,
+};
+use crate::matrix::{MatrixInfo, MatrixKind};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Llama {
+    pub(crate) cfg: ModelConfig,
+}
+
+fn layer(l: usize, rest: &str) -> String {
+    format!("model.layers.{l}.{rest}")
+}
+
+impl Llama {
+    fn bias(&self, p: &Params, on: bool, l: usize, name: &str) -> Option<Tensor<3>> {
+        on.then(|| p.vec3(&layer(l, name)))
+    }
+}
+
+impl Architecture for Llama {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn rotary_layout(&self) -> Option<RotaryLayout> {
+        Some(RotaryLayout::Half)
+    }
+
+    fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let c = &self.cfg;
+        let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+        let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
+        let mut out = vec![
+            ("model.embed_tokens.weight".into(), vec![v, d]),
+            ("model.norm.weight".into(), vec![d]),
+        ];
+        if !c.tie_word_embeddings {
+            out.push(("lm_head.weight".into(), vec![v, d]));
+        }
+        for l in 0..c.num_layers {
+            out.push((layer(l, "input_layernorm.weight"), vec![d]));
+            out.push((layer(l, "post_attention_layernorm.weight"), vec![d]));
+            for (name, rows, cols) in
+                [("q_proj", qd, d), ("k_proj", kvd, d), ("v_proj", kvd, d), ("o_proj", d, qd)]
+            {
+                out.push((layer(l, &format!("self_attn.{name}.weight")), vec![rows, cols]));
+                if c.attention_bias {
+                    out.push((layer(l, &format!("self_attn.{name}.bias")), vec![rows]));
+                }
+            }
+            for (name, rows, cols) in [("gate_proj", f, d), ("up_proj", f, d), ("down_proj", d, f)]
+            {
+                out.push((layer(l, &format!("mlp.{name}.weight")), vec![rows, cols]));
+                if c.mlp_bias {
+                    out.push((layer(l, &format!("mlp.{name}.bias")), vec![rows]));
+                }
+            }
+        }
+        out
+    }
+
+    fn editable(&self) -> Vec<MatrixInfo> {
+        let c = &self.cfg;
+        let (d, f) = (c.hidden_size, c.intermediate_size);
+        let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
+        (0..c.num_layers)
+            .flat_map(|l| {
+                [
+                    ("self_attn.q_proj.weight", MatrixKind::Q, [qd, d]),
+                    ("self_attn.k_proj.weight", MatrixKind::K, [kvd, d]),
+                    ("self_attn.v_proj.weight", MatrixKind::V, [kvd, d]),
+                    ("self_attn.o_proj.weight", MatrixKind::O, [d, qd]),
+                    ("mlp.gate_proj.weight", MatrixKind::FcIn, [f, d]),
+                    ("mlp.up_proj.weight", MatrixKind::FcUp, [f, d]),
+                    ("mlp.down_proj.weight", MatrixKind::FcOut, [d, f]),
+                ]
+                .map(|(name, kind, shape)| MatrixInfo {
+                    name: layer(l, name),
+                    layer: l,
+                    kind,
+                    shape,
+                })
+            })
+            .collect()
+    }
+
+    fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
+        embed(p.get("model.embed_tokens.weight"), batch.ids.clone(), batch.batch, batch.seq)
+    }
+
+    fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
+        let c = &self.cfg;
+        let ab = c.attention_bias;
+        let h = rms_norm(x.clone(), p.vec3(&layer(l, "input_layernorm.weight")), c.norm_eps);
+        let proj = |name: &str| {
+            linear(
+                h.clone(),
+                p.get(&layer(l, &format!("self_attn.{name}.weight"))),
+                self.bias(p, ab, l, &format!("self_attn.{name}.bias")),
+            )
+        };
+        let rotary = ctx.rotary.as_ref().expect("llama has rotary tables");
+        let q = rotary.apply(split_heads(proj("q_proj"), c.num_heads));
+        let k = rotary.apply(split_heads(proj("k_proj"), c.num_kv_heads));
+        let v = split_heads(proj("v_proj"), c.num_kv_heads);
+        let a = merge_heads(attention(q, k, v, &ctx.mask, 1.0 / (c.head_dim as f64).sqrt()));
+        let x = x + linear(
+            a,
+            p.get(&layer(l, "self_attn.o_proj.weight")),
+            self.bias(p, ab, l, "self_attn.o_proj.bias"),
+        );
+        let h =
+            rms_norm(x.clone(), p.vec3(&layer(l, "post_attention_layernorm.weight")), c.norm_eps);
+        let mb = c.mlp_bias;
+        let gate = linear(
+            h.clone(),
+            p.get(&layer(l, "mlp.gate_proj.weight")),
+            self.bias(p, mb, l, "mlp.gate_proj.bias"),
+        );
+        let up = linear(
+            h,
+            p.get(&layer(l, "mlp.up_proj.weight")),
+            self.bias(p, mb, l, "mlp.up_proj.bias"),
+        );
+        x + linear(
+            activate(gate, c.activation) * up,
+            p.get(&layer(l, "mlp.down_proj.weight")),
+            self.bias(p, mb, l, "mlp.down_proj.bias"),
+        )
+    }
+
+    fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
+        rms_norm(x, p.vec3("model.norm.weight"), self.cfg.norm_eps)
+    }
+
+    fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
+        let w = if self.cfg.tie_word_embeddings {
+            "model.embed_tokens.weight"
+        } else {
+            "lm_head.weight"
+        };
+        h.matmul(p.get(w).transpose())
+    }
+}

@@ -1,0 +1,619 @@
+//! The loaded model: architecture + device parameters + tokenizer, with matrix addressing
+//! (read / replace / restore by HF name), batched forward passes and the gradient pass.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+
+use crate::arch::{Architecture, BatchInput, Context};
+use crate::config::{Family, ModelConfig};
+use crate::error::{ModelError, Result};
+use crate::gpt_neox::GptNeox;
+use crate::gpt2::Gpt2;
+use crate::gptj::Gptj;
+use crate::layers::Params;
+use crate::llama::Llama;
+use crate::matrix::MatrixInfo;
+use crate::roberta::Roberta;
+use crate::tokenizer::Tokenizer;
+use crate::weights::{HostTensor, WeightMap};
+
+/// Which tensor backend runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// burn's pure-Rust `flex` CPU backend (default; ~1.8× faster than ndarray here).
+    #[default]
+    Flex,
+    /// burn's `ndarray` CPU backend (cargo feature `ndarray`).
+    Ndarray,
+    /// GPU through wgpu (cargo feature `wgpu`).
+    Wgpu,
+}
+
+impl Backend {
+    /// Parses `flex`, `ndarray` or `wgpu`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "flex" => Some(Self::Flex),
+            "ndarray" => Some(Self::Ndarray),
+            "wgpu" => Some(Self::Wgpu),
+            _ => None,
+        }
+    }
+
+    /// The device of this backend, or an error naming the cargo feature it needs.
+    pub fn device(self) -> Result<Device> {
+        match self {
+            Self::Flex => Ok(Device::flex()),
+            #[cfg(feature = "ndarray")]
+            Self::Ndarray => Ok(Device::ndarray()),
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu => Ok(Device::wgpu(Default::default())),
+            #[allow(unreachable_patterns)]
+            other => Err(ModelError::Unsupported(format!(
+                "backend {other:?} is not compiled in; rebuild with `--features {}`",
+                if other == Self::Ndarray { "ndarray" } else { "wgpu" }
+            ))),
+        }
+    }
+}
+
+/// One scored token: the logits at `position` of sequence `seq` should predict `token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTarget {
+    /// Index of the sequence in the batch.
+    pub seq: usize,
+    /// Position whose output distribution is scored.
+    pub position: usize,
+    /// The token that should be predicted there.
+    pub token: u32,
+}
+
+/// The result of a gradient pass.
+#[derive(Debug, Clone)]
+pub struct GradientPass {
+    /// Mean NLL over all targets.
+    pub loss: f64,
+    /// Number of scored tokens.
+    pub tokens: usize,
+    /// `∂loss/∂W` per requested matrix, row-major in HF orientation.
+    pub grads: BTreeMap<String, Vec<f32>>,
+}
+
+/// A batch laid out on the device once and reused across forward passes (masks, rotary tables).
+#[derive(Debug, Clone)]
+pub struct PreparedBatch {
+    batch: BatchInput,
+    ctx: Context,
+}
+
+/// Hidden states entering some layer, for reruns that start there.
+#[derive(Debug, Clone)]
+pub struct HiddenStates {
+    x: Tensor<3>,
+    layer: usize,
+}
+
+impl HiddenStates {
+    /// The layer these states enter.
+    pub fn layer(&self) -> usize {
+        self.layer
+    }
+}
+
+/// A model ready to run and edit.
+#[derive(Debug)]
+pub struct Model {
+    arch: Box<dyn Architecture>,
+    device: Device,
+    params: Params,
+    originals: HashMap<String, Tensor<2>>,
+    matrices: Vec<MatrixInfo>,
+    matrix_index: HashMap<String, usize>,
+    /// HF shapes of every parameter (1-D ones are held as `[1, n]` on the device).
+    shapes: HashMap<String, Vec<usize>>,
+    tokenizer: Option<Tokenizer>,
+    source: PathBuf,
+}
+
+fn architecture(cfg: ModelConfig) -> Box<dyn Architecture> {
+    match cfg.family {
+        Family::Llama => Box::new(Llama { cfg }),
+        Family::Gpt2 => Box::new(Gpt2 { cfg }),
+        Family::Gptj => Box::new(Gptj { cfg }),
+        Family::GptNeox => Box::new(GptNeox { cfg }),
+        Family::Roberta => Box::new(Roberta { cfg }),
+    }
+}
+
+/// Old GPT-2 checkpoints store `h.0.…`, `wte.weight` without the `transformer.` prefix.
+fn normalise_names(family: Family, mut weights: WeightMap) -> WeightMap {
+    if family == Family::Gpt2
+        && !weights.contains_key("transformer.wte.weight")
+        && weights.contains_key("wte.weight")
+    {
+        weights =
+            weights
+                .into_iter()
+                .map(|(k, v)| {
+                    if k.starts_with("lm_head") { (k, v) } else { (format!("transformer.{k}"), v) }
+                })
+                .collect();
+    }
+    weights
+}
+
+impl Model {
+    /// Loads an HF model folder (`config.json`, safetensors, `tokenizer.json`) or a `.gguf` file.
+    pub fn load(path: &Path, device: Device) -> Result<Self> {
+        if path.is_dir() {
+            let cfg = ModelConfig::from_file(&path.join("config.json"))?;
+            let weights = crate::weights::load_safetensors_dir(path)?;
+            let tok_path = path.join("tokenizer.json");
+            let tokenizer =
+                if tok_path.is_file() { Some(Tokenizer::from_file(&tok_path)?) } else { None };
+            Self::from_weights(cfg, weights, tokenizer, device, path)
+        } else if path.is_file() {
+            let gguf = crate::gguf::GgufModel::load(path)?;
+            Self::from_weights(gguf.config, gguf.weights, Some(gguf.tokenizer), device, path)
+        } else {
+            Err(ModelError::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such model folder or .gguf file",
+                ),
+            ))
+        }
+    }
+
+    /// Builds a model from host weights, validating every tensor the architecture reads.
+    pub fn from_weights(
+        cfg: ModelConfig,
+        weights: WeightMap,
+        tokenizer: Option<Tokenizer>,
+        device: Device,
+        source: &Path,
+    ) -> Result<Self> {
+        let arch = architecture(cfg);
+        let mut weights = normalise_names(arch.config().family, weights);
+        let mut map = HashMap::new();
+        let mut shapes = HashMap::new();
+        for (name, shape) in arch.expected_tensors() {
+            let t = weights.remove(&name).ok_or_else(|| ModelError::MissingTensor {
+                name: name.clone(),
+                path: source.to_owned(),
+            })?;
+            if t.shape != shape {
+                return Err(ModelError::TensorShape { name, expected: shape, got: t.shape });
+            }
+            t.check_finite(&name)?;
+            shapes.insert(name.clone(), shape);
+            map.insert(name, to_device(t, &device));
+        }
+        // Optional tensors some checkpoints carry.
+        for name in ["roberta.embeddings.token_type_embeddings.weight"] {
+            if let Some(t) = weights.remove(name) {
+                if t.shape.len() != 2 || t.shape[1] != arch.config().hidden_size || t.shape[0] == 0
+                {
+                    return Err(ModelError::TensorShape {
+                        name: name.into(),
+                        expected: vec![1, arch.config().hidden_size],
+                        got: t.shape,
+                    });
+                }
+                t.check_finite(name)?;
+                shapes.insert(name.to_owned(), t.shape.clone());
+                map.insert(name.to_owned(), to_device(t, &device));
+            }
+        }
+        if let Some(tok) = &tokenizer
+            && tok.vocab_size() > arch.config().vocab_size
+        {
+            return Err(ModelError::Tokenizer(format!(
+                "tokenizer has {} tokens but the model's vocabulary is {}",
+                tok.vocab_size(),
+                arch.config().vocab_size
+            )));
+        }
+        let matrices = arch.editable();
+        let matrix_index = matrices.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+        Ok(Self {
+            arch,
+            device,
+            params: Params { map },
+            originals: HashMap::new(),
+            matrices,
+            matrix_index,
+            shapes,
+            tokenizer,
+            source: source.to_owned(),
+        })
+    }
+
+    /// The normalised config.
+    pub fn config(&self) -> &ModelConfig {
+        self.arch.config()
+    }
+
+    /// The family.
+    pub fn family(&self) -> Family {
+        self.config().family
+    }
+
+    /// Where the model was loaded from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The tokenizer, when the model came with one.
+    pub fn tokenizer(&self) -> Option<&Tokenizer> {
+        self.tokenizer.as_ref()
+    }
+
+    /// Every editable matrix, in layer order.
+    pub fn matrices(&self) -> &[MatrixInfo] {
+        &self.matrices
+    }
+
+    /// The editable matrix `name`.
+    pub fn matrix_info(&self, name: &str) -> Result<&MatrixInfo> {
+        self.matrix_index.get(name).map(|&i| &self.matrices[i]).ok_or_else(|| {
+            ModelError::UnknownMatrix { name: name.to_owned(), family: self.family().name() }
+        })
+    }
+
+    /// Any parameter (editable or not) as a host tensor, in HF orientation.
+    pub fn parameter(&self, name: &str) -> Option<HostTensor> {
+        let t = self.params.map.get(name)?;
+        let data = host_vec(t.clone()).ok()?;
+        Some(HostTensor::new(self.shapes[name].clone(), data))
+    }
+
+    /// Names of every parameter the model holds.
+    pub fn parameter_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.params.map.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The current value of an editable matrix, row-major in HF orientation.
+    pub fn matrix(&self, name: &str) -> Result<Vec<f32>> {
+        self.matrix_info(name)?;
+        let t = self.params.get(name);
+        host_vec(t)
+    }
+
+    /// Replaces an editable matrix (row-major, HF orientation). The original is kept for
+    /// [`Model::restore_matrix`]; replacing twice keeps the first original.
+    pub fn replace_matrix(&mut self, name: &str, data: Vec<f32>) -> Result<()> {
+        let shape = self.matrix_info(name)?.shape;
+        if data.len() != shape[0] * shape[1] {
+            return Err(ModelError::TensorShape {
+                name: name.to_owned(),
+                expected: shape.to_vec(),
+                got: vec![data.len()],
+            });
+        }
+        HostTensor::new(vec![data.len()], data.clone()).check_finite(name)?;
+        let new = Tensor::from_data(TensorData::new(data, shape), &self.device);
+        let old =
+            self.params.map.insert(name.to_owned(), new).expect("editable matrices are parameters");
+        self.originals.entry(name.to_owned()).or_insert(old);
+        Ok(())
+    }
+
+    /// Restores one matrix to its loaded value, bit for bit (no reload).
+    pub fn restore_matrix(&mut self, name: &str) -> Result<()> {
+        self.matrix_info(name)?;
+        if let Some(orig) = self.originals.remove(name) {
+            self.params.map.insert(name.to_owned(), orig);
+        }
+        Ok(())
+    }
+
+    /// Restores every edited matrix.
+    pub fn restore_all(&mut self) {
+        for (name, orig) in self.originals.drain() {
+            self.params.map.insert(name, orig);
+        }
+    }
+
+    /// Names of the matrices currently edited, sorted.
+    pub fn edited(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.originals.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn check_sequences(&self, seqs: &[Vec<u32>]) -> Result<()> {
+        if seqs.is_empty() {
+            return Err(ModelError::Input("empty batch".into()));
+        }
+        let cfg = self.config();
+        let max_len = match cfg.family {
+            Family::Gpt2 => cfg.max_positions,
+            Family::Roberta => {
+                cfg.max_positions.saturating_sub(cfg.pad_token_id.unwrap_or(1) as usize + 1)
+            }
+            _ => usize::MAX,
+        };
+        for (i, s) in seqs.iter().enumerate() {
+            if s.is_empty() {
+                return Err(ModelError::Input(format!("sequence {i} is empty")));
+            }
+            if s.len() > max_len {
+                return Err(ModelError::Input(format!(
+                    "sequence {i} has {} tokens; this model takes at most {max_len}",
+                    s.len()
+                )));
+            }
+            if let Some(&bad) = s.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+                return Err(ModelError::Input(format!(
+                    "sequence {i} has token id {bad} ≥ vocabulary size {}",
+                    cfg.vocab_size
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Pads and uploads a batch once, for several forward passes over it.
+    pub fn prepare(&self, seqs: &[Vec<u32>]) -> Result<PreparedBatch> {
+        self.prepare_on(seqs, &self.device)
+    }
+
+    fn prepare_on(&self, seqs: &[Vec<u32>], device: &Device) -> Result<PreparedBatch> {
+        self.check_sequences(seqs)?;
+        let batch = BatchInput::new(seqs, self.config(), device);
+        let ctx = Context::new(self.arch.as_ref(), &batch, device);
+        Ok(PreparedBatch { batch, ctx })
+    }
+
+    /// Hidden states entering `layer` (0 = right after the embeddings).
+    pub fn hidden_before(&self, prep: &PreparedBatch, layer: usize) -> Result<HiddenStates> {
+        self.check_layer(layer)?;
+        let mut x = self.arch.embed(&self.params, &prep.batch);
+        for l in 0..layer {
+            x = self.arch.block(&self.params, l, x, &prep.ctx);
+        }
+        Ok(HiddenStates { x, layer })
+    }
+
+    fn check_layer(&self, layer: usize) -> Result<()> {
+        if layer > self.config().num_layers {
+            return Err(ModelError::Input(format!(
+                "layer {layer} > {} layers",
+                self.config().num_layers
+            )));
+        }
+        Ok(())
+    }
+
+    fn final_hidden(
+        &self,
+        params: &Params,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+    ) -> Tensor<3> {
+        let (mut x, start) = match from {
+            Some(h) => (h.x.clone(), h.layer),
+            None => (self.arch.embed(params, &prep.batch), 0),
+        };
+        for l in start..self.config().num_layers {
+            x = self.arch.block(params, l, x, &prep.ctx);
+        }
+        self.arch.final_norm(params, x)
+    }
+
+    /// Flat row indices `seq·T + position` of the targets, validated.
+    fn target_rows(&self, prep: &PreparedBatch, targets: &[(usize, usize)]) -> Result<Vec<i64>> {
+        targets
+            .iter()
+            .map(|&(s, p)| {
+                let len = *prep.batch.lengths.get(s).ok_or_else(|| {
+                    ModelError::Input(format!("target names sequence {s} of {}", prep.batch.batch))
+                })?;
+                if p >= len {
+                    return Err(ModelError::Input(format!(
+                        "target position {p} is past sequence {s} (length {len})"
+                    )));
+                }
+                Ok((s * prep.batch.seq + p) as i64)
+            })
+            .collect()
+    }
+
+    fn head_rows(
+        &self,
+        params: &Params,
+        prep: &PreparedBatch,
+        hidden: Tensor<3>,
+        rows: Vec<i64>,
+    ) -> Tensor<2> {
+        let d = self.config().hidden_size;
+        let flat = hidden.reshape([prep.batch.batch * prep.batch.seq, d]);
+        let n = rows.len();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &flat.device());
+        self.arch.head(params, flat.select(0, idx))
+    }
+
+    /// Log-softmax rows `[N, V]` at `(seq, position)` pairs, optionally starting from cached
+    /// hidden states (which must come from the same prepared batch).
+    pub fn log_probs_at(
+        &self,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+        at: &[(usize, usize)],
+    ) -> Result<Vec<Vec<f32>>> {
+        let rows = self.target_rows(prep, at)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hidden = self.final_hidden(&self.params, prep, from);
+        let lp = activation::log_softmax(self.head_rows(&self.params, prep, hidden, rows), 1);
+        let v = self.config().vocab_size;
+        let data = host_vec(lp)?;
+        Ok(data.chunks(v).map(<[f32]>::to_vec).collect())
+    }
+
+    /// `log p(token)` for each target, computed on the device (no `[N, V]` transfer).
+    pub fn target_log_probs(
+        &self,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+        targets: &[TokenTarget],
+    ) -> Result<Vec<f32>> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lp = self.target_log_prob_tensor(&self.params, prep, from, targets)?;
+        host_vec(lp)
+    }
+
+    fn target_log_prob_tensor(
+        &self,
+        params: &Params,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+        targets: &[TokenTarget],
+    ) -> Result<Tensor<1>> {
+        let at: Vec<(usize, usize)> = targets.iter().map(|t| (t.seq, t.position)).collect();
+        let rows = self.target_rows(prep, &at)?;
+        let v = self.config().vocab_size;
+        if let Some(bad) = targets.iter().find(|t| t.token as usize >= v) {
+            return Err(ModelError::Input(format!(
+                "target token {} ≥ vocabulary size {v}",
+                bad.token
+            )));
+        }
+        let hidden = self.final_hidden(params, prep, from);
+        let logits = self.head_rows(params, prep, hidden, rows);
+        let device = logits.device();
+        let lp = activation::log_softmax(logits, 1);
+        let n = targets.len();
+        let tok: Vec<i64> = targets.iter().map(|t| i64::from(t.token)).collect();
+        let idx = Tensor::<2, Int>::from_data(TensorData::new(tok, [n, 1]), &device);
+        Ok(lp.gather(1, idx).reshape([n]))
+    }
+
+    /// Logits at every position, `[B][T][V]` flattened row-major (padding positions included).
+    pub fn all_logits(&self, seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
+        let prep = self.prepare(seqs)?;
+        let hidden = self.final_hidden(&self.params, &prep, None);
+        let rows: Vec<i64> = (0..(prep.batch.batch * prep.batch.seq) as i64).collect();
+        let logits = self.head_rows(&self.params, &prep, hidden, rows);
+        host_vec(logits)
+    }
+
+    /// One backward pass: mean NLL over `targets` and `∂L/∂W` for each matrix in `names` (any 2-D
+    /// parameter), in HF orientation. Sequences are processed `micro_batch` at a time with gradients
+    /// accumulated, so peak memory is bounded by the micro-batch, not the sample count.
+    pub fn loss_and_gradients(
+        &self,
+        seqs: &[Vec<u32>],
+        targets: &[TokenTarget],
+        names: &[String],
+        micro_batch: usize,
+    ) -> Result<GradientPass> {
+        self.check_sequences(seqs)?;
+        if targets.is_empty() {
+            return Err(ModelError::Input("no target tokens to score".into()));
+        }
+        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+        for n in &wanted {
+            match self.shapes.get(*n) {
+                Some(shape) if shape.len() == 2 => {}
+                _ => {
+                    return Err(ModelError::UnknownMatrix {
+                        name: (*n).to_owned(),
+                        family: self.family().name(),
+                    });
+                }
+            }
+        }
+        let ad = self.device.clone().autodiff();
+        let mut tracked = HashMap::new();
+        let params = Params {
+            map: self
+                .params
+                .map
+                .iter()
+                .map(|(k, t)| {
+                    let mut a = t.clone().autodiff();
+                    if wanted.contains(k.as_str()) {
+                        a = a.require_grad();
+                        tracked.insert(k.clone(), a.clone());
+                    }
+                    (k.clone(), a)
+                })
+                .collect(),
+        };
+        let total = targets.len() as f64;
+        let mb = micro_batch.max(1);
+        let mut acc: HashMap<String, Tensor<2>> = HashMap::new();
+        let mut loss = 0.0f64;
+        for start in (0..seqs.len()).step_by(mb) {
+            let end = (start + mb).min(seqs.len());
+            let chunk_targets: Vec<TokenTarget> = targets
+                .iter()
+                .filter(|t| t.seq >= start && t.seq < end)
+                .map(|t| TokenTarget { seq: t.seq - start, ..*t })
+                .collect();
+            if chunk_targets.is_empty() {
+                continue;
+            }
+            let prep = self.prepare_on(&seqs[start..end], &ad)?;
+            let lp = self.target_log_prob_tensor(&params, &prep, None, &chunk_targets)?;
+            let chunk_loss = lp.sum().neg().div_scalar(total);
+            loss += f64::from(host_vec(chunk_loss.clone())?[0]);
+            let grads = chunk_loss.backward();
+            for (name, t) in &tracked {
+                if let Some(g) = t.grad(&grads) {
+                    let g = g.without_autodiff();
+                    let sum = match acc.remove(name) {
+                        Some(prev) => prev + g,
+                        None => g,
+                    };
+                    acc.insert(name.clone(), sum);
+                }
+            }
+        }
+        let mut grads = BTreeMap::new();
+        for name in names {
+            let g = match acc.remove(name) {
+                Some(g) => host_vec(g)?,
+                None => {
+                    // No path from this matrix to the loss (e.g. a layer past every target): zero.
+                    let [r, c] = self.params.get(name).dims();
+                    vec![0.0; r * c]
+                }
+            };
+            grads.insert(name.clone(), g);
+        }
+        Ok(GradientPass { loss, tokens: targets.len(), grads })
+    }
+}
+
+fn to_device(t: HostTensor, device: &Device) -> Tensor<2> {
+    let shape = match t.shape.as_slice() {
+        [n] => [1, *n],
+        [r, c] => [*r, *c],
+        other => [1, other.iter().product()],
+    };
+    Tensor::from_data(TensorData::new(t.data, shape), device)
+}
+
+/// Copies a tensor to the host as f32.
+fn host_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| ModelError::Backend(format!("{e:?}")))
+}

@@ -1,0 +1,158 @@
+//! RoBERTa (RobertaForMaskedLM): post-LayerNorm bidirectional encoder, learned positions offset
+//! by `padding_idx + 1`, and an MLM head `dense → gelu → LayerNorm → decoder` whose decoder is
+//! tied to the word embeddings. Liu et al. 2019, *RoBERTa*, arXiv:1907.11692.
+
+use burn::tensor::{Tensor, activation};
+
+use crate::arch::{Architecture, BatchInput, Context};
+use crate::config::ModelConfig;
+use crate::layers::{
+    Params, activate, attention, embed, layer_norm, linear, merge_heads, split_heads,
+};
+use crate::matrix::{MatrixInfo, MatrixKind};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Roberta {
+    pub(crate) cfg: ModelConfig,
+}
+
+fn layer(l: usize, rest: &str) -> String {
+    format!("roberta.encoder.layer.{l}.{rest}")
+}
+
+const WORDS: &str = "roberta.embeddings.word_embeddings.weight";
+
+impl Roberta {
+    fn ln(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
+        layer_norm(
+            x,
+            p.vec3(&format!("{name}.weight")),
+            p.vec3(&format!("{name}.bias")),
+            self.cfg.norm_eps,
+        )
+    }
+
+    fn dense(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
+        linear(x, p.get(&format!("{name}.weight")), Some(p.vec3(&format!("{name}.bias"))))
+    }
+}
+
+impl Architecture for Roberta {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let c = &self.cfg;
+        let (d, f) = (c.hidden_size, c.intermediate_size);
+        let mut out = vec![
+            (WORDS.into(), vec![c.vocab_size, d]),
+            ("roberta.embeddings.position_embeddings.weight".into(), vec![c.max_positions, d]),
+            ("roberta.embeddings.LayerNorm.weight".into(), vec![d]),
+            ("roberta.embeddings.LayerNorm.bias".into(), vec![d]),
+            ("lm_head.dense.weight".into(), vec![d, d]),
+            ("lm_head.dense.bias".into(), vec![d]),
+            ("lm_head.layer_norm.weight".into(), vec![d]),
+            ("lm_head.layer_norm.bias".into(), vec![d]),
+            ("lm_head.bias".into(), vec![c.vocab_size]),
+        ];
+        for l in 0..c.num_layers {
+            for (name, shape) in [
+                ("attention.self.query.weight", vec![d, d]),
+                ("attention.self.query.bias", vec![d]),
+                ("attention.self.key.weight", vec![d, d]),
+                ("attention.self.key.bias", vec![d]),
+                ("attention.self.value.weight", vec![d, d]),
+                ("attention.self.value.bias", vec![d]),
+                ("attention.output.dense.weight", vec![d, d]),
+                ("attention.output.dense.bias", vec![d]),
+                ("attention.output.LayerNorm.weight", vec![d]),
+                ("attention.output.LayerNorm.bias", vec![d]),
+                ("intermediate.dense.weight", vec![f, d]),
+                ("intermediate.dense.bias", vec![f]),
+                ("output.dense.weight", vec![d, f]),
+                ("output.dense.bias", vec![d]),
+                ("output.LayerNorm.weight", vec![d]),
+                ("output.LayerNorm.bias", vec![d]),
+            ] {
+                out.push((layer(l, name), shape));
+            }
+        }
+        out
+    }
+
+    fn editable(&self) -> Vec<MatrixInfo> {
+        let (d, f) = (self.cfg.hidden_size, self.cfg.intermediate_size);
+        (0..self.cfg.num_layers)
+            .flat_map(|l| {
+                [
+                    ("attention.self.query.weight", MatrixKind::Q, [d, d]),
+                    ("attention.self.key.weight", MatrixKind::K, [d, d]),
+                    ("attention.self.value.weight", MatrixKind::V, [d, d]),
+                    ("attention.output.dense.weight", MatrixKind::O, [d, d]),
+                    ("intermediate.dense.weight", MatrixKind::FcIn, [f, d]),
+                    ("output.dense.weight", MatrixKind::FcOut, [d, f]),
+                ]
+                .map(|(name, kind, shape)| MatrixInfo {
+                    name: layer(l, name),
+                    layer: l,
+                    kind,
+                    shape,
+                })
+            })
+            .collect()
+    }
+
+    fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
+        let (b, t) = (batch.batch, batch.seq);
+        let mut x = embed(p.get(WORDS), batch.ids.clone(), b, t)
+            + embed(
+                p.get("roberta.embeddings.position_embeddings.weight"),
+                batch.positions.clone(),
+                b,
+                t,
+            );
+        if p.has("roberta.embeddings.token_type_embeddings.weight") {
+            // Single-segment inputs: every token has type 0.
+            let row0 = p.get("roberta.embeddings.token_type_embeddings.weight").narrow(0, 0, 1);
+            x = x + row0.unsqueeze_dim(0);
+        }
+        self.ln(p, x, "roberta.embeddings.LayerNorm")
+    }
+
+    fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
+        let c = &self.cfg;
+        let proj = |name: &str| split_heads(self.dense(p, x.clone(), &layer(l, name)), c.num_heads);
+        let a = attention(
+            proj("attention.self.query"),
+            proj("attention.self.key"),
+            proj("attention.self.value"),
+            &ctx.mask,
+            1.0 / (c.head_dim as f64).sqrt(),
+        );
+        let h = self.ln(
+            p,
+            x.clone() + self.dense(p, merge_heads(a), &layer(l, "attention.output.dense")),
+            &layer(l, "attention.output.LayerNorm"),
+        );
+        let inner =
+            activate(self.dense(p, h.clone(), &layer(l, "intermediate.dense")), c.activation);
+        self.ln(
+            p,
+            h + self.dense(p, inner, &layer(l, "output.dense")),
+            &layer(l, "output.LayerNorm"),
+        )
+    }
+
+    fn final_norm(&self, _p: &Params, x: Tensor<3>) -> Tensor<3> {
+        x // post-LN encoder: each block already ends in a LayerNorm
+    }
+
+    fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
+        let h3: Tensor<3> = h.unsqueeze_dim(0);
+        let x = activation::gelu(self.dense(p, h3, "lm_head.dense"));
+        let x = self.ln(p, x, "lm_head.layer_norm");
+        let [_, n, d] = x.dims();
+        x.reshape([n, d]).matmul(p.get(WORDS).transpose()) + p.get("lm_head.bias")
+    }
+}

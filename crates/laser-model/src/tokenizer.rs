@@ -1,0 +1,118 @@
+//! Tokenizers: HF `tokenizer.json` through the pure-Rust `tokenizers` crate, or a byte-level BPE
+//! rebuilt from GGUF metadata (`tokenizer.ggml.tokens` / `merges` / `pre`).
+
+use std::path::Path;
+
+use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::{AddedToken, DecoderWrapper};
+
+use crate::error::{ModelError, Result};
+
+/// A text tokenizer. Encoding never adds BOS/EOS (LASER's protocol scores raw text).
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+}
+
+impl Tokenizer {
+    /// Loads an HF `tokenizer.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        let inner = tokenizers::Tokenizer::from_bytes(&bytes)
+            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
+        Ok(Self { inner })
+    }
+
+    /// A GPT-2-style byte-level BPE from a vocabulary and `"a b"` merges. `pre` is llama.cpp's
+    /// `tokenizer.ggml.pre`: `smollm` (and `gpt-2`-like presets) split digits individually first.
+    pub fn byte_level_bpe(
+        tokens: &[String],
+        merges: &[String],
+        pre: &str,
+        special: &[u32],
+    ) -> Result<Self> {
+        let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        if vocab.len() != tokens.len() {
+            return Err(ModelError::Tokenizer("vocabulary has duplicate tokens".into()));
+        }
+        let merges: Vec<(String, String)> = merges
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                m.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())).ok_or_else(|| {
+                    ModelError::Tokenizer(format!(
+                        "merge {i} `{m}` is not two tokens separated by a space"
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .build()
+            .map_err(|e| ModelError::Tokenizer(format!("invalid BPE: {e}")))?;
+        let byte_level = PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true));
+        let pre_tokenizer = match pre {
+            "smollm" | "starcoder" | "refact" | "qwen2" | "deepseek-coder" => {
+                PreTokenizerWrapper::Sequence(Sequence::new(vec![
+                    PreTokenizerWrapper::Digits(Digits::new(true)),
+                    byte_level,
+                ]))
+            }
+            "gpt-2" | "gpt2" | "default" | "" => byte_level,
+            other => {
+                return Err(ModelError::Unsupported(format!(
+                    "GGUF tokenizer pre-tokenizer `{other}` (supported: smollm, gpt-2)"
+                )));
+            }
+        };
+        let mut inner = tokenizers::Tokenizer::new(bpe);
+        inner.with_pre_tokenizer(Some(pre_tokenizer));
+        inner.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevelDecoder::default())));
+        let specials: Vec<AddedToken> = special
+            .iter()
+            .filter_map(|&id| tokens.get(id as usize))
+            .map(|t| AddedToken::from(t.clone(), true))
+            .collect();
+        inner
+            .add_special_tokens(specials)
+            .map_err(|e| ModelError::Tokenizer(format!("special tokens: {e}")))?;
+        Ok(Self { inner })
+    }
+
+    /// Token ids of `text` (no BOS added).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        self.inner
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| ModelError::Tokenizer(format!("cannot encode {text:?}: {e}")))
+    }
+
+    /// Text of `ids` (special tokens kept).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner
+            .decode(ids, false)
+            .map_err(|e| ModelError::Tokenizer(format!("cannot decode: {e}")))
+    }
+
+    /// The text of one token id, as it decodes alone.
+    pub fn token_text(&self, id: u32) -> Result<String> {
+        self.decode(&[id])
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The HF `tokenizer.json` text.
+    pub fn to_json(&self) -> Result<String> {
+        self.inner
+            .to_string(true)
+            .map_err(|e| ModelError::Tokenizer(format!("cannot serialise: {e}")))
+    }
+}

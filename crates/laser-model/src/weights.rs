@@ -1,0 +1,160 @@
+//! Host-side weights: HF safetensors files (single or sharded) read through a memory map and
+//! converted once to f32 (from f32, f16 or bf16), keyed by HF tensor name.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{ModelError, Result};
+
+/// A dense f32 tensor in row-major order, as stored by HF.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+impl HostTensor {
+    /// A tensor from parts; the caller guarantees `data.len()` is the product of `shape`.
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        Self { shape, data }
+    }
+
+    /// Fails on the first NaN or infinity.
+    pub fn check_finite(&self, name: &str) -> Result<()> {
+        match self.data.iter().position(|x| !x.is_finite()) {
+            None => Ok(()),
+            Some(index) => {
+                Err(ModelError::NonFinite { name: name.to_owned(), index, value: self.data[index] })
+            }
+        }
+    }
+
+    /// The transpose of a 2-D tensor.
+    pub fn transposed(&self) -> HostTensor {
+        let (r, c) = (self.shape[0], self.shape[1]);
+        let mut data = vec![0.0; r * c];
+        for i in 0..r {
+            for j in 0..c {
+                data[j * r + i] = self.data[i * c + j];
+            }
+        }
+        HostTensor::new(vec![c, r], data)
+    }
+}
+
+/// All tensors of a checkpoint by HF name.
+pub type WeightMap = BTreeMap<String, HostTensor>;
+
+/// Loads `model.safetensors`, or every shard named by `model.safetensors.index.json`, from `dir`.
+pub fn load_safetensors_dir(dir: &Path) -> Result<WeightMap> {
+    let single = dir.join("model.safetensors");
+    let index = dir.join("model.safetensors.index.json");
+    if single.is_file() {
+        return load_safetensors_file(&single);
+    }
+    if index.is_file() {
+        let text = std::fs::read_to_string(&index).map_err(|e| ModelError::io(&index, e))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ModelError::format(&index, format!("not JSON: {e}")))?;
+        let map = json
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| ModelError::format(&index, "no `weight_map` object"))?;
+        let mut shards: Vec<&str> = map.values().filter_map(|v| v.as_str()).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let mut out = WeightMap::new();
+        for shard in shards {
+            if shard.contains('/') || shard.contains("..") {
+                return Err(ModelError::format(
+                    &index,
+                    format!("shard name `{shard}` leaves the model folder"),
+                ));
+            }
+            out.extend(load_safetensors_file(&dir.join(shard))?);
+        }
+        return Ok(out);
+    }
+    Err(ModelError::format(
+        dir,
+        "no model.safetensors or model.safetensors.index.json in this folder",
+    ))
+}
+
+/// Loads one safetensors file. The header's offsets are validated by `safetensors` before any
+/// tensor is touched, so a lying header is an error, not an out-of-bounds read.
+pub fn load_safetensors_file(path: &Path) -> Result<WeightMap> {
+    let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+    // SAFETY: the map is read-only and private; the file is opened read-only and not modified by
+    // this process. Another process truncating it concurrently could fault, as with any mmap.
+    let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
+    let st = SafeTensors::deserialize(&mmap)
+        .map_err(|e| ModelError::format(path, format!("not a valid safetensors file: {e}")))?;
+    let mut out = WeightMap::new();
+    for (name, view) in st.tensors() {
+        let data = to_f32(view.dtype(), view.data()).ok_or_else(|| {
+            ModelError::Unsupported(format!(
+                "{}: tensor `{name}` has dtype {:?} (need F32, F16 or BF16)",
+                path.display(),
+                view.dtype()
+            ))
+        })?;
+        out.insert(name, HostTensor::new(view.shape().to_vec(), data));
+    }
+    Ok(out)
+}
+
+fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+    Some(match dtype {
+        Dtype::F32 => {
+            bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        }
+        Dtype::F16 => {
+            bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+        }
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        _ => return None,
+    })
+}
+
+/// Writes f32 tensors as a safetensors file, atomically (temporary name, then rename).
+pub fn save_safetensors(
+    path: &Path,
+    tensors: &WeightMap,
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<()> {
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(name, t)| {
+            let bytes: &[u8] = bytemuck_f32(&t.data);
+            safetensors::tensor::TensorView::new(Dtype::F32, t.shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| ModelError::format(path, format!("tensor `{name}`: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let tmp = temp_path(path);
+    safetensors::serialize_to_file(views, metadata, &tmp)
+        .map_err(|e| ModelError::format(&tmp, e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+}
+
+/// `dir/.name.tmp` beside `path`.
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+fn bytemuck_f32(data: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding and any byte pattern is a valid u8; alignment only decreases.
+    // safetensors stores little-endian, which is every platform this crate targets.
+    unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
+}

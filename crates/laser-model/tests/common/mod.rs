@@ -1,0 +1,87 @@
+//! Fixture access shared by the model tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use laser_model::{Backend, HostTensor, Model, TokenTarget};
+
+pub const FAMILIES: [&str; 5] = ["llama", "gpt2", "gptj", "gpt_neox", "roberta"];
+
+pub fn tiny_dir(family: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny").join(family)
+}
+
+pub fn load_tiny(family: &str) -> Model {
+    Model::load(&tiny_dir(family), Backend::Flex.device().unwrap())
+        .unwrap_or_else(|e| panic!("{family}: {e}"))
+}
+
+/// The oracle: its f32 tensors, the batch of token ids, and the loss.
+#[derive(Debug)]
+pub struct Reference {
+    pub tensors: std::collections::BTreeMap<String, HostTensor>,
+    pub ids: Vec<Vec<u32>>,
+    pub loss: f64,
+}
+
+pub fn reference(family: &str) -> Reference {
+    let dir = tiny_dir(family);
+    let bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let ids_view = st.tensor("input_ids").unwrap();
+    let flat: Vec<u32> = ids_view
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+        .collect();
+    let t = ids_view.shape()[1];
+    let ids = flat.chunks(t).map(<[u32]>::to_vec).collect();
+    // Everything but input_ids is f32.
+    let mut tensors = std::collections::BTreeMap::new();
+    for (name, view) in st.tensors() {
+        if name != "input_ids" {
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            tensors.insert(name, HostTensor::new(view.shape().to_vec(), data));
+        }
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    Reference { tensors, ids, loss: json["loss"].as_f64().unwrap() }
+}
+
+/// The oracle's loss targets: causal families score the last 2 tokens of each sequence given
+/// their prefix; roberta scores the original tokens at masked positions 5 and 6, which the
+/// causal fixtures' `input_ids` still hold (every family used the same random ids).
+pub fn reference_targets(family: &str, ids: &[Vec<u32>]) -> Vec<TokenTarget> {
+    let mut out = Vec::new();
+    if family == "roberta" {
+        let originals = reference("llama").ids;
+        for (s, row) in originals.iter().enumerate() {
+            for p in [5, 6] {
+                out.push(TokenTarget { seq: s, position: p, token: row[p] });
+            }
+        }
+    } else {
+        for (s, row) in ids.iter().enumerate() {
+            let t = row.len();
+            for p in [t - 2, t - 1] {
+                out.push(TokenTarget { seq: s, position: p - 1, token: row[p] });
+            }
+        }
+    }
+    out
+}
+
+/// The model's name for an oracle gradient name (transformers 5 calls GPT-NeoX's head `lm_head`
+/// in memory but saves it as `embed_out`).
+pub fn model_name(family: &str, oracle: &str) -> String {
+    match (family, oracle) {
+        ("gpt_neox", "lm_head.weight") => "embed_out.weight".into(),
+        _ => oracle.to_owned(),
+    }
+}
