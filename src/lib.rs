@@ -3,5 +3,7 @@
 //!
 //! This facade re-exports the workspace crates so that users depend on one package:
 //! - [`linalg`]: thin / partial / randomized SVD, σ-gradients, truncation, row clustering.
+//! - [`model`]: transformers in burn — loading, forward, backward, matrix editing, export.
 
 pub use laser_linalg as linalg;
+pub use laser_model as model;

@@ -4,10 +4,12 @@
 //! separately lets the search cache the hidden states entering layer ℓ and rerun only the layers
 //! after an edit.
 
+use std::cell::RefCell;
+
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::{Family, ModelConfig};
-use crate::layers::{Params, Rotary, RotaryLayout, attention_mask, int_tensor};
+use crate::layers::{Params, Rotary, RotaryLayout, attention, attention_mask, int_tensor};
 use crate::matrix::MatrixInfo;
 
 /// A right-padded batch of token sequences on a device.
@@ -17,7 +19,7 @@ pub struct BatchInput {
     pub(crate) ids: Tensor<1, Int>,
     /// Flat `[B·T]` learned-position ids (gpt2, roberta).
     pub(crate) positions: Tensor<1, Int>,
-    /// Real length of each sequence.
+    /// Total length of each sequence, cached prefix included.
     pub(crate) lengths: Vec<usize>,
     /// B.
     pub(crate) batch: usize,
@@ -25,11 +27,18 @@ pub struct BatchInput {
     pub(crate) seq: usize,
 }
 
-/// Per-batch tensors the blocks share: the attention mask and rotary tables.
+/// Keys and values of every layer for the positions already processed, `[B, KV, T, hd]` each.
+pub(crate) type KvCache = Vec<Option<(Tensor<4>, Tensor<4>)>>;
+
+/// Per-batch tensors the blocks share: the attention mask, rotary tables, and optionally a KV
+/// cache that attention reads from and appends to (incremental decoding, shared prompts).
 #[derive(Debug, Clone)]
 pub struct Context {
     pub(crate) mask: Tensor<4>,
     pub(crate) rotary: Option<Rotary>,
+    /// Position of the first token of this batch (the cached prefix length).
+    pub(crate) offset: usize,
+    pub(crate) cache: Option<RefCell<KvCache>>,
 }
 
 pub(crate) trait Architecture: Send + Sync + std::fmt::Debug {
@@ -49,9 +58,15 @@ pub(crate) trait Architecture: Send + Sync + std::fmt::Debug {
 }
 
 impl BatchInput {
-    /// Pads `seqs` on the right to a common length. Sequences must be non-empty (checked by the
-    /// caller, which names the item).
-    pub(crate) fn new(seqs: &[Vec<u32>], cfg: &ModelConfig, device: &Device) -> Self {
+    /// Pads `seqs` on the right to a common length; their tokens sit at positions `offset..` after
+    /// a cached prefix of `offset` tokens. Sequences must be non-empty (checked by the caller,
+    /// which names the item).
+    pub(crate) fn new(
+        seqs: &[Vec<u32>],
+        offset: usize,
+        cfg: &ModelConfig,
+        device: &Device,
+    ) -> Self {
         let seq = seqs.iter().map(Vec::len).max().unwrap_or(0);
         let pad = i64::from(cfg.pad_token_id.unwrap_or(0));
         let mut ids = Vec::with_capacity(seqs.len() * seq);
@@ -62,16 +77,16 @@ impl BatchInput {
                 ids.push(if real { i64::from(s[i]) } else { pad });
                 positions.push(match cfg.family {
                     // RoBERTa numbers real tokens from padding_idx + 1; padding keeps padding_idx.
-                    Family::Roberta if real => pad + 1 + i as i64,
+                    Family::Roberta if real => pad + 1 + (offset + i) as i64,
                     Family::Roberta => pad,
-                    _ => i as i64,
+                    _ => (offset + i) as i64,
                 });
             }
         }
         Self {
             ids: int_tensor(ids, device),
             positions: int_tensor(positions, device),
-            lengths: seqs.iter().map(Vec::len).collect(),
+            lengths: seqs.iter().map(|s| offset + s.len()).collect(),
             batch: seqs.len(),
             seq,
         }
@@ -79,12 +94,58 @@ impl BatchInput {
 }
 
 impl Context {
-    pub(crate) fn new(arch: &dyn Architecture, batch: &BatchInput, device: &Device) -> Self {
+    /// A context for a batch at `offset`, reading and extending `cache` when given.
+    pub(crate) fn new(
+        arch: &dyn Architecture,
+        batch: &BatchInput,
+        offset: usize,
+        cache: Option<KvCache>,
+        device: &Device,
+    ) -> Self {
         let cfg = arch.config();
-        let mask = attention_mask(&batch.lengths, batch.seq, cfg.family.is_causal(), device);
-        let rotary = arch
-            .rotary_layout()
-            .map(|layout| Rotary::new(cfg.rotary_dim, cfg.rope_theta, batch.seq, layout, device));
-        Self { mask, rotary }
+        let mask =
+            attention_mask(&batch.lengths, batch.seq, offset, cfg.family.is_causal(), device);
+        let rotary = arch.rotary_layout().map(|layout| {
+            Rotary::new(cfg.rotary_dim, cfg.rope_theta, offset + batch.seq, layout, device)
+        });
+        Self { mask, rotary, offset, cache: cache.map(RefCell::new) }
+    }
+
+    /// Applies rotary embeddings at this batch's positions.
+    pub(crate) fn rotate(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.rotary {
+            Some(r) => r.apply(x, self.offset),
+            None => x,
+        }
+    }
+
+    /// Attention of this batch's queries over the cached keys (if any) and its own; the new keys
+    /// and values are appended to the cache.
+    pub(crate) fn attend(
+        &self,
+        layer: usize,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        scale: f64,
+    ) -> Tensor<4> {
+        let (k, v) = match &self.cache {
+            Some(cache) => {
+                let mut cache = cache.borrow_mut();
+                let (k, v) = match cache[layer].take() {
+                    Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+                    None => (k, v),
+                };
+                cache[layer] = Some((k.clone(), v.clone()));
+                (k, v)
+            }
+            None => (k, v),
+        };
+        attention(q, k, v, &self.mask, scale)
+    }
+
+    /// The cache after this batch, for the next step.
+    pub(crate) fn into_cache(self) -> Option<KvCache> {
+        self.cache.map(RefCell::into_inner)
     }
 }

@@ -6,9 +6,7 @@ use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::ModelConfig;
-use crate::layers::{
-    Params, activate, attention, conv1d, embed, layer_norm, merge_heads, split_heads,
-};
+use crate::layers::{Params, activate, conv1d, embed, layer_norm, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -115,7 +113,7 @@ impl Architecture for Gpt2 {
         } else {
             1.0
         };
-        let a = merge_heads(attention(q, k, v, &ctx.mask, scale));
+        let a = merge_heads(ctx.attend(l, q, k, v, scale));
         let x = x + conv(a, "attn.c_proj");
         let h = activate(conv(ln(x.clone(), "ln_2"), "mlp.c_fc"), c.activation);
         x + conv(h, "mlp.c_proj")

@@ -7,9 +7,7 @@ use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::ModelConfig;
-use crate::layers::{
-    Params, RotaryLayout, activate, attention, embed, layer_norm, linear, merge_heads,
-};
+use crate::layers::{Params, RotaryLayout, activate, embed, layer_norm, linear, merge_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -109,11 +107,10 @@ impl Architecture for GptNeox {
             .dense(p, h, &layer(l, "attention.query_key_value"))
             .reshape([b, t, heads, 3 * hd])
             .swap_dims(1, 2);
-        let rotary = ctx.rotary.as_ref().expect("gpt_neox has rotary tables");
-        let q = rotary.apply(qkv.clone().narrow(3, 0, hd));
-        let k = rotary.apply(qkv.clone().narrow(3, hd, hd));
+        let q = ctx.rotate(qkv.clone().narrow(3, 0, hd));
+        let k = ctx.rotate(qkv.clone().narrow(3, hd, hd));
         let v = qkv.narrow(3, 2 * hd, hd);
-        let a = merge_heads(attention(q, k, v, &ctx.mask, 1.0 / (hd as f64).sqrt()));
+        let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / (hd as f64).sqrt()));
         let attn_out = self.dense(p, a, &layer(l, "attention.dense"));
         let mlp = |x: Tensor<3>| {
             let h = self.ln(p, x, &layer(l, "post_attention_layernorm"));

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::ModelConfig;
 use crate::layers::{
-    Params, RotaryLayout, activate, attention, embed, layer_norm, linear, merge_heads, split_heads,
+    Params, RotaryLayout, activate, embed, layer_norm, linear, merge_heads, split_heads,
 };
 use crate::matrix::{MatrixInfo, MatrixKind};
 
@@ -95,11 +95,10 @@ impl Architecture for Gptj {
         );
         let proj =
             |name: &str| split_heads(linear(h.clone(), p.get(&layer(l, name)), None), c.num_heads);
-        let rotary = ctx.rotary.as_ref().expect("gptj has rotary tables");
-        let q = rotary.apply(proj("attn.q_proj.weight"));
-        let k = rotary.apply(proj("attn.k_proj.weight"));
+        let q = ctx.rotate(proj("attn.q_proj.weight"));
+        let k = ctx.rotate(proj("attn.k_proj.weight"));
         let v = proj("attn.v_proj.weight");
-        let a = merge_heads(attention(q, k, v, &ctx.mask, 1.0 / (c.head_dim as f64).sqrt()));
+        let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / (c.head_dim as f64).sqrt()));
         let attn_out = linear(a, p.get(&layer(l, "attn.out_proj.weight")), None);
         let inner = activate(
             linear(

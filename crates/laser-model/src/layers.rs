@@ -135,11 +135,12 @@ impl Rotary {
         }
     }
 
-    /// Rotates the first `rot` dimensions of `x: [B, H, T, hd]` (T ≤ the table's positions).
-    pub(crate) fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+    /// Rotates the first `rot` dimensions of `x: [B, H, T, hd]` at positions `offset..offset+T`
+    /// (within the table).
+    pub(crate) fn apply(&self, x: Tensor<4>, offset: usize) -> Tensor<4> {
         let [b, h, t, hd] = x.dims();
-        let cos = self.cos.clone().narrow(2, 0, t);
-        let sin = self.sin.clone().narrow(2, 0, t);
+        let cos = self.cos.clone().narrow(2, offset, t);
+        let sin = self.sin.clone().narrow(2, offset, t);
         let rotate = |xr: Tensor<4>| {
             let rotated = xr
                 .clone()
@@ -169,8 +170,9 @@ pub(crate) fn merge_heads(x: Tensor<4>) -> Tensor<3> {
     x.swap_dims(1, 2).reshape([b, t, h * hd])
 }
 
-/// Scaled dot-product attention with an additive mask `[B, 1, T, T]`. Grouped-query attention
-/// without copying K/V: the `rep` query heads sharing a KV head are stacked along the time axis.
+/// Scaled dot-product attention of `Tq` queries over `Tk` keys with an additive mask
+/// `[B, 1, Tq, Tk]`. Grouped-query attention without copying K/V: the `rep` query heads sharing a
+/// KV head are stacked along the time axis.
 pub(crate) fn attention(
     q: Tensor<4>,
     k: Tensor<4>,
@@ -178,36 +180,40 @@ pub(crate) fn attention(
     mask: &Tensor<4>,
     scale: f64,
 ) -> Tensor<4> {
-    let [b, h, t, hd] = q.dims();
-    let kv = k.dims()[1];
+    let [b, h, tq, hd] = q.dims();
+    let [_, kv, tk, _] = k.dims();
     let rep = h / kv;
-    let q = q.reshape([b, kv, rep * t, hd]);
-    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale).reshape([b, h, t, t]);
-    let probs = activation::softmax(scores + mask.clone(), 3).reshape([b, kv, rep * t, t]);
-    probs.matmul(v).reshape([b, h, t, hd])
+    let q = q.reshape([b, kv, rep * tq, hd]);
+    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale).reshape([b, h, tq, tk]);
+    let probs = activation::softmax(scores + mask.clone(), 3).reshape([b, kv, rep * tq, tk]);
+    probs.matmul(v).reshape([b, h, tq, hd])
 }
 
-/// Additive attention mask `[B, 1, T, T]`: 0 where query i may see key j, −1e9 elsewhere. Keys past
-/// a sequence's length are hidden; causal masks also hide j > i. Padded query rows see the real
-/// keys, so no row is all-masked (their outputs are never read).
+/// Additive attention mask `[B, 1, Tq, offset + Tq]` for queries at positions `offset..offset+Tq`:
+/// 0 where a query may see a key, −1e9 elsewhere. `lengths` are each sequence's total length
+/// (cached prefix included); keys past it are hidden, and causal masks also hide later keys.
+/// Padded query rows see the real keys, so no row is all-masked (their outputs are never read).
 pub(crate) fn attention_mask(
     lengths: &[usize],
-    t: usize,
+    tq: usize,
+    offset: usize,
     causal: bool,
     device: &Device,
 ) -> Tensor<4> {
-    let mut data = vec![0.0f32; lengths.len() * t * t];
+    let tk = offset + tq;
+    let mut data = vec![0.0f32; lengths.len() * tq * tk];
     for (bi, &len) in lengths.iter().enumerate() {
-        for i in 0..t {
-            for j in 0..t {
-                let visible = j < len && (!causal || j <= i || i >= len);
+        for i in 0..tq {
+            let pos = offset + i;
+            for j in 0..tk {
+                let visible = j < len && (!causal || j <= pos || pos >= len);
                 if !visible {
-                    data[(bi * t + i) * t + j] = -1e9;
+                    data[(bi * tq + i) * tk + j] = -1e9;
                 }
             }
         }
     }
-    Tensor::from_data(TensorData::new(data, [lengths.len(), 1, t, t]), device)
+    Tensor::from_data(TensorData::new(data, [lengths.len(), 1, tq, tk]), device)
 }
 
 /// Token ids `[B·T]` as an Int tensor (for embedding lookups).

@@ -42,7 +42,9 @@ pub use config::{Activation, Family, ModelConfig};
 pub use error::{ModelError, Result};
 pub use export::export_hf;
 pub use matrix::{MatrixInfo, MatrixKind};
-pub use model::{Backend, GradientPass, HiddenStates, Model, PreparedBatch, TokenTarget};
+pub use model::{
+    Backend, GradientPass, HiddenStates, Model, PreparedBatch, PromptState, TokenTarget,
+};
 pub use tokenizer::Tokenizer;
 pub use weights::{
     HostTensor, WeightMap, load_safetensors_dir, load_safetensors_file, save_safetensors,

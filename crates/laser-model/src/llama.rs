@@ -9,7 +9,7 @@ use burn::tensor::Tensor;
 use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::ModelConfig;
 use crate::layers::{
-    Params, RotaryLayout, activate, attention, embed, linear, merge_heads, rms_norm, split_heads,
+    Params, RotaryLayout, activate, embed, linear, merge_heads, rms_norm, split_heads,
 };
 use crate::matrix::{MatrixInfo, MatrixKind};
 
@@ -110,11 +110,10 @@ impl Architecture for Llama {
                 self.bias(p, ab, l, &format!("self_attn.{name}.bias")),
             )
         };
-        let rotary = ctx.rotary.as_ref().expect("llama has rotary tables");
-        let q = rotary.apply(split_heads(proj("q_proj"), c.num_heads));
-        let k = rotary.apply(split_heads(proj("k_proj"), c.num_kv_heads));
+        let q = ctx.rotate(split_heads(proj("q_proj"), c.num_heads));
+        let k = ctx.rotate(split_heads(proj("k_proj"), c.num_kv_heads));
         let v = split_heads(proj("v_proj"), c.num_kv_heads);
-        let a = merge_heads(attention(q, k, v, &ctx.mask, 1.0 / (c.head_dim as f64).sqrt()));
+        let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / (c.head_dim as f64).sqrt()));
         let x = x + linear(
             a,
             p.get(&layer(l, "self_attn.o_proj.weight")),

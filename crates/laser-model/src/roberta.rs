@@ -6,9 +6,7 @@ use burn::tensor::{Tensor, activation};
 
 use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::ModelConfig;
-use crate::layers::{
-    Params, activate, attention, embed, layer_norm, linear, merge_heads, split_heads,
-};
+use crate::layers::{Params, activate, embed, layer_norm, linear, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -123,11 +121,11 @@ impl Architecture for Roberta {
     fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
         let c = &self.cfg;
         let proj = |name: &str| split_heads(self.dense(p, x.clone(), &layer(l, name)), c.num_heads);
-        let a = attention(
+        let a = ctx.attend(
+            l,
             proj("attention.self.query"),
             proj("attention.self.key"),
             proj("attention.self.value"),
-            &ctx.mask,
             1.0 / (c.head_dim as f64).sqrt(),
         );
         let h = self.ln(

@@ -1,0 +1,110 @@
+//! Forward and forward + backward throughput of the default model, SmolLM2-135M (fetched by
+//! `scripts/fetch-smollm2.sh`), on batches of 100-token sequences; plus the batched σ-gradient
+//! computation (SVD + `u_iᵀ G v_i`) for all 210 matrices.
+//!
+//! `cargo bench --bench forward` (results: `docs/BENCHMARKS.md`). `LASER_BACKEND=ndarray` (with
+//! `--features ndarray`) runs the same on burn's ndarray backend.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use laser::linalg::faer::MatRef;
+use laser::linalg::rng::SplitMix64;
+use laser::linalg::{sigma_gradient, thin_svd_with};
+use laser::model::{Backend, Model, TokenTarget};
+use rayon::prelude::*;
+
+fn smollm2() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fetch-smollm2.sh"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+fn load() -> Model {
+    let backend = std::env::var("LASER_BACKEND")
+        .ok()
+        .and_then(|b| Backend::from_name(&b))
+        .unwrap_or_default();
+    Model::load(&smollm2(), backend.device().unwrap()).unwrap()
+}
+
+fn random_batch(b: usize, t: usize, vocab: usize, seed: u64) -> Vec<Vec<u32>> {
+    let mut rng = SplitMix64::new(seed);
+    (0..b).map(|_| (0..t).map(|_| rng.below(vocab) as u32).collect()).collect()
+}
+
+fn forward(c: &mut Criterion) {
+    let model = load();
+    let vocab = model.config().vocab_size;
+    let mut group = c.benchmark_group("smollm2_forward");
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
+    for b in [1usize, 8] {
+        let seqs = random_batch(b, 100, vocab, 1);
+        group.throughput(Throughput::Elements((b * 100) as u64));
+        // LASER's scoring needs the LM head at one position per sequence only.
+        let last: Vec<(usize, usize)> = (0..b).map(|i| (i, 99)).collect();
+        group.bench_function(format!("b{b}_t100_last_position"), |bench| {
+            bench.iter(|| {
+                let prep = model.prepare(black_box(&seqs)).unwrap();
+                model.log_probs_at(&prep, None, &last).unwrap()
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("smollm2_forward_backward");
+    group.sample_size(10).measurement_time(Duration::from_secs(40));
+    let seqs = random_batch(4, 100, vocab, 2);
+    let targets: Vec<TokenTarget> = (0..4)
+        .flat_map(|s| (90..99).map(move |p| (s, p)))
+        .map(|(s, p)| TokenTarget { seq: s, position: p, token: seqs[s][p + 1] })
+        .collect();
+    let names: Vec<String> = model.matrices().iter().map(|m| m.name.clone()).collect();
+    group.throughput(Throughput::Elements(400));
+    group.bench_function("b4_t100_all_210_grads", |bench| {
+        bench.iter(|| model.loss_and_gradients(black_box(&seqs), &targets, &names, 4).unwrap())
+    });
+    group.finish();
+}
+
+fn sigma_gradients(c: &mut Criterion) {
+    let model = load();
+    let mats: Vec<(Vec<f32>, [usize; 2])> =
+        model.matrices().iter().map(|m| (model.matrix(&m.name).unwrap(), m.shape)).collect();
+    // A stand-in gradient of the right shape (the cost does not depend on its values).
+    let grads: Vec<Vec<f32>> = mats
+        .iter()
+        .enumerate()
+        .map(|(i, (w, _))| {
+            let mut rng = SplitMix64::new(i as u64);
+            w.iter().map(|_| rng.normal() as f32).collect()
+        })
+        .collect();
+    let mut group = c.benchmark_group("smollm2_sigma_gradients_210");
+    group.sample_size(10).measurement_time(Duration::from_secs(60));
+    group.bench_function("svd_plus_sigma_grad_rayon_across", |bench| {
+        bench.iter(|| {
+            mats.par_iter()
+                .zip(&grads)
+                .map(|((w, [m, n]), g)| {
+                    let svd = thin_svd_with(
+                        MatRef::from_row_major_slice(w, *m, *n),
+                        laser::linalg::faer::Par::Seq,
+                    )
+                    .unwrap();
+                    sigma_gradient(&svd, MatRef::from_row_major_slice(g, *m, *n)).unwrap()
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, forward, sigma_gradients);
+criterion_main!(benches);

@@ -1,0 +1,218 @@
+//! Matrix editing, layer-input caching, padding and micro-batching invariances, finite-difference
+//! gradients, and export round trips, on the tiny models of every family.
+
+mod common;
+
+use common::*;
+use laser_model::{Backend, Model, TokenTarget, export_hf};
+
+fn tmpdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("laser-model-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn edit_then_restore_is_bit_identical_and_changes_outputs_meanwhile() {
+    for family in FAMILIES {
+        let mut model = load_tiny(family);
+        let r = reference(family);
+        let before = model.all_logits(&r.ids).unwrap();
+        let name = model.matrices()[0].name.clone();
+        let original = model.matrix(&name).unwrap();
+        model.replace_matrix(&name, vec![0.0; original.len()]).unwrap();
+        assert_eq!(model.edited(), vec![name.clone()]);
+        let edited = model.all_logits(&r.ids).unwrap();
+        assert!(
+            before.iter().zip(&edited).any(|(a, b)| (a - b).abs() > 1e-3),
+            "{family}: zeroing {name} changed nothing"
+        );
+        // A second replacement keeps the first original.
+        model.replace_matrix(&name, vec![1.0; original.len()]).unwrap();
+        model.restore_matrix(&name).unwrap();
+        assert_eq!(bits(&model.matrix(&name).unwrap()), bits(&original), "{family}");
+        assert_eq!(bits(&model.all_logits(&r.ids).unwrap()), bits(&before), "{family}");
+        assert!(model.edited().is_empty());
+    }
+}
+
+#[test]
+fn replacing_with_bad_data_is_an_error_naming_the_matrix() {
+    let mut model = load_tiny("llama");
+    let name = model.matrices()[2].name.clone();
+    let n = model.matrix(&name).unwrap().len();
+    let err = model.replace_matrix(&name, vec![0.0; n - 1]).unwrap_err().to_string();
+    assert!(err.contains(&name), "{err}");
+    let mut nan = vec![0.0; n];
+    nan[7] = f32::NAN;
+    assert!(model.replace_matrix(&name, nan).unwrap_err().to_string().contains("non-finite"));
+    let err = model
+        .replace_matrix("model.layers.9.mlp.up_proj.weight", vec![0.0; n])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.layers.9.mlp.up_proj.weight") && err.contains("not an editable matrix"),
+        "{err}"
+    );
+    assert!(model.edited().is_empty(), "failed edits leave the model untouched");
+}
+
+#[test]
+fn running_from_cached_layer_inputs_equals_the_full_forward() {
+    for family in FAMILIES {
+        let model = load_tiny(family);
+        let r = reference(family);
+        let prep = model.prepare(&r.ids).unwrap();
+        let at: Vec<(usize, usize)> = (0..3).flat_map(|s| [(s, 0), (s, 4), (s, 8)]).collect();
+        let full = model.log_probs_at(&prep, None, &at).unwrap();
+        for layer in 0..=model.config().num_layers {
+            let cached = model.hidden_before(&prep, layer).unwrap();
+            let resumed = model.log_probs_at(&prep, Some(&cached), &at).unwrap();
+            for (a, b) in full.iter().flatten().zip(resumed.iter().flatten()) {
+                assert!((a - b).abs() < 1e-5, "{family} from layer {layer}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn padding_does_not_change_real_positions() {
+    for family in FAMILIES {
+        let model = load_tiny(family);
+        let r = reference(family);
+        // Three lengths in one batch vs each sequence alone.
+        let seqs: Vec<Vec<u32>> =
+            vec![r.ids[0].clone(), r.ids[1][..5].to_vec(), r.ids[2][..7].to_vec()];
+        let prep = model.prepare(&seqs).unwrap();
+        for (s, seq) in seqs.iter().enumerate() {
+            let at: Vec<(usize, usize)> = (0..seq.len()).map(|p| (s, p)).collect();
+            let batched = model.log_probs_at(&prep, None, &at).unwrap();
+            let alone_prep = model.prepare(std::slice::from_ref(seq)).unwrap();
+            let alone_at: Vec<(usize, usize)> = (0..seq.len()).map(|p| (0, p)).collect();
+            let alone = model.log_probs_at(&alone_prep, None, &alone_at).unwrap();
+            for (a, b) in batched.iter().flatten().zip(alone.iter().flatten()) {
+                assert!((a - b).abs() < 1e-4, "{family} seq {s}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn micro_batching_does_not_change_loss_or_gradients() {
+    for family in ["llama", "roberta"] {
+        let model = load_tiny(family);
+        let r = reference(family);
+        let targets = reference_targets(family, &r.ids);
+        let names: Vec<String> = model.matrices().iter().map(|m| m.name.clone()).collect();
+        let whole = model.loss_and_gradients(&r.ids, &targets, &names, 3).unwrap();
+        let one = model.loss_and_gradients(&r.ids, &targets, &names, 1).unwrap();
+        assert!((whole.loss - one.loss).abs() < 1e-5);
+        for n in &names {
+            for (a, b) in whole.grads[n].iter().zip(&one.grads[n]) {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{family} {n}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences_of_the_loss() {
+    let mut model = load_tiny("llama");
+    let r = reference("llama");
+    let targets = reference_targets("llama", &r.ids);
+    let name = "model.layers.1.mlp.down_proj.weight".to_owned();
+    let pass = model.loss_and_gradients(&r.ids, &targets, std::slice::from_ref(&name), 3).unwrap();
+    let w = model.matrix(&name).unwrap();
+    let loss_at = |model: &Model| -> f64 {
+        let prep = model.prepare(&r.ids).unwrap();
+        let lp = model.target_log_probs(&prep, None, &targets).unwrap();
+        -lp.iter().map(|&x| f64::from(x)).sum::<f64>() / lp.len() as f64
+    };
+    // The largest-gradient entries, where f32 round-off is small relative to the signal.
+    let g = &pass.grads[&name];
+    let mut idx: Vec<usize> = (0..g.len()).collect();
+    idx.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
+    let h = 1e-2f32;
+    for &i in &idx[..4] {
+        let mut plus = w.clone();
+        plus[i] += h;
+        model.replace_matrix(&name, plus).unwrap();
+        let lp = loss_at(&model);
+        let mut minus = w.clone();
+        minus[i] -= h;
+        model.replace_matrix(&name, minus).unwrap();
+        let lm = loss_at(&model);
+        model.restore_matrix(&name).unwrap();
+        let fd = (lp - lm) / (2.0 * f64::from(h));
+        assert!(
+            (fd - f64::from(g[i])).abs() < 2e-2 * f64::from(g[i]).abs() + 1e-4,
+            "entry {i}: fd {fd} vs {}",
+            g[i]
+        );
+    }
+}
+
+#[test]
+fn export_then_load_gives_identical_logits_for_every_family() {
+    for family in FAMILIES {
+        let mut model = load_tiny(family);
+        let r = reference(family);
+        // Export an edited model: the edit must survive the round trip.
+        let name = model.matrices()[1].name.clone();
+        let halved: Vec<f32> = model.matrix(&name).unwrap().iter().map(|x| x * 0.5).collect();
+        model.replace_matrix(&name, halved).unwrap();
+        let expect = model.all_logits(&r.ids).unwrap();
+        let dir = tmpdir(family);
+        export_hf(&model, &dir).unwrap();
+        assert!(dir.join("config.json").is_file() && dir.join("model.safetensors").is_file());
+        let back = Model::load(&dir, Backend::Flex.device().unwrap()).unwrap();
+        assert_eq!(back.config().family, model.config().family);
+        assert_eq!(bits(&back.all_logits(&r.ids).unwrap()), bits(&expect), "{family}");
+        // Tied weights are stored once.
+        let st = std::fs::read(dir.join("model.safetensors")).unwrap();
+        let names: Vec<String> = safetensors::SafeTensors::deserialize(&st)
+            .unwrap()
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if family == "gpt2" {
+            assert!(!names.iter().any(|n| n.starts_with("lm_head")), "{names:?}");
+        }
+        // Exporting over a non-empty folder is refused, and leaves it intact.
+        assert!(export_hf(&model, &dir).is_err());
+        assert!(dir.join("model.safetensors").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn bad_batches_are_errors_not_panics() {
+    let model = load_tiny("gpt2");
+    assert!(model.prepare(&[]).is_err());
+    assert!(model.prepare(&[vec![]]).unwrap_err().to_string().contains("sequence 0 is empty"));
+    let err = model.prepare(&[vec![1, 2, 512]]).unwrap_err().to_string();
+    assert!(err.contains("512"), "{err}");
+    let err = model.prepare(&[vec![1; 129]]).unwrap_err().to_string();
+    assert!(err.contains("at most 128"), "{err}");
+    let prep = model.prepare(&[vec![1, 2, 3]]).unwrap();
+    assert!(model.log_probs_at(&prep, None, &[(0, 3)]).is_err());
+    assert!(model.log_probs_at(&prep, None, &[(1, 0)]).is_err());
+    let bad_target = TokenTarget { seq: 0, position: 0, token: 9999 };
+    assert!(model.target_log_probs(&prep, None, &[bad_target]).is_err());
+    let names = vec!["transformer.h.0.ln_1.weight".to_owned()];
+    assert!(
+        model
+            .loss_and_gradients(
+                &[vec![1, 2]],
+                &[TokenTarget { seq: 0, position: 0, token: 2 }],
+                &names,
+                1
+            )
+            .is_err()
+    );
+}
