@@ -4,6 +4,8 @@
 //! This facade re-exports the workspace crates so that users depend on one package:
 //! - [`linalg`]: thin / partial / randomized SVD, σ-gradients, truncation, row clustering.
 //! - [`model`]: transformers in burn — loading, forward, backward, matrix editing, export.
+//! - [`search`]: tasks, metrics, the evaluation engine and the search strategies.
 
 pub use laser_linalg as linalg;
 pub use laser_model as model;
+pub use laser_search as search;

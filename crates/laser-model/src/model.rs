@@ -272,6 +272,19 @@ impl Model {
         &self.device
     }
 
+    /// Attaches (or replaces) the tokenizer; its vocabulary must fit the model's.
+    pub fn set_tokenizer(&mut self, tokenizer: Tokenizer) -> Result<()> {
+        if tokenizer.vocab_size() > self.config().vocab_size {
+            return Err(ModelError::Tokenizer(format!(
+                "tokenizer has {} tokens but the model's vocabulary is {}",
+                tokenizer.vocab_size(),
+                self.config().vocab_size
+            )));
+        }
+        self.tokenizer = Some(tokenizer);
+        Ok(())
+    }
+
     /// The tokenizer, when the model came with one.
     pub fn tokenizer(&self) -> Option<&Tokenizer> {
         self.tokenizer.as_ref()
@@ -530,13 +543,40 @@ impl Model {
             )));
         }
         let hidden = self.final_hidden(params, prep, from);
-        let logits = self.head_rows(params, prep, hidden, rows);
-        let device = logits.device();
-        let lp = activation::log_softmax(logits, 1);
-        let n = targets.len();
-        let tok: Vec<i64> = targets.iter().map(|t| i64::from(t.token)).collect();
-        let idx = Tensor::<2, Int>::from_data(TensorData::new(tok, [n, 1]), &device);
-        Ok(lp.gather(1, idx).reshape([n]))
+        let lp = activation::log_softmax(self.head_rows(params, prep, hidden, rows), 1);
+        Ok(gather_targets(lp, targets))
+    }
+
+    /// For each target: `log p(token)` and the top-1 token of that position's distribution (the
+    /// prediction next-token tasks compare with the answer).
+    pub fn score_targets(
+        &self,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+        targets: &[TokenTarget],
+    ) -> Result<Vec<(f32, u32)>> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at: Vec<(usize, usize)> = targets.iter().map(|t| (t.seq, t.position)).collect();
+        let rows = self.target_rows(prep, &at)?;
+        let v = self.config().vocab_size;
+        if let Some(bad) = targets.iter().find(|t| t.token as usize >= v) {
+            return Err(ModelError::Input(format!(
+                "target token {} ≥ vocabulary size {v}",
+                bad.token
+            )));
+        }
+        let hidden = self.final_hidden(&self.params, prep, from);
+        let lp = activation::log_softmax(self.head_rows(&self.params, prep, hidden, rows), 1);
+        let top = lp.clone().argmax(1).reshape([targets.len()]);
+        let top = top
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .map_err(|e| ModelError::Backend(format!("{e:?}")))?;
+        let picked = host_vec(gather_targets(lp, targets))?;
+        Ok(picked.into_iter().zip(top).map(|(l, t)| (l, t as u32)).collect())
     }
 
     /// Logits at every position, `[B][T][V]` flattened row-major (padding positions included).
@@ -774,4 +814,12 @@ fn argmax(v: &[f32]) -> usize {
         .enumerate()
         .fold((0, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best })
         .0
+}
+
+/// `lp[i, targets[i].token]` for each row i of a `[N, V]` log-probability matrix.
+fn gather_targets(lp: Tensor<2>, targets: &[TokenTarget]) -> Tensor<1> {
+    let n = targets.len();
+    let tok: Vec<i64> = targets.iter().map(|t| i64::from(t.token)).collect();
+    let idx = Tensor::<2, Int>::from_data(TensorData::new(tok, [n, 1]), &lp.device());
+    lp.gather(1, idx).reshape([n])
 }

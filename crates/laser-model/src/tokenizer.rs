@@ -84,6 +84,13 @@ impl Tokenizer {
         Ok(Self { inner })
     }
 
+    /// A byte-level tokenizer without merges: one token per byte (GPT-2's byte-to-unicode alphabet,
+    /// ids 0..256 in byte order). Small enough for the tiny test models' 512-token vocabularies.
+    pub fn bytes_only() -> Result<Self> {
+        let tokens: Vec<String> = (0u8..=255).map(|b| byte_char(b).to_string()).collect();
+        Self::byte_level_bpe(&tokens, &[], "gpt-2", &[])
+    }
+
     /// Token ids of `text` (no BOS added).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.inner
@@ -114,5 +121,18 @@ impl Tokenizer {
         self.inner
             .to_string(true)
             .map_err(|e| ModelError::Tokenizer(format!("cannot serialise: {e}")))
+    }
+}
+
+/// GPT-2's byte-to-unicode map: printable bytes map to themselves, the rest to U+0100 onwards.
+fn byte_char(b: u8) -> char {
+    let printable = |x: u8| {
+        (b'!'..=b'~').contains(&x) || (0xA1..=0xAC).contains(&x) || (0xAE..=0xFF).contains(&x)
+    };
+    if printable(b) {
+        char::from(b)
+    } else {
+        let rank = (0..b).filter(|&x| !printable(x)).count() as u32;
+        char::from_u32(256 + rank).expect("valid code point")
     }
 }

@@ -1,0 +1,262 @@
+//! Edit lists (`{"edits": [{"name", "rho", "factor"}]}`) and the engine that turns an edit into a
+//! replacement matrix: one SVD per matrix serves every ρ; one clustering per (matrix, factor)
+//! serves every ρ too (k-subspaces excepted: its subspace dimension follows ρ).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use laser_linalg::faer::{Mat, MatRef};
+use laser_linalg::{
+    Clustering, RowClustering, ThinSvd, check_rho, cluster_rows, factorize_clusters, kept_rank,
+    ksubspace_dim, thin_svd,
+};
+use laser_model::Model;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Result, SearchError};
+
+/// How a matrix is approximated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Factor {
+    /// One truncated SVD of the whole matrix (LASER).
+    Svd,
+    /// C contiguous row blocks, each truncated.
+    Blocks(usize),
+    /// C k-means row clusters, each truncated.
+    KMeans(usize),
+    /// C k-subspace row clusters, each truncated.
+    KSubspaces(usize),
+}
+
+impl fmt::Display for Factor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Svd => f.write_str("svd"),
+            Self::Blocks(c) => write!(f, "blocks:{c}"),
+            Self::KMeans(c) => write!(f, "kmeans:{c}"),
+            Self::KSubspaces(c) => write!(f, "ksub:{c}"),
+        }
+    }
+}
+
+impl FromStr for Factor {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "svd" {
+            return Ok(Self::Svd);
+        }
+        let (kind, count) = s
+            .split_once(':')
+            .ok_or_else(|| format!("factor {s:?} should be svd, blocks:C, kmeans:C or ksub:C"))?;
+        let c: usize = count
+            .parse()
+            .map_err(|_| format!("cluster count {count:?} in {s:?} is not a positive integer"))?;
+        if c == 0 {
+            return Err(format!("cluster count in {s:?} must be at least 1"));
+        }
+        match kind {
+            "blocks" => Ok(Self::Blocks(c)),
+            "kmeans" => Ok(Self::KMeans(c)),
+            "ksub" => Ok(Self::KSubspaces(c)),
+            other => {
+                Err(format!("unknown factorization {other:?} (svd, blocks:C, kmeans:C, ksub:C)"))
+            }
+        }
+    }
+}
+
+impl Serialize for Factor {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Factor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One edit: replace matrix `name` by its approximation at kept-rank fraction `rho`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Edit {
+    /// HF tensor name.
+    pub name: String,
+    /// Kept-rank fraction in (0, 1].
+    pub rho: f32,
+    /// Factorization (default `svd`).
+    #[serde(default = "default_factor")]
+    pub factor: Factor,
+}
+
+fn default_factor() -> Factor {
+    Factor::Svd
+}
+
+impl Edit {
+    /// A stable key for logs: `name|rho|factor`.
+    pub fn key(&self) -> String {
+        format!("{}|{}|{}", self.name, self.rho, self.factor)
+    }
+}
+
+/// An edit list as read and written by the CLI.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EditList {
+    /// The edits, applied in order.
+    pub edits: Vec<Edit>,
+}
+
+impl EditList {
+    /// Reads an edit list file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| SearchError::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| SearchError::EditList {
+            path: Some(path.to_owned()),
+            message: format!("line {}: {e}", e.line()),
+        })
+    }
+
+    /// A key for a set of edits (`+`-joined edit keys).
+    pub fn key(edits: &[Edit]) -> String {
+        edits.iter().map(Edit::key).collect::<Vec<_>>().join("+")
+    }
+}
+
+/// Computes edited matrices, caching the expensive parts per matrix.
+#[derive(Debug, Default)]
+pub struct EditEngine {
+    svds: HashMap<String, ThinSvd>,
+    clusterings: HashMap<(String, Factor, usize), Clustering>,
+    originals: HashMap<String, Vec<f32>>,
+    seed: u64,
+}
+
+fn linalg(name: &str) -> impl FnOnce(laser_linalg::LinalgError) -> SearchError + '_ {
+    move |source| SearchError::Linalg { name: name.to_owned(), source }
+}
+
+/// Row-major copy of a faer matrix.
+pub fn to_row_major(m: &Mat<f32>) -> Vec<f32> {
+    let mut out = Vec::with_capacity(m.nrows() * m.ncols());
+    for i in 0..m.nrows() {
+        out.extend((0..m.ncols()).map(|j| m[(i, j)]));
+    }
+    out
+}
+
+impl EditEngine {
+    /// An engine whose k-means / k-subspaces use `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { seed, ..Self::default() }
+    }
+
+    /// The original value of a matrix (captured on first use, before any edit).
+    fn original(&mut self, model: &Model, name: &str) -> Result<&Vec<f32>> {
+        if !self.originals.contains_key(name) {
+            if model.edited().iter().any(|e| e == name) {
+                return Err(SearchError::Config(format!(
+                    "matrix `{name}` is already edited; restore it first"
+                )));
+            }
+            self.originals.insert(name.to_owned(), model.matrix(name)?);
+        }
+        Ok(&self.originals[name])
+    }
+
+    /// The cached thin SVD of a matrix.
+    pub fn svd(&mut self, model: &Model, name: &str) -> Result<&ThinSvd> {
+        if !self.svds.contains_key(name) {
+            let [m, n] = model.matrix_info(name)?.shape;
+            let w = self.original(model, name)?.clone();
+            let svd = thin_svd(MatRef::from_row_major_slice(&w, m, n)).map_err(linalg(name))?;
+            self.svds.insert(name.to_owned(), svd);
+        }
+        Ok(&self.svds[name])
+    }
+
+    /// Seeds the SVD cache (e.g. from a batched SVD of many matrices).
+    pub fn insert_svd(&mut self, name: &str, svd: ThinSvd) {
+        self.svds.insert(name.to_owned(), svd);
+    }
+
+    /// The replacement matrix for `edit`, row-major in HF orientation.
+    pub fn reconstruct(&mut self, model: &Model, edit: &Edit) -> Result<Vec<f32>> {
+        let [m, n] = model.matrix_info(&edit.name)?.shape;
+        check_rho(edit.rho).map_err(linalg(&edit.name))?;
+        let clustering = match edit.factor {
+            Factor::Svd => {
+                let k = kept_rank(edit.rho, m, n).map_err(linalg(&edit.name))?;
+                let svd = self.svd(model, &edit.name)?;
+                return Ok(to_row_major(&svd.truncated(k).map_err(linalg(&edit.name))?));
+            }
+            Factor::Blocks(c) => (RowClustering::Blocks { clusters: c }, 0),
+            Factor::KMeans(c) => {
+                (RowClustering::KMeans { clusters: c, seed: self.seed, max_iter: 100 }, 0)
+            }
+            Factor::KSubspaces(c) => {
+                let dim = ksubspace_dim(edit.rho, m, n, c).map_err(linalg(&edit.name))?;
+                (RowClustering::KSubspaces { clusters: c, dim, seed: self.seed, max_iter: 30 }, dim)
+            }
+        };
+        let w = self.original(model, &edit.name)?.clone();
+        let wref = MatRef::from_row_major_slice(&w, m, n);
+        let key = (edit.name.clone(), edit.factor, clustering.1);
+        if !self.clusterings.contains_key(&key) {
+            let cl = cluster_rows(wref, &clustering.0).map_err(linalg(&edit.name))?;
+            self.clusterings.insert(key.clone(), cl);
+        }
+        let f = factorize_clusters(wref, self.clusterings[&key].clone(), edit.rho)
+            .map_err(linalg(&edit.name))?;
+        Ok(to_row_major(&f.reconstruction))
+    }
+
+    /// Applies edits to the model (each on the original matrix). Fails without changing the model
+    /// if any edit is invalid.
+    pub fn apply(&mut self, model: &mut Model, edits: &[Edit]) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for e in edits {
+            if !seen.insert(e.name.as_str()) {
+                return Err(SearchError::EditList {
+                    path: None,
+                    message: format!("matrix `{}` is edited twice", e.name),
+                });
+            }
+        }
+        let replacements = edits
+            .iter()
+            .map(|e| Ok((e.name.clone(), self.reconstruct(model, e)?)))
+            .collect::<Result<Vec<_>>>()?;
+        for (name, data) in replacements {
+            model.replace_matrix(&name, data)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factors_parse_and_print_round_trip() {
+        for s in ["svd", "blocks:4", "kmeans:2", "ksub:8"] {
+            assert_eq!(s.parse::<Factor>().unwrap().to_string(), s);
+        }
+        for bad in ["", "svd:2", "blocks", "blocks:0", "kmeans:-1", "pca:2", "ksub:x"] {
+            assert!(bad.parse::<Factor>().is_err(), "{bad}");
+        }
+        let list: EditList = serde_json::from_str(r#"{"edits": [{"name": "a", "rho": 0.1}, {"name": "b", "rho": 0.5, "factor": "kmeans:3"}]}"#).unwrap();
+        assert_eq!(list.edits[0].factor, Factor::Svd);
+        assert_eq!(list.edits[1].factor, Factor::KMeans(3));
+        assert!(
+            serde_json::from_str::<EditList>(
+                r#"{"edits": [{"name": "a", "rho": 0.1, "factor": "x:1"}]}"#
+            )
+            .is_err()
+        );
+    }
+}

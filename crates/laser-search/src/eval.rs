@@ -1,0 +1,361 @@
+//! The evaluation engine: scores a model on a list of items, fast enough to evaluate hundreds of
+//! candidate edits.
+//!
+//! - Every (prompt + continuation) sequence is tokenized and uploaded once, in length-sorted
+//!   batches ([`Evaluator::new`]); candidates reuse them.
+//! - The LM head runs only at the scored positions (`Model::score_targets`).
+//! - An edit at layer ℓ leaves everything before ℓ unchanged: [`Evaluator::cache_layer`] stores
+//!   the hidden states entering ℓ once, and [`Evaluator::evaluate`] reruns only layers ℓ.. for
+//!   every candidate at ℓ.
+//! - Generative items decode greedily with a KV cache.
+//!
+//! Metrics follow LASER: accuracy in percent; log-loss = the mean over items of the mean per-token
+//! NLL of the gold answer under teacher forcing.
+
+use laser_model::{HiddenStates, Model, PreparedBatch, TokenTarget, Tokenizer};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SearchError};
+use crate::task::{Item, Target};
+
+/// Accuracy of one class (choice tasks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassAccuracy {
+    /// Class name (the choice text, trimmed).
+    pub class: String,
+    /// Items whose gold answer is this class.
+    pub n: usize,
+    /// Percent of them answered correctly.
+    pub accuracy: f64,
+}
+
+/// Metrics of a model on a set of items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Items scored.
+    pub n: usize,
+    /// Percent correct.
+    pub accuracy: f64,
+    /// Mean per-token NLL of the gold answer.
+    pub logloss: f64,
+    /// Percent of items in the most frequent gold class (choice tasks): the accuracy of always
+    /// answering it, which a low-rank edit can drift towards.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub majority: Option<f64>,
+    /// Accuracy per gold class (choice tasks).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub per_class: Option<Vec<ClassAccuracy>>,
+}
+
+impl Metrics {
+    /// Whether `self` beats `other` by LASER's rule: higher accuracy, ties broken by lower loss.
+    pub fn better_than(&self, other: &Metrics) -> bool {
+        self.accuracy > other.accuracy
+            || (self.accuracy == other.accuracy && self.logloss < other.logloss)
+    }
+}
+
+/// How an item's correctness is decided.
+#[derive(Debug, Clone)]
+enum Scoring {
+    /// Sequences `first..first + n` are the choices; `answer` is gold.
+    Choice { first: usize, n: usize, answer: usize, names: Vec<String> },
+    /// Sequence `seq`'s first target's top-1 must decode like `answer_text`.
+    NextToken { seq: usize, answer_text: String },
+    /// Decode from `prompt`; any of `answers` (normalised) must appear in the generation.
+    Generate { prompt: Vec<u32>, answers: Vec<String>, max_tokens: usize },
+}
+
+/// Where one sequence's targets live.
+#[derive(Debug, Clone, Copy)]
+struct SeqSlot {
+    batch: usize,
+    /// Index of its first target in the batch's target list.
+    first_target: usize,
+    n_targets: usize,
+}
+
+#[derive(Debug)]
+struct Batch {
+    prep: PreparedBatch,
+    targets: Vec<TokenTarget>,
+}
+
+/// Tokenized, batched items, reusable across candidate edits.
+#[derive(Debug)]
+pub struct Evaluator {
+    scoring: Vec<Scoring>,
+    /// Per item: the sequence whose targets are the gold answer (for log-loss).
+    gold_seq: Vec<usize>,
+    slots: Vec<SeqSlot>,
+    batches: Vec<Batch>,
+    cache: Option<(usize, Vec<HiddenStates>)>,
+    stop_tokens: Vec<u32>,
+}
+
+/// Lower-cases, strips punctuation and articles, and collapses whitespace (SQuAD-style), so that
+/// "The Beatles." and "the beatles" match.
+pub fn normalise_answer(s: &str) -> String {
+    let lower: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' })
+        .collect();
+    lower
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "a" | "an" | "the"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn encode(tok: &Tokenizer, text: &str, item: usize, what: &str) -> Result<Vec<u32>> {
+    let ids = tok.encode(text)?;
+    if ids.is_empty() {
+        return Err(SearchError::Config(format!(
+            "item {item}: the {what} {text:?} tokenizes to nothing"
+        )));
+    }
+    Ok(ids)
+}
+
+impl Evaluator {
+    /// Tokenizes `items` and uploads them in batches of at most `batch_tokens` padded tokens.
+    pub fn new(model: &Model, items: &[Item], batch_tokens: usize) -> Result<Self> {
+        let tok = model.tokenizer().ok_or_else(|| {
+            SearchError::Config("the model has no tokenizer; tasks need one".into())
+        })?;
+        if items.is_empty() {
+            return Err(SearchError::Config("no items to evaluate".into()));
+        }
+        // (prompt ids, continuation ids) per sequence.
+        let mut seqs: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
+        let mut scoring = Vec::with_capacity(items.len());
+        let mut gold_seq = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let prompt = encode(tok, &item.prompt, i, "prompt")?;
+            match &item.target {
+                Target::Choice { choices, answer } => {
+                    let first = seqs.len();
+                    for c in choices {
+                        seqs.push((prompt.clone(), encode(tok, c, i, "choice")?));
+                    }
+                    gold_seq.push(first + answer);
+                    let names = choices.iter().map(|c| c.trim().to_owned()).collect();
+                    scoring.push(Scoring::Choice {
+                        first,
+                        n: choices.len(),
+                        answer: *answer,
+                        names,
+                    });
+                }
+                Target::NextToken { .. } => {
+                    let cont = encode(tok, &item.gold_continuation(), i, "answer")?;
+                    let answer_text = tok.token_text(cont[0])?;
+                    gold_seq.push(seqs.len());
+                    scoring.push(Scoring::NextToken { seq: seqs.len(), answer_text });
+                    seqs.push((prompt, cont));
+                }
+                Target::Generate { answers, max_tokens } => {
+                    let cont = encode(tok, &item.gold_continuation(), i, "answer")?;
+                    gold_seq.push(seqs.len());
+                    let answers = answers
+                        .iter()
+                        .map(|a| normalise_answer(a))
+                        .filter(|a| !a.is_empty())
+                        .collect::<Vec<_>>();
+                    if answers.is_empty() {
+                        return Err(SearchError::Config(format!(
+                            "item {i}: the answer normalises to nothing"
+                        )));
+                    }
+                    scoring.push(Scoring::Generate {
+                        prompt: prompt.clone(),
+                        answers,
+                        max_tokens: *max_tokens,
+                    });
+                    seqs.push((prompt, cont));
+                }
+            }
+        }
+        // Length-sorted batches waste little on padding.
+        let mut order: Vec<usize> = (0..seqs.len()).collect();
+        order.sort_by_key(|&s| std::cmp::Reverse(seqs[s].0.len() + seqs[s].1.len()));
+        let mut slots = vec![SeqSlot { batch: 0, first_target: 0, n_targets: 0 }; seqs.len()];
+        let mut batches = Vec::new();
+        let mut start = 0;
+        while start < order.len() {
+            let longest = seqs[order[start]].0.len() + seqs[order[start]].1.len();
+            let per_batch = (batch_tokens / longest.max(1)).clamp(1, 256);
+            let members = &order[start..(start + per_batch).min(order.len())];
+            let mut ids = Vec::with_capacity(members.len());
+            let mut targets = Vec::new();
+            for (row, &s) in members.iter().enumerate() {
+                let (p, c) = &seqs[s];
+                slots[s] = SeqSlot {
+                    batch: batches.len(),
+                    first_target: targets.len(),
+                    n_targets: c.len(),
+                };
+                for (k, &t) in c.iter().enumerate() {
+                    targets.push(TokenTarget { seq: row, position: p.len() + k - 1, token: t });
+                }
+                ids.push(p.iter().chain(c).copied().collect::<Vec<u32>>());
+            }
+            batches.push(Batch { prep: model.prepare(&ids)?, targets });
+            start += members.len();
+        }
+        let stop_tokens = model
+            .config()
+            .raw
+            .get("eos_token_id")
+            .and_then(|v| v.as_u64())
+            .map(|v| vec![v as u32])
+            .unwrap_or_default();
+        Ok(Self { scoring, gold_seq, slots, batches, cache: None, stop_tokens })
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.scoring.len()
+    }
+
+    /// Whether there are no items (never: `new` rejects that).
+    pub fn is_empty(&self) -> bool {
+        self.scoring.is_empty()
+    }
+
+    /// Stores the hidden states entering `layer` under the model as it is now. Later evaluations
+    /// start there; valid while no matrix below `layer` changes.
+    pub fn cache_layer(&mut self, model: &Model, layer: usize) -> Result<()> {
+        if self.cache.as_ref().is_some_and(|(l, _)| *l == layer) {
+            return Ok(());
+        }
+        let states = self
+            .batches
+            .iter()
+            .map(|b| model.hidden_before(&b.prep, layer))
+            .collect::<laser_model::Result<Vec<_>>>()?;
+        self.cache = Some((layer, states));
+        Ok(())
+    }
+
+    /// Drops the layer cache (after an edit below the cached layer).
+    pub fn clear_cache(&mut self) {
+        self.cache = None;
+    }
+
+    /// The layer the cache starts at, if any.
+    pub fn cached_layer(&self) -> Option<usize> {
+        self.cache.as_ref().map(|(l, _)| *l)
+    }
+
+    /// Scores every item under the model as it is now.
+    pub fn evaluate(&self, model: &Model) -> Result<Metrics> {
+        // Per batch: (log-prob, top-1) of each target.
+        let scored: Vec<Vec<(f32, u32)>> = self
+            .batches
+            .iter()
+            .enumerate()
+            .map(|(b, batch)| {
+                let from = self.cache.as_ref().map(|(_, states)| &states[b]);
+                model.score_targets(&batch.prep, from, &batch.targets)
+            })
+            .collect::<laser_model::Result<_>>()?;
+        let seq_scores = |s: usize| -> &[(f32, u32)] {
+            let slot = self.slots[s];
+            &scored[slot.batch][slot.first_target..slot.first_target + slot.n_targets]
+        };
+        let tok = model.tokenizer().expect("checked in new");
+        let mut correct = 0usize;
+        let mut loss = 0.0f64;
+        let mut classes: Vec<(String, usize, usize)> = Vec::new(); // (name, n, correct)
+        for (i, s) in self.scoring.iter().enumerate() {
+            let gold = seq_scores(self.gold_seq[i]);
+            loss -= gold.iter().map(|&(l, _)| f64::from(l)).sum::<f64>() / gold.len() as f64;
+            let ok = match s {
+                Scoring::Choice { first, n, answer, names } => {
+                    let totals: Vec<f64> = (0..*n)
+                        .map(|c| seq_scores(first + c).iter().map(|&(l, _)| f64::from(l)).sum())
+                        .collect();
+                    let pred =
+                        (0..*n).fold(0, |best, c| if totals[c] > totals[best] { c } else { best });
+                    let name = &names[*answer];
+                    let entry = match classes.iter().position(|(c, _, _)| c == name) {
+                        Some(p) => p,
+                        None => {
+                            classes.push((name.clone(), 0, 0));
+                            classes.len() - 1
+                        }
+                    };
+                    classes[entry].1 += 1;
+                    classes[entry].2 += usize::from(pred == *answer);
+                    pred == *answer
+                }
+                Scoring::NextToken { seq, answer_text } => {
+                    let top = tok.token_text(seq_scores(*seq)[0].1)?;
+                    top.trim().to_lowercase() == answer_text.trim().to_lowercase()
+                }
+                Scoring::Generate { prompt, answers, max_tokens } => {
+                    let out = model.generate_greedy(prompt, *max_tokens, &self.stop_tokens)?;
+                    let text = normalise_answer(&tok.decode(&out)?);
+                    answers.iter().any(|a| text.contains(a.as_str()))
+                }
+            };
+            correct += usize::from(ok);
+        }
+        let n = self.scoring.len();
+        let pct = |c: usize, n: usize| 100.0 * c as f64 / n.max(1) as f64;
+        let (majority, per_class) = if classes.is_empty() {
+            (None, None)
+        } else {
+            classes.sort_by(|a, b| a.0.cmp(&b.0));
+            let n_choice: usize = classes.iter().map(|c| c.1).sum();
+            let top = classes.iter().map(|c| c.1).max().unwrap_or(0);
+            (
+                Some(pct(top, n_choice)),
+                Some(
+                    classes
+                        .into_iter()
+                        .map(|(class, n, c)| ClassAccuracy { class, n, accuracy: pct(c, n) })
+                        .collect(),
+                ),
+            )
+        };
+        Ok(Metrics { n, accuracy: pct(correct, n), logloss: loss / n as f64, majority, per_class })
+    }
+}
+
+/// One gradient pass over `items`: the mean gold-answer NLL and `∂L/∂W` for each named matrix.
+pub fn gradient_pass(
+    model: &Model,
+    items: &[Item],
+    names: &[String],
+    micro_batch: usize,
+) -> Result<laser_model::GradientPass> {
+    let tok = model
+        .tokenizer()
+        .ok_or_else(|| SearchError::Config("the model has no tokenizer; tasks need one".into()))?;
+    let mut seqs = Vec::with_capacity(items.len());
+    let mut targets = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = encode(tok, &item.prompt, i, "prompt")?;
+        let c = encode(tok, &item.gold_continuation(), i, "answer")?;
+        for (k, &t) in c.iter().enumerate() {
+            targets.push(TokenTarget { seq: i, position: p.len() + k - 1, token: t });
+        }
+        seqs.push(p.into_iter().chain(c).collect::<Vec<u32>>());
+    }
+    Ok(model.loss_and_gradients(&seqs, &targets, names, micro_batch)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_normalise_like_squad() {
+        assert_eq!(normalise_answer("The Beatles."), "beatles");
+        assert_eq!(normalise_answer("  New   York-City "), "new york city");
+        assert_eq!(normalise_answer("An"), "");
+    }
+}

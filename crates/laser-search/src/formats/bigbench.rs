@@ -1,0 +1,84 @@
+//! BIG-bench `task.json` (Srivastava et al. 2022): multiple-choice tasks (`target_scores`) and
+//! generative tasks (`target`). Prompt = `task_prefix + example_input_prefix + input +
+//! example_output_prefix`, trailing whitespace stripped (so epistemic reasoning prompts end in
+//! "Relation:"). A choice is scored as the continuation `" " + choice`; the gold choice is the one
+//! with the highest score. Generative tasks keep examples whose target is a single string (as
+//! LASER does for WikidataQA); list targets are counted in `dropped`.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Result, SearchError};
+use crate::task::{Item, Target, Task, TaskFormat};
+
+pub(super) fn load(path: &Path, task: &Map<String, Value>) -> Result<Task> {
+    let text = |key: &str, default: &str| -> Result<String> {
+        match task.get(key) {
+            None | Some(Value::Null) => Ok(default.to_owned()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(SearchError::task(
+                path,
+                None,
+                format!("`{key}` should be a string, found {other}"),
+            )),
+        }
+    };
+    let prefix = text("task_prefix", "")?;
+    let input_prefix = text("example_input_prefix", "\nQ: ")?;
+    let output_prefix = text("example_output_prefix", "\nA: ")?;
+    let examples = task
+        .get("examples")
+        .and_then(Value::as_array)
+        .ok_or_else(|| SearchError::task(path, None, "`examples` should be an array"))?;
+    let bad = |i: usize, m: String| SearchError::task(path, None, format!("example {i}: {m}"));
+    let choice_task = examples.first().is_some_and(|e| e.get("target_scores").is_some());
+    let mut items = Vec::new();
+    let mut dropped = 0;
+    for (i, e) in examples.iter().enumerate() {
+        let input = e
+            .get("input")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(i, "missing string `input`".into()))?;
+        let prompt = format!("{prefix}{input_prefix}{input}{output_prefix}").trim_end().to_owned();
+        if choice_task {
+            let scores = e
+                .get("target_scores")
+                .and_then(Value::as_object)
+                .ok_or_else(|| bad(i, "missing `target_scores` object".into()))?;
+            if scores.len() < 2 {
+                return Err(bad(i, format!("needs at least two choices, has {}", scores.len())));
+            }
+            let mut choices = Vec::new();
+            let mut best = (0usize, f64::NEG_INFINITY);
+            for (c, (name, score)) in scores.iter().enumerate() {
+                let s = score
+                    .as_f64()
+                    .ok_or_else(|| bad(i, format!("score of {name:?} is not a number")))?;
+                if s > best.1 {
+                    best = (c, s);
+                }
+                choices.push(format!(" {name}"));
+            }
+            items.push(Item { prompt, target: Target::Choice { choices, answer: best.0 } });
+        } else {
+            match e.get("target") {
+                Some(Value::String(t)) if !t.trim().is_empty() => items.push(Item {
+                    prompt,
+                    target: Target::Generate { answers: vec![t.clone()], max_tokens: 10 },
+                }),
+                Some(Value::Array(_)) => dropped += 1,
+                Some(other) => {
+                    return Err(bad(
+                        i,
+                        format!("`target` should be a string or a list, found {other}"),
+                    ));
+                }
+                None => return Err(bad(i, "has neither `target_scores` nor `target`".into())),
+            }
+        }
+    }
+    let format =
+        if choice_task { TaskFormat::BigBenchChoice } else { TaskFormat::BigBenchGenerative };
+    Task::new(path, format, items, dropped)
+}

@@ -1,0 +1,117 @@
+//! Task loading: the format is detected from the file's content, never its name; each format
+//! lives in its own file. Malformed input fails with the file and line.
+
+mod bias_in_bios;
+mod bigbench;
+mod counterfact;
+mod fever;
+mod hotpotqa;
+mod jsonl;
+mod truthfulqa;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{Result, SearchError};
+use crate::task::Task;
+
+pub use bias_in_bios::PROFESSIONS;
+
+/// Loads a task file in any supported format.
+pub fn load_task(path: &Path) -> Result<Task> {
+    let text = std::fs::read_to_string(path).map_err(|e| SearchError::io(path, e))?;
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return Err(SearchError::task(path, None, "the file is empty"));
+    }
+    if trimmed.starts_with('[') {
+        let value: Value = serde_json::from_str(&text).map_err(|e| json_error(path, &e))?;
+        let items = value.as_array().expect("starts with [");
+        let first = items
+            .first()
+            .ok_or_else(|| SearchError::task(path, None, "the JSON array is empty"))?;
+        return if first.get("requested_rewrite").is_some() {
+            counterfact::load_rome(path, items)
+        } else if first.get("ground_truth").is_some() && first.get("prompt").is_some() {
+            counterfact::load_easyedit(path, items)
+        } else if first.get("mc2_targets").is_some() {
+            truthfulqa::load(path, items)
+        } else if first.get("question").is_some() && first.get("answer").is_some() {
+            hotpotqa::load(path, items)
+        } else {
+            Err(unknown(path, first))
+        };
+    }
+    // One JSON object is a BIG-bench task; several lines of objects are JSONL.
+    if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(&text)
+        && obj.contains_key("examples")
+    {
+        return bigbench::load(path, &obj);
+    }
+    let first_line = text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0);
+    let first: Value = serde_json::from_str(text.lines().nth(first_line).unwrap_or(""))
+        .map_err(|e| SearchError::task(path, Some(first_line + 1), format!("not JSON: {e}")))?;
+    if first.get("claim").is_some() && first.get("label").is_some() {
+        fever::load(path, &text)
+    } else if first.get("hard_text").is_some() {
+        bias_in_bios::load(path, &text, bias_in_bios::Attribute::Gender)
+    } else if first.get("prompt").is_some() {
+        jsonl::load(path, &text)
+    } else {
+        Err(unknown(path, &first))
+    }
+}
+
+fn unknown(path: &Path, first: &Value) -> SearchError {
+    let keys: Vec<&str> =
+        first.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+    SearchError::task(
+        path,
+        None,
+        format!(
+            "unrecognised task format (first record has keys {keys:?}); supported: CounterFact, FEVER, HotpotQA, BIG-bench, TruthfulQA, Bias in Bios, JSONL with `prompt`"
+        ),
+    )
+}
+
+pub(crate) fn json_error(path: &Path, e: &serde_json::Error) -> SearchError {
+    SearchError::task(path, Some(e.line()), format!("invalid JSON: {e}"))
+}
+
+/// Iterates the non-empty lines of a JSONL text as `(1-based line, object)`.
+pub(crate) fn jsonl_records<'a>(
+    path: &'a Path,
+    text: &'a str,
+) -> impl Iterator<Item = Result<(usize, Value)>> + 'a {
+    text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(move |(i, l)| {
+        let v: Value = serde_json::from_str(l)
+            .map_err(|e| SearchError::task(path, Some(i + 1), format!("not JSON: {e}")))?;
+        if v.is_object() {
+            Ok((i + 1, v))
+        } else {
+            Err(SearchError::task(path, Some(i + 1), "expected a JSON object"))
+        }
+    })
+}
+
+/// A required non-empty string field.
+pub(crate) fn string_field(
+    path: &Path,
+    line: Option<usize>,
+    record: &Value,
+    key: &str,
+) -> Result<String> {
+    match record.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) => {
+            Err(SearchError::task(path, line, format!("field `{key}` is empty")))
+        }
+        Some(other) => Err(SearchError::task(
+            path,
+            line,
+            format!("field `{key}` should be a string, found {other}"),
+        )),
+        None => Err(SearchError::task(path, line, format!("missing field `{key}`"))),
+    }
+}

@@ -1,0 +1,36 @@
+//! laser-search: tasks, metrics, the evaluation engine and the search strategies that turn a
+//! model and a task into the best low-rank edit — LASER's exhaustive search (Sharma et al. 2023)
+//! and the gradient-guided, multi-subspace method of "Compress to Impress" (Sreeram et al. 2025).
+//!
+//! ```no_run
+//! use laser_model::{Backend, Model};
+//! use laser_search::{SearchConfig, Strategy, load_task, run_search};
+//!
+//! let mut model = Model::load("SmolLM2.gguf".as_ref(), Backend::Flex.device()?)?;
+//! let task = load_task("epistemic_reasoning_task.json".as_ref())?;
+//! let cfg = SearchConfig { strategy: Strategy::Gradient, ..SearchConfig::default() };
+//! let report = run_search(&mut model, &task, &cfg)?;
+//! println!("{} → {}", report.base.select.accuracy, report.best.select.accuracy);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod edits;
+mod error;
+mod eval;
+mod formats;
+mod log;
+mod search;
+mod split;
+mod task;
+
+pub use edits::{Edit, EditEngine, EditList, Factor, to_row_major};
+pub use error::{Result, SearchError};
+pub use eval::{ClassAccuracy, Evaluator, Metrics, gradient_pass, normalise_answer};
+pub use formats::{PROFESSIONS, load_task};
+pub use log::{CandidateLog, LoggedCandidate};
+pub use search::{
+    Best, CandidateResult, MatrixScore, SearchConfig, SearchReport, Seconds, SplitMetrics,
+    Strategy, run_search,
+};
+pub use split::Split;
+pub use task::{Item, Target, Task, TaskFormat};

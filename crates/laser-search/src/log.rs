@@ -1,0 +1,121 @@
+//! The search log: every evaluated candidate is appended to `candidates.jsonl` in the `--out`
+//! folder and flushed to disk before the search moves on, so a search killed at any point (even
+//! by SIGKILL) resumes without re-evaluating anything and ends with the same result.
+//!
+//! The first line identifies the search (model, task, split, strategy options); resuming into a
+//! folder that holds a different search is refused. A torn last line (the kill landed mid-write)
+//! is ignored and overwritten.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::edits::Edit;
+use crate::error::{Result, SearchError};
+use crate::eval::Metrics;
+
+/// One logged evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedCandidate {
+    /// `EditList::key` of the edits ("base" for none).
+    pub key: String,
+    /// The edits evaluated.
+    pub edits: Vec<Edit>,
+    /// Metrics on the selection split.
+    pub select: Metrics,
+}
+
+/// The append-only log (or an in-memory stand-in without `--out`).
+#[derive(Debug)]
+pub struct CandidateLog {
+    file: Option<(PathBuf, File)>,
+    known: HashMap<String, Metrics>,
+    /// Entries read back on open (resumed), in order.
+    pub resumed: usize,
+}
+
+impl CandidateLog {
+    /// No file: nothing is persisted.
+    pub fn in_memory() -> Self {
+        Self { file: None, known: HashMap::new(), resumed: 0 }
+    }
+
+    /// Opens (or creates) `dir/candidates.jsonl` for the search identified by `identity`.
+    pub fn open(dir: &Path, identity: &Value) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| SearchError::io(dir, e))?;
+        let path = dir.join("candidates.jsonl");
+        let mut known = HashMap::new();
+        let mut resumed = 0;
+        let mut valid_len = 0u64;
+        if path.exists() {
+            let f = File::open(&path).map_err(|e| SearchError::io(&path, e))?;
+            let mut reader = BufReader::new(f);
+            let mut line = String::new();
+            let mut first = true;
+            loop {
+                line.clear();
+                let n = reader.read_line(&mut line).map_err(|e| SearchError::io(&path, e))?;
+                if n == 0 || !line.ends_with('\n') {
+                    break; // end, or a torn last line
+                }
+                let Ok(v) = serde_json::from_str::<Value>(&line) else { break };
+                if first {
+                    if v.get("search") != Some(identity) {
+                        return Err(SearchError::Config(format!(
+                            "{} holds a different search (model, task or options differ); use another --out folder",
+                            path.display()
+                        )));
+                    }
+                    first = false;
+                } else {
+                    let Ok(c) = serde_json::from_value::<LoggedCandidate>(v) else { break };
+                    known.insert(c.key, c.select);
+                    resumed += 1;
+                }
+                valid_len += n as u64;
+            }
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| SearchError::io(&path, e))?;
+        file.set_len(valid_len).map_err(|e| SearchError::io(&path, e))?;
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::End(0)).map_err(|e| SearchError::io(&path, e))?;
+        let mut log = Self { file: Some((path, file)), known, resumed };
+        if valid_len == 0 {
+            log.write_line(&serde_json::json!({ "search": identity }))?;
+        }
+        Ok(log)
+    }
+
+    fn write_line(&mut self, v: &Value) -> Result<()> {
+        if let Some((path, file)) = &mut self.file {
+            let mut line = serde_json::to_string(v).expect("JSON values serialise");
+            line.push('\n');
+            file.write_all(line.as_bytes()).map_err(|e| SearchError::io(&*path, e))?;
+            file.sync_data().map_err(|e| SearchError::io(&*path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The logged metrics of `key`, if evaluated before.
+    pub fn get(&self, key: &str) -> Option<&Metrics> {
+        self.known.get(key)
+    }
+
+    /// Records an evaluation (durably, when backed by a file).
+    pub fn record(&mut self, key: String, edits: &[Edit], select: &Metrics) -> Result<()> {
+        let entry =
+            LoggedCandidate { key: key.clone(), edits: edits.to_vec(), select: select.clone() };
+        self.write_line(&serde_json::to_value(&entry).expect("serialisable"))?;
+        self.known.insert(key, select.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,613 @@
+//! The four search strategies over one model and task:
+//!
+//! - [`Strategy::Exhaustive`] — LASER (Sharma et al. 2023): every (layer, kind, ρ, factor) in the
+//!   grid, best by selection accuracy, ties by log-loss.
+//! - [`Strategy::Gradient`] — "Compress to Impress" (Sreeram et al. 2025): one gradient pass on
+//!   the selection items, σ-gradients of every matrix, matrices ranked by a truncation score, and
+//!   only the top K scanned over ρ × factorizations.
+//! - [`Strategy::Compose`] — LASER's `laser_compose`: the gradient scan's single edits, stacked
+//!   greedily in order of merit while selection accuracy does not drop.
+//! - [`Strategy::Mp`] — a Marchenko–Pastur rank for every matrix, accepted greedily from the last
+//!   layer down when selection metrics do not get worse (laserRMT's procedure).
+//!
+//! Only selection items are ever scored while choosing; the test split is evaluated once, for
+//! the base model and for the chosen edits, at the end.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use laser_linalg::faer::{MatRef, Par};
+use laser_linalg::{
+    LASER_RHO_GRID, NoiseEstimator, TruncationScore, kept_rank, mp_rank, sigma_gradient,
+    thin_svd_with, truncation_scores,
+};
+use laser_model::{MatrixInfo, MatrixKind, Model};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::edits::{Edit, EditEngine, EditList, Factor};
+use crate::error::{Result, SearchError};
+use crate::eval::{Evaluator, Metrics, gradient_pass};
+use crate::log::CandidateLog;
+use crate::split::Split;
+use crate::task::Task;
+
+/// Which search to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Every grid point.
+    Exhaustive,
+    /// Gradient-ranked top-K.
+    Gradient,
+    /// Greedy stacking of the gradient scan's edits.
+    Compose,
+    /// Marchenko–Pastur ranks, accepted greedily.
+    Mp,
+}
+
+impl Strategy {
+    /// Parses `exhaustive`, `gradient`, `compose` or `mp`.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "exhaustive" => Some(Self::Exhaustive),
+            "gradient" => Some(Self::Gradient),
+            "compose" => Some(Self::Compose),
+            "mp" => Some(Self::Mp),
+            _ => None,
+        }
+    }
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Exhaustive => "exhaustive",
+            Self::Gradient => "gradient",
+            Self::Compose => "compose",
+            Self::Mp => "mp",
+        }
+    }
+}
+
+/// Every knob of a search. Defaults are the measured choices documented in `docs/RESULTS.md`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchConfig {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Selection items (the rest of the task is the test split).
+    pub n: usize,
+    /// Matrices scanned by the gradient strategy.
+    pub top_k: usize,
+    /// Kept-rank fractions scanned.
+    pub rhos: Vec<f32>,
+    /// Factorizations scanned.
+    pub factors: Vec<Factor>,
+    /// Restrict to these layers (inclusive range).
+    pub layers: Option<(usize, usize)>,
+    /// Restrict to these matrix kinds.
+    pub kinds: Option<Vec<MatrixKind>>,
+    /// Split shuffle and clustering seed.
+    pub seed: u64,
+    /// Folder for the resumable candidate log.
+    pub out: Option<PathBuf>,
+    /// How the gradient strategy scores a truncation.
+    pub score: TruncationScore,
+    /// Padded tokens per evaluation batch.
+    pub batch_tokens: usize,
+    /// Sequences per gradient micro-batch.
+    pub micro_batch: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Gradient,
+            n: 100,
+            top_k: 5,
+            rhos: LASER_RHO_GRID.to_vec(),
+            factors: vec![Factor::Svd],
+            layers: None,
+            kinds: None,
+            seed: 0,
+            out: None,
+            score: TruncationScore::FirstOrder,
+            batch_tokens: 4096,
+            micro_batch: 8,
+        }
+    }
+}
+
+/// Metrics of one model state on both splits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    /// Selection split.
+    pub select: Metrics,
+    /// Test split (absent when the task has no items beyond the selection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<Metrics>,
+}
+
+/// The chosen edits and their metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// Selection split.
+    pub select: Metrics,
+    /// Test split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<Metrics>,
+    /// The edit list (empty when no edit beat the base model).
+    pub edits: Vec<Edit>,
+}
+
+/// One evaluated candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateResult {
+    /// The edits.
+    pub edits: Vec<Edit>,
+    /// Selection metrics.
+    pub select: Metrics,
+}
+
+/// A matrix's σ-gradient summary (gradient strategy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixScore {
+    /// HF name.
+    pub name: String,
+    /// Layer.
+    pub layer: usize,
+    /// Kind.
+    pub kind: String,
+    /// HF shape.
+    pub shape: [usize; 2],
+    /// Frobenius norm of ∂L/∂W.
+    pub grad_norm: f64,
+    /// The best truncation score over the ρ grid (higher = more promising).
+    pub score: f64,
+    /// The ρ that attains it.
+    pub best_rho: f32,
+    /// First-order predicted loss change at `best_rho`.
+    pub predicted_delta_loss: f64,
+}
+
+/// Wall time per phase, in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Seconds {
+    /// Gradient pass.
+    pub grad: f64,
+    /// SVDs and σ-gradients.
+    pub svd: f64,
+    /// Candidate evaluation on the selection split (base included).
+    pub scan: f64,
+    /// Test-split evaluation.
+    pub test: f64,
+    /// Everything.
+    pub total: f64,
+}
+
+/// What a search returns (and `laser search --json` prints).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchReport {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Task file.
+    pub task: String,
+    /// Task format.
+    pub task_format: String,
+    /// Model source.
+    pub model: String,
+    /// The base model.
+    pub base: SplitMetrics,
+    /// The chosen edits.
+    pub best: Best,
+    /// Candidates scored on the selection split (excluding the base model).
+    pub candidates_evaluated: usize,
+    /// Of those, how many came from the resumed log.
+    pub candidates_resumed: usize,
+    /// Every candidate, in evaluation order.
+    pub candidates: Vec<CandidateResult>,
+    /// Gradient / mp strategies: every considered matrix, best first.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub ranking: Vec<MatrixScore>,
+    /// Loss of the gradient pass.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gradient_loss: Option<f64>,
+    /// Time per phase.
+    pub seconds: Seconds,
+}
+
+/// The state shared by the strategies while they scan.
+struct Scan<'a> {
+    model: &'a mut Model,
+    engine: EditEngine,
+    evaluator: Evaluator,
+    log: CandidateLog,
+    candidates: Vec<CandidateResult>,
+    resumed: usize,
+}
+
+impl Scan<'_> {
+    /// Selection metrics of `edits` (from the log when already evaluated).
+    fn evaluate(&mut self, edits: &[Edit]) -> Result<Metrics> {
+        let key = if edits.is_empty() { "base".to_owned() } else { EditList::key(edits) };
+        let metrics = match self.log.get(&key) {
+            Some(m) => {
+                self.resumed += usize::from(!edits.is_empty());
+                m.clone()
+            }
+            None => {
+                let lowest = edits
+                    .iter()
+                    .map(|e| self.model.matrix_info(&e.name).map(|m| m.layer))
+                    .collect::<laser_model::Result<Vec<_>>>()?
+                    .into_iter()
+                    .min();
+                // The layer cache holds base-model states: usable when every edit is at or above it.
+                if let (Some(cached), Some(low)) = (self.evaluator.cached_layer(), lowest)
+                    && low < cached
+                {
+                    self.evaluator.clear_cache();
+                }
+                self.engine.apply(self.model, edits)?;
+                let m = self.evaluator.evaluate(self.model);
+                self.model.restore_all();
+                let m = m?;
+                self.log.record(key, edits, &m)?;
+                m
+            }
+        };
+        if !edits.is_empty() {
+            self.candidates
+                .push(CandidateResult { edits: edits.to_vec(), select: metrics.clone() });
+        }
+        Ok(metrics)
+    }
+
+    /// Evaluates single edits, grouped by layer so that each layer's inputs are computed once.
+    fn scan_single(&mut self, mut edits: Vec<(usize, Edit)>) -> Result<Option<(Edit, Metrics)>> {
+        edits.sort_by_key(|(layer, _)| *layer);
+        let mut best: Option<(Edit, Metrics)> = None;
+        for (layer, edit) in edits {
+            if self.log.get(&edit.key()).is_none() && self.evaluator.cached_layer() != Some(layer) {
+                self.evaluator.cache_layer(self.model, layer)?;
+            }
+            let m = self.evaluate(std::slice::from_ref(&edit))?;
+            if best.as_ref().is_none_or(|(_, b)| m.better_than(b)) {
+                best = Some((edit, m));
+            }
+        }
+        Ok(best)
+    }
+}
+
+fn filtered_matrices(model: &Model, cfg: &SearchConfig) -> Result<Vec<MatrixInfo>> {
+    let ms: Vec<MatrixInfo> = model
+        .matrices()
+        .iter()
+        .filter(|m| cfg.layers.is_none_or(|(lo, hi)| m.layer >= lo && m.layer <= hi))
+        .filter(|m| cfg.kinds.as_ref().is_none_or(|ks| ks.contains(&m.kind)))
+        .cloned()
+        .collect();
+    if ms.is_empty() {
+        return Err(SearchError::Config(
+            "no matrix matches --layers / --kinds for this model".into(),
+        ));
+    }
+    Ok(ms)
+}
+
+fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
+    if cfg.rhos.is_empty() {
+        return Err(SearchError::Config("--rho needs at least one value".into()));
+    }
+    if let Some(bad) = cfg.rhos.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
+        return Err(SearchError::Config(format!("--rho value {bad} is outside (0, 1]")));
+    }
+    if cfg.factors.is_empty() {
+        return Err(SearchError::Config("--factor needs at least one factorization".into()));
+    }
+    if cfg.top_k == 0 {
+        return Err(SearchError::Config("--top-k must be at least 1".into()));
+    }
+    if let Some((lo, hi)) = cfg.layers {
+        let l = model.config().num_layers;
+        if lo > hi || hi >= l {
+            return Err(SearchError::Config(format!(
+                "--layers {lo}-{hi} is outside this model's layers 0-{}",
+                l - 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The identity written at the head of the candidate log.
+fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value {
+    serde_json::json!({
+        "model": model.source().display().to_string(),
+        "task": task.path.display().to_string(),
+        "items": task.items.len(),
+        "n": cfg.n,
+        "seed": cfg.seed,
+        "edited": model.edited(),
+    })
+}
+
+/// Ranks matrices by their σ-gradient truncation score (gradient pass + batched SVD).
+fn rank_by_gradient(
+    scan: &mut Scan<'_>,
+    items: &[crate::task::Item],
+    matrices: &[MatrixInfo],
+    cfg: &SearchConfig,
+    secs: &mut Seconds,
+) -> Result<(Vec<MatrixScore>, f64)> {
+    let t = Instant::now();
+    let names: Vec<String> = matrices.iter().map(|m| m.name.clone()).collect();
+    let pass = gradient_pass(scan.model, items, &names, cfg.micro_batch)?;
+    secs.grad = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let weights: Vec<Vec<f32>> =
+        names.iter().map(|n| scan.model.matrix(n)).collect::<laser_model::Result<_>>()?;
+    let results: Vec<Result<(laser_linalg::ThinSvd, Vec<f32>)>> = matrices
+        .par_iter()
+        .zip(&weights)
+        .map(|(m, w)| {
+            let [r, c] = m.shape;
+            let err = |source| SearchError::Linalg { name: m.name.clone(), source };
+            let svd =
+                thin_svd_with(MatRef::from_row_major_slice(w, r, c), Par::Seq).map_err(err)?;
+            let g = sigma_gradient(&svd, MatRef::from_row_major_slice(&pass.grads[&m.name], r, c))
+                .map_err(err)?;
+            Ok((svd, g))
+        })
+        .collect();
+    let mut ranking = Vec::with_capacity(matrices.len());
+    for (m, r) in matrices.iter().zip(results) {
+        let (svd, g) = r?;
+        let curve = truncation_scores(&svd.s, &g, cfg.score)
+            .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
+        let first_order =
+            truncation_scores(&svd.s, &g, TruncationScore::FirstOrder).expect("same lengths");
+        let [r, c] = m.shape;
+        let (score, best_rho, k) = cfg
+            .rhos
+            .iter()
+            .map(|&rho| {
+                let k = kept_rank(rho, r, c).expect("validated ρ");
+                (curve[k], rho, k)
+            })
+            .fold((f64::NEG_INFINITY, cfg.rhos[0], 0), |b, x| if x.0 > b.0 { x } else { b });
+        let grad_norm =
+            pass.grads[&m.name].iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+        ranking.push(MatrixScore {
+            name: m.name.clone(),
+            layer: m.layer,
+            kind: m.kind.name().into(),
+            shape: m.shape,
+            grad_norm,
+            score,
+            best_rho,
+            predicted_delta_loss: -first_order[k],
+        });
+        scan.engine.insert_svd(&m.name, svd);
+    }
+    ranking.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.name.cmp(&b.name)));
+    secs.svd = t.elapsed().as_secs_f64();
+    Ok((ranking, pass.loss))
+}
+
+/// Runs a search. The model is left unedited; apply `report.best.edits` to adapt it.
+pub fn run_search(model: &mut Model, task: &Task, cfg: &SearchConfig) -> Result<SearchReport> {
+    let start = Instant::now();
+    validate(cfg, model)?;
+    if !model.edited().is_empty() {
+        return Err(SearchError::Config(
+            "the model already has edits; search starts from the loaded model".into(),
+        ));
+    }
+    let split = Split::new(task.items.len(), cfg.n, cfg.seed)?;
+    let select_items = Split::items(task, &split.select);
+    let matrices = filtered_matrices(model, cfg)?;
+    let log = match &cfg.out {
+        Some(dir) => CandidateLog::open(dir, &identity(model, task, cfg))?,
+        None => CandidateLog::in_memory(),
+    };
+    let evaluator = Evaluator::new(model, &select_items, cfg.batch_tokens)?;
+    let mut secs = Seconds::default();
+    let mut scan = Scan {
+        model,
+        engine: EditEngine::new(cfg.seed),
+        evaluator,
+        log,
+        candidates: Vec::new(),
+        resumed: 0,
+    };
+
+    let t = Instant::now();
+    let base_select = scan.evaluate(&[])?;
+    let mut scan_time = t.elapsed().as_secs_f64();
+    let mut ranking = Vec::new();
+    let mut gradient_loss = None;
+
+    let grid = |ms: &[MatrixInfo]| -> Vec<(usize, Edit)> {
+        ms.iter()
+            .flat_map(|m| {
+                cfg.rhos.iter().flat_map(move |&rho| {
+                    cfg.factors
+                        .iter()
+                        .map(move |&factor| (m.layer, Edit { name: m.name.clone(), rho, factor }))
+                })
+            })
+            .collect()
+    };
+    let (best_edits, best_select): (Vec<Edit>, Metrics) = match cfg.strategy {
+        Strategy::Exhaustive => {
+            let t = Instant::now();
+            let best = scan.scan_single(grid(&matrices))?;
+            scan_time += t.elapsed().as_secs_f64();
+            single_or_base(best, &base_select)
+        }
+        Strategy::Gradient | Strategy::Compose => {
+            let (r, loss) = rank_by_gradient(&mut scan, &select_items, &matrices, cfg, &mut secs)?;
+            gradient_loss = Some(loss);
+            let top: Vec<MatrixInfo> = r
+                .iter()
+                .take(cfg.top_k)
+                .map(|s| {
+                    matrices.iter().find(|m| m.name == s.name).expect("ranked from these").clone()
+                })
+                .collect();
+            ranking = r;
+            let t = Instant::now();
+            let best = scan.scan_single(grid(&top))?;
+            let chosen = if cfg.strategy == Strategy::Gradient {
+                single_or_base(best, &base_select)
+            } else {
+                compose(&mut scan, &base_select)?
+            };
+            scan_time += t.elapsed().as_secs_f64();
+            chosen
+        }
+        Strategy::Mp => {
+            let t = Instant::now();
+            let chosen = marchenko_pastur(&mut scan, &matrices, &base_select, &mut ranking)?;
+            scan_time += t.elapsed().as_secs_f64();
+            chosen
+        }
+    };
+    secs.scan = scan_time;
+
+    // The test split, once, at the end.
+    let t = Instant::now();
+    let (base_test, best_test) = if split.test.is_empty() {
+        (None, None)
+    } else {
+        let test_items = Split::items(task, &split.test);
+        let test_eval = Evaluator::new(scan.model, &test_items, cfg.batch_tokens)?;
+        let base = test_eval.evaluate(scan.model)?;
+        let best = if best_edits.is_empty() {
+            base.clone()
+        } else {
+            scan.engine.apply(scan.model, &best_edits)?;
+            let m = test_eval.evaluate(scan.model);
+            scan.model.restore_all();
+            m?
+        };
+        (Some(base), Some(best))
+    };
+    secs.test = t.elapsed().as_secs_f64();
+    secs.total = start.elapsed().as_secs_f64();
+    let candidates_evaluated = scan.candidates.len();
+    Ok(SearchReport {
+        strategy: cfg.strategy,
+        task: task.path.display().to_string(),
+        task_format: task.format.name().into(),
+        model: scan.model.source().display().to_string(),
+        base: SplitMetrics { select: base_select, test: base_test },
+        best: Best { select: best_select, test: best_test, edits: best_edits },
+        candidates_evaluated,
+        candidates_resumed: scan.resumed,
+        candidates: scan.candidates,
+        ranking,
+        gradient_loss,
+        seconds: secs,
+    })
+}
+
+/// The best single edit when it beats the base model, else no edit.
+fn single_or_base(best: Option<(Edit, Metrics)>, base: &Metrics) -> (Vec<Edit>, Metrics) {
+    match best {
+        Some((e, m)) if m.better_than(base) => (vec![e], m),
+        _ => (Vec::new(), base.clone()),
+    }
+}
+
+/// Greedy stacking: single edits in order of selection merit (one per matrix, only those that beat
+/// the base model), each kept while selection accuracy does not drop; stops at the first drop.
+fn compose(scan: &mut Scan<'_>, base: &Metrics) -> Result<(Vec<Edit>, Metrics)> {
+    let mut singles: Vec<CandidateResult> =
+        scan.candidates.iter().filter(|c| c.select.better_than(base)).cloned().collect();
+    singles.sort_by(|a, b| {
+        b.select
+            .accuracy
+            .total_cmp(&a.select.accuracy)
+            .then(a.select.logloss.total_cmp(&b.select.logloss))
+            .then(EditList::key(&a.edits).cmp(&EditList::key(&b.edits)))
+    });
+    let mut chosen: Vec<Edit> = Vec::new();
+    let mut current = base.clone();
+    scan.evaluator.clear_cache();
+    for c in singles {
+        let e = &c.edits[0];
+        if chosen.iter().any(|x| x.name == e.name) {
+            continue;
+        }
+        let mut trial = chosen.clone();
+        trial.push(e.clone());
+        let m = if chosen.is_empty() { c.select.clone() } else { scan.evaluate(&trial)? };
+        if m.accuracy < current.accuracy {
+            break;
+        }
+        chosen = trial;
+        current = m;
+    }
+    Ok((chosen, current))
+}
+
+/// laserRMT-style: each matrix's Marchenko–Pastur rank as its edit, from the last layer down,
+/// kept when selection metrics are not worse than the current state.
+fn marchenko_pastur(
+    scan: &mut Scan<'_>,
+    matrices: &[MatrixInfo],
+    base: &Metrics,
+    ranking: &mut Vec<MatrixScore>,
+) -> Result<(Vec<Edit>, Metrics)> {
+    let weights: Vec<Vec<f32>> =
+        matrices.iter().map(|m| scan.model.matrix(&m.name)).collect::<laser_model::Result<_>>()?;
+    let spectra: Vec<Result<Vec<f32>>> = matrices
+        .par_iter()
+        .zip(&weights)
+        .map(|(m, w)| {
+            let [r, c] = m.shape;
+            laser_linalg::singular_values(MatRef::from_row_major_slice(w, r, c))
+                .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })
+        })
+        .collect();
+    let mut order: Vec<(MatrixInfo, f32)> = Vec::new();
+    for (m, s) in matrices.iter().zip(spectra) {
+        let s = s?;
+        let [r, c] = m.shape;
+        let est = mp_rank(&s, r, c, NoiseEstimator::MedianMp)
+            .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
+        let rho = (est.rank.max(1) as f32 / r.min(c) as f32).min(1.0);
+        ranking.push(MatrixScore {
+            name: m.name.clone(),
+            layer: m.layer,
+            kind: m.kind.name().into(),
+            shape: m.shape,
+            grad_norm: 0.0,
+            score: 1.0 - f64::from(rho),
+            best_rho: rho,
+            predicted_delta_loss: 0.0,
+        });
+        if rho < 1.0 {
+            order.push((m.clone(), rho));
+        }
+    }
+    order.sort_by(|a, b| b.0.layer.cmp(&a.0.layer).then(a.0.name.cmp(&b.0.name)));
+    let mut chosen: Vec<Edit> = Vec::new();
+    let mut current = base.clone();
+    for (m, rho) in order {
+        // Accepted edits sit at or above this layer: the base states entering it are still valid.
+        if scan.evaluator.cached_layer() != Some(m.layer) {
+            scan.evaluator.cache_layer(scan.model, m.layer)?;
+        }
+        let mut trial = chosen.clone();
+        trial.push(Edit { name: m.name.clone(), rho, factor: Factor::Svd });
+        let metrics = scan.evaluate(&trial)?;
+        if !current.better_than(&metrics) {
+            chosen = trial;
+            current = metrics;
+        }
+    }
+    Ok((chosen, current))
+}

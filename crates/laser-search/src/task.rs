@@ -1,0 +1,137 @@
+//! The task model every format loads into: prompts with a target that says how an answer is
+//! scored (LASER's protocol, DESIGN.md "Tasks and metrics").
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, SearchError};
+
+/// How one item is scored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Multiple choice: each choice is the exact continuation text (leading space included); the
+    /// prediction is the choice with the highest summed token log-probability.
+    Choice { choices: Vec<String>, answer: usize },
+    /// Correct iff the top-1 next token equals the first token of `" " + answer` (compared
+    /// lower-cased and stripped), as LASER scores CounterFact.
+    NextToken { answer: String },
+    /// Greedy decoding of at most `max_tokens`; correct iff a normalised gold answer is a
+    /// substring of the normalised generation (not of the prompt).
+    Generate { answers: Vec<String>, max_tokens: usize },
+}
+
+/// One task item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// The prompt, exactly as fed to the model.
+    pub prompt: String,
+    /// How the answer is scored.
+    pub target: Target,
+}
+
+impl Item {
+    /// The gold continuation whose per-token NLL is the item's log-loss (and whose gradient the
+    /// gradient pass follows).
+    pub fn gold_continuation(&self) -> String {
+        match &self.target {
+            Target::Choice { choices, answer } => choices[*answer].clone(),
+            Target::NextToken { answer } => format!(" {answer}"),
+            Target::Generate { answers, .. } => format!(" {}", answers[0]),
+        }
+    }
+
+    /// The gold class (choice index) of a choice item.
+    pub fn class(&self) -> Option<usize> {
+        match &self.target {
+            Target::Choice { answer, .. } => Some(*answer),
+            _ => None,
+        }
+    }
+}
+
+/// The data-set formats this crate reads (detected from content).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskFormat {
+    /// EasyEdit-format CounterFact (`prompt`, `ground_truth`).
+    CounterFact,
+    /// ROME's `counterfact.json` (`requested_rewrite`, `paraphrase_prompts`).
+    RomeCounterFact,
+    /// FEVER jsonl (`claim`, `label`).
+    Fever,
+    /// HotpotQA json (`question`, `answer`).
+    HotpotQa,
+    /// A BIG-bench `task.json` with `target_scores` (multiple choice).
+    BigBenchChoice,
+    /// A BIG-bench `task.json` with string `target`s (generative).
+    BigBenchGenerative,
+    /// TruthfulQA `mc_task.json` (mc2 choices as true/false statements).
+    TruthfulQa,
+    /// Bias in Bios JSONL (`hard_text`, `gender`, `profession`): gender.
+    BiasInBiosGender,
+    /// Bias in Bios JSONL: profession (28 classes).
+    BiasInBiosProfession,
+    /// Generic JSONL: `{"prompt", "answer"}` or `{"prompt", "choices", "answer"}`.
+    Jsonl,
+}
+
+impl TaskFormat {
+    /// A short stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CounterFact => "counterfact",
+            Self::RomeCounterFact => "counterfact-rome",
+            Self::Fever => "fever",
+            Self::HotpotQa => "hotpotqa",
+            Self::BigBenchChoice => "bigbench-choice",
+            Self::BigBenchGenerative => "bigbench-generative",
+            Self::TruthfulQa => "truthfulqa-mc2",
+            Self::BiasInBiosGender => "bias-in-bios-gender",
+            Self::BiasInBiosProfession => "bias-in-bios-profession",
+            Self::Jsonl => "jsonl",
+        }
+    }
+}
+
+/// A loaded task.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// The detected format.
+    pub format: TaskFormat,
+    /// The items, in file order.
+    pub items: Vec<Item>,
+    /// Records the protocol drops (FEVER's NOT ENOUGH INFO, duplicates and conflicts; BIG-bench
+    /// list targets), counted so that nothing disappears silently.
+    pub dropped: usize,
+    /// Class names of a choice task whose items all share one choice list.
+    pub classes: Option<Vec<String>>,
+}
+
+impl Task {
+    /// Builds a task, rejecting an empty one.
+    pub(crate) fn new(
+        path: &Path,
+        format: TaskFormat,
+        items: Vec<Item>,
+        dropped: usize,
+    ) -> Result<Self> {
+        if items.is_empty() {
+            return Err(SearchError::task(
+                path,
+                None,
+                format!("no items in this {} task", format.name()),
+            ));
+        }
+        let classes = match &items[0].target {
+            Target::Choice { choices, .. }
+                if items.iter().all(
+                    |i| matches!(&i.target, Target::Choice { choices: c, .. } if c == choices),
+                ) =>
+            {
+                Some(choices.iter().map(|c| c.trim().to_owned()).collect())
+            }
+            _ => None,
+        };
+        Ok(Self { path: path.to_owned(), format, items, dropped, classes })
+    }
+}

@@ -1,0 +1,48 @@
+//! Shared helpers: the shared data folder, tiny models with a byte tokenizer, synthetic tasks.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use laser_model::{Backend, Model, Tokenizer};
+
+/// `../shared/data` beside the repository (override with `LASER_SHARED`).
+pub fn shared_data() -> PathBuf {
+    match std::env::var_os("LASER_SHARED") {
+        Some(p) => PathBuf::from(p).join("data"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+    }
+}
+
+/// A tiny fixture model with a one-token-per-byte tokenizer.
+pub fn tiny(family: &str) -> Model {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny").join(family);
+    let mut m = Model::load(&dir, Backend::Flex.device().unwrap()).unwrap();
+    m.set_tokenizer(Tokenizer::bytes_only().unwrap()).unwrap();
+    m
+}
+
+/// Writes `lines` as a JSONL task file and returns its path.
+pub fn write_jsonl(tag: &str, lines: &[serde_json::Value]) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("laser-search-{tag}-{}.jsonl", std::process::id()));
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+pub fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("laser-search-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Deterministic pseudo-random lowercase words.
+pub fn words(seed: u64, n: usize) -> String {
+    let mut rng = laser_linalg::rng::SplitMix64::new(seed);
+    (0..n)
+        .map(|_| {
+            (0..3 + rng.below(4)).map(|_| (b'a' + rng.below(26) as u8) as char).collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

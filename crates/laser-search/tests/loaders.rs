@@ -1,0 +1,158 @@
+//! Every file in `../shared/data` parses with the documented counts, and malformed task files fail
+//! with the file and line.
+
+mod common;
+
+use common::*;
+use laser_search::{Target, TaskFormat, load_task};
+
+fn count(rel: &str) -> (TaskFormat, usize, usize) {
+    let t = load_task(&shared_data().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    (t.format, t.items.len(), t.dropped)
+}
+
+#[test]
+fn shared_data_sets_load_with_the_documented_counts() {
+    // FEVER: 6,510 + 6,576 = 13,086 claims after LASER's filtering.
+    assert_eq!(count("fever/paper_dev.jsonl").1, 6510);
+    assert_eq!(count("fever/paper_test.jsonl").1, 6576);
+    // CounterFact: 21,919 cases over three files.
+    let cf: usize = ["edit", "train", "val"]
+        .iter()
+        .map(|s| count(&format!("counterfact/counterfact-{s}.json")).1)
+        .sum();
+    assert_eq!(cf, 21_919);
+    assert_eq!(count("counterfact/counterfact-val.json").0, TaskFormat::CounterFact);
+    // BIG-bench epistemic reasoning: 2,000 two-way choices.
+    let (f, n, _) = count("bigbench/epistemic_reasoning_task.json");
+    assert_eq!((f, n), (TaskFormat::BigBenchChoice, 2000));
+    // WikidataQA: 18,933 string targets kept of 20,442.
+    let (f, n, dropped) = count("bigbench/qa_wikidata_task.json");
+    assert_eq!((f, n, n + dropped), (TaskFormat::BigBenchGenerative, 18_933, 20_442));
+    // TruthfulQA: 817 questions → 5,882 (question, mc2 choice) statements.
+    let (f, n, _) = count("truthfulqa/mc_task_v0_hf-013686a.json");
+    assert_eq!((f, n), (TaskFormat::TruthfulQa, 5882));
+    // HotpotQA dev: 7,405 questions.
+    let (f, n, _) = count("hotpotqa/hotpot_dev_v1_simplified.json");
+    assert_eq!((f, n), (TaskFormat::HotpotQa, 7405));
+}
+
+#[test]
+fn prompts_follow_laser_templates() {
+    let t = load_task(&shared_data().join("bigbench/epistemic_reasoning_task.json")).unwrap();
+    let first = &t.items[0];
+    assert!(
+        first
+            .prompt
+            .starts_with("Identify the relation between the following premises and hypotheses")
+    );
+    assert!(first.prompt.ends_with("\nRelation:"), "{:?}", first.prompt);
+    assert_eq!(
+        first.target,
+        Target::Choice { choices: vec![" entailment".into(), " non-entailment".into()], answer: 1 }
+    );
+    assert_eq!(
+        t.classes.as_deref(),
+        Some(&["entailment".to_owned(), "non-entailment".to_owned()][..])
+    );
+    let f = load_task(&shared_data().join("fever/paper_dev.jsonl")).unwrap();
+    assert!(
+        f.items[0].prompt.starts_with("Consider the following claim: ")
+            && f.items[0].prompt.ends_with(". Is this claim true or false. The claim is")
+    );
+    assert!(
+        !f.items.iter().any(|i| i.prompt.contains("..")),
+        "claims' own periods are not doubled"
+    );
+    let h = load_task(&shared_data().join("hotpotqa/hotpot_dev_v1_simplified.json")).unwrap();
+    assert_eq!(
+        h.items[0].prompt,
+        "Were Scott Derrickson and Ed Wood of the same nationality? The answer is"
+    );
+    let c = load_task(&shared_data().join("counterfact/counterfact-val.json")).unwrap();
+    assert_eq!(c.items[0].prompt, "BBC One, by");
+    assert_eq!(c.items[0].gold_continuation(), " BBC");
+}
+
+#[test]
+fn malformed_task_files_name_the_file_and_line() {
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("empty", "", "empty"),
+        ("blank", "\n\n  \n", "empty"),
+        ("truncated-json", "[{\"prompt\": \"a\", \"ground_truth\": ", "line 1"),
+        (
+            "jsonl-bad-line",
+            "{\"prompt\": \"a\", \"answer\": \"b\"}\n{\"prompt\": \"c\", \"answer\": \n",
+            ":2",
+        ),
+        (
+            "jsonl-wrong-type",
+            "{\"prompt\": \"a\", \"answer\": \"b\"}\n{\"prompt\": 5, \"answer\": \"b\"}\n",
+            ":2",
+        ),
+        ("jsonl-missing", "{\"prompt\": \"a\", \"answer\": \"b\"}\n\n{\"prompt\": \"c\"}\n", ":3"),
+        (
+            "choices-bad-answer",
+            "{\"prompt\": \"a\", \"choices\": [\"x\", \"y\"], \"answer\": 2}\n",
+            "out of range",
+        ),
+        (
+            "choices-one",
+            "{\"prompt\": \"a\", \"choices\": [\"x\"], \"answer\": 0}\n",
+            "at least two",
+        ),
+        ("fever-label", "{\"claim\": \"c\", \"label\": \"MAYBE\"}\n", "MAYBE"),
+        ("fever-all-nei", "{\"claim\": \"c\", \"label\": \"NOT ENOUGH INFO\"}\n", "no items"),
+        ("unknown", "[{\"foo\": 1}]", "unrecognised"),
+        ("bigbench-no-examples", "{\"examples\": 3}", "`examples`"),
+        ("empty-array", "[]", "empty"),
+    ];
+    for (tag, text, needle) in cases {
+        let p = std::env::temp_dir().join(format!("laser-bad-{tag}-{}.json", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        let err = load_task(&p).expect_err(tag).to_string();
+        assert!(err.contains(p.to_str().unwrap()) && err.contains(needle), "{tag}: {err}");
+        std::fs::remove_file(p).unwrap();
+    }
+    let err = load_task(std::path::Path::new("/nonexistent/task.json")).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/task.json"), "{err}");
+}
+
+#[test]
+fn generic_jsonl_supports_next_token_choice_and_generation() {
+    let p = write_jsonl(
+        "generic",
+        &[
+            serde_json::json!({"prompt": "The sky is", "answer": "blue"}),
+            serde_json::json!({"prompt": "2 + 2 =", "choices": ["4", "5"], "answer": "4"}),
+            serde_json::json!({"prompt": "Name a colour:", "answer": "red", "generate": 5}),
+        ],
+    );
+    let t = load_task(&p).unwrap();
+    assert_eq!(t.format, TaskFormat::Jsonl);
+    assert_eq!(t.items[0].target, Target::NextToken { answer: "blue".into() });
+    assert_eq!(
+        t.items[1].target,
+        Target::Choice { choices: vec![" 4".into(), " 5".into()], answer: 0 }
+    );
+    assert_eq!(t.items[2].target, Target::Generate { answers: vec!["red".into()], max_tokens: 5 });
+}
+
+#[test]
+fn bias_in_bios_jsonl_is_detected() {
+    let p = write_jsonl(
+        "bios",
+        &[
+            serde_json::json!({"hard_text": "She is a nurse in Ohio.", "gender": 1, "profession": 13}),
+            serde_json::json!({"hard_text": "He writes code.", "gender": 0, "profession": 24}),
+        ],
+    );
+    let t = load_task(&p).unwrap();
+    assert_eq!(t.format, TaskFormat::BiasInBiosGender);
+    assert_eq!(t.items[0].gold_continuation(), " female");
+    let p = write_jsonl(
+        "bios-bad",
+        &[serde_json::json!({"hard_text": "x", "gender": 3, "profession": 1})],
+    );
+    assert!(load_task(&p).unwrap_err().to_string().contains(":1"));
+}

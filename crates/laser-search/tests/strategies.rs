@@ -1,0 +1,191 @@
+//! The strategies on a tiny model: exhaustive finds a planted best edit; gradient with K = all
+//! matrices equals exhaustive; the test split cannot influence the choice; an interrupted search
+//! resumes to the same result.
+
+mod common;
+
+use common::*;
+use laser_model::Model;
+use laser_search::{
+    Edit, EditEngine, Factor, SearchConfig, Split, Strategy, load_task, run_search,
+};
+
+const PLANTED: &str = "model.layers.1.mlp.down_proj.weight";
+
+/// Which of " a" / " b" the model prefers after `prompt`.
+fn prefers_a(model: &Model, prompt: &str) -> bool {
+    let tok = model.tokenizer().unwrap();
+    let state = model.prefill(&tok.encode(prompt).unwrap()).unwrap();
+    let conts = vec![tok.encode(" a").unwrap(), tok.encode(" b").unwrap()];
+    let lp = model.continuation_log_probs(&state, &conts).unwrap();
+    let sum = |v: &Vec<f32>| v.iter().sum::<f32>();
+    sum(&lp[0]) > sum(&lp[1])
+}
+
+/// A two-choice task whose gold answers are what the model answers after the planted edit;
+/// prompts are chosen so that about half of them disagree with the unedited model.
+fn planted_task(model: &mut Model, items: usize) -> (std::path::PathBuf, Edit) {
+    let planted = Edit { name: PLANTED.into(), rho: 0.02, factor: Factor::Svd };
+    let prompts: Vec<String> = (0..400).map(|i| words(1000 + i, 3)).collect();
+    let base: Vec<bool> = prompts.iter().map(|p| prefers_a(model, p)).collect();
+    EditEngine::new(0).apply(model, std::slice::from_ref(&planted)).unwrap();
+    let edited: Vec<bool> = prompts.iter().map(|p| prefers_a(model, p)).collect();
+    model.restore_all();
+    let (mut differ, mut same): (Vec<usize>, Vec<usize>) =
+        (0..prompts.len()).partition(|&i| base[i] != edited[i]);
+    differ.truncate(items / 2);
+    same.truncate(items - differ.len());
+    assert!(
+        differ.len() >= items / 4,
+        "the planted edit must change some answers ({} do)",
+        differ.len()
+    );
+    let lines: Vec<serde_json::Value> = differ
+        .iter()
+        .chain(&same)
+        .map(|&i| serde_json::json!({"prompt": prompts[i], "choices": ["a", "b"], "answer": if edited[i] { 0 } else { 1 }}))
+        .collect();
+    (write_jsonl(&format!("planted{items}"), &lines), planted)
+}
+
+fn config(strategy: Strategy, n: usize) -> SearchConfig {
+    SearchConfig { strategy, n, rhos: vec![0.5, 0.1, 0.02], top_k: 3, ..SearchConfig::default() }
+}
+
+#[test]
+fn exhaustive_finds_the_planted_edit_and_gradient_with_all_matrices_agrees() {
+    let mut model = tiny("llama");
+    let (path, planted) = planted_task(&mut model, 40);
+    let task = load_task(&path).unwrap();
+    let exhaustive = run_search(&mut model, &task, &config(Strategy::Exhaustive, 40)).unwrap();
+    assert!(model.edited().is_empty(), "searches leave the model unedited");
+    assert!(exhaustive.base.select.accuracy < 100.0);
+    assert_eq!(exhaustive.best.select.accuracy, 100.0, "{:?}", exhaustive.best);
+    assert_eq!(exhaustive.candidates_evaluated, model.matrices().len() * 3);
+    let planted_result =
+        exhaustive.candidates.iter().find(|c| c.edits == vec![planted.clone()]).unwrap();
+    assert_eq!(planted_result.select.accuracy, 100.0);
+    assert!(exhaustive.best.select.logloss <= planted_result.select.logloss);
+    assert!(exhaustive.base.test.is_none(), "all items selected: no test split");
+
+    let all = SearchConfig { top_k: model.matrices().len(), ..config(Strategy::Gradient, 40) };
+    let gradient = run_search(&mut model, &task, &all).unwrap();
+    assert_eq!(gradient.best.edits, exhaustive.best.edits);
+    assert_eq!(gradient.best.select, exhaustive.best.select);
+    let key = |c: &laser_search::CandidateResult| format!("{:?}", c.edits);
+    let mut a: Vec<String> = gradient.candidates.iter().map(key).collect();
+    let mut b: Vec<String> = exhaustive.candidates.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "K = all scans the exhaustive grid");
+    assert_eq!(gradient.ranking.len(), model.matrices().len());
+    assert!(gradient.seconds.grad > 0.0 && gradient.seconds.svd > 0.0);
+}
+
+#[test]
+fn poisoning_the_test_split_changes_nothing_that_was_chosen() {
+    let mut model = tiny("gpt2");
+    let lines: Vec<serde_json::Value> = (0..60)
+        .map(|i| serde_json::json!({"prompt": words(50 + i, 3), "choices": ["a", "b"], "answer": (i % 2)}))
+        .collect();
+    let clean = load_task(&write_jsonl("clean", &lines)).unwrap();
+    let split = Split::new(60, 30, 0).unwrap();
+    let mut poisoned_lines = lines.clone();
+    for &i in &split.test {
+        poisoned_lines[i] =
+            serde_json::json!({"prompt": "zzzz qqqq", "choices": ["zz", "qq"], "answer": 1});
+    }
+    let poisoned = load_task(&write_jsonl("poisoned", &poisoned_lines)).unwrap();
+    let cfg = SearchConfig { n: 30, ..config(Strategy::Gradient, 30) };
+    let a = run_search(&mut model, &clean, &cfg).unwrap();
+    let b = run_search(&mut model, &poisoned, &cfg).unwrap();
+    assert_eq!(a.best.edits, b.best.edits);
+    assert_eq!(a.base.select, b.base.select);
+    assert_eq!(a.candidates, b.candidates);
+    assert_eq!(a.ranking, b.ranking, "the gradient pass saw only selection items");
+    assert_ne!(a.base.test, b.base.test, "the poison did reach the test split");
+}
+
+#[test]
+fn an_interrupted_search_resumes_to_the_same_result() {
+    let mut model = tiny("gpt_neox");
+    let lines: Vec<serde_json::Value> = (0..24)
+        .map(|i| serde_json::json!({"prompt": words(900 + i, 2), "choices": ["a", "b", "c"], "answer": (i % 3)}))
+        .collect();
+    let task = load_task(&write_jsonl("resume", &lines)).unwrap();
+    let out = tmpdir("resume");
+    let cfg = SearchConfig { out: Some(out.clone()), ..config(Strategy::Exhaustive, 16) };
+    let full = run_search(&mut model, &task, &cfg).unwrap();
+    assert_eq!(full.candidates_resumed, 0);
+    // Simulate a kill: keep the header, the base and 5 candidates, plus half of the next line.
+    let log = out.join("candidates.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let torn = &lines[7][..lines[7].len() / 2];
+    std::fs::write(&log, format!("{}\n{torn}", lines[..7].join("\n"))).unwrap();
+    let resumed = run_search(&mut model, &task, &cfg).unwrap();
+    assert_eq!(resumed.candidates_resumed, 5);
+    assert_eq!(resumed.best, full.best);
+    assert_eq!(resumed.candidates, full.candidates);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        text.lines().count(),
+        "the torn line was replaced"
+    );
+    let again = run_search(&mut model, &task, &cfg).unwrap();
+    assert_eq!(again.candidates_resumed, again.candidates_evaluated);
+    assert_eq!(again.best, full.best);
+    // A different search refuses the folder.
+    let other = SearchConfig { n: 12, ..cfg.clone() };
+    assert!(
+        run_search(&mut model, &task, &other).unwrap_err().to_string().contains("different search")
+    );
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+#[test]
+fn compose_and_mp_return_valid_edit_sets() {
+    let mut model = tiny("llama");
+    let (path, _) = planted_task(&mut model, 30);
+    let task = load_task(&path).unwrap();
+    let compose = run_search(&mut model, &task, &config(Strategy::Compose, 30)).unwrap();
+    assert!(!compose.best.select.better_than(&compose.best.select));
+    assert!(compose.best.select.accuracy >= compose.base.select.accuracy);
+    let mut names: Vec<&str> = compose.best.edits.iter().map(|e| e.name.as_str()).collect();
+    names.dedup();
+    assert_eq!(names.len(), compose.best.edits.len(), "one edit per matrix");
+    let mp = run_search(&mut model, &task, &config(Strategy::Mp, 30)).unwrap();
+    assert!(mp.best.select.accuracy >= mp.base.select.accuracy);
+    assert_eq!(mp.ranking.len(), model.matrices().len());
+}
+
+#[test]
+fn multi_subspace_factors_are_scanned_and_bad_options_rejected() {
+    let mut model = tiny("gptj");
+    let lines: Vec<serde_json::Value> =
+        (0..12).map(|i| serde_json::json!({"prompt": words(i, 2), "answer": "x"})).collect();
+    let task = load_task(&write_jsonl("factors", &lines)).unwrap();
+    let cfg = SearchConfig {
+        factors: vec![Factor::Svd, Factor::Blocks(2), Factor::KMeans(2), Factor::KSubspaces(2)],
+        rhos: vec![0.25],
+        layers: Some((1, 1)),
+        top_k: 2,
+        ..config(Strategy::Gradient, 12)
+    };
+    let r = run_search(&mut model, &task, &cfg).unwrap();
+    assert_eq!(r.candidates_evaluated, 2 * 4);
+    assert!(r.candidates.iter().all(|c| model.matrix_info(&c.edits[0].name).unwrap().layer == 1));
+    for (bad, needle) in [
+        (SearchConfig { rhos: vec![1.5], ..cfg.clone() }, "outside (0, 1]"),
+        (SearchConfig { layers: Some((0, 7)), ..cfg.clone() }, "--layers"),
+        (SearchConfig { n: 13, ..cfg.clone() }, "exceeds"),
+        (SearchConfig { top_k: 0, ..cfg.clone() }, "--top-k"),
+        (
+            SearchConfig { kinds: Some(vec![laser_model::MatrixKind::FcUp]), ..cfg.clone() },
+            "no matrix",
+        ),
+    ] {
+        let err = run_search(&mut model, &task, &bad).unwrap_err().to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+}
