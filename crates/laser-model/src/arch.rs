@@ -9,7 +9,9 @@ use std::cell::RefCell;
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::{Family, ModelConfig};
-use crate::layers::{Params, Rotary, RotaryLayout, attention, attention_mask, int_tensor};
+use crate::layers::{
+    Params, Rotary, RotaryLayout, attention, attention_mask, int_tensor, packed_attention_mask,
+};
 use crate::matrix::MatrixInfo;
 
 /// A right-padded batch of token sequences on a device.
@@ -25,6 +27,10 @@ pub struct BatchInput {
     pub(crate) batch: usize,
     /// T, the longest length.
     pub(crate) seq: usize,
+    /// Packed rows: per row, the segment of each token (0 = prompt, c + 1 = continuation c).
+    pub(crate) segments: Option<Vec<Vec<u16>>>,
+    /// One past the largest position id used (sizes the rotary tables).
+    pub(crate) max_position: usize,
 }
 
 /// Keys and values of every layer for the positions already processed, `[B, KV, T, hd]` each.
@@ -38,6 +44,8 @@ pub struct Context {
     pub(crate) rotary: Option<Rotary>,
     /// Position of the first token of this batch (the cached prefix length).
     pub(crate) offset: usize,
+    /// Per-token positions of packed rows (rotary tables are gathered by them).
+    pub(crate) token_positions: Option<Tensor<1, Int>>,
     pub(crate) cache: Option<RefCell<KvCache>>,
 }
 
@@ -89,6 +97,56 @@ impl BatchInput {
             lengths: seqs.iter().map(|s| offset + s.len()).collect(),
             batch: seqs.len(),
             seq,
+            segments: None,
+            max_position: seq,
+        }
+    }
+
+    /// Rows that each hold a prompt followed by several continuations, every continuation
+    /// positioned right after the prompt and blind to the others (a tree of shared prefix).
+    pub(crate) fn packed(
+        rows: &[(Vec<u32>, Vec<Vec<u32>>)],
+        cfg: &ModelConfig,
+        device: &Device,
+    ) -> Self {
+        let lens: Vec<usize> =
+            rows.iter().map(|(p, cs)| p.len() + cs.iter().map(Vec::len).sum::<usize>()).collect();
+        let seq = lens.iter().copied().max().unwrap_or(0);
+        let pad = i64::from(cfg.pad_token_id.unwrap_or(0));
+        let mut ids = Vec::with_capacity(rows.len() * seq);
+        let mut positions = Vec::with_capacity(rows.len() * seq);
+        let mut segments = Vec::with_capacity(rows.len());
+        let mut max_position = 0;
+        for (prompt, conts) in rows {
+            let mut seg = Vec::with_capacity(seq);
+            for (i, &t) in prompt.iter().enumerate() {
+                ids.push(i64::from(t));
+                positions.push(i as i64);
+                seg.push(0u16);
+            }
+            max_position = max_position.max(prompt.len());
+            for (c, cont) in conts.iter().enumerate() {
+                for (k, &t) in cont.iter().enumerate() {
+                    ids.push(i64::from(t));
+                    positions.push((prompt.len() + k) as i64);
+                    seg.push(c as u16 + 1);
+                }
+                max_position = max_position.max(prompt.len() + cont.len());
+            }
+            for _ in seg.len()..seq {
+                ids.push(pad);
+                positions.push(0);
+            }
+            segments.push(seg);
+        }
+        Self {
+            ids: int_tensor(ids, device),
+            positions: int_tensor(positions, device),
+            lengths: lens,
+            batch: rows.len(),
+            seq,
+            segments: Some(segments),
+            max_position,
         }
     }
 }
@@ -103,19 +161,25 @@ impl Context {
         device: &Device,
     ) -> Self {
         let cfg = arch.config();
-        let mask =
-            attention_mask(&batch.lengths, batch.seq, offset, cfg.family.is_causal(), device);
+        let mask = match &batch.segments {
+            Some(segments) => packed_attention_mask(segments, batch.seq, device),
+            None => {
+                attention_mask(&batch.lengths, batch.seq, offset, cfg.family.is_causal(), device)
+            }
+        };
         let rotary = arch.rotary_layout().map(|layout| {
-            Rotary::new(cfg.rotary_dim, cfg.rope_theta, offset + batch.seq, layout, device)
+            Rotary::new(cfg.rotary_dim, cfg.rope_theta, offset + batch.max_position, layout, device)
         });
-        Self { mask, rotary, offset, cache: cache.map(RefCell::new) }
+        let token_positions = batch.segments.as_ref().map(|_| batch.positions.clone());
+        Self { mask, rotary, offset, token_positions, cache: cache.map(RefCell::new) }
     }
 
     /// Applies rotary embeddings at this batch's positions.
     pub(crate) fn rotate(&self, x: Tensor<4>) -> Tensor<4> {
-        match &self.rotary {
-            Some(r) => r.apply(x, self.offset),
-            None => x,
+        match (&self.rotary, &self.token_positions) {
+            (Some(r), Some(p)) => r.apply_at(x, p),
+            (Some(r), None) => r.apply(x, self.offset),
+            (None, _) => x,
         }
     }
 

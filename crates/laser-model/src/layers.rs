@@ -82,12 +82,12 @@ pub(crate) enum RotaryLayout {
     Interleaved,
 }
 
-/// Precomputed rotary tables for positions `offset..offset + t`: `cos`, `sin` as `[1, 1, t, rot]`
+/// Precomputed rotary tables for positions `0..positions`: `cos`, `sin` as `[positions, rot]`,
 /// and the signed permutation `R` (`[rot, rot]`) with `rotate(x) = x R`.
 #[derive(Debug, Clone)]
 pub(crate) struct Rotary {
-    cos: Tensor<4>,
-    sin: Tensor<4>,
+    cos: Tensor<2>,
+    sin: Tensor<2>,
     rotate: Tensor<2>,
     rot: usize,
 }
@@ -128,8 +128,8 @@ impl Rotary {
             r[src * rot + j] = sign;
         }
         Self {
-            cos: Tensor::from_data(TensorData::new(cos, [1, 1, positions, rot]), device),
-            sin: Tensor::from_data(TensorData::new(sin, [1, 1, positions, rot]), device),
+            cos: Tensor::from_data(TensorData::new(cos, [positions, rot]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [positions, rot]), device),
             rotate: Tensor::from_data(TensorData::new(r, [rot, rot]), device),
             rot,
         }
@@ -138,9 +138,22 @@ impl Rotary {
     /// Rotates the first `rot` dimensions of `x: [B, H, T, hd]` at positions `offset..offset+T`
     /// (within the table).
     pub(crate) fn apply(&self, x: Tensor<4>, offset: usize) -> Tensor<4> {
+        let t = x.dims()[2];
+        let cos = self.cos.clone().narrow(0, offset, t).reshape([1, 1, t, self.rot]);
+        let sin = self.sin.clone().narrow(0, offset, t).reshape([1, 1, t, self.rot]);
+        self.rotate_with(x, cos, sin)
+    }
+
+    /// Rotates `x: [B, H, T, hd]` where token (b, t) sits at position `positions[b·T + t]`.
+    pub(crate) fn apply_at(&self, x: Tensor<4>, positions: &Tensor<1, Int>) -> Tensor<4> {
+        let [b, _, t, _] = x.dims();
+        let cos = self.cos.clone().select(0, positions.clone()).reshape([b, 1, t, self.rot]);
+        let sin = self.sin.clone().select(0, positions.clone()).reshape([b, 1, t, self.rot]);
+        self.rotate_with(x, cos, sin)
+    }
+
+    fn rotate_with(&self, x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
         let [b, h, t, hd] = x.dims();
-        let cos = self.cos.clone().narrow(2, offset, t);
-        let sin = self.sin.clone().narrow(2, offset, t);
         let rotate = |xr: Tensor<4>| {
             let rotated = xr
                 .clone()
@@ -187,6 +200,26 @@ pub(crate) fn attention(
     let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale).reshape([b, h, tq, tk]);
     let probs = activation::softmax(scores + mask.clone(), 3).reshape([b, kv, rep * tq, tk]);
     probs.matmul(v).reshape([b, h, tq, hd])
+}
+
+/// Additive mask for packed rows (a prompt followed by several continuations): token i sees token
+/// j ≤ i when j is in the prompt (segment 0) or in i's own continuation. Padding as in
+/// [`attention_mask`].
+pub(crate) fn packed_attention_mask(segments: &[Vec<u16>], t: usize, device: &Device) -> Tensor<4> {
+    let mut data = vec![0.0f32; segments.len() * t * t];
+    for (bi, seg) in segments.iter().enumerate() {
+        let len = seg.len();
+        for i in 0..t {
+            for j in 0..t {
+                let visible =
+                    j < len && (i >= len || (j <= i && (seg[j] == 0 || seg[j] == seg[i])));
+                if !visible {
+                    data[(bi * t + i) * t + j] = -1e9;
+                }
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(data, [segments.len(), 1, t, t]), device)
 }
 
 /// Additive attention mask `[B, 1, Tq, offset + Tq]` for queries at positions `offset..offset+Tq`:

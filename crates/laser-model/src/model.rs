@@ -414,6 +414,61 @@ impl Model {
         Ok(PreparedBatch { batch, ctx })
     }
 
+    /// Packs each prompt with all its continuations into one row: the prompt is computed once,
+    /// and each continuation sees the prompt and itself only (its positions follow the prompt).
+    /// Returns the batch and, per row and continuation, the positions whose outputs predict each
+    /// continuation token — ready for [`TokenTarget`]s. Causal families only.
+    pub fn prepare_packed(
+        &self,
+        rows: &[(Vec<u32>, Vec<Vec<u32>>)],
+    ) -> Result<(PreparedBatch, Vec<Vec<Vec<usize>>>)> {
+        self.require_causal()?;
+        if rows.is_empty() {
+            return Err(ModelError::Input("empty batch".into()));
+        }
+        let cfg = self.config();
+        let max_positions = if cfg.family == Family::Gpt2 { cfg.max_positions } else { usize::MAX };
+        let mut predictors = Vec::with_capacity(rows.len());
+        for (i, (prompt, conts)) in rows.iter().enumerate() {
+            if prompt.is_empty()
+                || conts.is_empty()
+                || conts.iter().any(Vec::is_empty)
+                || conts.len() >= u16::MAX as usize
+            {
+                return Err(ModelError::Input(format!(
+                    "row {i} needs a prompt and 1..65535 non-empty continuations"
+                )));
+            }
+            let longest = conts.iter().map(Vec::len).max().unwrap_or(0);
+            if prompt.len() + longest > max_positions {
+                return Err(ModelError::Input(format!(
+                    "row {i} reaches position {}; this model takes at most {max_positions}",
+                    prompt.len() + longest
+                )));
+            }
+            if let Some(&bad) =
+                prompt.iter().chain(conts.iter().flatten()).find(|&&t| t as usize >= cfg.vocab_size)
+            {
+                return Err(ModelError::Input(format!(
+                    "row {i} has token id {bad} ≥ vocabulary size {}",
+                    cfg.vocab_size
+                )));
+            }
+            let mut start = prompt.len();
+            let mut per = Vec::with_capacity(conts.len());
+            for cont in conts {
+                let mut at = vec![prompt.len() - 1];
+                at.extend((1..cont.len()).map(|k| start + k - 1));
+                start += cont.len();
+                per.push(at);
+            }
+            predictors.push(per);
+        }
+        let batch = BatchInput::packed(rows, cfg, &self.device);
+        let ctx = Context::new(self.arch.as_ref(), &batch, 0, None, &self.device);
+        Ok((PreparedBatch { batch, ctx }, predictors))
+    }
+
     /// Hidden states entering `layer` (0 = right after the embeddings).
     pub fn hidden_before(&self, prep: &PreparedBatch, layer: usize) -> Result<HiddenStates> {
         self.check_layer(layer)?;

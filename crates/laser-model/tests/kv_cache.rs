@@ -64,3 +64,52 @@ fn masked_language_models_cannot_continue_prompts() {
     let err = model.prefill(&[0, 5, 6]).unwrap_err().to_string();
     assert!(err.contains("masked language model"), "{err}");
 }
+
+#[test]
+fn packed_rows_score_each_continuation_as_if_alone() {
+    for family in CAUSAL {
+        let model = load_tiny(family);
+        let ids = &reference(family).ids;
+        let rows = vec![
+            (
+                ids[0][..4].to_vec(),
+                vec![ids[1][..3].to_vec(), vec![ids[2][5]], ids[2][..2].to_vec()],
+            ),
+            (ids[1][..6].to_vec(), vec![ids[0][..2].to_vec()]),
+        ];
+        let (prep, predictors) = model.prepare_packed(&rows).unwrap();
+        let mut targets = Vec::new();
+        for (r, (_, conts)) in rows.iter().enumerate() {
+            for (c, cont) in conts.iter().enumerate() {
+                for (k, &token) in cont.iter().enumerate() {
+                    targets.push(TokenTarget { seq: r, position: predictors[r][c][k], token });
+                }
+            }
+        }
+        let packed = model.target_log_probs(&prep, None, &targets).unwrap();
+        // The layer cache works on packed rows too.
+        let cached = model.hidden_before(&prep, 1).unwrap();
+        let resumed = model.target_log_probs(&prep, Some(&cached), &targets).unwrap();
+        let mut i = 0;
+        for (prompt, conts) in &rows {
+            for cont in conts {
+                let full: Vec<u32> = prompt.iter().chain(cont).copied().collect();
+                let alone = model.prepare(std::slice::from_ref(&full)).unwrap();
+                let t: Vec<TokenTarget> = (0..cont.len())
+                    .map(|k| TokenTarget { seq: 0, position: prompt.len() + k - 1, token: cont[k] })
+                    .collect();
+                for e in model.target_log_probs(&alone, None, &t).unwrap() {
+                    assert!(
+                        (packed[i] - e).abs() < 1e-4,
+                        "{family} target {i}: packed {} vs alone {e}",
+                        packed[i]
+                    );
+                    assert!((resumed[i] - e).abs() < 1e-4, "{family} target {i} from layer 1");
+                    i += 1;
+                }
+            }
+        }
+        assert_eq!(i, targets.len());
+    }
+    assert!(load_tiny("roberta").prepare_packed(&[(vec![0, 5], vec![vec![6]])]).is_err());
+}

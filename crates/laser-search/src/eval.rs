@@ -127,37 +127,43 @@ impl Evaluator {
         if items.is_empty() {
             return Err(SearchError::Config("no items to evaluate".into()));
         }
-        // (prompt ids, continuation ids) per sequence.
-        let mut seqs: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
+        // One packed row per item: the prompt once, then every continuation scored after it
+        // (each choice, or the gold answer). Sequence ids number the continuations globally.
+        let mut rows: Vec<(Vec<u32>, Vec<Vec<u32>>)> = Vec::with_capacity(items.len());
+        let mut row_first_seq = Vec::with_capacity(items.len());
+        let mut n_seqs = 0usize;
         let mut scoring = Vec::with_capacity(items.len());
         let mut gold_seq = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let prompt = encode(tok, &item.prompt, i, "prompt")?;
-            match &item.target {
+            row_first_seq.push(n_seqs);
+            let conts = match &item.target {
                 Target::Choice { choices, answer } => {
-                    let first = seqs.len();
-                    for c in choices {
-                        seqs.push((prompt.clone(), encode(tok, c, i, "choice")?));
-                    }
-                    gold_seq.push(first + answer);
+                    gold_seq.push(n_seqs + answer);
                     let names = choices.iter().map(|c| c.trim().to_owned()).collect();
                     scoring.push(Scoring::Choice {
-                        first,
+                        first: n_seqs,
                         n: choices.len(),
                         answer: *answer,
                         names,
                     });
+                    choices
+                        .iter()
+                        .map(|c| encode(tok, c, i, "choice"))
+                        .collect::<Result<Vec<_>>>()?
                 }
                 Target::NextToken { .. } => {
                     let cont = encode(tok, &item.gold_continuation(), i, "answer")?;
-                    let answer_text = tok.token_text(cont[0])?;
-                    gold_seq.push(seqs.len());
-                    scoring.push(Scoring::NextToken { seq: seqs.len(), answer_text });
-                    seqs.push((prompt, cont));
+                    gold_seq.push(n_seqs);
+                    scoring.push(Scoring::NextToken {
+                        seq: n_seqs,
+                        answer_text: tok.token_text(cont[0])?,
+                    });
+                    vec![cont]
                 }
                 Target::Generate { answers, max_tokens } => {
                     let cont = encode(tok, &item.gold_continuation(), i, "answer")?;
-                    gold_seq.push(seqs.len());
+                    gold_seq.push(n_seqs);
                     let answers = answers
                         .iter()
                         .map(|a| normalise_answer(a))
@@ -173,35 +179,40 @@ impl Evaluator {
                         answers,
                         max_tokens: *max_tokens,
                     });
-                    seqs.push((prompt, cont));
+                    vec![cont]
                 }
-            }
+            };
+            n_seqs += conts.len();
+            rows.push((prompt, conts));
         }
         // Length-sorted batches waste little on padding.
-        let mut order: Vec<usize> = (0..seqs.len()).collect();
-        order.sort_by_key(|&s| std::cmp::Reverse(seqs[s].0.len() + seqs[s].1.len()));
-        let mut slots = vec![SeqSlot { batch: 0, first_target: 0, n_targets: 0 }; seqs.len()];
+        let row_len =
+            |r: &(Vec<u32>, Vec<Vec<u32>>)| r.0.len() + r.1.iter().map(Vec::len).sum::<usize>();
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&r| std::cmp::Reverse(row_len(&rows[r])));
+        let mut slots = vec![SeqSlot { batch: 0, first_target: 0, n_targets: 0 }; n_seqs];
         let mut batches = Vec::new();
         let mut start = 0;
         while start < order.len() {
-            let longest = seqs[order[start]].0.len() + seqs[order[start]].1.len();
-            let per_batch = (batch_tokens / longest.max(1)).clamp(1, 256);
+            let per_batch = (batch_tokens / row_len(&rows[order[start]]).max(1)).clamp(1, 256);
             let members = &order[start..(start + per_batch).min(order.len())];
-            let mut ids = Vec::with_capacity(members.len());
+            let batch_rows: Vec<(Vec<u32>, Vec<Vec<u32>>)> =
+                members.iter().map(|&r| rows[r].clone()).collect();
+            let (prep, predictors) = model.prepare_packed(&batch_rows)?;
             let mut targets = Vec::new();
-            for (row, &s) in members.iter().enumerate() {
-                let (p, c) = &seqs[s];
-                slots[s] = SeqSlot {
-                    batch: batches.len(),
-                    first_target: targets.len(),
-                    n_targets: c.len(),
-                };
-                for (k, &t) in c.iter().enumerate() {
-                    targets.push(TokenTarget { seq: row, position: p.len() + k - 1, token: t });
+            for (row, &r) in members.iter().enumerate() {
+                for (c, cont) in rows[r].1.iter().enumerate() {
+                    slots[row_first_seq[r] + c] = SeqSlot {
+                        batch: batches.len(),
+                        first_target: targets.len(),
+                        n_targets: cont.len(),
+                    };
+                    for (&position, &token) in predictors[row][c].iter().zip(cont) {
+                        targets.push(TokenTarget { seq: row, position, token });
+                    }
                 }
-                ids.push(p.iter().chain(c).copied().collect::<Vec<u32>>());
             }
-            batches.push(Batch { prep: model.prepare(&ids)?, targets });
+            batches.push(Batch { prep, targets });
             start += members.len();
         }
         let stop_tokens = model

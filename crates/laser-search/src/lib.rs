@@ -29,8 +29,9 @@ pub use eval::{ClassAccuracy, Evaluator, Metrics, gradient_pass, normalise_answe
 pub use formats::{PROFESSIONS, load_task};
 pub use log::{CandidateLog, LoggedCandidate};
 pub use search::{
-    Best, CandidateResult, MatrixScore, SearchConfig, SearchReport, Seconds, SplitMetrics,
-    Strategy, run_search,
+    Best, CandidateResult, GradientRanking, MatrixScore, NoProgress, Progress, SearchConfig,
+    SearchReport, Seconds, SplitMetrics, Strategy, rank_matrices, run_search,
+    run_search_with_progress,
 };
 pub use split::Split;
 pub use task::{Item, Target, Task, TaskFormat};

@@ -215,8 +215,23 @@ pub struct SearchReport {
     pub seconds: Seconds,
 }
 
+/// Progress reports from a running search (the CLI draws bars from them).
+pub trait Progress {
+    /// A phase starts with `total` steps.
+    fn phase(&self, _name: &str, _total: u64) {}
+    /// One step of the current phase is done.
+    fn advance(&self) {}
+}
+
+/// Reports nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
 /// The state shared by the strategies while they scan.
 struct Scan<'a> {
+    progress: &'a dyn Progress,
     model: &'a mut Model,
     engine: EditEngine,
     evaluator: Evaluator,
@@ -250,6 +265,7 @@ impl Scan<'_> {
                 self.engine.apply(self.model, edits)?;
                 let m = self.evaluator.evaluate(self.model);
                 self.model.restore_all();
+                self.progress.advance();
                 let m = m?;
                 self.log.record(key, edits, &m)?;
                 m
@@ -265,6 +281,7 @@ impl Scan<'_> {
     /// Evaluates single edits, grouped by layer so that each layer's inputs are computed once.
     fn scan_single(&mut self, mut edits: Vec<(usize, Edit)>) -> Result<Option<(Edit, Metrics)>> {
         edits.sort_by_key(|(layer, _)| *layer);
+        self.progress.phase("scan (selection split)", edits.len() as u64);
         let mut best: Option<(Edit, Metrics)> = None;
         for (layer, edit) in edits {
             if self.log.get(&edit.key()).is_none() && self.evaluator.cached_layer() != Some(layer) {
@@ -332,21 +349,42 @@ fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value
     })
 }
 
-/// Ranks matrices by their σ-gradient truncation score (gradient pass + batched SVD).
-fn rank_by_gradient(
-    scan: &mut Scan<'_>,
+/// The outcome of [`rank_matrices`].
+#[derive(Debug, Clone)]
+pub struct GradientRanking {
+    /// Every matrix, best first.
+    pub ranking: Vec<MatrixScore>,
+    /// Mean gold-answer NLL of the gradient pass.
+    pub loss: f64,
+    /// Each matrix's thin SVD (reused by the scan: one SVD serves every ρ).
+    pub svds: Vec<(String, laser_linalg::ThinSvd)>,
+    /// Seconds of the gradient pass.
+    pub grad_seconds: f64,
+    /// Seconds of the SVDs and σ-gradients.
+    pub svd_seconds: f64,
+}
+
+/// One gradient pass over `items`, then per matrix (rayon across matrices): thin SVD,
+/// σ-gradients `g_i = u_iᵀ G v_i`, and the truncation-score curve; each matrix is scored by its
+/// best point on the ρ grid.
+pub fn rank_matrices(
+    model: &Model,
     items: &[crate::task::Item],
     matrices: &[MatrixInfo],
-    cfg: &SearchConfig,
-    secs: &mut Seconds,
-) -> Result<(Vec<MatrixScore>, f64)> {
+    rhos: &[f32],
+    score: TruncationScore,
+    micro_batch: usize,
+) -> Result<GradientRanking> {
+    if let Some(bad) = rhos.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
+        return Err(SearchError::Config(format!("ρ value {bad} is outside (0, 1]")));
+    }
     let t = Instant::now();
     let names: Vec<String> = matrices.iter().map(|m| m.name.clone()).collect();
-    let pass = gradient_pass(scan.model, items, &names, cfg.micro_batch)?;
-    secs.grad = t.elapsed().as_secs_f64();
+    let pass = gradient_pass(model, items, &names, micro_batch)?;
+    let grad_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let weights: Vec<Vec<f32>> =
-        names.iter().map(|n| scan.model.matrix(n)).collect::<laser_model::Result<_>>()?;
+        names.iter().map(|n| model.matrix(n)).collect::<laser_model::Result<_>>()?;
     let results: Vec<Result<(laser_linalg::ThinSvd, Vec<f32>)>> = matrices
         .par_iter()
         .zip(&weights)
@@ -361,21 +399,21 @@ fn rank_by_gradient(
         })
         .collect();
     let mut ranking = Vec::with_capacity(matrices.len());
+    let mut svds = Vec::with_capacity(matrices.len());
     for (m, r) in matrices.iter().zip(results) {
         let (svd, g) = r?;
-        let curve = truncation_scores(&svd.s, &g, cfg.score)
+        let curve = truncation_scores(&svd.s, &g, score)
             .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
         let first_order =
             truncation_scores(&svd.s, &g, TruncationScore::FirstOrder).expect("same lengths");
         let [r, c] = m.shape;
-        let (score, best_rho, k) = cfg
-            .rhos
+        let (best, best_rho, k) = rhos
             .iter()
             .map(|&rho| {
-                let k = kept_rank(rho, r, c).expect("validated ρ");
+                let k = kept_rank(rho, r, c).expect("checked ρ");
                 (curve[k], rho, k)
             })
-            .fold((f64::NEG_INFINITY, cfg.rhos[0], 0), |b, x| if x.0 > b.0 { x } else { b });
+            .fold((f64::NEG_INFINITY, rhos[0], 0), |b, x| if x.0 > b.0 { x } else { b });
         let grad_norm =
             pass.grads[&m.name].iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
         ranking.push(MatrixScore {
@@ -384,19 +422,52 @@ fn rank_by_gradient(
             kind: m.kind.name().into(),
             shape: m.shape,
             grad_norm,
-            score,
+            score: best,
             best_rho,
             predicted_delta_loss: -first_order[k],
         });
-        scan.engine.insert_svd(&m.name, svd);
+        svds.push((m.name.clone(), svd));
     }
     ranking.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.name.cmp(&b.name)));
-    secs.svd = t.elapsed().as_secs_f64();
-    Ok((ranking, pass.loss))
+    Ok(GradientRanking {
+        ranking,
+        loss: pass.loss,
+        svds,
+        grad_seconds,
+        svd_seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+fn rank_by_gradient(
+    scan: &mut Scan<'_>,
+    items: &[crate::task::Item],
+    matrices: &[MatrixInfo],
+    cfg: &SearchConfig,
+    secs: &mut Seconds,
+) -> Result<(Vec<MatrixScore>, f64)> {
+    scan.progress.phase("gradient pass + SVDs", 1);
+    let r = rank_matrices(scan.model, items, matrices, &cfg.rhos, cfg.score, cfg.micro_batch)?;
+    scan.progress.advance();
+    secs.grad = r.grad_seconds;
+    secs.svd = r.svd_seconds;
+    for (name, svd) in r.svds {
+        scan.engine.insert_svd(&name, svd);
+    }
+    Ok((r.ranking, r.loss))
 }
 
 /// Runs a search. The model is left unedited; apply `report.best.edits` to adapt it.
 pub fn run_search(model: &mut Model, task: &Task, cfg: &SearchConfig) -> Result<SearchReport> {
+    run_search_with_progress(model, task, cfg, &NoProgress)
+}
+
+/// [`run_search`] reporting progress.
+pub fn run_search_with_progress(
+    model: &mut Model,
+    task: &Task,
+    cfg: &SearchConfig,
+    progress: &dyn Progress,
+) -> Result<SearchReport> {
     let start = Instant::now();
     validate(cfg, model)?;
     if !model.edited().is_empty() {
@@ -414,6 +485,7 @@ pub fn run_search(model: &mut Model, task: &Task, cfg: &SearchConfig) -> Result<
     let evaluator = Evaluator::new(model, &select_items, cfg.batch_tokens)?;
     let mut secs = Seconds::default();
     let mut scan = Scan {
+        progress,
         model,
         engine: EditEngine::new(cfg.seed),
         evaluator,
@@ -478,12 +550,14 @@ pub fn run_search(model: &mut Model, task: &Task, cfg: &SearchConfig) -> Result<
 
     // The test split, once, at the end.
     let t = Instant::now();
+    progress.phase("test split", 2);
     let (base_test, best_test) = if split.test.is_empty() {
         (None, None)
     } else {
         let test_items = Split::items(task, &split.test);
         let test_eval = Evaluator::new(scan.model, &test_items, cfg.batch_tokens)?;
         let base = test_eval.evaluate(scan.model)?;
+        progress.advance();
         let best = if best_edits.is_empty() {
             base.clone()
         } else {

@@ -1,0 +1,185 @@
+//! Command-line flags (the stable contract in DESIGN.md). Parsing only: `config.rs` validates.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Adapt a language model to a task by low-rank edits of a few weight matrices (LASER and
+/// gradient-guided multi-subspace LASER), without fine-tuning.
+#[derive(Debug, Parser)]
+#[command(name = "laser", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Tensor backend: flex (default), ndarray or wgpu (when compiled in).
+    #[arg(long, global = true, default_value = "flex")]
+    pub backend: String,
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// More detail on stderr (each evaluated candidate).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Family, layers and editable matrices of a model.
+    Inspect(InspectArgs),
+    /// Next-token predictions for a text.
+    Predict(PredictArgs),
+    /// Accuracy and log-loss on a task, optionally with an edit list applied.
+    Eval(EvalArgs),
+    /// One gradient pass: matrices ranked by their σ-gradient truncation score.
+    Grad(GradArgs),
+    /// Search for the best edit(s).
+    Search(SearchArgs),
+    /// Gradient search, then export the adapted model and a report.
+    Adapt(AdaptArgs),
+    /// Apply an edit list and export the edited model.
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArg {
+    /// HF model folder or .gguf file (default: SmolLM2-135M-Instruct, fetched on first use).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// The text.
+    #[arg(long)]
+    pub text: String,
+    /// How many next tokens to list.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    /// Task file in any supported format (default for adapt: the bundled epistemic-reasoning task).
+    #[arg(long)]
+    pub task: Option<PathBuf>,
+    /// Selection items (the rest are the test split).
+    #[arg(long, default_value_t = 100)]
+    pub n: usize,
+    /// Seed of the split shuffle (and of k-means / k-subspaces).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// Which items: select, test or all.
+    #[arg(long, default_value = "select")]
+    pub split: String,
+    /// Edit list to apply first.
+    #[arg(long)]
+    pub edits: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GradArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// Truncation score: first-order, tail-grad or cosine.
+    #[arg(long, default_value = "first-order")]
+    pub score: String,
+    /// Kept-rank fractions the score is maximised over.
+    #[arg(long, value_delimiter = ',')]
+    pub rho: Option<Vec<f32>>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SearchOptions {
+    /// exhaustive, gradient, compose or mp.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Matrices scanned by the gradient strategy.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Kept-rank fractions (default: LASER's grid 0.9,…,0.005).
+    #[arg(long, value_delimiter = ',')]
+    pub rho: Option<Vec<f32>>,
+    /// Factorizations: svd, blocks:C, kmeans:C, ksub:C.
+    #[arg(long, value_delimiter = ',')]
+    pub factor: Option<Vec<String>>,
+    /// Layers, as `A-B` or `A`.
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// Matrix kinds: q,k,v,qkv,o,fc_in,fc_up,fc_out.
+    #[arg(long, value_delimiter = ',')]
+    pub kinds: Option<Vec<String>>,
+    /// Truncation score of the gradient strategy: first-order, tail-grad or cosine.
+    #[arg(long)]
+    pub score: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    #[command(flatten)]
+    pub task: TaskArgs,
+    #[command(flatten)]
+    pub options: SearchOptions,
+    /// Folder for the resumable candidate log and report.json.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdaptArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    #[command(flatten)]
+    pub task: TaskArgs,
+    #[command(flatten)]
+    pub options: SearchOptions,
+    /// Output folder (default: ./laser-out/adapt-<task>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Edit list.
+    #[arg(long)]
+    pub edits: PathBuf,
+    /// Output model folder (must not exist, or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}

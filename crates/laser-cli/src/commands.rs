@@ -1,0 +1,364 @@
+//! One function per subcommand: load, call the libraries, print. No algorithms here.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use laser_model::{Backend, Model, TokenTarget, export_hf};
+use laser_search::{
+    EditEngine, EditList, Evaluator, SearchReport, Split, Strategy, load_task, rank_matrices,
+    run_search_with_progress,
+};
+use serde_json::json;
+
+use crate::args::{
+    AdaptArgs, ApplyArgs, EvalArgs, GradArgs, InspectArgs, ModelArg, PredictArgs, SearchArgs,
+    TaskArgs,
+};
+use crate::config::{self, SplitChoice};
+use crate::exit::usage;
+use crate::progress::Bars;
+use crate::resources::{bundled_task, default_model, write_atomic};
+
+/// Shared by every command: which backend, and whether to narrate on stderr.
+pub struct Env {
+    pub backend: Backend,
+    pub verbose: bool,
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"));
+}
+
+fn load_model(env: &Env, arg: &ModelArg, bars: &Bars) -> anyhow::Result<Model> {
+    let path = match &arg.model {
+        Some(p) => p.clone(),
+        None => default_model(!bars_enabled(bars))?,
+    };
+    bars.note(&format!("loading {}", path.display()));
+    let device = env.backend.device()?;
+    Ok(Model::load(&path, device)?)
+}
+
+fn bars_enabled(_bars: &Bars) -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+fn task_path(args: &TaskArgs, bundled_default: bool) -> anyhow::Result<PathBuf> {
+    match &args.task {
+        Some(p) => Ok(p.clone()),
+        None if bundled_default => bundled_task(),
+        None => Err(usage("--task is required")),
+    }
+}
+
+pub fn inspect(env: &Env, a: &InspectArgs) -> anyhow::Result<()> {
+    let bars = Bars::new(a.json);
+    let model = load_model(env, &a.model, &bars)?;
+    let c = model.config();
+    let matrices: Vec<_> = model
+        .matrices()
+        .iter()
+        .map(|m| json!({"name": m.name, "layer": m.layer, "kind": m.kind.name(), "shape": m.shape}))
+        .collect();
+    if a.json {
+        print_json(
+            &json!({"family": c.family.name(), "layers": c.num_layers, "hidden_size": c.hidden_size, "vocab_size": c.vocab_size, "matrices": matrices}),
+        );
+    } else {
+        println!(
+            "{} family, {} layers, hidden {}, vocabulary {}, {} editable matrices",
+            c.family.name(),
+            c.num_layers,
+            c.hidden_size,
+            c.vocab_size,
+            matrices.len()
+        );
+        for m in model.matrices() {
+            println!(
+                "  {:>3} {:<7} {:>5}×{:<5} {}",
+                m.layer,
+                m.kind.name(),
+                m.shape[0],
+                m.shape[1],
+                m.name
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn predict(env: &Env, a: &PredictArgs) -> anyhow::Result<()> {
+    let bars = Bars::new(a.json);
+    let model = load_model(env, &a.model, &bars)?;
+    let tok =
+        model.tokenizer().ok_or_else(|| usage("this model has no tokenizer; predict needs one"))?;
+    let ids = tok.encode(&a.text)?;
+    if ids.is_empty() {
+        return Err(usage("--text tokenizes to nothing"));
+    }
+    if a.top == 0 {
+        return Err(usage("--top must be at least 1"));
+    }
+    let prep = model.prepare(std::slice::from_ref(&ids))?;
+    let lp = model.log_probs_at(&prep, None, &[(0, ids.len() - 1)])?.remove(0);
+    let mut order: Vec<usize> = (0..lp.len()).collect();
+    order.sort_by(|&x, &y| lp[y].total_cmp(&lp[x]));
+    let top: Vec<_> = order
+        .iter()
+        .take(a.top)
+        .map(|&i| Ok(json!({"id": i, "token": tok.token_text(i as u32)?, "logprob": lp[i]})))
+        .collect::<anyhow::Result<_>>()?;
+    let targets: Vec<TokenTarget> =
+        (1..ids.len()).map(|p| TokenTarget { seq: 0, position: p - 1, token: ids[p] }).collect();
+    let mean_nll = if targets.is_empty() {
+        None
+    } else {
+        let l = model.target_log_probs(&prep, None, &targets)?;
+        Some(-l.iter().map(|&x| f64::from(x)).sum::<f64>() / l.len() as f64)
+    };
+    if a.json {
+        print_json(&json!({"ids": ids, "top": top, "mean_nll": mean_nll}));
+    } else {
+        println!(
+            "{} tokens; mean next-token NLL {}",
+            ids.len(),
+            mean_nll.map_or("—".into(), |v| format!("{v:.4}"))
+        );
+        for t in &top {
+            println!(
+                "  {:>8.4}  {:>6}  {:?}",
+                t["logprob"].as_f64().unwrap_or(0.0),
+                t["id"],
+                t["token"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
+    let bars = Bars::new(a.json);
+    let choice = config::split(&a.split)?;
+    let mut model = load_model(env, &a.model, &bars)?;
+    let task = load_task(&task_path(&a.task, false)?)?;
+    let indices: Vec<usize> = match choice {
+        SplitChoice::All => (0..task.items.len()).collect(),
+        SplitChoice::Select | SplitChoice::Test => {
+            let split = Split::new(task.items.len(), a.task.n, a.task.seed)?;
+            if choice == SplitChoice::Select { split.select } else { split.test }
+        }
+    };
+    if indices.is_empty() {
+        return Err(usage(format!(
+            "the {} split is empty (the task has {} items, --n {})",
+            a.split,
+            task.items.len(),
+            a.task.n
+        )));
+    }
+    if let Some(path) = &a.edits {
+        let list = EditList::load(path)?;
+        EditEngine::new(a.task.seed)
+            .apply(&mut model, &list.edits)
+            .with_context(|| format!("applying {}", path.display()))?;
+    }
+    let items = Split::items(&task, &indices);
+    bars.note(&format!("evaluating {} items", items.len()));
+    let t = std::time::Instant::now();
+    let m = Evaluator::new(&model, &items, 4096)?.evaluate(&model)?;
+    if a.json {
+        let mut v = serde_json::to_value(&m)?;
+        v["seconds"] = json!(t.elapsed().as_secs_f64());
+        print_json(&v);
+    } else {
+        println!(
+            "{} items: accuracy {:.2}%, log-loss {:.4} ({:.1}s)",
+            m.n,
+            m.accuracy,
+            m.logloss,
+            t.elapsed().as_secs_f64()
+        );
+        if let (Some(maj), Some(classes)) = (m.majority, &m.per_class) {
+            let per: Vec<String> = classes
+                .iter()
+                .map(|c| format!("{} {:.1}% (n={})", c.class, c.accuracy, c.n))
+                .collect();
+            println!("majority-class rate {maj:.1}%; per class: {}", per.join(", "));
+        }
+    }
+    Ok(())
+}
+
+pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
+    let bars = Bars::new(a.json);
+    let score = config::score(&a.score)?;
+    let rhos = config::rhos(a.rho.as_ref())?;
+    let model = load_model(env, &a.model, &bars)?;
+    let task = load_task(&task_path(&a.task, false)?)?;
+    let split = Split::new(task.items.len(), a.task.n, a.task.seed)?;
+    let items = Split::items(&task, &split.select);
+    bars.note(&format!("gradient pass on {} items", items.len()));
+    let t = std::time::Instant::now();
+    let r = rank_matrices(&model, &items, model.matrices(), &rhos, score, 8)?;
+    let matrices: Vec<_> = r
+        .ranking
+        .iter()
+        .map(|m| json!({"name": m.name, "layer": m.layer, "kind": m.kind, "shape": m.shape, "grad_norm": m.grad_norm, "score": m.score, "best_rho": m.best_rho, "predicted_delta_loss": m.predicted_delta_loss}))
+        .collect();
+    if a.json {
+        print_json(
+            &json!({"n": items.len(), "loss": r.loss, "matrices": matrices, "seconds": t.elapsed().as_secs_f64()}),
+        );
+    } else {
+        println!(
+            "{} items, loss {:.4}; gradient pass {:.1}s, SVDs {:.1}s",
+            items.len(),
+            r.loss,
+            r.grad_seconds,
+            r.svd_seconds
+        );
+        for m in r.ranking.iter().take(15) {
+            println!("  {:>11.3e}  ρ={:<6} {}", m.score, m.best_rho, m.name);
+        }
+    }
+    Ok(())
+}
+
+fn write_report(
+    dir: &Path,
+    report: &SearchReport,
+    extra: Option<(&str, serde_json::Value)>,
+) -> anyhow::Result<()> {
+    let mut v = serde_json::to_value(report)?;
+    if let Some((k, val)) = extra {
+        v[k] = val;
+    }
+    write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&v)?.as_bytes())
+}
+
+fn run(
+    env: &Env,
+    model: &mut Model,
+    task: &Path,
+    cfg: &laser_search::SearchConfig,
+    bars: &Bars,
+) -> anyhow::Result<SearchReport> {
+    let task = load_task(task)?;
+    let report = run_search_with_progress(model, &task, cfg, bars);
+    bars.finish();
+    let report = report?;
+    if env.verbose {
+        for c in &report.candidates {
+            eprintln!(
+                "{:>6.2}% {:.4} {}",
+                c.select.accuracy,
+                c.select.logloss,
+                EditList::key(&c.edits)
+            );
+        }
+    }
+    Ok(report)
+}
+
+pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
+    let bars = Bars::new(a.json);
+    let cfg = config::search(&a.options, &a.task, a.out.clone(), Strategy::Gradient)?;
+    if a.options.strategy.is_none() {
+        return Err(usage("--strategy is required (gradient, exhaustive, compose or mp)"));
+    }
+    let mut model = load_model(env, &a.model, &bars)?;
+    let report = run(env, &mut model, &task_path(&a.task, false)?, &cfg, &bars)?;
+    if let Some(dir) = &a.out {
+        write_report(dir, &report, None)?;
+    }
+    if a.json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        print!("{}", crate::report::summary(&report, None));
+    }
+    Ok(())
+}
+
+pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
+    let bars = Bars::new(a.json);
+    let task = task_path(&a.task, true)?;
+    let out = a.out.clone().unwrap_or_else(|| config::default_adapt_out(&task));
+    let cfg = config::search(&a.options, &a.task, Some(out.clone()), Strategy::Gradient)?;
+    let mut model = load_model(env, &a.model, &bars)?;
+    let report = run(env, &mut model, &task, &cfg, &bars)?;
+    // Export the adapted model: into a temporary sibling, then swapped in.
+    EditEngine::new(cfg.seed).apply(&mut model, &report.best.edits)?;
+    let model_dir = out.join("model");
+    let fresh = out.join(".model.new");
+    let _ = std::fs::remove_dir_all(&fresh);
+    export_hf(&model, &fresh)?;
+    if model_dir.exists() {
+        std::fs::remove_dir_all(&model_dir)
+            .with_context(|| format!("replacing {}", model_dir.display()))?;
+    }
+    std::fs::rename(&fresh, &model_dir)
+        .with_context(|| format!("moving the model into {}", model_dir.display()))?;
+    std::fs::write(
+        out.join("edits.json"),
+        serde_json::to_string_pretty(&EditList { edits: report.best.edits.clone() })?,
+    )?;
+    write_plots(&out, &report, &mut model)?;
+    write_atomic(
+        &out.join("report.md"),
+        crate::report::markdown(&report, Some(&model_dir)).as_bytes(),
+    )?;
+    write_report(&out, &report, Some(("output", json!(model_dir.display().to_string()))))?;
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["output"] = json!(model_dir.display().to_string());
+        print_json(&v);
+    } else {
+        print!("{}", crate::report::summary(&report, Some(&model_dir)));
+        println!("report: {}", out.join("report.md").display());
+    }
+    Ok(())
+}
+
+fn write_plots(out: &Path, report: &SearchReport, model: &mut Model) -> anyhow::Result<()> {
+    if !report.ranking.is_empty() {
+        write_atomic(
+            &out.join("scores_heatmap.svg"),
+            crate::plots::heatmap(&report.ranking).as_bytes(),
+        )?;
+    }
+    write_atomic(
+        &out.join("accuracy_vs_rho.svg"),
+        crate::plots::accuracy_vs_rho(&report.candidates, report.base.select.accuracy).as_bytes(),
+    )?;
+    if let Some(e) = report.best.edits.first() {
+        let [m, n] = model.matrix_info(&e.name)?.shape;
+        let after = model.matrix(&e.name)?;
+        model.restore_matrix(&e.name)?;
+        let before = model.matrix(&e.name)?;
+        let sv = |w: &[f32]| {
+            laser_linalg::singular_values(laser_linalg::faer::MatRef::from_row_major_slice(w, m, n))
+        };
+        let (sb, sa) = (sv(&before)?, sv(&after)?);
+        write_atomic(
+            &out.join("spectrum.svg"),
+            crate::plots::spectrum(&e.name, &sb, &sa).as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
+    let bars = Bars::new(a.json);
+    let list = EditList::load(&a.edits)?;
+    let mut model = load_model(env, &a.model, &bars)?;
+    EditEngine::new(0)
+        .apply(&mut model, &list.edits)
+        .with_context(|| format!("applying {}", a.edits.display()))?;
+    export_hf(&model, &a.out)?;
+    if a.json {
+        print_json(&json!({"output": a.out.display().to_string(), "edits": list.edits}));
+    } else {
+        println!("wrote {} ({} edits)", a.out.display(), list.edits.len());
+    }
+    Ok(())
+}

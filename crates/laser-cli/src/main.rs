@@ -1,0 +1,59 @@
+//! `laser`: adapt a language model to a task by low-rank edits, without fine-tuning.
+//! Thin by design: flags become a validated configuration (`config`), the libraries do the work,
+//! errors become exit codes (`exit`: 2 for bad input or usage, 1 otherwise).
+
+mod args;
+mod commands;
+mod config;
+mod exit;
+mod plots;
+mod progress;
+mod report;
+mod resources;
+
+use clap::Parser;
+use laser_model::Backend;
+
+use crate::args::{Cli, Command};
+use crate::commands::Env;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let result = run(cli);
+    if let Err(err) = result {
+        eprintln!("{}", exit::render(&err));
+        std::process::exit(exit::code(&err));
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let backend = Backend::from_name(&cli.backend).ok_or_else(|| {
+        exit::usage(format!("--backend {:?}: expected flex, ndarray or wgpu", cli.backend))
+    })?;
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return Err(exit::usage("--threads must be at least 1"));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("thread pool: {e}"))?;
+    }
+    let env = Env { backend, verbose: cli.verbose };
+    match &cli.command {
+        Command::Inspect(a) => commands::inspect(&env, a),
+        Command::Predict(a) => commands::predict(&env, a),
+        Command::Eval(a) => commands::eval(&env, a),
+        Command::Grad(a) => commands::grad(&env, a),
+        Command::Search(a) => commands::search(&env, a),
+        Command::Adapt(a) => commands::adapt(&env, a),
+        Command::Apply(a) => commands::apply(&env, a),
+    }
+}

@@ -1,0 +1,58 @@
+//! Progress bars with ETA on stderr — only when stderr is a terminal and output is not `--json`.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Draws one bar per phase.
+#[derive(Debug)]
+pub struct Bars {
+    enabled: bool,
+    current: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new(json: bool) -> Self {
+        Self { enabled: !json && std::io::stderr().is_terminal(), current: Mutex::new(None) }
+    }
+
+    /// A one-off message (e.g. "loading model"), shown only when bars are.
+    pub fn note(&self, msg: &str) {
+        if self.enabled {
+            eprintln!("{msg}");
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = self.current.lock().expect("not poisoned").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl laser_search::Progress for Bars {
+    fn phase(&self, name: &str, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:28} [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(name.to_owned());
+        if let Some(old) = self.current.lock().expect("not poisoned").replace(bar) {
+            old.finish_and_clear();
+        }
+    }
+
+    fn advance(&self) {
+        if let Some(bar) = self.current.lock().expect("not poisoned").as_ref() {
+            bar.inc(1);
+        }
+    }
+}
