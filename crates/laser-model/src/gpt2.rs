@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::ModelConfig;
-use crate::layers::{Params, activate, conv1d, embed, layer_norm, merge_heads, split_heads};
+use crate::layers::{Params, activate, embed, layer_norm, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -98,11 +98,7 @@ impl Architecture for Gpt2 {
             )
         };
         let conv = |x: Tensor<3>, n: &str| {
-            conv1d(
-                x,
-                p.get(&layer(l, &format!("{n}.weight"))),
-                p.vec3(&layer(l, &format!("{n}.bias"))),
-            )
+            p.conv1d(x, &layer(l, &format!("{n}.weight")), p.vec3(&layer(l, &format!("{n}.bias"))))
         };
         let qkv = conv(ln(x.clone(), "ln_1"), "attn.c_attn");
         let q = split_heads(qkv.clone().narrow(2, 0, d), c.num_heads);
@@ -131,6 +127,6 @@ impl Architecture for Gpt2 {
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
         let w =
             if self.cfg.tie_word_embeddings { "transformer.wte.weight" } else { "lm_head.weight" };
-        h.matmul(p.get(w).transpose())
+        p.matmul_t(h, w)
     }
 }

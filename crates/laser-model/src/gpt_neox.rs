@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::ModelConfig;
-use crate::layers::{Params, RotaryLayout, activate, embed, layer_norm, linear, merge_heads};
+use crate::layers::{Params, RotaryLayout, activate, embed, layer_norm, merge_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ impl GptNeox {
     }
 
     fn dense(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
-        linear(x, p.get(&format!("{name}.weight")), Some(p.vec3(&format!("{name}.bias"))))
+        p.linear(x, &format!("{name}.weight"), Some(p.vec3(&format!("{name}.bias"))))
     }
 }
 
@@ -130,6 +130,6 @@ impl Architecture for GptNeox {
     }
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
-        h.matmul(p.get("embed_out.weight").transpose())
+        p.matmul_t(h, "embed_out.weight")
     }
 }

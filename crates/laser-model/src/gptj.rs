@@ -7,9 +7,7 @@ use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::ModelConfig;
-use crate::layers::{
-    Params, RotaryLayout, activate, embed, layer_norm, linear, merge_heads, split_heads,
-};
+use crate::layers::{Params, RotaryLayout, activate, embed, layer_norm, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -94,23 +92,19 @@ impl Architecture for Gptj {
             c.norm_eps,
         );
         let proj =
-            |name: &str| split_heads(linear(h.clone(), p.get(&layer(l, name)), None), c.num_heads);
+            |name: &str| split_heads(p.linear(h.clone(), &layer(l, name), None), c.num_heads);
         let q = ctx.rotate(proj("attn.q_proj.weight"));
         let k = ctx.rotate(proj("attn.k_proj.weight"));
         let v = proj("attn.v_proj.weight");
         let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / (c.head_dim as f64).sqrt()));
-        let attn_out = linear(a, p.get(&layer(l, "attn.out_proj.weight")), None);
+        let attn_out = p.linear(a, &layer(l, "attn.out_proj.weight"), None);
         let inner = activate(
-            linear(
-                h,
-                p.get(&layer(l, "mlp.fc_in.weight")),
-                Some(p.vec3(&layer(l, "mlp.fc_in.bias"))),
-            ),
+            p.linear(h, &layer(l, "mlp.fc_in.weight"), Some(p.vec3(&layer(l, "mlp.fc_in.bias")))),
             c.activation,
         );
-        let mlp_out = linear(
+        let mlp_out = p.linear(
             inner,
-            p.get(&layer(l, "mlp.fc_out.weight")),
+            &layer(l, "mlp.fc_out.weight"),
             Some(p.vec3(&layer(l, "mlp.fc_out.bias"))),
         );
         x + attn_out + mlp_out
@@ -126,6 +120,6 @@ impl Architecture for Gptj {
     }
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
-        h.matmul(p.get("lm_head.weight").transpose()) + p.get("lm_head.bias")
+        p.matmul_t(h, "lm_head.weight") + p.get("lm_head.bias")
     }
 }

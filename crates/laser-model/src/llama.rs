@@ -8,9 +8,7 @@ use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::ModelConfig;
-use crate::layers::{
-    Params, RotaryLayout, activate, embed, linear, merge_heads, rms_norm, split_heads,
-};
+use crate::layers::{Params, RotaryLayout, activate, embed, merge_heads, rms_norm, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -104,9 +102,9 @@ impl Architecture for Llama {
         let ab = c.attention_bias;
         let h = rms_norm(x.clone(), p.vec3(&layer(l, "input_layernorm.weight")), c.norm_eps);
         let proj = |name: &str| {
-            linear(
+            p.linear(
                 h.clone(),
-                p.get(&layer(l, &format!("self_attn.{name}.weight"))),
+                &layer(l, &format!("self_attn.{name}.weight")),
                 self.bias(p, ab, l, &format!("self_attn.{name}.bias")),
             )
         };
@@ -114,27 +112,24 @@ impl Architecture for Llama {
         let k = ctx.rotate(split_heads(proj("k_proj"), c.num_kv_heads));
         let v = split_heads(proj("v_proj"), c.num_kv_heads);
         let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / (c.head_dim as f64).sqrt()));
-        let x = x + linear(
+        let x = x + p.linear(
             a,
-            p.get(&layer(l, "self_attn.o_proj.weight")),
+            &layer(l, "self_attn.o_proj.weight"),
             self.bias(p, ab, l, "self_attn.o_proj.bias"),
         );
         let h =
             rms_norm(x.clone(), p.vec3(&layer(l, "post_attention_layernorm.weight")), c.norm_eps);
         let mb = c.mlp_bias;
-        let gate = linear(
+        let gate = p.linear(
             h.clone(),
-            p.get(&layer(l, "mlp.gate_proj.weight")),
+            &layer(l, "mlp.gate_proj.weight"),
             self.bias(p, mb, l, "mlp.gate_proj.bias"),
         );
-        let up = linear(
-            h,
-            p.get(&layer(l, "mlp.up_proj.weight")),
-            self.bias(p, mb, l, "mlp.up_proj.bias"),
-        );
-        x + linear(
+        let up =
+            p.linear(h, &layer(l, "mlp.up_proj.weight"), self.bias(p, mb, l, "mlp.up_proj.bias"));
+        x + p.linear(
             activate(gate, c.activation) * up,
-            p.get(&layer(l, "mlp.down_proj.weight")),
+            &layer(l, "mlp.down_proj.weight"),
             self.bias(p, mb, l, "mlp.down_proj.bias"),
         )
     }
@@ -149,6 +144,6 @@ impl Architecture for Llama {
         } else {
             "lm_head.weight"
         };
-        h.matmul(p.get(w).transpose())
+        p.matmul_t(h, w)
     }
 }

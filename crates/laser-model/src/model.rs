@@ -12,7 +12,7 @@ use crate::error::{ModelError, Result};
 use crate::gpt_neox::GptNeox;
 use crate::gpt2::Gpt2;
 use crate::gptj::Gptj;
-use crate::layers::Params;
+use crate::layers::{HostMatrix, Params};
 use crate::llama::Llama;
 use crate::matrix::MatrixInfo;
 use crate::roberta::Roberta;
@@ -128,7 +128,7 @@ pub struct Model {
     arch: Box<dyn Architecture>,
     device: Device,
     params: Params,
-    originals: HashMap<String, Tensor<2>>,
+    originals: HashMap<String, (Tensor<2>, Option<HostMatrix>)>,
     matrices: Vec<MatrixInfo>,
     matrix_index: HashMap<String, usize>,
     /// HF shapes of every parameter (1-D ones are held as `[1, n]` on the device).
@@ -200,6 +200,12 @@ impl Model {
         let mut weights = normalise_names(arch.config().family, weights);
         let mut map = HashMap::new();
         let mut shapes = HashMap::new();
+        let mut host = HashMap::new();
+        // CPU backends get host copies of the matrices for faer's faster matmul (see `Params`).
+        let use_host = {
+            let d = format!("{device:?}");
+            d.contains("Flex") || d.contains("NdArray")
+        };
         for (name, shape) in arch.expected_tensors() {
             let t = weights.remove(&name).ok_or_else(|| ModelError::MissingTensor {
                 name: name.clone(),
@@ -210,6 +216,11 @@ impl Model {
             }
             t.check_finite(&name)?;
             shapes.insert(name.clone(), shape);
+            if use_host && t.shape.len() == 2 {
+                let (rows, cols) = (t.shape[0], t.shape[1]);
+                let data = std::sync::Arc::new(t.data.clone());
+                host.insert(name.clone(), HostMatrix { rows, cols, data });
+            }
             map.insert(name, to_device(t, &device));
         }
         // Optional tensors some checkpoints carry.
@@ -242,7 +253,7 @@ impl Model {
         Ok(Self {
             arch,
             device,
-            params: Params { map },
+            params: Params { map, host },
             originals: HashMap::new(),
             matrices,
             matrix_index,
@@ -335,10 +346,16 @@ impl Model {
             });
         }
         HostTensor::new(vec![data.len()], data.clone()).check_finite(name)?;
+        let new_host = self.params.host.contains_key(name).then(|| HostMatrix {
+            rows: shape[0],
+            cols: shape[1],
+            data: std::sync::Arc::new(data.clone()),
+        });
         let new = Tensor::from_data(TensorData::new(data, shape), &self.device);
         let old =
             self.params.map.insert(name.to_owned(), new).expect("editable matrices are parameters");
-        self.originals.entry(name.to_owned()).or_insert(old);
+        let old_host = new_host.and_then(|h| self.params.host.insert(name.to_owned(), h));
+        self.originals.entry(name.to_owned()).or_insert((old, old_host));
         Ok(())
     }
 
@@ -346,16 +363,24 @@ impl Model {
     pub fn restore_matrix(&mut self, name: &str) -> Result<()> {
         self.matrix_info(name)?;
         if let Some(orig) = self.originals.remove(name) {
-            self.params.map.insert(name.to_owned(), orig);
+            self.put_back(name.to_owned(), orig);
         }
         Ok(())
     }
 
     /// Restores every edited matrix.
     pub fn restore_all(&mut self) {
-        for (name, orig) in self.originals.drain() {
-            self.params.map.insert(name, orig);
+        let originals: Vec<_> = self.originals.drain().collect();
+        for (name, orig) in originals {
+            self.put_back(name, orig);
         }
+    }
+
+    fn put_back(&mut self, name: String, (tensor, host): (Tensor<2>, Option<HostMatrix>)) {
+        if let Some(h) = host {
+            self.params.host.insert(name.clone(), h);
+        }
+        self.params.map.insert(name, tensor);
     }
 
     /// Names of the matrices currently edited, sorted.
@@ -786,6 +811,7 @@ impl Model {
         let ad = self.device.clone().autodiff();
         let mut tracked = HashMap::new();
         let params = Params {
+            host: HashMap::new(),
             map: self
                 .params
                 .map

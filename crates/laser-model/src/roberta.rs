@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, activation};
 
 use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::ModelConfig;
-use crate::layers::{Params, activate, embed, layer_norm, linear, merge_heads, split_heads};
+use crate::layers::{Params, activate, embed, layer_norm, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ impl Roberta {
     }
 
     fn dense(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
-        linear(x, p.get(&format!("{name}.weight")), Some(p.vec3(&format!("{name}.bias"))))
+        p.linear(x, &format!("{name}.weight"), Some(p.vec3(&format!("{name}.bias"))))
     }
 }
 
@@ -151,6 +151,6 @@ impl Architecture for Roberta {
         let x = activation::gelu(self.dense(p, h3, "lm_head.dense"));
         let x = self.ln(p, x, "lm_head.layer_norm");
         let [_, n, d] = x.dims();
-        x.reshape([n, d]).matmul(p.get(WORDS).transpose()) + p.get("lm_head.bias")
+        p.matmul_t(x.reshape([n, d]), WORDS) + p.get("lm_head.bias")
     }
 }
