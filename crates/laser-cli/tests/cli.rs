@@ -1,0 +1,419 @@
+//! The real `laser` binary: every subcommand's `--json` keys, exit codes on bad input, and
+//! `apply` → `eval` of the saved model equals `eval --edits` on the original. Most tests use a
+//! tiny llama with a byte-level tokenizer (fast); one runs the default model end to end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn laser(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_laser")).args(args).output().expect("the binary runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout))
+    })
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("laser-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// The tiny llama fixture plus a one-token-per-byte `tokenizer.json`.
+fn tiny_model(tag: &str) -> PathBuf {
+    let dir = tmp(&format!("model-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny/llama");
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.join("tokenizer.json"),
+        laser_model::Tokenizer::bytes_only().unwrap().to_json().unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+fn tiny_task(tag: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("laser-cli-task-{tag}-{}.jsonl", std::process::id()));
+    let lines: String = (0..30)
+        .map(|i| format!("{{\"prompt\": \"item {i} says\", \"choices\": [\"yes\", \"no\"], \"answer\": {}}}\n", i % 2))
+        .collect();
+    std::fs::write(&p, lines).unwrap();
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn inspect_and_predict_print_the_contract_keys() {
+    let m = tiny_model("inspect");
+    let v = json_of(&laser(&["inspect", "--model", s(&m), "--json"]));
+    assert_eq!(v["family"], "llama");
+    assert_eq!(v["layers"], 2);
+    let first = &v["matrices"][0];
+    assert!(
+        first["name"].is_string()
+            && first["layer"].is_u64()
+            && first["kind"].is_string()
+            && first["shape"].is_array()
+    );
+    assert_eq!(v["matrices"].as_array().unwrap().len(), 14);
+    let v =
+        json_of(&laser(&["predict", "--model", s(&m), "--text", "hello", "--top", "3", "--json"]));
+    assert_eq!(v["ids"].as_array().unwrap().len(), 5);
+    assert_eq!(v["top"].as_array().unwrap().len(), 3);
+    assert!(
+        v["top"][0]["id"].is_u64()
+            && v["top"][0]["token"].is_string()
+            && v["top"][0]["logprob"].is_f64()
+    );
+    assert!(v["mean_nll"].is_f64());
+}
+
+#[test]
+fn eval_grad_search_adapt_and_apply_round_trip() {
+    let m = tiny_model("flow");
+    let task = tiny_task("flow");
+    let v = json_of(&laser(&["eval", "--model", s(&m), "--task", s(&task), "--n", "10", "--json"]));
+    assert_eq!(v["n"], 10);
+    assert!(v["accuracy"].is_f64() && v["logloss"].is_f64());
+    let all = json_of(&laser(&[
+        "eval",
+        "--model",
+        s(&m),
+        "--task",
+        s(&task),
+        "--split",
+        "all",
+        "--json",
+    ]));
+    assert_eq!(all["n"], 30);
+
+    let v = json_of(&laser(&["grad", "--model", s(&m), "--task", s(&task), "--n", "10", "--json"]));
+    assert_eq!(v["n"], 10);
+    let ms = v["matrices"].as_array().unwrap();
+    assert_eq!(ms.len(), 14);
+    for k in ["name", "layer", "kind", "shape", "grad_norm", "score"] {
+        assert!(!ms[0][k].is_null(), "grad matrices lack {k}");
+    }
+    assert!(ms.windows(2).all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()), "best first");
+    assert!(v["loss"].is_f64() && v["seconds"].is_f64());
+
+    let out = tmp("search");
+    let v = json_of(&laser(&[
+        "search",
+        "--model",
+        s(&m),
+        "--task",
+        s(&task),
+        "--strategy",
+        "exhaustive",
+        "--n",
+        "10",
+        "--rho",
+        "0.5,0.1",
+        "--layers",
+        "1",
+        "--kinds",
+        "fc_out,o",
+        "--out",
+        s(&out),
+        "--json",
+    ]));
+    assert_eq!(v["strategy"], "exhaustive");
+    assert_eq!(v["candidates_evaluated"], 4);
+    for k in ["grad", "svd", "scan", "test", "total"] {
+        assert!(v["seconds"][k].is_f64(), "seconds.{k}");
+    }
+    for part in ["base", "best"] {
+        for split in ["select", "test"] {
+            assert!(
+                v[part][split]["accuracy"].is_f64() && v[part][split]["n"].is_u64(),
+                "{part}.{split}"
+            );
+        }
+    }
+    assert!(v["best"]["edits"].is_array());
+    assert!(out.join("candidates.jsonl").is_file() && out.join("report.json").is_file());
+
+    let out = tmp("adapt");
+    let v = json_of(&laser(&[
+        "adapt",
+        "--model",
+        s(&m),
+        "--task",
+        s(&task),
+        "--n",
+        "10",
+        "--rho",
+        "0.5,0.1",
+        "--top-k",
+        "3",
+        "--out",
+        s(&out),
+        "--json",
+    ]));
+    assert_eq!(v["strategy"], "gradient");
+    let model_dir = PathBuf::from(v["output"].as_str().unwrap());
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(model_dir.join(f).is_file(), "{f}");
+    }
+    for f in ["report.json", "report.md", "edits.json", "accuracy_vs_rho.svg", "scores_heatmap.svg"]
+    {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    // Force an edit so that apply has something to do, then compare apply+eval with eval --edits.
+    let edits = out.join("forced.json");
+    std::fs::write(&edits, r#"{"edits": [{"name": "model.layers.1.mlp.down_proj.weight", "rho": 0.1, "factor": "svd"}, {"name": "model.layers.0.self_attn.q_proj.weight", "rho": 0.5, "factor": "kmeans:2"}]}"#).unwrap();
+    let direct = json_of(&laser(&[
+        "eval",
+        "--model",
+        s(&m),
+        "--task",
+        s(&task),
+        "--split",
+        "all",
+        "--edits",
+        s(&edits),
+        "--json",
+    ]));
+    let saved = tmp("applied");
+    json_of(&laser(&[
+        "apply",
+        "--model",
+        s(&m),
+        "--edits",
+        s(&edits),
+        "--out",
+        s(&saved),
+        "--json",
+    ]));
+    let reloaded = json_of(&laser(&[
+        "eval",
+        "--model",
+        s(&saved),
+        "--task",
+        s(&task),
+        "--split",
+        "all",
+        "--json",
+    ]));
+    assert_eq!(direct["accuracy"], reloaded["accuracy"]);
+    assert_eq!(direct["logloss"], reloaded["logloss"]);
+    assert_ne!(direct["logloss"], all["logloss"], "the edits changed the model");
+}
+
+#[test]
+fn bad_input_exits_2_with_one_readable_line() {
+    let m = tiny_model("bad");
+    let task = tiny_task("bad");
+    let bad_edits =
+        std::env::temp_dir().join(format!("laser-cli-bad-edits-{}.json", std::process::id()));
+    std::fs::write(&bad_edits, r#"{"edits": [{"name": "nope.weight", "rho": 0.1}]}"#).unwrap();
+    let bad_rho =
+        std::env::temp_dir().join(format!("laser-cli-bad-rho-{}.json", std::process::id()));
+    std::fs::write(
+        &bad_rho,
+        r#"{"edits": [{"name": "model.layers.0.mlp.up_proj.weight", "rho": 1.5}]}"#,
+    )
+    .unwrap();
+    let not_json =
+        std::env::temp_dir().join(format!("laser-cli-bad-task-{}.json", std::process::id()));
+    std::fs::write(&not_json, "[{\"prompt\": ").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["frobnicate"], "unrecognized subcommand"),
+        (vec!["inspect", "--model", "/nonexistent/model"], "/nonexistent/model"),
+        (
+            vec!["eval", "--model", s(&m), "--task", "/nonexistent/task.json"],
+            "/nonexistent/task.json",
+        ),
+        (vec!["eval", "--model", s(&m), "--task", s(&not_json)], "line 1"),
+        (vec!["eval", "--model", s(&m), "--task", s(&task), "--split", "train"], "--split"),
+        (vec!["eval", "--model", s(&m), "--task", s(&task), "--n", "31"], "exceeds"),
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&m),
+                "--task",
+                s(&task),
+                "--split",
+                "all",
+                "--edits",
+                s(&bad_edits),
+            ],
+            "nope.weight",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&m),
+                "--task",
+                s(&task),
+                "--split",
+                "all",
+                "--edits",
+                s(&bad_rho),
+            ],
+            "1.5",
+        ),
+        (vec!["search", "--model", s(&m), "--task", s(&task), "--strategy", "magic"], "--strategy"),
+        (
+            vec![
+                "search",
+                "--model",
+                s(&m),
+                "--task",
+                s(&task),
+                "--strategy",
+                "gradient",
+                "--rho",
+                "0",
+            ],
+            "--rho",
+        ),
+        (
+            vec![
+                "search",
+                "--model",
+                s(&m),
+                "--task",
+                s(&task),
+                "--strategy",
+                "gradient",
+                "--factor",
+                "kmeans:0",
+            ],
+            "--factor",
+        ),
+        (
+            vec![
+                "search",
+                "--model",
+                s(&m),
+                "--task",
+                s(&task),
+                "--strategy",
+                "gradient",
+                "--layers",
+                "5-2",
+            ],
+            "--layers",
+        ),
+        (
+            vec![
+                "search",
+                "--model",
+                s(&m),
+                "--task",
+                s(&task),
+                "--strategy",
+                "gradient",
+                "--kinds",
+                "mlp",
+            ],
+            "--kinds",
+        ),
+        (vec!["predict", "--model", s(&m), "--text", "x", "--backend", "cuda"], "--backend"),
+    ];
+    for (args, needle) in cases {
+        let out = laser(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+    }
+}
+
+/// The default model end to end: predict reproduces the oracle's first row, and a small gradient
+/// search runs. The model is fetched by the repo's script into `LASER_CACHE` (the repo's `.cache`).
+#[test]
+fn default_model_predicts_like_the_oracle() {
+    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_laser"))
+            .args(args)
+            .env("LASER_CACHE", &cache)
+            .output()
+            .unwrap()
+    };
+    let v = json_of(&run(&["predict", "--text", "The capital of France is", "--json"]));
+    assert_eq!(v["ids"], serde_json::json!([504, 3575, 282, 4649, 314]));
+    assert_eq!(v["top"][0]["id"], 7042);
+    assert!((v["top"][0]["logprob"].as_f64().unwrap() - -0.258081).abs() < 1e-3);
+    assert!((v["mean_nll"].as_f64().unwrap() - 3.691631218243598).abs() < 1e-3);
+    let v = json_of(&run(&["inspect", "--json"]));
+    assert_eq!(v["layers"], 30);
+    assert_eq!(v["matrices"].as_array().unwrap().len(), 210);
+}
+
+/// A search killed with SIGKILL mid-scan resumes to exactly the uninterrupted result.
+#[test]
+fn a_search_killed_mid_scan_resumes_to_the_same_result() {
+    let m = tiny_model("kill");
+    let task = tiny_task("kill");
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "search",
+            "--model",
+            s(&m),
+            "--task",
+            s(&task),
+            "--strategy",
+            "exhaustive",
+            "--n",
+            "20",
+            "--factor",
+            "svd,kmeans:2,ksub:2",
+            "--out",
+            s(out),
+            "--json",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let reference = tmp("kill-reference");
+    let expect = json_of(&laser(&args(&reference).iter().map(String::as_str).collect::<Vec<_>>()));
+    let out = tmp("kill-resumed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_laser"))
+        .args(args(&out))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = out.join("candidates.jsonl");
+    let start = std::time::Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(&log).map(|t| t.lines().count()).unwrap_or(0);
+        if lines >= 40 || start.elapsed().as_secs() > 120 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done_before = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert!(
+        done_before < 1 + expect["candidates_evaluated"].as_u64().unwrap() as usize,
+        "killed before the end"
+    );
+    let resumed = json_of(&laser(&args(&out).iter().map(String::as_str).collect::<Vec<_>>()));
+    assert!(
+        resumed["candidates_resumed"].as_u64().unwrap() >= 30,
+        "{}",
+        resumed["candidates_resumed"]
+    );
+    assert_eq!(resumed["best"], expect["best"]);
+    assert_eq!(resumed["candidates"], expect["candidates"]);
+}
