@@ -43,7 +43,7 @@ fn forward(c: &mut Criterion) {
     let model = load();
     let vocab = model.config().vocab_size;
     let mut group = c.benchmark_group("smollm2_forward");
-    group.sample_size(10).measurement_time(Duration::from_secs(30));
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
     for b in [1usize, 8] {
         let seqs = random_batch(b, 100, vocab, 1);
         group.throughput(Throughput::Elements((b * 100) as u64));
@@ -59,7 +59,7 @@ fn forward(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("smollm2_forward_backward");
-    group.sample_size(10).measurement_time(Duration::from_secs(40));
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
     let seqs = random_batch(4, 100, vocab, 2);
     let targets: Vec<TokenTarget> = (0..4)
         .flat_map(|s| (90..99).map(move |p| (s, p)))
@@ -87,7 +87,7 @@ fn sigma_gradients(c: &mut Criterion) {
         })
         .collect();
     let mut group = c.benchmark_group("smollm2_sigma_gradients_210");
-    group.sample_size(10).measurement_time(Duration::from_secs(60));
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
     group.bench_function("svd_plus_sigma_grad_rayon_across", |bench| {
         bench.iter(|| {
             mats.par_iter()

@@ -27,7 +27,7 @@ fn single_matrix(c: &mut Criterion) {
         shapes.push((4096, 4096));
     }
     let mut group = c.benchmark_group("svd");
-    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
     for (m, n) in shapes {
         let w = gaussian(m, n, 1);
         let id = format!("{m}x{n}");
@@ -62,7 +62,7 @@ fn batched_smollm2(c: &mut Criterion) {
     let refs: Vec<_> = ws.iter().map(|w| w.as_ref()).collect();
     assert_eq!(refs.len(), 210);
     let mut group = c.benchmark_group("batched_smollm2_210");
-    group.sample_size(10).measurement_time(Duration::from_secs(60));
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
     group.bench_function("thin_rayon_across", |b| {
         b.iter(|| {
             let out = batched_thin_svd(black_box(&refs));

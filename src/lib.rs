@@ -1,7 +1,8 @@
-//! laser-rs: adapt a pretrained language model to a task without fine-tuning, by replacing a few
-//! chosen weight matrices with (multi-subspace) low-rank approximations.
+#![doc = include_str!("../README.md")]
 //!
-//! This facade re-exports the workspace crates so that users depend on one package:
+//! ## This crate
+//!
+//! A facade re-exporting the workspace crates, so that users depend on one package:
 //! - [`linalg`]: thin / partial / randomized SVD, σ-gradients, truncation, row clustering.
 //! - [`model`]: transformers in burn — loading, forward, backward, matrix editing, export.
 //! - [`search`]: tasks, metrics, the evaluation engine and the search strategies.

@@ -42,8 +42,8 @@ pub use sigma_gradient::{
     TruncationScore, predicted_loss_change, sigma_gradient, sigma_gradient_with, truncation_scores,
 };
 pub use svd::{
-    ThinSvd, batched_singular_values, batched_thin_svd, singular_values, thin_svd, thin_svd_into,
-    thin_svd_with,
+    ThinSvd, batched_singular_values, batched_thin_svd, default_parallelism, singular_values,
+    thin_svd, thin_svd_into, thin_svd_with,
 };
 
 pub use faer;

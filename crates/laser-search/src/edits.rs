@@ -86,10 +86,16 @@ pub struct Edit {
     /// HF tensor name.
     pub name: String,
     /// Kept-rank fraction in (0, 1].
+    #[serde(serialize_with = "shortest_decimal")]
     pub rho: f32,
     /// Factorization (default `svd`).
     #[serde(default = "default_factor")]
     pub factor: Factor,
+}
+
+/// Writes an f32 as its shortest decimal (0.9, not 0.8999999761581421) in JSON.
+fn shortest_decimal<S: Serializer>(x: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(format!("{x}").parse::<f64>().unwrap_or(f64::from(*x)))
 }
 
 fn default_factor() -> Factor {
