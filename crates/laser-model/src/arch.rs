@@ -12,7 +12,7 @@ use crate::config::{Family, ModelConfig};
 use crate::layers::{
     Params, Rotary, RotaryLayout, attention, attention_mask, int_tensor, packed_attention_mask,
 };
-use crate::matrix::MatrixInfo;
+use crate::matrix::{MatrixInfo, MatrixKind};
 
 /// A right-padded batch of token sequences on a device.
 #[derive(Debug, Clone)]
@@ -47,6 +47,31 @@ pub struct Context {
     /// Per-token positions of packed rows (rotary tables are gathered by them).
     pub(crate) token_positions: Option<Tensor<1, Int>>,
     pub(crate) cache: Option<RefCell<KvCache>>,
+}
+
+/// The editable matrices of every layer from one per-layer table of (suffix, kind, HF shape).
+pub(crate) fn per_layer_matrices(
+    layers: usize,
+    name: impl Fn(usize, &str) -> String,
+    table: &[(&str, MatrixKind, [usize; 2])],
+) -> Vec<MatrixInfo> {
+    (0..layers)
+        .flat_map(|l| table.iter().map(move |&(suffix, kind, shape)| (l, suffix, kind, shape)))
+        .map(|(l, suffix, kind, shape)| MatrixInfo { name: name(l, suffix), layer: l, kind, shape })
+        .collect()
+}
+
+/// Every layer's tensors from one per-layer table of (suffix, HF shape).
+pub(crate) fn per_layer_tensors(
+    layers: usize,
+    name: impl Fn(usize, &str) -> String,
+    table: &[(&str, Vec<usize>)],
+) -> Vec<(String, Vec<usize>)> {
+    (0..layers)
+        .flat_map(|l| {
+            table.iter().map(|(suffix, shape)| (name(l, suffix), shape.clone())).collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 pub(crate) trait Architecture: Send + Sync + std::fmt::Debug {

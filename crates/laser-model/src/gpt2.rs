@@ -4,7 +4,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::arch::{Architecture, BatchInput, Context};
+use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::ModelConfig;
 use crate::layers::{Params, activate, embed, layer_norm, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
@@ -35,8 +35,10 @@ impl Architecture for Gpt2 {
         if !c.tie_word_embeddings {
             out.push(("lm_head.weight".into(), vec![c.vocab_size, d]));
         }
-        for l in 0..c.num_layers {
-            for (name, shape) in [
+        out.extend(per_layer_tensors(
+            c.num_layers,
+            layer,
+            &[
                 ("ln_1.weight", vec![d]),
                 ("ln_1.bias", vec![d]),
                 ("attn.c_attn.weight", vec![d, 3 * d]),
@@ -49,31 +51,23 @@ impl Architecture for Gpt2 {
                 ("mlp.c_fc.bias", vec![f]),
                 ("mlp.c_proj.weight", vec![f, d]),
                 ("mlp.c_proj.bias", vec![d]),
-            ] {
-                out.push((layer(l, name), shape));
-            }
-        }
+            ],
+        ));
         out
     }
 
     fn editable(&self) -> Vec<MatrixInfo> {
         let (d, f) = (self.cfg.hidden_size, self.cfg.intermediate_size);
-        (0..self.cfg.num_layers)
-            .flat_map(|l| {
-                [
-                    ("attn.c_attn.weight", MatrixKind::Qkv, [d, 3 * d]),
-                    ("attn.c_proj.weight", MatrixKind::O, [d, d]),
-                    ("mlp.c_fc.weight", MatrixKind::FcIn, [d, f]),
-                    ("mlp.c_proj.weight", MatrixKind::FcOut, [f, d]),
-                ]
-                .map(|(name, kind, shape)| MatrixInfo {
-                    name: layer(l, name),
-                    layer: l,
-                    kind,
-                    shape,
-                })
-            })
-            .collect()
+        per_layer_matrices(
+            self.cfg.num_layers,
+            layer,
+            &[
+                ("attn.c_attn.weight", MatrixKind::Qkv, [d, 3 * d]),
+                ("attn.c_proj.weight", MatrixKind::O, [d, d]),
+                ("mlp.c_fc.weight", MatrixKind::FcIn, [d, f]),
+                ("mlp.c_proj.weight", MatrixKind::FcOut, [f, d]),
+            ],
+        )
     }
 
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {

@@ -5,7 +5,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::arch::{Architecture, BatchInput, Context};
+use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::ModelConfig;
 use crate::layers::{Params, RotaryLayout, activate, embed, layer_norm, merge_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
@@ -52,8 +52,10 @@ impl Architecture for GptNeox {
             ("gpt_neox.final_layer_norm.bias".into(), vec![d]),
             ("embed_out.weight".into(), vec![v, d]),
         ];
-        for l in 0..c.num_layers {
-            for (name, shape) in [
+        out.extend(per_layer_tensors(
+            c.num_layers,
+            layer,
+            &[
                 ("input_layernorm.weight", vec![d]),
                 ("input_layernorm.bias", vec![d]),
                 ("post_attention_layernorm.weight", vec![d]),
@@ -66,31 +68,23 @@ impl Architecture for GptNeox {
                 ("mlp.dense_h_to_4h.bias", vec![f]),
                 ("mlp.dense_4h_to_h.weight", vec![d, f]),
                 ("mlp.dense_4h_to_h.bias", vec![d]),
-            ] {
-                out.push((layer(l, name), shape));
-            }
-        }
+            ],
+        ));
         out
     }
 
     fn editable(&self) -> Vec<MatrixInfo> {
         let (d, f) = (self.cfg.hidden_size, self.cfg.intermediate_size);
-        (0..self.cfg.num_layers)
-            .flat_map(|l| {
-                [
-                    ("attention.query_key_value.weight", MatrixKind::Qkv, [3 * d, d]),
-                    ("attention.dense.weight", MatrixKind::O, [d, d]),
-                    ("mlp.dense_h_to_4h.weight", MatrixKind::FcIn, [f, d]),
-                    ("mlp.dense_4h_to_h.weight", MatrixKind::FcOut, [d, f]),
-                ]
-                .map(|(name, kind, shape)| MatrixInfo {
-                    name: layer(l, name),
-                    layer: l,
-                    kind,
-                    shape,
-                })
-            })
-            .collect()
+        per_layer_matrices(
+            self.cfg.num_layers,
+            layer,
+            &[
+                ("attention.query_key_value.weight", MatrixKind::Qkv, [3 * d, d]),
+                ("attention.dense.weight", MatrixKind::O, [d, d]),
+                ("mlp.dense_h_to_4h.weight", MatrixKind::FcIn, [f, d]),
+                ("mlp.dense_4h_to_h.weight", MatrixKind::FcOut, [d, f]),
+            ],
+        )
     }
 
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {

@@ -5,7 +5,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::arch::{Architecture, BatchInput, Context};
+use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::ModelConfig;
 use crate::layers::{Params, RotaryLayout, activate, embed, layer_norm, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
@@ -38,8 +38,10 @@ impl Architecture for Gptj {
             ("lm_head.weight".into(), vec![v, d]),
             ("lm_head.bias".into(), vec![v]),
         ];
-        for l in 0..c.num_layers {
-            for (name, shape) in [
+        out.extend(per_layer_tensors(
+            c.num_layers,
+            layer,
+            &[
                 ("ln_1.weight", vec![d]),
                 ("ln_1.bias", vec![d]),
                 ("attn.q_proj.weight", vec![d, d]),
@@ -50,33 +52,25 @@ impl Architecture for Gptj {
                 ("mlp.fc_in.bias", vec![f]),
                 ("mlp.fc_out.weight", vec![d, f]),
                 ("mlp.fc_out.bias", vec![d]),
-            ] {
-                out.push((layer(l, name), shape));
-            }
-        }
+            ],
+        ));
         out
     }
 
     fn editable(&self) -> Vec<MatrixInfo> {
         let (d, f) = (self.cfg.hidden_size, self.cfg.intermediate_size);
-        (0..self.cfg.num_layers)
-            .flat_map(|l| {
-                [
-                    ("attn.q_proj.weight", MatrixKind::Q, [d, d]),
-                    ("attn.k_proj.weight", MatrixKind::K, [d, d]),
-                    ("attn.v_proj.weight", MatrixKind::V, [d, d]),
-                    ("attn.out_proj.weight", MatrixKind::O, [d, d]),
-                    ("mlp.fc_in.weight", MatrixKind::FcIn, [f, d]),
-                    ("mlp.fc_out.weight", MatrixKind::FcOut, [d, f]),
-                ]
-                .map(|(name, kind, shape)| MatrixInfo {
-                    name: layer(l, name),
-                    layer: l,
-                    kind,
-                    shape,
-                })
-            })
-            .collect()
+        per_layer_matrices(
+            self.cfg.num_layers,
+            layer,
+            &[
+                ("attn.q_proj.weight", MatrixKind::Q, [d, d]),
+                ("attn.k_proj.weight", MatrixKind::K, [d, d]),
+                ("attn.v_proj.weight", MatrixKind::V, [d, d]),
+                ("attn.out_proj.weight", MatrixKind::O, [d, d]),
+                ("mlp.fc_in.weight", MatrixKind::FcIn, [f, d]),
+                ("mlp.fc_out.weight", MatrixKind::FcOut, [d, f]),
+            ],
+        )
     }
 
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {

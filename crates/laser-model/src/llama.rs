@@ -6,7 +6,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::arch::{Architecture, BatchInput, Context};
+use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices};
 use crate::config::ModelConfig;
 use crate::layers::{Params, RotaryLayout, activate, embed, merge_heads, rms_norm, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
@@ -72,25 +72,19 @@ impl Architecture for Llama {
         let c = &self.cfg;
         let (d, f) = (c.hidden_size, c.intermediate_size);
         let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
-        (0..c.num_layers)
-            .flat_map(|l| {
-                [
-                    ("self_attn.q_proj.weight", MatrixKind::Q, [qd, d]),
-                    ("self_attn.k_proj.weight", MatrixKind::K, [kvd, d]),
-                    ("self_attn.v_proj.weight", MatrixKind::V, [kvd, d]),
-                    ("self_attn.o_proj.weight", MatrixKind::O, [d, qd]),
-                    ("mlp.gate_proj.weight", MatrixKind::FcIn, [f, d]),
-                    ("mlp.up_proj.weight", MatrixKind::FcUp, [f, d]),
-                    ("mlp.down_proj.weight", MatrixKind::FcOut, [d, f]),
-                ]
-                .map(|(name, kind, shape)| MatrixInfo {
-                    name: layer(l, name),
-                    layer: l,
-                    kind,
-                    shape,
-                })
-            })
-            .collect()
+        per_layer_matrices(
+            c.num_layers,
+            layer,
+            &[
+                ("self_attn.q_proj.weight", MatrixKind::Q, [qd, d]),
+                ("self_attn.k_proj.weight", MatrixKind::K, [kvd, d]),
+                ("self_attn.v_proj.weight", MatrixKind::V, [kvd, d]),
+                ("self_attn.o_proj.weight", MatrixKind::O, [d, qd]),
+                ("mlp.gate_proj.weight", MatrixKind::FcIn, [f, d]),
+                ("mlp.up_proj.weight", MatrixKind::FcUp, [f, d]),
+                ("mlp.down_proj.weight", MatrixKind::FcOut, [d, f]),
+            ],
+        )
     }
 
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {

@@ -606,15 +606,12 @@ impl Model {
         host_vec(lp)
     }
 
-    fn target_log_prob_tensor(
+    /// Flat rows of the targets' positions, after checking positions and tokens.
+    fn checked_target_rows(
         &self,
-        params: &Params,
         prep: &PreparedBatch,
-        from: Option<&HiddenStates>,
         targets: &[TokenTarget],
-    ) -> Result<Tensor<1>> {
-        let at: Vec<(usize, usize)> = targets.iter().map(|t| (t.seq, t.position)).collect();
-        let rows = self.target_rows(prep, &at)?;
+    ) -> Result<Vec<i64>> {
         let v = self.config().vocab_size;
         if let Some(bad) = targets.iter().find(|t| t.token as usize >= v) {
             return Err(ModelError::Input(format!(
@@ -622,6 +619,18 @@ impl Model {
                 bad.token
             )));
         }
+        let at: Vec<(usize, usize)> = targets.iter().map(|t| (t.seq, t.position)).collect();
+        self.target_rows(prep, &at)
+    }
+
+    fn target_log_prob_tensor(
+        &self,
+        params: &Params,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+        targets: &[TokenTarget],
+    ) -> Result<Tensor<1>> {
+        let rows = self.checked_target_rows(prep, targets)?;
         let hidden = self.final_hidden(params, prep, from);
         let lp = activation::log_softmax(self.head_rows(params, prep, hidden, rows), 1);
         Ok(gather_targets(lp, targets))
@@ -638,15 +647,7 @@ impl Model {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let at: Vec<(usize, usize)> = targets.iter().map(|t| (t.seq, t.position)).collect();
-        let rows = self.target_rows(prep, &at)?;
-        let v = self.config().vocab_size;
-        if let Some(bad) = targets.iter().find(|t| t.token as usize >= v) {
-            return Err(ModelError::Input(format!(
-                "target token {} ≥ vocabulary size {v}",
-                bad.token
-            )));
-        }
+        let rows = self.checked_target_rows(prep, targets)?;
         let hidden = self.final_hidden(&self.params, prep, from);
         let lp = activation::log_softmax(self.head_rows(&self.params, prep, hidden, rows), 1);
         let top = lp.clone().argmax(1).reshape([targets.len()]);

@@ -4,7 +4,7 @@
 
 use burn::tensor::{Tensor, activation};
 
-use crate::arch::{Architecture, BatchInput, Context};
+use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::ModelConfig;
 use crate::layers::{Params, activate, embed, layer_norm, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
@@ -54,8 +54,10 @@ impl Architecture for Roberta {
             ("lm_head.layer_norm.bias".into(), vec![d]),
             ("lm_head.bias".into(), vec![c.vocab_size]),
         ];
-        for l in 0..c.num_layers {
-            for (name, shape) in [
+        out.extend(per_layer_tensors(
+            c.num_layers,
+            layer,
+            &[
                 ("attention.self.query.weight", vec![d, d]),
                 ("attention.self.query.bias", vec![d]),
                 ("attention.self.key.weight", vec![d, d]),
@@ -72,33 +74,25 @@ impl Architecture for Roberta {
                 ("output.dense.bias", vec![d]),
                 ("output.LayerNorm.weight", vec![d]),
                 ("output.LayerNorm.bias", vec![d]),
-            ] {
-                out.push((layer(l, name), shape));
-            }
-        }
+            ],
+        ));
         out
     }
 
     fn editable(&self) -> Vec<MatrixInfo> {
         let (d, f) = (self.cfg.hidden_size, self.cfg.intermediate_size);
-        (0..self.cfg.num_layers)
-            .flat_map(|l| {
-                [
-                    ("attention.self.query.weight", MatrixKind::Q, [d, d]),
-                    ("attention.self.key.weight", MatrixKind::K, [d, d]),
-                    ("attention.self.value.weight", MatrixKind::V, [d, d]),
-                    ("attention.output.dense.weight", MatrixKind::O, [d, d]),
-                    ("intermediate.dense.weight", MatrixKind::FcIn, [f, d]),
-                    ("output.dense.weight", MatrixKind::FcOut, [d, f]),
-                ]
-                .map(|(name, kind, shape)| MatrixInfo {
-                    name: layer(l, name),
-                    layer: l,
-                    kind,
-                    shape,
-                })
-            })
-            .collect()
+        per_layer_matrices(
+            self.cfg.num_layers,
+            layer,
+            &[
+                ("attention.self.query.weight", MatrixKind::Q, [d, d]),
+                ("attention.self.key.weight", MatrixKind::K, [d, d]),
+                ("attention.self.value.weight", MatrixKind::V, [d, d]),
+                ("attention.output.dense.weight", MatrixKind::O, [d, d]),
+                ("intermediate.dense.weight", MatrixKind::FcIn, [f, d]),
+                ("output.dense.weight", MatrixKind::FcOut, [d, f]),
+            ],
+        )
     }
 
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
