@@ -504,6 +504,28 @@ impl Model {
         Ok(HiddenStates { x, layer })
     }
 
+    /// Runs cached hidden states forward to the input of `layer` (≥ their layer): moving a layer
+    /// cache up costs only the blocks in between.
+    pub fn advance_hidden(
+        &self,
+        prep: &PreparedBatch,
+        states: &HiddenStates,
+        layer: usize,
+    ) -> Result<HiddenStates> {
+        self.check_layer(layer)?;
+        if layer < states.layer {
+            return Err(ModelError::Input(format!(
+                "cannot move hidden states from layer {} back to {layer}",
+                states.layer
+            )));
+        }
+        let mut x = states.x.clone();
+        for l in states.layer..layer {
+            x = self.arch.block(&self.params, l, x, &prep.ctx);
+        }
+        Ok(HiddenStates { x, layer })
+    }
+
     fn check_layer(&self, layer: usize) -> Result<()> {
         if layer > self.config().num_layers {
             return Err(ModelError::Input(format!(

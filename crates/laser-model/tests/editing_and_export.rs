@@ -69,13 +69,21 @@ fn running_from_cached_layer_inputs_equals_the_full_forward() {
         let prep = model.prepare(&r.ids).unwrap();
         let at: Vec<(usize, usize)> = (0..3).flat_map(|s| [(s, 0), (s, 4), (s, 8)]).collect();
         let full = model.log_probs_at(&prep, None, &at).unwrap();
+        let mut advanced = model.hidden_before(&prep, 0).unwrap();
         for layer in 0..=model.config().num_layers {
             let cached = model.hidden_before(&prep, layer).unwrap();
+            advanced = model.advance_hidden(&prep, &advanced, layer).unwrap();
+            assert_eq!(advanced.layer(), layer);
+            let stepped = model.log_probs_at(&prep, Some(&advanced), &at).unwrap();
+            for (a, b) in full.iter().flatten().zip(stepped.iter().flatten()) {
+                assert!((a - b).abs() < 1e-5, "{family} advanced to layer {layer}: {a} vs {b}");
+            }
             let resumed = model.log_probs_at(&prep, Some(&cached), &at).unwrap();
             for (a, b) in full.iter().flatten().zip(resumed.iter().flatten()) {
                 assert!((a - b).abs() < 1e-5, "{family} from layer {layer}: {a} vs {b}");
             }
         }
+        assert!(model.advance_hidden(&prep, &advanced, 0).is_err(), "states never move down");
     }
 }
 

@@ -236,16 +236,26 @@ impl Evaluator {
     }
 
     /// Stores the hidden states entering `layer` under the model as it is now. Later evaluations
-    /// start there; valid while no matrix below `layer` changes.
+    /// start there; valid while no matrix below `layer` changes (and, when moving up from a lower
+    /// cached layer, none changed below the new one since that cache was made).
     pub fn cache_layer(&mut self, model: &Model, layer: usize) -> Result<()> {
         if self.cache.as_ref().is_some_and(|(l, _)| *l == layer) {
             return Ok(());
         }
-        let states = self
-            .batches
-            .iter()
-            .map(|b| model.hidden_before(&b.prep, layer))
-            .collect::<laser_model::Result<Vec<_>>>()?;
+        // Moving up from a lower cached layer runs only the blocks in between.
+        let states = match self.cache.take() {
+            Some((from, old)) if from < layer => self
+                .batches
+                .iter()
+                .zip(&old)
+                .map(|(b, h)| model.advance_hidden(&b.prep, h, layer))
+                .collect::<laser_model::Result<Vec<_>>>()?,
+            _ => self
+                .batches
+                .iter()
+                .map(|b| model.hidden_before(&b.prep, layer))
+                .collect::<laser_model::Result<Vec<_>>>()?,
+        };
         self.cache = Some((layer, states));
         Ok(())
     }
