@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::ModelConfig;
-use crate::layers::{Params, RotaryLayout, activate, embed, layer_norm, merge_heads};
+use crate::layers::{Params, RotaryLayout, activate, embed, merge_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -17,21 +17,6 @@ pub(crate) struct GptNeox {
 
 fn layer(l: usize, rest: &str) -> String {
     format!("gpt_neox.layers.{l}.{rest}")
-}
-
-impl GptNeox {
-    fn ln(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
-        layer_norm(
-            x,
-            p.vec3(&format!("{name}.weight")),
-            p.vec3(&format!("{name}.bias")),
-            self.cfg.norm_eps,
-        )
-    }
-
-    fn dense(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
-        p.linear(x, &format!("{name}.weight"), Some(p.vec3(&format!("{name}.bias"))))
-    }
 }
 
 impl Architecture for GptNeox {
@@ -95,21 +80,21 @@ impl Architecture for GptNeox {
         let c = &self.cfg;
         let (heads, hd) = (c.num_heads, c.head_dim);
         let [b, t, _] = x.dims();
-        let h = self.ln(p, x.clone(), &layer(l, "input_layernorm"));
+        let h = p.layer_norm(x.clone(), &layer(l, "input_layernorm"), self.cfg.norm_eps);
         // [B, T, 3D] → [B, H, T, 3·hd]: each head holds its q, k, v side by side.
-        let qkv = self
-            .dense(p, h, &layer(l, "attention.query_key_value"))
+        let qkv = p
+            .dense(h, &layer(l, "attention.query_key_value"))
             .reshape([b, t, heads, 3 * hd])
             .swap_dims(1, 2);
         let q = ctx.rotate(qkv.clone().narrow(3, 0, hd));
         let k = ctx.rotate(qkv.clone().narrow(3, hd, hd));
         let v = qkv.narrow(3, 2 * hd, hd);
         let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / (hd as f64).sqrt()));
-        let attn_out = self.dense(p, a, &layer(l, "attention.dense"));
+        let attn_out = p.dense(a, &layer(l, "attention.dense"));
         let mlp = |x: Tensor<3>| {
-            let h = self.ln(p, x, &layer(l, "post_attention_layernorm"));
-            let inner = activate(self.dense(p, h, &layer(l, "mlp.dense_h_to_4h")), c.activation);
-            self.dense(p, inner, &layer(l, "mlp.dense_4h_to_h"))
+            let h = p.layer_norm(x, &layer(l, "post_attention_layernorm"), self.cfg.norm_eps);
+            let inner = activate(p.dense(h, &layer(l, "mlp.dense_h_to_4h")), c.activation);
+            p.dense(inner, &layer(l, "mlp.dense_4h_to_h"))
         };
         if c.parallel_residual {
             x.clone() + attn_out + mlp(x)
@@ -120,7 +105,7 @@ impl Architecture for GptNeox {
     }
 
     fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
-        self.ln(p, x, "gpt_neox.final_layer_norm")
+        p.layer_norm(x, "gpt_neox.final_layer_norm", self.cfg.norm_eps)
     }
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {

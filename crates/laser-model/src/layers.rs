@@ -75,6 +75,21 @@ impl Params {
         }
     }
 
+    /// A linear layer with bias named `{prefix}.weight` / `{prefix}.bias`.
+    pub(crate) fn dense(&self, x: Tensor<3>, prefix: &str) -> Tensor<3> {
+        self.linear(x, &format!("{prefix}.weight"), Some(self.vec3(&format!("{prefix}.bias"))))
+    }
+
+    /// A LayerNorm named `{prefix}.weight` / `{prefix}.bias`.
+    pub(crate) fn layer_norm(&self, x: Tensor<3>, prefix: &str, eps: f64) -> Tensor<3> {
+        layer_norm(
+            x,
+            self.vec3(&format!("{prefix}.weight")),
+            self.vec3(&format!("{prefix}.bias")),
+            eps,
+        )
+    }
+
     /// A GPT-2 `Conv1D` (weight stored `[in, out]`): `x W + b`.
     pub(crate) fn conv1d(&self, x: Tensor<3>, name: &str, b: Tensor<3>) -> Tensor<3> {
         let [bsz, t, d_in] = x.dims();

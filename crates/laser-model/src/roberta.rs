@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, activation};
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::ModelConfig;
-use crate::layers::{Params, activate, embed, layer_norm, merge_heads, split_heads};
+use crate::layers::{Params, activate, embed, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -19,21 +19,6 @@ fn layer(l: usize, rest: &str) -> String {
 }
 
 const WORDS: &str = "roberta.embeddings.word_embeddings.weight";
-
-impl Roberta {
-    fn ln(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
-        layer_norm(
-            x,
-            p.vec3(&format!("{name}.weight")),
-            p.vec3(&format!("{name}.bias")),
-            self.cfg.norm_eps,
-        )
-    }
-
-    fn dense(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
-        p.linear(x, &format!("{name}.weight"), Some(p.vec3(&format!("{name}.bias"))))
-    }
-}
 
 impl Architecture for Roberta {
     fn config(&self) -> &ModelConfig {
@@ -109,12 +94,12 @@ impl Architecture for Roberta {
             let row0 = p.get("roberta.embeddings.token_type_embeddings.weight").narrow(0, 0, 1);
             x = x + row0.unsqueeze_dim(0);
         }
-        self.ln(p, x, "roberta.embeddings.LayerNorm")
+        p.layer_norm(x, "roberta.embeddings.LayerNorm", self.cfg.norm_eps)
     }
 
     fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
         let c = &self.cfg;
-        let proj = |name: &str| split_heads(self.dense(p, x.clone(), &layer(l, name)), c.num_heads);
+        let proj = |name: &str| split_heads(p.dense(x.clone(), &layer(l, name)), c.num_heads);
         let a = ctx.attend(
             l,
             proj("attention.self.query"),
@@ -122,17 +107,16 @@ impl Architecture for Roberta {
             proj("attention.self.value"),
             1.0 / (c.head_dim as f64).sqrt(),
         );
-        let h = self.ln(
-            p,
-            x.clone() + self.dense(p, merge_heads(a), &layer(l, "attention.output.dense")),
+        let h = p.layer_norm(
+            x.clone() + p.dense(merge_heads(a), &layer(l, "attention.output.dense")),
             &layer(l, "attention.output.LayerNorm"),
+            self.cfg.norm_eps,
         );
-        let inner =
-            activate(self.dense(p, h.clone(), &layer(l, "intermediate.dense")), c.activation);
-        self.ln(
-            p,
-            h + self.dense(p, inner, &layer(l, "output.dense")),
+        let inner = activate(p.dense(h.clone(), &layer(l, "intermediate.dense")), c.activation);
+        p.layer_norm(
+            h + p.dense(inner, &layer(l, "output.dense")),
             &layer(l, "output.LayerNorm"),
+            self.cfg.norm_eps,
         )
     }
 
@@ -142,8 +126,8 @@ impl Architecture for Roberta {
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
         let h3: Tensor<3> = h.unsqueeze_dim(0);
-        let x = activation::gelu(self.dense(p, h3, "lm_head.dense"));
-        let x = self.ln(p, x, "lm_head.layer_norm");
+        let x = activation::gelu(p.dense(h3, "lm_head.dense"));
+        let x = p.layer_norm(x, "lm_head.layer_norm", self.cfg.norm_eps);
         let [_, n, d] = x.dims();
         p.matmul_t(x.reshape([n, d]), WORDS) + p.get("lm_head.bias")
     }
