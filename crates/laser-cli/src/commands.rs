@@ -128,7 +128,7 @@ pub fn predict(env: &Env, a: &PredictArgs) -> anyhow::Result<()> {
             println!(
                 "  {:>8.4}  {:>6}  {:?}",
                 t["logprob"].as_f64().unwrap_or(0.0),
-                t["id"],
+                t["id"].as_u64().unwrap_or(0),
                 t["token"].as_str().unwrap_or("")
             );
         }
