@@ -11,8 +11,19 @@ pub fn tiny_dir(family: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny").join(family)
 }
 
+/// The backend under test: `LASER_TEST_BACKEND=flex|ndarray|wgpu` (default flex). The tests run
+/// unchanged on each backend compiled in (`--features ndarray` / `--features wgpu`).
+pub fn backend() -> Backend {
+    match std::env::var("LASER_TEST_BACKEND") {
+        Ok(name) => Backend::from_name(&name).unwrap_or_else(|| {
+            panic!("LASER_TEST_BACKEND={name:?}: expected flex, ndarray or wgpu")
+        }),
+        Err(_) => Backend::Flex,
+    }
+}
+
 pub fn load_tiny(family: &str) -> Model {
-    Model::load(&tiny_dir(family), Backend::Flex.device().unwrap())
+    Model::load(&tiny_dir(family), backend().device().unwrap())
         .unwrap_or_else(|e| panic!("{family}: {e}"))
 }
 
