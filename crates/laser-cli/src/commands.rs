@@ -32,15 +32,11 @@ fn print_json(v: &serde_json::Value) {
 fn load_model(env: &Env, arg: &ModelArg, bars: &Bars) -> anyhow::Result<Model> {
     let path = match &arg.model {
         Some(p) => p.clone(),
-        None => default_model(!bars_enabled(bars))?,
+        None => default_model(!bars.enabled())?,
     };
     bars.note(&format!("loading {}", path.display()));
     let device = env.backend.device()?;
     Ok(Model::load(&path, device)?)
-}
-
-fn bars_enabled(_bars: &Bars) -> bool {
-    std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 fn task_path(args: &TaskArgs, bundled_default: bool) -> anyhow::Result<PathBuf> {

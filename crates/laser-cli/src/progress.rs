@@ -17,6 +17,11 @@ impl Bars {
         Self { enabled: !json && std::io::stderr().is_terminal(), current: Mutex::new(None) }
     }
 
+    /// Whether bars (and notes) are drawn.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// A one-off message (e.g. "loading model"), shown only when bars are.
     pub fn note(&self, msg: &str) {
         if self.enabled {

@@ -34,18 +34,6 @@ impl HostTensor {
             }
         }
     }
-
-    /// The transpose of a 2-D tensor.
-    pub fn transposed(&self) -> HostTensor {
-        let (r, c) = (self.shape[0], self.shape[1]);
-        let mut data = vec![0.0; r * c];
-        for i in 0..r {
-            for j in 0..c {
-                data[j * r + i] = self.data[i * c + j];
-            }
-        }
-        HostTensor::new(vec![c, r], data)
-    }
 }
 
 /// All tensors of a checkpoint by HF name.

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use laser_search::{Target, TaskFormat, load_task};
+use laser_search::{Target, TaskFormat, load_bias_in_bios_profession, load_task};
 
 fn count(rel: &str) -> (TaskFormat, usize, usize) {
     let t = load_task(&shared_data().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
@@ -150,6 +150,10 @@ fn bias_in_bios_jsonl_is_detected() {
     let t = load_task(&p).unwrap();
     assert_eq!(t.format, TaskFormat::BiasInBiosGender);
     assert_eq!(t.items[0].gold_continuation(), " female");
+    let prof = load_bias_in_bios_profession(&p).unwrap();
+    assert_eq!(prof.format, TaskFormat::BiasInBiosProfession);
+    assert_eq!(prof.items[0].gold_continuation(), " nurse");
+    assert_eq!(prof.items[1].gold_continuation(), " software engineer");
     let p = write_jsonl(
         "bios-bad",
         &[serde_json::json!({"hard_text": "x", "gender": 3, "profession": 1})],

@@ -50,7 +50,6 @@ pub const PROFESSIONS: [&str; 28] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Attribute {
     Gender,
-    #[allow(dead_code)]
     Profession,
 }
 

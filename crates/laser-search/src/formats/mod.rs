@@ -63,6 +63,13 @@ pub fn load_task(path: &Path) -> Result<Task> {
     }
 }
 
+/// Loads a Bias in Bios JSONL file as the 28-way profession task (content detection alone picks
+/// the gender task, since both read the same file).
+pub fn load_bias_in_bios_profession(path: &Path) -> Result<Task> {
+    let text = std::fs::read_to_string(path).map_err(|e| SearchError::io(path, e))?;
+    bias_in_bios::load(path, &text, bias_in_bios::Attribute::Profession)
+}
+
 fn unknown(path: &Path, first: &Value) -> SearchError {
     let keys: Vec<&str> =
         first.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
