@@ -106,5 +106,35 @@ fn sigma_gradients(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, forward, sigma_gradients);
+/// Why inference matmuls go through faer: the same product on burn-flex and on faer.
+fn matmul(c: &mut Criterion) {
+    use burn::tensor::{Device, Tensor};
+    let (m, k, n) = (4096usize, 576usize, 1536usize);
+    let mut group = c.benchmark_group("matmul_4096x576x1536");
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements((2 * m * k * n) as u64)); // flops
+    let dev = Device::flex();
+    let (a, b) = (Tensor::<2>::ones([m, k], &dev), Tensor::<2>::ones([k, n], &dev));
+    group.bench_function("burn_flex", |bench| {
+        bench.iter(|| a.clone().matmul(b.clone()).into_data())
+    });
+    let fa = laser::linalg::faer::Mat::<f32>::ones(m, k);
+    let fb = laser::linalg::faer::Mat::<f32>::ones(k, n);
+    let mut out = laser::linalg::faer::Mat::<f32>::zeros(m, n);
+    group.bench_function("faer_2_threads", |bench| {
+        bench.iter(|| {
+            laser::linalg::faer::linalg::matmul::matmul(
+                out.as_mut(),
+                laser::linalg::faer::Accum::Replace,
+                fa.as_ref(),
+                fb.as_ref(),
+                1.0f32,
+                laser::linalg::faer::Par::rayon(0),
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, forward, sigma_gradients, matmul);
 criterion_main!(benches);
