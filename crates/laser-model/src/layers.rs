@@ -8,6 +8,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 use faer::{MatMut, MatRef, Par};
 
 use crate::config::Activation;
+use crate::taps::WeightTaps;
 
 /// A row-major host copy of a 2-D parameter, shared by reference.
 #[derive(Debug, Clone)]
@@ -22,12 +23,14 @@ pub(crate) struct HostMatrix {
 /// On CPU backends, inference also keeps a host copy of every matrix: faer's matmul (AVX-512
 /// where the CPU has it) runs ~4× faster here than the gemm inside burn's CPU backends
 /// (`cargo bench --bench forward -- matmul`), and the
-/// linear layers are most of the work. The autodiff parameter set has no host copies, so the
-/// gradient pass stays entirely in burn.
+/// linear layers are most of the work. The autodiff parameter set has no host copies; its weight
+/// gradients go through [`WeightTaps`] so that `∂L/∂W` is a faer product too.
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     pub(crate) map: HashMap<String, Tensor<2>>,
     pub(crate) host: HashMap<String, HostMatrix>,
+    /// Gradient pass only: weights whose `∂L/∂W` is taken through output probes.
+    pub(crate) taps: Option<Arc<WeightTaps>>,
 }
 
 impl Params {
@@ -50,6 +53,10 @@ impl Params {
 
     /// `x Wᵀ` for the parameter `name` (`[out, in]`, HF `nn.Linear` orientation), `x: [N, in]`.
     pub(crate) fn matmul_t(&self, x: Tensor<2>, name: &str) -> Tensor<2> {
+        if let Some(taps) = self.taps.as_ref().filter(|t| t.covers(name)) {
+            let y = x.clone().matmul(self.get(name).transpose());
+            return taps.tap(name, &x, y, true);
+        }
         match self.host.get(name) {
             Some(w) => host_matmul(x, w, true),
             None => x.matmul(self.get(name).transpose()),
@@ -58,6 +65,10 @@ impl Params {
 
     /// `x W` for the parameter `name` stored `[in, out]` (GPT-2's `Conv1D`).
     fn matmul(&self, x: Tensor<2>, name: &str) -> Tensor<2> {
+        if let Some(taps) = self.taps.as_ref().filter(|t| t.covers(name)) {
+            let y = x.clone().matmul(self.get(name));
+            return taps.tap(name, &x, y, false);
+        }
         match self.host.get(name) {
             Some(w) => host_matmul(x, w, false),
             None => x.matmul(self.get(name)),

@@ -35,6 +35,7 @@ mod llama;
 mod matrix;
 mod model;
 mod roberta;
+mod taps;
 mod tokenizer;
 mod weights;
 

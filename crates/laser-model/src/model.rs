@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
@@ -16,6 +17,7 @@ use crate::layers::{HostMatrix, Params};
 use crate::llama::Llama;
 use crate::matrix::MatrixInfo;
 use crate::roberta::Roberta;
+use crate::taps::WeightTaps;
 use crate::tokenizer::Tokenizer;
 use crate::weights::{HostTensor, WeightMap};
 
@@ -253,7 +255,7 @@ impl Model {
         Ok(Self {
             arch,
             device,
-            params: Params { map, host },
+            params: Params { map, host, taps: None },
             originals: HashMap::new(),
             matrices,
             matrix_index,
@@ -832,16 +834,25 @@ impl Model {
             }
         }
         let ad = self.device.clone().autodiff();
+        // Block matrices are only ever used as linear maps: their gradients come from probes.
+        // Anything else asked for (an embedding, a tied head) is tracked by autodiff itself.
+        let tapped: HashSet<String> = wanted
+            .iter()
+            .filter(|n| self.matrix_index.contains_key(**n))
+            .map(|n| (*n).to_owned())
+            .collect();
+        let taps = Arc::new(WeightTaps::new(tapped.clone()));
         let mut tracked = HashMap::new();
         let params = Params {
             host: HashMap::new(),
+            taps: Some(taps.clone()),
             map: self
                 .params
                 .map
                 .iter()
                 .map(|(k, t)| {
                     let mut a = t.clone().autodiff();
-                    if wanted.contains(k.as_str()) {
+                    if wanted.contains(k.as_str()) && !tapped.contains(k) {
                         a = a.require_grad();
                         tracked.insert(k.clone(), a.clone());
                     }
@@ -852,6 +863,7 @@ impl Model {
         let total = targets.len() as f64;
         let mb = micro_batch.max(1);
         let mut acc: HashMap<String, Tensor<2>> = HashMap::new();
+        let mut acc_host: HashMap<String, Vec<f32>> = HashMap::new();
         let mut loss = 0.0f64;
         for start in (0..seqs.len()).step_by(mb) {
             let end = (start + mb).min(seqs.len());
@@ -868,6 +880,7 @@ impl Model {
             let chunk_loss = lp.sum().neg().div_scalar(total);
             loss += f64::from(host_vec(chunk_loss.clone())?[0]);
             let grads = chunk_loss.backward();
+            taps.accumulate(&grads, &self.shapes, &mut acc_host)?;
             for (name, t) in &tracked {
                 if let Some(g) = t.grad(&grads) {
                     let g = g.without_autodiff();
@@ -881,9 +894,10 @@ impl Model {
         }
         let mut grads = BTreeMap::new();
         for name in names {
-            let g = match acc.remove(name) {
-                Some(g) => host_vec(g)?,
-                None => {
+            let g = match (acc.remove(name), acc_host.remove(name)) {
+                (Some(g), _) => host_vec(g)?,
+                (None, Some(g)) => g,
+                (None, None) => {
                     // No path from this matrix to the loss (e.g. a layer past every target): zero.
                     let [r, c] = self.params.get(name).dims();
                     vec![0.0; r * c]
