@@ -6,6 +6,9 @@
 //! - [`linalg`]: thin / partial / randomized SVD, σ-gradients, truncation, row clustering.
 //! - [`model`]: transformers in burn — loading, forward, backward, matrix editing, export.
 //! - [`search`]: tasks, metrics, the evaluation engine and the search strategies.
+//! - [`fuzzing`]: untrusted-bytes entry points for the fuzz targets and mutation tests.
+
+pub mod fuzzing;
 
 pub use laser_linalg as linalg;
 pub use laser_model as model;

@@ -147,8 +147,13 @@ fn required<T: serde::de::DeserializeOwned>(
 impl ModelConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
-        let raw: serde_json::Value = serde_json::from_str(&text)
+        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Parses and validates the bytes of a `config.json`; `path` only names the file in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let raw: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| ModelError::config(path, format!("not JSON: {e}")))?;
         Self::from_json(raw, path)
     }

@@ -27,6 +27,9 @@ pub enum ModelError {
     /// A tensor holds NaN or infinite values.
     #[error("tensor `{name}` has a non-finite value {value} at flat index {index}")]
     NonFinite { name: String, index: usize, value: f32 },
+    /// A tensor problem ([`ModelError::TensorShape`], [`ModelError::NonFinite`]) in a model file.
+    #[error("{path}: {error}")]
+    InFile { path: PathBuf, error: Box<ModelError> },
     /// A matrix name that is not an editable matrix of this model.
     #[error("`{name}` is not an editable matrix of this {family} model (see `laser inspect`)")]
     UnknownMatrix { name: String, family: &'static str },

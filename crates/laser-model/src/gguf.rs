@@ -262,7 +262,10 @@ impl GgufFile {
         Ok(Self { path: path.to_owned(), mmap, metadata, tensors })
     }
 
-    fn parse(
+    /// Parses a GGUF header (metadata and tensor table) from bytes, checking every count, size
+    /// and offset against `bytes.len()` before allocating; `path` only names the file in errors.
+    /// [`GgufFile::open`] runs exactly this on the mapped file (the fuzz targets call it directly).
+    pub fn parse(
         bytes: &[u8],
         path: &Path,
     ) -> Result<(BTreeMap<String, GgufValue>, Vec<GgufTensorInfo>)> {
@@ -450,7 +453,8 @@ impl GgufModel {
                 .collect(),
             _ => Vec::new(),
         };
-        let tokenizer = Tokenizer::byte_level_bpe(&tokens, &merges, &pre, &special)?;
+        let tokenizer = Tokenizer::byte_level_bpe(&tokens, &merges, &pre, &special)
+            .map_err(|e| ModelError::InFile { path: path.to_owned(), error: Box::new(e) })?;
 
         let heads = f.meta_u64("llama.attention.head_count")? as usize;
         let kv_heads = f

@@ -48,5 +48,6 @@ pub use model::{
 };
 pub use tokenizer::Tokenizer;
 pub use weights::{
-    HostTensor, WeightMap, load_safetensors_dir, load_safetensors_file, save_safetensors,
+    HostTensor, WeightMap, load_safetensors_dir, load_safetensors_file, parse_safetensors,
+    save_safetensors,
 };

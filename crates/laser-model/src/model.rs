@@ -208,15 +208,21 @@ impl Model {
             let d = format!("{device:?}");
             d.contains("Flex") || d.contains("NdArray")
         };
+        let in_file =
+            |e: ModelError| ModelError::InFile { path: source.to_owned(), error: Box::new(e) };
         for (name, shape) in arch.expected_tensors() {
             let t = weights.remove(&name).ok_or_else(|| ModelError::MissingTensor {
                 name: name.clone(),
                 path: source.to_owned(),
             })?;
             if t.shape != shape {
-                return Err(ModelError::TensorShape { name, expected: shape, got: t.shape });
+                return Err(in_file(ModelError::TensorShape {
+                    name,
+                    expected: shape,
+                    got: t.shape,
+                }));
             }
-            t.check_finite(&name)?;
+            t.check_finite(&name).map_err(in_file)?;
             shapes.insert(name.clone(), shape);
             if use_host && t.shape.len() == 2 {
                 let (rows, cols) = (t.shape[0], t.shape[1]);
@@ -230,13 +236,13 @@ impl Model {
             if let Some(t) = weights.remove(name) {
                 if t.shape.len() != 2 || t.shape[1] != arch.config().hidden_size || t.shape[0] == 0
                 {
-                    return Err(ModelError::TensorShape {
+                    return Err(in_file(ModelError::TensorShape {
                         name: name.into(),
                         expected: vec![1, arch.config().hidden_size],
                         got: t.shape,
-                    });
+                    }));
                 }
-                t.check_finite(name)?;
+                t.check_finite(name).map_err(in_file)?;
                 shapes.insert(name.to_owned(), t.shape.clone());
                 map.insert(name.to_owned(), to_device(t, &device));
             }
@@ -245,7 +251,8 @@ impl Model {
             && tok.vocab_size() > arch.config().vocab_size
         {
             return Err(ModelError::Tokenizer(format!(
-                "tokenizer has {} tokens but the model's vocabulary is {}",
+                "{}: the tokenizer has {} tokens but the model's vocabulary is {}",
+                source.display(),
                 tok.vocab_size(),
                 arch.config().vocab_size
             )));

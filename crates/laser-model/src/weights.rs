@@ -82,7 +82,12 @@ pub fn load_safetensors_file(path: &Path) -> Result<WeightMap> {
     // SAFETY: the map is read-only and private; the file is opened read-only and not modified by
     // this process. Another process truncating it concurrently could fault, as with any mmap.
     let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
-    let st = SafeTensors::deserialize(&mmap)
+    parse_safetensors(&mmap, path)
+}
+
+/// Decodes safetensors bytes to f32 tensors; `path` only names the file in errors.
+pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<WeightMap> {
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| ModelError::format(path, format!("not a valid safetensors file: {e}")))?;
     let mut out = WeightMap::new();
     for (name, view) in st.tensors() {

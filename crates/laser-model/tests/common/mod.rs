@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod gguf_writer;
+
 use laser_model::{Backend, HostTensor, Model, TokenTarget};
 
 pub const FAMILIES: [&str; 5] = ["llama", "gpt2", "gptj", "gpt_neox", "roberta"];

@@ -21,12 +21,18 @@ pub use bias_in_bios::PROFESSIONS;
 /// Loads a task file in any supported format.
 pub fn load_task(path: &Path) -> Result<Task> {
     let text = std::fs::read_to_string(path).map_err(|e| SearchError::io(path, e))?;
+    parse_task(path, &text)
+}
+
+/// Parses a task from its text, detecting the format from the content; `path` names the file in
+/// errors and in the task.
+pub fn parse_task(path: &Path, text: &str) -> Result<Task> {
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Err(SearchError::task(path, None, "the file is empty"));
     }
     if trimmed.starts_with('[') {
-        let value: Value = serde_json::from_str(&text).map_err(|e| json_error(path, &e))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| json_error(path, &e))?;
         let items = value.as_array().expect("starts with [");
         let first = items
             .first()
@@ -44,7 +50,7 @@ pub fn load_task(path: &Path) -> Result<Task> {
         };
     }
     // One JSON object is a BIG-bench task; several lines of objects are JSONL.
-    if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(&text)
+    if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(text)
         && obj.contains_key("examples")
     {
         return bigbench::load(path, &obj);
@@ -53,11 +59,11 @@ pub fn load_task(path: &Path) -> Result<Task> {
     let first: Value = serde_json::from_str(text.lines().nth(first_line).unwrap_or(""))
         .map_err(|e| SearchError::task(path, Some(first_line + 1), format!("not JSON: {e}")))?;
     if first.get("claim").is_some() && first.get("label").is_some() {
-        fever::load(path, &text)
+        fever::load(path, text)
     } else if first.get("hard_text").is_some() {
-        bias_in_bios::load(path, &text, bias_in_bios::Attribute::Gender)
+        bias_in_bios::load(path, text, bias_in_bios::Attribute::Gender)
     } else if first.get("prompt").is_some() {
-        jsonl::load(path, &text)
+        jsonl::load(path, text)
     } else {
         Err(unknown(path, &first))
     }

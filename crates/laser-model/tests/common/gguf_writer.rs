@@ -1,0 +1,227 @@
+//! A minimal GGUF v3 writer; a GGUF of the tiny llama with Q/K rows permuted as llama.cpp stores
+//! them (round-trip and hostile-input tests); a micro llama in every supported block type (the
+//! committed fuzz seed, `tests/fixtures/fuzz/gguf/micro_llama.gguf`).
+
+use super::load_tiny;
+
+/// A minimal GGUF v3 writer for tests.
+pub struct Writer {
+    kv: Vec<u8>,
+    n_kv: u64,
+    pub tensors: Vec<(String, Vec<u64>, u32, Vec<u8>)>,
+}
+
+pub fn put_str(buf: &mut Vec<u8>, s: &str) {
+    buf.extend((s.len() as u64).to_le_bytes());
+    buf.extend(s.as_bytes());
+}
+
+impl Writer {
+    pub fn new() -> Self {
+        Self { kv: Vec::new(), n_kv: 0, tensors: Vec::new() }
+    }
+    pub fn key(&mut self, k: &str, ty: u32) {
+        put_str(&mut self.kv, k);
+        self.kv.extend(ty.to_le_bytes());
+        self.n_kv += 1;
+    }
+    pub fn u32(&mut self, k: &str, v: u32) {
+        self.key(k, 4);
+        self.kv.extend(v.to_le_bytes());
+    }
+    pub fn f32(&mut self, k: &str, v: f32) {
+        self.key(k, 6);
+        self.kv.extend(v.to_le_bytes());
+    }
+    pub fn string(&mut self, k: &str, v: &str) {
+        self.key(k, 8);
+        put_str(&mut self.kv, v);
+    }
+    pub fn strings(&mut self, k: &str, v: &[String]) {
+        self.key(k, 9);
+        self.kv.extend(8u32.to_le_bytes());
+        self.kv.extend((v.len() as u64).to_le_bytes());
+        for s in v {
+            put_str(&mut self.kv, s);
+        }
+    }
+    /// A tensor of GGML type `ty` whose block bytes are already encoded.
+    pub fn tensor_raw(&mut self, name: &str, shape: &[usize], ty: u32, bytes: Vec<u8>) {
+        let dims = shape.iter().rev().map(|&d| d as u64).collect();
+        self.tensors.push((name.into(), dims, ty, bytes));
+    }
+    /// `shape` is HF order (outermost first); GGUF stores it innermost first.
+    pub fn tensor_f32(&mut self, name: &str, shape: &[usize], data: &[f32]) {
+        let dims = shape.iter().rev().map(|&d| d as u64).collect();
+        self.tensors.push((
+            name.into(),
+            dims,
+            0,
+            data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ));
+    }
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = b"GGUF".to_vec();
+        out.extend(3u32.to_le_bytes());
+        out.extend((self.tensors.len() as u64).to_le_bytes());
+        out.extend(self.n_kv.to_le_bytes());
+        out.extend(&self.kv);
+        let mut offset = 0u64;
+        let mut blobs = Vec::new();
+        for (name, dims, ty, data) in &self.tensors {
+            put_str(&mut out, name);
+            out.extend((dims.len() as u32).to_le_bytes());
+            for d in dims {
+                out.extend(d.to_le_bytes());
+            }
+            out.extend(ty.to_le_bytes());
+            out.extend(offset.to_le_bytes());
+            let mut blob = data.clone();
+            blob.resize(data.len().div_ceil(32) * 32, 0);
+            offset += blob.len() as u64;
+            blobs.push(blob);
+        }
+        out.resize(out.len().div_ceil(32) * 32, 0);
+        for b in blobs {
+            out.extend(b);
+        }
+        out
+    }
+}
+
+/// llama.cpp's permutation of Q/K rows (the inverse of the loader's un-permute).
+pub fn permute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
+    let per = rows / heads;
+    let half = per / 2;
+    let mut out = vec![0.0; data.len()];
+    for h in 0..heads {
+        for s in 0..2 {
+            for r in 0..half {
+                let hf = h * per + s * half + r;
+                let gg = h * per + 2 * r + s;
+                out[gg * cols..(gg + 1) * cols].copy_from_slice(&data[hf * cols..(hf + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+pub fn tiny_llama_gguf() -> Vec<u8> {
+    let model = load_tiny("llama");
+    let c = model.config().clone();
+    let mut w = Writer::new();
+    w.string("general.architecture", "llama");
+    w.u32("llama.block_count", c.num_layers as u32);
+    w.u32("llama.embedding_length", c.hidden_size as u32);
+    w.u32("llama.feed_forward_length", c.intermediate_size as u32);
+    w.u32("llama.attention.head_count", c.num_heads as u32);
+    w.u32("llama.attention.head_count_kv", c.num_kv_heads as u32);
+    w.u32("llama.rope.dimension_count", c.head_dim as u32);
+    w.f32("llama.rope.freq_base", c.rope_theta as f32);
+    w.f32("llama.attention.layer_norm_rms_epsilon", c.norm_eps as f32);
+    w.string("tokenizer.ggml.model", "gpt2");
+    w.string("tokenizer.ggml.pre", "smollm");
+    let tokens: Vec<String> = (0..c.vocab_size).map(|i| format!("t{i}")).collect();
+    w.strings("tokenizer.ggml.tokens", &tokens);
+    w.strings("tokenizer.ggml.merges", &[]);
+    let mut put = |gguf: &str, hf: &str, permute_heads: Option<usize>| {
+        let t = model.parameter(hf).unwrap();
+        let data = match permute_heads {
+            Some(h) => permute(&t.data, t.shape[0], t.shape[1], h),
+            None => t.data.clone(),
+        };
+        w.tensor_f32(gguf, &t.shape, &data);
+    };
+    put("token_embd.weight", "model.embed_tokens.weight", None);
+    put("output_norm.weight", "model.norm.weight", None);
+    put("output.weight", "lm_head.weight", None);
+    for l in 0..c.num_layers {
+        let hf = |s: &str| format!("model.layers.{l}.{s}");
+        put(&format!("blk.{l}.attn_norm.weight"), &hf("input_layernorm.weight"), None);
+        put(&format!("blk.{l}.ffn_norm.weight"), &hf("post_attention_layernorm.weight"), None);
+        put(&format!("blk.{l}.attn_q.weight"), &hf("self_attn.q_proj.weight"), Some(c.num_heads));
+        put(
+            &format!("blk.{l}.attn_k.weight"),
+            &hf("self_attn.k_proj.weight"),
+            Some(c.num_kv_heads),
+        );
+        put(&format!("blk.{l}.attn_v.weight"), &hf("self_attn.v_proj.weight"), None);
+        put(&format!("blk.{l}.attn_output.weight"), &hf("self_attn.o_proj.weight"), None);
+        put(&format!("blk.{l}.ffn_gate.weight"), &hf("mlp.gate_proj.weight"), None);
+        put(&format!("blk.{l}.ffn_up.weight"), &hf("mlp.up_proj.weight"), None);
+        put(&format!("blk.{l}.ffn_down.weight"), &hf("mlp.down_proj.weight"), None);
+    }
+    w.finish()
+}
+
+pub fn write_tmp(tag: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("laser-gguf-{tag}-{}.gguf", std::process::id()));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// A one-layer llama (d = 32, 2 heads, 1 KV head, FFN 32, 8 tokens) whose tensors use F32, F16,
+/// BF16, Q8_0, Q4_0 and Q4_1, with a byte-level BPE vocabulary and one merge: small enough for a
+/// fuzzer to mutate, yet it loads and runs. Values come from a fixed formula (no RNG state).
+pub fn micro_llama_gguf() -> Vec<u8> {
+    let val = |i: usize, salt: usize| (((i * 37 + salt * 11) % 17) as f32 - 8.0) / 16.0;
+    let q8_0 = |n: usize, salt: usize| -> Vec<u8> {
+        let mut out = Vec::new();
+        for b in 0..n / 32 {
+            out.extend(half::f16::from_f32(0.01).to_le_bytes());
+            out.extend((0..32).map(|i| (((b * 32 + i + salt) % 15) as i8 - 7) as u8));
+        }
+        out
+    };
+    let q4 = |n: usize, salt: usize, with_min: bool| -> Vec<u8> {
+        let mut out = Vec::new();
+        for b in 0..n / 32 {
+            out.extend(half::f16::from_f32(0.02).to_le_bytes());
+            if with_min {
+                out.extend(half::f16::from_f32(-0.1).to_le_bytes());
+            }
+            out.extend(
+                (0..16).map(|i| (((b + i + salt) % 16) as u8) | ((((b + 3 * i) % 16) as u8) << 4)),
+            );
+        }
+        out
+    };
+    let mut w = Writer::new();
+    w.string("general.architecture", "llama");
+    w.u32("llama.block_count", 1);
+    w.u32("llama.embedding_length", 32);
+    w.u32("llama.feed_forward_length", 32);
+    w.u32("llama.attention.head_count", 2);
+    w.u32("llama.attention.head_count_kv", 1);
+    w.u32("llama.rope.dimension_count", 16);
+    w.f32("llama.rope.freq_base", 10000.0);
+    w.f32("llama.attention.layer_norm_rms_epsilon", 1e-5);
+    w.string("tokenizer.ggml.model", "gpt2");
+    w.string("tokenizer.ggml.pre", "smollm");
+    let tokens: Vec<String> = ["a", "b", "Ġ", "Ġa", "1", "2", "<|endoftext|>", "ab"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    w.strings("tokenizer.ggml.tokens", &tokens);
+    w.strings("tokenizer.ggml.merges", &["a b".to_string(), "Ġ a".to_string()]);
+    w.u32("tokenizer.ggml.eos_token_id", 6);
+    let f32s = |n: usize, salt: usize| (0..n).map(|i| val(i, salt)).collect::<Vec<f32>>();
+    let f16 = |n: usize, salt: usize| -> Vec<u8> {
+        (0..n).flat_map(|i| half::f16::from_f32(val(i, salt)).to_le_bytes()).collect()
+    };
+    let bf16 = |n: usize, salt: usize| -> Vec<u8> {
+        (0..n).flat_map(|i| half::bf16::from_f32(val(i, salt)).to_le_bytes()).collect()
+    };
+    w.tensor_raw("token_embd.weight", &[8, 32], 1, f16(256, 1));
+    w.tensor_f32("output_norm.weight", &[32], &[1.0; 32]);
+    w.tensor_f32("blk.0.attn_norm.weight", &[32], &f32s(32, 2));
+    w.tensor_raw("blk.0.ffn_norm.weight", &[32], 30, bf16(32, 3));
+    w.tensor_raw("blk.0.attn_q.weight", &[32, 32], 8, q8_0(1024, 4));
+    w.tensor_raw("blk.0.attn_k.weight", &[16, 32], 2, q4(512, 5, false));
+    w.tensor_raw("blk.0.attn_v.weight", &[16, 32], 3, q4(512, 6, true));
+    w.tensor_raw("blk.0.attn_output.weight", &[32, 32], 8, q8_0(1024, 7));
+    w.tensor_raw("blk.0.ffn_gate.weight", &[32, 32], 3, q4(1024, 8, true));
+    w.tensor_raw("blk.0.ffn_up.weight", &[32, 32], 2, q4(1024, 9, false));
+    w.tensor_f32("blk.0.ffn_down.weight", &[32, 32], &f32s(1024, 10));
+    w.finish()
+}
