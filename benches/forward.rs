@@ -5,34 +5,18 @@
 //! `cargo bench --bench forward` (results: `docs/BENCHMARKS.md`). `LASER_BACKEND=ndarray` (with
 //! `--features ndarray`) runs the same on burn's ndarray backend.
 
+mod common;
+
 use std::hint::black_box;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
+use common::load;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use laser::linalg::faer::MatRef;
 use laser::linalg::rng::SplitMix64;
 use laser::linalg::{sigma_gradient, thin_svd_with};
-use laser::model::{Backend, Model, TokenTarget};
+use laser::model::TokenTarget;
 use rayon::prelude::*;
-
-fn smollm2() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fetch-smollm2.sh"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
-fn load() -> Model {
-    let backend = std::env::var("LASER_BACKEND")
-        .ok()
-        .and_then(|b| Backend::from_name(&b))
-        .unwrap_or_default();
-    Model::load(&smollm2(), backend.device().unwrap()).unwrap()
-}
 
 fn random_batch(b: usize, t: usize, vocab: usize, seed: u64) -> Vec<Vec<u32>> {
     let mut rng = SplitMix64::new(seed);

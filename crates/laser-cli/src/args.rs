@@ -123,6 +123,10 @@ pub struct SearchOptions {
     /// Matrices scanned by the gradient strategy.
     #[arg(long)]
     pub top_k: Option<usize>,
+    /// Gradient / compose: per scanned matrix, the N ρ values with the best predicted score, or
+    /// `all` for the whole grid.
+    #[arg(long, value_name = "N|all")]
+    pub rhos_per_matrix: Option<String>,
     /// Kept-rank fractions (default: LASER's grid 0.9,…,0.005).
     #[arg(long, value_delimiter = ',')]
     pub rho: Option<Vec<f32>>,

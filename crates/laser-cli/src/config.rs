@@ -105,10 +105,23 @@ pub fn search(
         return Err(usage("--n must be at least 1"));
     }
     let defaults = SearchConfig::default();
+    let rhos_per_matrix = match opts.rhos_per_matrix.as_deref() {
+        None => defaults.rhos_per_matrix,
+        Some("all") => None,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => {
+                return Err(usage(format!(
+                    "--rhos-per-matrix takes a count ≥ 1 or `all`, got `{v}`"
+                )));
+            }
+        },
+    };
     Ok(SearchConfig {
         strategy,
         n: task.n,
         top_k: opts.top_k.unwrap_or(defaults.top_k),
+        rhos_per_matrix,
         rhos: rhos(opts.rho.as_ref())?,
         factors,
         layers: opts.layers.as_deref().map(layers).transpose()?,

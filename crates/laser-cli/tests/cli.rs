@@ -325,6 +325,14 @@ fn bad_input_exits_2_with_one_readable_line() {
             "--kinds",
         ),
         (vec!["predict", "--model", s(&m), "--text", "x", "--backend", "cuda"], "--backend"),
+        (
+            vec!["search", "--model", s(&m), "--task", s(&task), "--rhos-per-matrix", "0"],
+            "--rhos-per-matrix",
+        ),
+        (
+            vec!["search", "--model", s(&m), "--task", s(&task), "--rhos-per-matrix", "most"],
+            "--rhos-per-matrix",
+        ),
     ];
     for (args, needle) in cases {
         let out = laser(&args);

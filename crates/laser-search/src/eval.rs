@@ -118,9 +118,34 @@ fn encode(tok: &Tokenizer, text: &str, item: usize, what: &str) -> Result<Vec<u3
     Ok(ids)
 }
 
+/// How the engine lays out the items; the default is the fast layout. The other exists so that
+/// the benchmarks can measure what each optimisation saves (`benches/eval_engine.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalLayout {
+    /// One packed row per item (the prompt once, every choice after it under a tree mask);
+    /// `false`: one row per (prompt, choice), the prompt recomputed for each choice.
+    pub share_prompts: bool,
+}
+
+impl Default for EvalLayout {
+    fn default() -> Self {
+        Self { share_prompts: true }
+    }
+}
+
 impl Evaluator {
     /// Tokenizes `items` and uploads them in batches of at most `batch_tokens` padded tokens.
     pub fn new(model: &Model, items: &[Item], batch_tokens: usize) -> Result<Self> {
+        Self::with_layout(model, items, batch_tokens, EvalLayout::default())
+    }
+
+    /// [`Evaluator::new`] with an explicit layout.
+    pub fn with_layout(
+        model: &Model,
+        items: &[Item],
+        batch_tokens: usize,
+        layout: EvalLayout,
+    ) -> Result<Self> {
         let tok = model.tokenizer().ok_or_else(|| {
             SearchError::Config("the model has no tokenizer; tasks need one".into())
         })?;
@@ -136,7 +161,6 @@ impl Evaluator {
         let mut gold_seq = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let prompt = encode(tok, &item.prompt, i, "prompt")?;
-            row_first_seq.push(n_seqs);
             let conts = match &item.target {
                 Target::Choice { choices, answer } => {
                     gold_seq.push(n_seqs + answer);
@@ -182,8 +206,17 @@ impl Evaluator {
                     vec![cont]
                 }
             };
-            n_seqs += conts.len();
-            rows.push((prompt, conts));
+            if layout.share_prompts {
+                row_first_seq.push(n_seqs);
+                n_seqs += conts.len();
+                rows.push((prompt, conts));
+            } else {
+                for cont in conts {
+                    row_first_seq.push(n_seqs);
+                    n_seqs += 1;
+                    rows.push((prompt.clone(), vec![cont]));
+                }
+            }
         }
         // Length-sorted batches waste little on padding.
         let row_len =
@@ -356,11 +389,18 @@ pub fn gradient_pass(
     let tok = model
         .tokenizer()
         .ok_or_else(|| SearchError::Config("the model has no tokenizer; tasks need one".into()))?;
-    let mut seqs = Vec::with_capacity(items.len());
-    let mut targets = Vec::new();
+    let mut pairs = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let p = encode(tok, &item.prompt, i, "prompt")?;
         let c = encode(tok, &item.gold_continuation(), i, "answer")?;
+        pairs.push((p, c));
+    }
+    // Micro-batches of similar lengths waste little on padding; the gradient is a sum over
+    // items, so their order does not change it (beyond float rounding).
+    pairs.sort_by_key(|(p, c)| p.len() + c.len());
+    let mut seqs = Vec::with_capacity(pairs.len());
+    let mut targets = Vec::new();
+    for (i, (p, c)) in pairs.into_iter().enumerate() {
         for (k, &t) in c.iter().enumerate() {
             targets.push(TokenTarget { seq: i, position: p.len() + k - 1, token: t });
         }

@@ -25,7 +25,7 @@ mod task;
 
 pub use edits::{Edit, EditEngine, EditList, Factor, to_row_major};
 pub use error::{Result, SearchError};
-pub use eval::{ClassAccuracy, Evaluator, Metrics, gradient_pass, normalise_answer};
+pub use eval::{ClassAccuracy, EvalLayout, Evaluator, Metrics, gradient_pass, normalise_answer};
 pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_task};
 pub use log::{CandidateLog, LoggedCandidate};
 pub use search::{

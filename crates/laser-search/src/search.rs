@@ -78,6 +78,9 @@ pub struct SearchConfig {
     pub n: usize,
     /// Matrices scanned by the gradient strategy.
     pub top_k: usize,
+    /// Gradient / compose: per scanned matrix, only this many ρ values, those with the best
+    /// predicted truncation score (`None`: the whole ρ grid).
+    pub rhos_per_matrix: Option<usize>,
     /// Kept-rank fractions scanned.
     pub rhos: Vec<f32>,
     /// Factorizations scanned.
@@ -104,6 +107,9 @@ impl Default for SearchConfig {
             strategy: Strategy::Gradient,
             n: 100,
             top_k: 5,
+            // Measured on four tasks (docs/RESULTS.md): the two best-predicted ρ per matrix reach
+            // the full grid's selection accuracy within a point, at 2/9 of the candidates.
+            rhos_per_matrix: Some(2),
             rhos: LASER_RHO_GRID.to_vec(),
             factors: vec![Factor::Svd],
             layers: None,
@@ -167,6 +173,9 @@ pub struct MatrixScore {
     pub best_rho: f32,
     /// First-order predicted loss change at `best_rho`.
     pub predicted_delta_loss: f64,
+    /// The ρ grid ordered by predicted score, best first (what `rhos_per_matrix` keeps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rhos_by_score: Vec<f32>,
 }
 
 /// Wall time per phase, in seconds.
@@ -325,6 +334,9 @@ fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
     if cfg.top_k == 0 {
         return Err(SearchError::Config("--top-k must be at least 1".into()));
     }
+    if cfg.rhos_per_matrix == Some(0) {
+        return Err(SearchError::Config("--rhos-per-matrix must be at least 1".into()));
+    }
     if let Some((lo, hi)) = cfg.layers {
         let l = model.config().num_layers;
         if lo > hi || hi >= l {
@@ -380,42 +392,48 @@ pub fn rank_matrices(
     }
     let t = Instant::now();
     let names: Vec<String> = matrices.iter().map(|m| m.name.clone()).collect();
-    let pass = gradient_pass(model, items, &names, micro_batch)?;
+    let mut pass = gradient_pass(model, items, &names, micro_batch)?;
     let grad_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let weights: Vec<Vec<f32>> =
-        names.iter().map(|n| model.matrix(n)).collect::<laser_model::Result<_>>()?;
-    let results: Vec<Result<(laser_linalg::ThinSvd, Vec<f32>)>> = matrices
-        .par_iter()
-        .zip(&weights)
-        .map(|(m, w)| {
+    // Each worker copies out one weight and consumes one gradient at a time, so that peak memory
+    // holds the SVDs but not a second copy of every matrix and every gradient.
+    let work: Vec<(&MatrixInfo, Vec<f32>)> = matrices
+        .iter()
+        .map(|m| (m, pass.grads.remove(&m.name).expect("gradient of every requested matrix")))
+        .collect();
+    let results: Vec<Result<(laser_linalg::ThinSvd, Vec<f32>, f64)>> = work
+        .into_par_iter()
+        .map(|(m, grad)| {
             let [r, c] = m.shape;
             let err = |source| SearchError::Linalg { name: m.name.clone(), source };
+            let w = model.matrix(&m.name)?;
             let svd =
-                thin_svd_with(MatRef::from_row_major_slice(w, r, c), Par::Seq).map_err(err)?;
-            let g = sigma_gradient(&svd, MatRef::from_row_major_slice(&pass.grads[&m.name], r, c))
-                .map_err(err)?;
-            Ok((svd, g))
+                thin_svd_with(MatRef::from_row_major_slice(&w, r, c), Par::Seq).map_err(err)?;
+            drop(w);
+            let g = sigma_gradient(&svd, MatRef::from_row_major_slice(&grad, r, c)).map_err(err)?;
+            let grad_norm = grad.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+            Ok((svd, g, grad_norm))
         })
         .collect();
     let mut ranking = Vec::with_capacity(matrices.len());
     let mut svds = Vec::with_capacity(matrices.len());
     for (m, r) in matrices.iter().zip(results) {
-        let (svd, g) = r?;
+        let (svd, g, grad_norm) = r?;
         let curve = truncation_scores(&svd.s, &g, score)
             .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
         let first_order =
             truncation_scores(&svd.s, &g, TruncationScore::FirstOrder).expect("same lengths");
         let [r, c] = m.shape;
-        let (best, best_rho, k) = rhos
+        let mut points: Vec<(f64, f32, usize)> = rhos
             .iter()
             .map(|&rho| {
                 let k = kept_rank(rho, r, c).expect("checked ρ");
                 (curve[k], rho, k)
             })
-            .fold((f64::NEG_INFINITY, rhos[0], 0), |b, x| if x.0 > b.0 { x } else { b });
-        let grad_norm =
-            pass.grads[&m.name].iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+            .collect();
+        // Best score first; equal scores keep grid order (the sort is stable).
+        points.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let (best, best_rho, k) = points[0];
         ranking.push(MatrixScore {
             name: m.name.clone(),
             layer: m.layer,
@@ -425,6 +443,7 @@ pub fn rank_matrices(
             score: best,
             best_rho,
             predicted_delta_loss: -first_order[k],
+            rhos_by_score: points.iter().map(|p| p.1).collect(),
         });
         svds.push((m.name.clone(), svd));
     }
@@ -521,16 +540,20 @@ pub fn run_search_with_progress(
         Strategy::Gradient | Strategy::Compose => {
             let (r, loss) = rank_by_gradient(&mut scan, &select_items, &matrices, cfg, &mut secs)?;
             gradient_loss = Some(loss);
-            let top: Vec<MatrixInfo> = r
+            let keep = cfg.rhos_per_matrix.unwrap_or(usize::MAX);
+            let shortlist: Vec<(usize, Edit)> = r
                 .iter()
                 .take(cfg.top_k)
-                .map(|s| {
-                    matrices.iter().find(|m| m.name == s.name).expect("ranked from these").clone()
+                .flat_map(|s| {
+                    let m = matrices.iter().find(|m| m.name == s.name).expect("ranked from these");
+                    grid(std::slice::from_ref(m))
+                        .into_iter()
+                        .filter(|(_, e)| s.rhos_by_score.iter().take(keep).any(|&x| x == e.rho))
                 })
                 .collect();
             ranking = r;
             let t = Instant::now();
-            let best = scan.scan_single(grid(&top))?;
+            let best = scan.scan_single(shortlist)?;
             let chosen = if cfg.strategy == Strategy::Gradient {
                 single_or_base(best, &base_select)
             } else {
@@ -555,7 +578,17 @@ pub fn run_search_with_progress(
         (None, None)
     } else {
         let test_items = Split::items(task, &split.test);
-        let test_eval = Evaluator::new(scan.model, &test_items, cfg.batch_tokens)?;
+        let mut test_eval = Evaluator::new(scan.model, &test_items, cfg.batch_tokens)?;
+        // Base-model states entering the lowest edited layer serve both evaluations.
+        if let Some(low) = best_edits
+            .iter()
+            .map(|e| scan.model.matrix_info(&e.name).map(|m| m.layer))
+            .collect::<laser_model::Result<Vec<_>>>()?
+            .into_iter()
+            .min()
+        {
+            test_eval.cache_layer(scan.model, low)?;
+        }
         let base = test_eval.evaluate(scan.model)?;
         progress.advance();
         let best = if best_edits.is_empty() {
@@ -662,6 +695,7 @@ fn marchenko_pastur(
             score: 1.0 - f64::from(rho),
             best_rho: rho,
             predicted_delta_loss: 0.0,
+            rhos_by_score: Vec::new(),
         });
         if rho < 1.0 {
             order.push((m.clone(), rho));

@@ -49,7 +49,14 @@ fn planted_task(model: &mut Model, items: usize) -> (std::path::PathBuf, Edit) {
 }
 
 fn config(strategy: Strategy, n: usize) -> SearchConfig {
-    SearchConfig { strategy, n, rhos: vec![0.5, 0.1, 0.02], top_k: 3, ..SearchConfig::default() }
+    SearchConfig {
+        strategy,
+        n,
+        rhos: vec![0.5, 0.1, 0.02],
+        top_k: 3,
+        rhos_per_matrix: None,
+        ..SearchConfig::default()
+    }
 }
 
 #[test]
@@ -80,6 +87,40 @@ fn exhaustive_finds_the_planted_edit_and_gradient_with_all_matrices_agrees() {
     assert_eq!(a, b, "K = all scans the exhaustive grid");
     assert_eq!(gradient.ranking.len(), model.matrices().len());
     assert!(gradient.seconds.grad > 0.0 && gradient.seconds.svd > 0.0);
+}
+
+#[test]
+fn rhos_per_matrix_scans_the_best_predicted_rhos_of_each_top_matrix() {
+    let mut model = tiny("llama");
+    let (path, _) = planted_task(&mut model, 30);
+    let task = load_task(&path).unwrap();
+    let full = run_search(&mut model, &task, &config(Strategy::Gradient, 30)).unwrap();
+    let one = SearchConfig { rhos_per_matrix: Some(1), ..config(Strategy::Gradient, 30) };
+    let short = run_search(&mut model, &task, &one).unwrap();
+    assert_eq!(short.ranking, full.ranking, "the ranking does not depend on the shortlist");
+    let expected: Vec<(String, f32)> =
+        full.ranking.iter().take(3).map(|s| (s.name.clone(), s.best_rho)).collect();
+    let mut got: Vec<(String, f32)> =
+        short.candidates.iter().map(|c| (c.edits[0].name.clone(), c.edits[0].rho)).collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want = expected.clone();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, want, "one candidate per top matrix, at its predicted best ρ");
+    for s in &full.ranking {
+        assert_eq!(s.rhos_by_score.first(), Some(&s.best_rho));
+        let mut sorted = s.rhos_by_score.clone();
+        sorted.sort_by(f32::total_cmp);
+        assert_eq!(sorted, vec![0.02, 0.1, 0.5], "a permutation of the grid");
+    }
+    // Every shortlisted candidate has the metrics the full scan measured for it.
+    for c in &short.candidates {
+        assert!(full.candidates.contains(c), "{:?}", c.edits);
+    }
+    let two = SearchConfig { rhos_per_matrix: Some(2), ..config(Strategy::Gradient, 30) };
+    assert_eq!(run_search(&mut model, &task, &two).unwrap().candidates_evaluated, 6);
+    let zero = SearchConfig { rhos_per_matrix: Some(0), ..config(Strategy::Gradient, 30) };
+    let err = run_search(&mut model, &task, &zero).unwrap_err().to_string();
+    assert!(err.contains("--rhos-per-matrix"), "{err}");
 }
 
 #[test]
