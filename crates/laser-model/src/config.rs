@@ -219,7 +219,8 @@ impl ModelConfig {
                     family: if gptj { Family::Gptj } else { Family::Gpt2 },
                     vocab_size: required(&raw, &["vocab_size"], path)?,
                     hidden_size: hidden,
-                    intermediate_size: field(&raw, &["n_inner"], path)?.unwrap_or(4 * hidden),
+                    intermediate_size: field(&raw, &["n_inner"], path)?
+                        .unwrap_or(hidden.saturating_mul(4)),
                     num_layers: required(&raw, &["n_layer", "num_hidden_layers"], path)?,
                     num_heads: heads,
                     num_kv_heads: heads,
