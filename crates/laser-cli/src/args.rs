@@ -17,9 +17,10 @@ pub struct Cli {
     /// Worker threads (default: all cores).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
-    /// More detail on stderr (each evaluated candidate).
-    #[arg(short, long, global = true)]
-    pub verbose: bool,
+    /// Log to stderr instead of progress bars: `-v` phases and every evaluated candidate,
+    /// `-vv` also cache moves and gradient micro-batches.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]

@@ -36,7 +36,15 @@ fn load_model(env: &Env, arg: &ModelArg, bars: &Bars) -> anyhow::Result<Model> {
     };
     bars.note(&format!("loading {}", path.display()));
     let device = env.backend.device()?;
-    Ok(Model::load(&path, device)?)
+    let t = std::time::Instant::now();
+    let model = Model::load(&path, device)?;
+    tracing::info!(
+        model = %path.display(),
+        family = model.family().name(),
+        seconds = t.elapsed().as_secs_f64(),
+        "loaded"
+    );
+    Ok(model)
 }
 
 fn task_path(args: &TaskArgs, bundled_default: bool) -> anyhow::Result<PathBuf> {
@@ -48,7 +56,7 @@ fn task_path(args: &TaskArgs, bundled_default: bool) -> anyhow::Result<PathBuf> 
 }
 
 pub fn inspect(env: &Env, a: &InspectArgs) -> anyhow::Result<()> {
-    let bars = Bars::new(a.json);
+    let bars = Bars::new(a.json || env.verbose);
     let model = load_model(env, &a.model, &bars)?;
     let c = model.config();
     let matrices: Vec<_> = model
@@ -84,7 +92,7 @@ pub fn inspect(env: &Env, a: &InspectArgs) -> anyhow::Result<()> {
 }
 
 pub fn predict(env: &Env, a: &PredictArgs) -> anyhow::Result<()> {
-    let bars = Bars::new(a.json);
+    let bars = Bars::new(a.json || env.verbose);
     let model = load_model(env, &a.model, &bars)?;
     let tok =
         model.tokenizer().ok_or_else(|| usage("this model has no tokenizer; predict needs one"))?;
@@ -133,7 +141,7 @@ pub fn predict(env: &Env, a: &PredictArgs) -> anyhow::Result<()> {
 }
 
 pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
-    let bars = Bars::new(a.json);
+    let bars = Bars::new(a.json || env.verbose);
     let choice = config::split(&a.split)?;
     let mut model = load_model(env, &a.model, &bars)?;
     let task = load_task(&task_path(&a.task, false)?)?;
@@ -186,7 +194,7 @@ pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
 }
 
 pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
-    let bars = Bars::new(a.json);
+    let bars = Bars::new(a.json || env.verbose);
     let score = config::score(&a.score)?;
     let rhos = config::rhos(a.rho.as_ref())?;
     let model = load_model(env, &a.model, &bars)?;
@@ -233,7 +241,6 @@ fn write_report(
 }
 
 fn run(
-    env: &Env,
     model: &mut Model,
     task: &Path,
     cfg: &laser_search::SearchConfig,
@@ -242,28 +249,17 @@ fn run(
     let task = load_task(task)?;
     let report = run_search_with_progress(model, &task, cfg, bars);
     bars.finish();
-    let report = report?;
-    if env.verbose {
-        for c in &report.candidates {
-            eprintln!(
-                "{:>6.2}% {:.4} {}",
-                c.select.accuracy,
-                c.select.logloss,
-                EditList::key(&c.edits)
-            );
-        }
-    }
-    Ok(report)
+    Ok(report?)
 }
 
 pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
-    let bars = Bars::new(a.json);
+    let bars = Bars::new(a.json || env.verbose);
     let cfg = config::search(&a.options, &a.task, a.out.clone(), Strategy::Gradient)?;
     if a.options.strategy.is_none() {
         return Err(usage("--strategy is required (gradient, exhaustive, compose or mp)"));
     }
     let mut model = load_model(env, &a.model, &bars)?;
-    let report = run(env, &mut model, &task_path(&a.task, false)?, &cfg, &bars)?;
+    let report = run(&mut model, &task_path(&a.task, false)?, &cfg, &bars)?;
     if let Some(dir) = &a.out {
         write_report(dir, &report, None)?;
     }
@@ -276,12 +272,12 @@ pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
 }
 
 pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
-    let bars = Bars::new(a.json);
+    let bars = Bars::new(a.json || env.verbose);
     let task = task_path(&a.task, true)?;
     let out = a.out.clone().unwrap_or_else(|| config::default_adapt_out(&task));
     let cfg = config::search(&a.options, &a.task, Some(out.clone()), Strategy::Gradient)?;
     let mut model = load_model(env, &a.model, &bars)?;
-    let report = run(env, &mut model, &task, &cfg, &bars)?;
+    let report = run(&mut model, &task, &cfg, &bars)?;
     // Export the adapted model: into a temporary sibling, then swapped in.
     EditEngine::new(cfg.seed).apply(&mut model, &report.best.edits)?;
     let model_dir = out.join("model");
@@ -344,7 +340,7 @@ fn write_plots(out: &Path, report: &SearchReport, model: &mut Model) -> anyhow::
 }
 
 pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
-    let bars = Bars::new(a.json);
+    let bars = Bars::new(a.json || env.verbose);
     let list = EditList::load(&a.edits)?;
     let mut model = load_model(env, &a.model, &bars)?;
     EditEngine::new(0)

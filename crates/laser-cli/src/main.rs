@@ -46,7 +46,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .build_global()
             .map_err(|e| anyhow::anyhow!("thread pool: {e}"))?;
     }
-    let env = Env { backend, verbose: cli.verbose };
+    if cli.verbose > 0 {
+        let level = if cli.verbose > 1 { tracing::Level::DEBUG } else { tracing::Level::INFO };
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(level)
+            .with_target(false)
+            .init();
+    }
+    let env = Env { backend, verbose: cli.verbose > 0 };
     match &cli.command {
         Command::Inspect(a) => commands::inspect(&env, a),
         Command::Predict(a) => commands::predict(&env, a),

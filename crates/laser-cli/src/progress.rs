@@ -1,4 +1,5 @@
-//! Progress bars with ETA on stderr — only when stderr is a terminal and output is not `--json`.
+//! Progress bars with ETA on stderr — only when stderr is a terminal, output is not `--json` and
+//! `-v` has not replaced them with log lines (each phase is also a tracing event).
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -13,8 +14,9 @@ pub struct Bars {
 }
 
 impl Bars {
-    pub fn new(json: bool) -> Self {
-        Self { enabled: !json && std::io::stderr().is_terminal(), current: Mutex::new(None) }
+    /// `quiet`: `--json` or `-v` (logs instead of bars).
+    pub fn new(quiet: bool) -> Self {
+        Self { enabled: !quiet && std::io::stderr().is_terminal(), current: Mutex::new(None) }
     }
 
     /// Whether bars (and notes) are drawn.
@@ -38,6 +40,7 @@ impl Bars {
 
 impl laser_search::Progress for Bars {
     fn phase(&self, name: &str, total: u64) {
+        tracing::info!(steps = total, "phase: {name}");
         if !self.enabled {
             return;
         }

@@ -213,6 +213,45 @@ fn eval_grad_search_adapt_and_apply_round_trip() {
 }
 
 #[test]
+fn verbose_logs_every_candidate_on_stderr_and_keeps_stdout_json() {
+    let m = tiny_model("verbose");
+    let task = tiny_task("verbose");
+    let args = [
+        "search",
+        "--model",
+        s(&m),
+        "--task",
+        s(&task),
+        "--strategy",
+        "gradient",
+        "--n",
+        "10",
+        "--top-k",
+        "2",
+        "--rho",
+        "0.5,0.1",
+        "--rhos-per-matrix",
+        "all",
+        "--json",
+    ];
+    let quiet = laser(&args);
+    let mut loud_args = vec!["-v"];
+    loud_args.extend(args);
+    let loud = laser(&loud_args);
+    let (a, b) = (json_of(&quiet), json_of(&loud));
+    assert_eq!(a["best"], b["best"], "logging changes no result");
+    assert!(quiet.stderr.is_empty(), "no logs without -v");
+    let log = String::from_utf8(loud.stderr).unwrap();
+    assert!(log.contains("evaluated candidate=base"), "the base model's line:\n{log}");
+    assert_eq!(log.matches("evaluated candidate=model.").count(), 4, "one per candidate:\n{log}");
+    assert!(log.contains("gradient pass") && log.contains("top matrix") && log.contains("loaded"));
+    for c in b["candidates"].as_array().unwrap() {
+        let name = c["edits"][0]["name"].as_str().unwrap();
+        assert!(log.contains(name), "{name} missing from the log");
+    }
+}
+
+#[test]
 fn bad_input_exits_2_with_one_readable_line() {
     let m = tiny_model("bad");
     let task = tiny_task("bad");

@@ -256,6 +256,7 @@ impl Scan<'_> {
         let metrics = match self.log.get(&key) {
             Some(m) => {
                 self.resumed += usize::from(!edits.is_empty());
+                tracing::debug!(candidate = %key, "resumed from the log");
                 m.clone()
             }
             None => {
@@ -271,11 +272,19 @@ impl Scan<'_> {
                 {
                     self.evaluator.clear_cache();
                 }
+                let t = Instant::now();
                 self.engine.apply(self.model, edits)?;
                 let m = self.evaluator.evaluate(self.model);
                 self.model.restore_all();
                 self.progress.advance();
                 let m = m?;
+                tracing::info!(
+                    candidate = %key,
+                    accuracy = m.accuracy,
+                    logloss = m.logloss,
+                    seconds = t.elapsed().as_secs_f64(),
+                    "evaluated"
+                );
                 self.log.record(key, edits, &m)?;
                 m
             }
@@ -294,7 +303,9 @@ impl Scan<'_> {
         let mut best: Option<(Edit, Metrics)> = None;
         for (layer, edit) in edits {
             if self.log.get(&edit.key()).is_none() && self.evaluator.cached_layer() != Some(layer) {
+                let t = Instant::now();
                 self.evaluator.cache_layer(self.model, layer)?;
+                tracing::debug!(layer, seconds = t.elapsed().as_secs_f64(), "cached layer inputs");
             }
             let m = self.evaluate(std::slice::from_ref(&edit))?;
             if best.as_ref().is_none_or(|(_, b)| m.better_than(b)) {
@@ -467,6 +478,16 @@ fn rank_by_gradient(
     scan.progress.phase("gradient pass + SVDs", 1);
     let r = rank_matrices(scan.model, items, matrices, &cfg.rhos, cfg.score, cfg.micro_batch)?;
     scan.progress.advance();
+    tracing::info!(
+        samples = items.len(),
+        loss = r.loss,
+        grad_seconds = r.grad_seconds,
+        svd_seconds = r.svd_seconds,
+        "gradient pass and σ-gradients"
+    );
+    for s in r.ranking.iter().take(cfg.top_k) {
+        tracing::info!(matrix = %s.name, score = s.score, best_rho = s.best_rho, "top matrix");
+    }
     secs.grad = r.grad_seconds;
     secs.svd = r.svd_seconds;
     for (name, svd) in r.svds {
