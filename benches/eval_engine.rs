@@ -1,13 +1,14 @@
 //! What each evaluation-engine optimisation saves, on SmolLM2-135M and the bundled
-//! epistemic-reasoning task (the first 20 selection items; two choices each, prompts of ~80
-//! tokens):
+//! epistemic-reasoning task (two choices per item, prompts of ~80 tokens):
 //!
-//! - `naive`: one row per (prompt, choice) and logits at every position (what a plain HF forward
-//!   returns), as LASER's scripts score choices;
-//! - `one_row_per_choice`: the same rows, LM head only at the scored positions;
-//! - `shared_prompts`: one packed row per prompt with both choices after it (the default);
-//! - `candidate_at_layer_N_*`: one candidate edit (`fc_out`, ρ = 0.1) scored with and without
-//!   the cached inputs of its layer.
+//! - `eval_20_items/naive`: one row per (prompt, choice) and logits at every position (what a
+//!   plain HF forward returns), as LASER's scripts score choices;
+//! - `eval_20_items/one_row_per_choice`: the same rows, LM head only at the scored positions;
+//! - `eval_20_items/shared_prompts`: one packed row per prompt with both choices after it;
+//! - `eval_20_items/candidate_at_layer_N_{full_pass,layer_cache}`: one candidate edit (`fc_out`,
+//!   ρ = 0.1) scored from the embeddings or from the cached inputs of its layer;
+//! - `candidate_100_items/layer_N`: the yardstick — one candidate in layers 20–29 scored on
+//!   the 100 selection items from the layer cache (the default engine).
 //!
 //! `cargo bench --bench eval_engine` (results: `docs/BENCHMARKS.md`).
 
@@ -24,17 +25,17 @@ use laser::search::{
     Edit, EditEngine, EvalLayout, Evaluator, Factor, Item, Split, Target, load_task,
 };
 
-const ITEMS: usize = 20;
 const BATCH_TOKENS: usize = 4096;
 
-fn items() -> Vec<Item> {
+/// The first `n` selection items (seed 0, N = 100) of the bundled task.
+fn selection_items(n: usize) -> Vec<Item> {
     let task = load_task(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/data/epistemic_reasoning_300.json"
     )))
     .unwrap();
     let split = Split::new(task.items.len(), 100, 0).unwrap();
-    Split::items(&task, &split.select[..ITEMS])
+    Split::items(&task, &split.select[..n])
 }
 
 /// Logits at every position of one row per (prompt, choice): the naive scorer.
@@ -55,10 +56,18 @@ fn naive(model: &Model, items: &[Item]) -> f64 {
     sum
 }
 
+fn down_proj(layer: usize) -> Edit {
+    Edit {
+        name: format!("model.layers.{layer}.mlp.down_proj.weight"),
+        rho: 0.1,
+        factor: Factor::Svd,
+    }
+}
+
 fn engine(c: &mut Criterion) {
     let mut model = load();
-    let items = items();
-    let mut group = c.benchmark_group("eval_20_epistemic_items");
+    let items = selection_items(20);
+    let mut group = c.benchmark_group("eval_20_items");
     group.sample_size(10).measurement_time(Duration::from_secs(30));
     group.bench_function("naive", |b| b.iter(|| black_box(naive(&model, &items))));
     let unshared = EvalLayout { share_prompts: false };
@@ -71,11 +80,7 @@ fn engine(c: &mut Criterion) {
         b.iter(|| black_box(packed.evaluate(&model).unwrap()))
     });
     for layer in [5, 25] {
-        let edit = Edit {
-            name: format!("model.layers.{layer}.mlp.down_proj.weight"),
-            rho: 0.1,
-            factor: Factor::Svd,
-        };
+        let edit = down_proj(layer);
         let mut cached = Evaluator::new(&model, &items, BATCH_TOKENS).unwrap();
         cached.cache_layer(&model, layer).unwrap();
         EditEngine::new(0).apply(&mut model, std::slice::from_ref(&edit)).unwrap();
@@ -84,6 +89,20 @@ fn engine(c: &mut Criterion) {
         });
         group.bench_function(format!("candidate_at_layer_{layer}_layer_cache"), |b| {
             b.iter(|| black_box(cached.evaluate(&model).unwrap()))
+        });
+        model.restore_all();
+    }
+    group.finish();
+
+    let items = selection_items(100);
+    let mut group = c.benchmark_group("candidate_100_items");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    let mut evaluator = Evaluator::new(&model, &items, BATCH_TOKENS).unwrap();
+    for layer in [20, 25, 29] {
+        evaluator.cache_layer(&model, layer).unwrap(); // moves up from the previous layer
+        EditEngine::new(0).apply(&mut model, &[down_proj(layer)]).unwrap();
+        group.bench_function(format!("layer_{layer}"), |b| {
+            b.iter(|| black_box(evaluator.evaluate(&model).unwrap()))
         });
         model.restore_all();
     }
