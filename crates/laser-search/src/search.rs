@@ -260,12 +260,7 @@ impl Scan<'_> {
                 m.clone()
             }
             None => {
-                let lowest = edits
-                    .iter()
-                    .map(|e| self.model.matrix_info(&e.name).map(|m| m.layer))
-                    .collect::<laser_model::Result<Vec<_>>>()?
-                    .into_iter()
-                    .min();
+                let lowest = lowest_layer(self.model, edits)?;
                 // The layer cache holds base-model states: usable when every edit is at or above it.
                 if let (Some(cached), Some(low)) = (self.evaluator.cached_layer(), lowest)
                     && low < cached
@@ -314,6 +309,16 @@ impl Scan<'_> {
         }
         Ok(best)
     }
+}
+
+/// The lowest layer any of `edits` touches (`None` for no edits): base-model states entering it
+/// are still valid under the edits.
+fn lowest_layer(model: &Model, edits: &[Edit]) -> Result<Option<usize>> {
+    let layers = edits
+        .iter()
+        .map(|e| model.matrix_info(&e.name).map(|m| m.layer))
+        .collect::<laser_model::Result<Vec<_>>>()?;
+    Ok(layers.into_iter().min())
 }
 
 fn filtered_matrices(model: &Model, cfg: &SearchConfig) -> Result<Vec<MatrixInfo>> {
@@ -601,13 +606,7 @@ pub fn run_search_with_progress(
         let test_items = Split::items(task, &split.test);
         let mut test_eval = Evaluator::new(scan.model, &test_items, cfg.batch_tokens)?;
         // Base-model states entering the lowest edited layer serve both evaluations.
-        if let Some(low) = best_edits
-            .iter()
-            .map(|e| scan.model.matrix_info(&e.name).map(|m| m.layer))
-            .collect::<laser_model::Result<Vec<_>>>()?
-            .into_iter()
-            .min()
-        {
+        if let Some(low) = lowest_layer(scan.model, &best_edits)? {
             test_eval.cache_layer(scan.model, low)?;
         }
         let base = test_eval.evaluate(scan.model)?;
