@@ -26,17 +26,19 @@ fn tmp(tag: &str) -> PathBuf {
 
 /// The tiny llama fixture plus a one-token-per-byte `tokenizer.json`.
 fn tiny_model(tag: &str) -> PathBuf {
+    tiny_family_model("llama", laser_model::Tokenizer::bytes_only().unwrap(), tag)
+}
+
+/// A tiny fixture of `family` with `tokenizer` written as its `tokenizer.json`.
+fn tiny_family_model(family: &str, tokenizer: laser_model::Tokenizer, tag: &str) -> PathBuf {
     let dir = tmp(&format!("model-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny/llama");
+    let src =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny").join(family);
     for f in ["config.json", "model.safetensors"] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
-    std::fs::write(
-        dir.join("tokenizer.json"),
-        laser_model::Tokenizer::bytes_only().unwrap().to_json().unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_json().unwrap()).unwrap();
     dir
 }
 
@@ -210,6 +212,54 @@ fn eval_grad_search_adapt_and_apply_round_trip() {
     assert_eq!(direct["accuracy"], reloaded["accuracy"]);
     assert_eq!(direct["logloss"], reloaded["logloss"]);
     assert_ne!(direct["logloss"], all["logloss"], "the edits changed the model");
+}
+
+/// RoBERTa (LASER's mask protocol): adapt exports a model whose reloaded evaluation reproduces
+/// the search's numbers, `<mask>` included in the saved tokenizer.
+#[test]
+fn a_masked_model_adapts_and_its_export_reproduces_the_search() {
+    let tok = laser_model::Tokenizer::bytes_only()
+        .unwrap()
+        .with_special_tokens(&["<s>", "<pad>", "</s>", "<mask>"])
+        .unwrap();
+    let m = tiny_family_model("roberta", tok, "roberta");
+    let task = tiny_task("roberta");
+    let out = tmp("adapt-roberta");
+    let v = json_of(&laser(&[
+        "adapt",
+        "--model",
+        s(&m),
+        "--task",
+        s(&task),
+        "--n",
+        "10",
+        "--rho",
+        "0.1,0.02",
+        "--top-k",
+        "4",
+        "--out",
+        s(&out),
+        "--json",
+    ]));
+    let saved = v["output"].as_str().unwrap();
+    for split in ["select", "test"] {
+        let again = json_of(&laser(&[
+            "eval",
+            "--model",
+            saved,
+            "--task",
+            s(&task),
+            "--n",
+            "10",
+            "--split",
+            split,
+            "--json",
+        ]));
+        let best = &v["best"][split];
+        assert_eq!(again["accuracy"], best["accuracy"], "{split}");
+        let (a, b) = (again["logloss"].as_f64().unwrap(), best["logloss"].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-5, "{split}: {a} vs {b}");
+    }
 }
 
 #[test]

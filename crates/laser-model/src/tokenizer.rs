@@ -91,6 +91,23 @@ impl Tokenizer {
         Self::byte_level_bpe(&tokens, &[], "gpt-2", &[])
     }
 
+    /// This tokenizer with `tokens` added as special tokens after the vocabulary (ids
+    /// `vocab_size()..`), each matched whole and never split. Tokens already present keep their
+    /// ids.
+    pub fn with_special_tokens(mut self, tokens: &[&str]) -> Result<Self> {
+        let added: Vec<AddedToken> =
+            tokens.iter().map(|t| AddedToken::from((*t).to_owned(), true)).collect();
+        self.inner
+            .add_special_tokens(added)
+            .map_err(|e| ModelError::Tokenizer(format!("special tokens: {e}")))?;
+        Ok(self)
+    }
+
+    /// The id of a token given by its exact text (`"<mask>"`), added tokens included.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// Token ids of `text` (no BOS added).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.inner

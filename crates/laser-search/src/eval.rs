@@ -16,6 +16,7 @@ use laser_model::{HiddenStates, Model, PreparedBatch, TokenTarget, Tokenizer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SearchError};
+use crate::masked::{MaskedLayout, masked_prompt, suffix_text};
 use crate::task::{Item, Target};
 
 /// Accuracy of one class (choice tasks).
@@ -81,6 +82,43 @@ struct Batch {
     targets: Vec<TokenTarget>,
 }
 
+/// One input row: a prompt and the continuations (sequence id, tokens) scored in it — packed after
+/// the prompt (causal), or sharing one run of masks before `suffix` (masked; all one length).
+#[derive(Debug, Clone)]
+struct Row {
+    prompt: Vec<u32>,
+    conts: Vec<(usize, Vec<u32>)>,
+    suffix: Vec<u32>,
+}
+
+/// Uploads rows as one batch and returns, per row and continuation, the positions whose outputs
+/// score each continuation token.
+fn prepare_rows(
+    model: &Model,
+    masked: Option<&MaskedLayout>,
+    rows: &[&Row],
+) -> Result<(PreparedBatch, Vec<Vec<Vec<usize>>>)> {
+    match masked {
+        None => {
+            let packed: Vec<(Vec<u32>, Vec<Vec<u32>>)> = rows
+                .iter()
+                .map(|r| (r.prompt.clone(), r.conts.iter().map(|(_, c)| c.clone()).collect()))
+                .collect();
+            Ok(model.prepare_packed(&packed)?)
+        }
+        Some(layout) => {
+            let mut seqs = Vec::with_capacity(rows.len());
+            let mut predictors = Vec::with_capacity(rows.len());
+            for r in rows {
+                let (seq, at) = layout.sequence(&r.prompt, r.conts[0].1.len(), &r.suffix);
+                seqs.push(seq);
+                predictors.push(vec![at; r.conts.len()]);
+            }
+            Ok((model.prepare(&seqs)?, predictors))
+        }
+    }
+}
+
 /// Tokenized, batched items, reusable across candidate edits.
 #[derive(Debug)]
 pub struct Evaluator {
@@ -122,7 +160,8 @@ fn encode(tok: &Tokenizer, text: &str, item: usize, what: &str) -> Result<Vec<u3
 /// the benchmarks can measure what each optimisation saves (`benches/eval_engine.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvalLayout {
-    /// One packed row per item (the prompt once, every choice after it under a tree mask);
+    /// One packed row per item (the prompt once, every choice after it under a tree mask; for a
+    /// masked model, one row per answer length with all those choices scored at its masks);
     /// `false`: one row per (prompt, choice), the prompt recomputed for each choice.
     pub share_prompts: bool,
 }
@@ -152,15 +191,18 @@ impl Evaluator {
         if items.is_empty() {
             return Err(SearchError::Config("no items to evaluate".into()));
         }
-        // One packed row per item: the prompt once, then every continuation scored after it
-        // (each choice, or the gold answer). Sequence ids number the continuations globally.
-        let mut rows: Vec<(Vec<u32>, Vec<Vec<u32>>)> = Vec::with_capacity(items.len());
-        let mut row_first_seq = Vec::with_capacity(items.len());
+        let masked = MaskedLayout::of(model, tok)?;
+        // Causal rows: the prompt once, then every continuation scored after it (each choice, or
+        // the gold answer). Masked rows: one per answer length, all its continuations scored at
+        // the same masks. Sequence ids number the continuations globally.
+        let mut rows: Vec<Row> = Vec::with_capacity(items.len());
         let mut n_seqs = 0usize;
         let mut scoring = Vec::with_capacity(items.len());
         let mut gold_seq = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let prompt = encode(tok, &item.prompt, i, "prompt")?;
+            let prompt_text =
+                if masked.is_some() { masked_prompt(&item.prompt) } else { &item.prompt };
+            let prompt = encode(tok, prompt_text, i, "prompt")?;
             let conts = match &item.target {
                 Target::Choice { choices, answer } => {
                     gold_seq.push(n_seqs + answer);
@@ -186,6 +228,13 @@ impl Evaluator {
                     vec![cont]
                 }
                 Target::Generate { answers, max_tokens } => {
+                    if masked.is_some() {
+                        return Err(SearchError::Config(format!(
+                            "item {i}: generative tasks need a causal model; {} is a masked \
+                             language model",
+                            model.family().name()
+                        )));
+                    }
                     let cont = encode(tok, &item.gold_continuation(), i, "answer")?;
                     gold_seq.push(n_seqs);
                     let answers = answers
@@ -206,21 +255,40 @@ impl Evaluator {
                     vec![cont]
                 }
             };
-            if layout.share_prompts {
-                row_first_seq.push(n_seqs);
-                n_seqs += conts.len();
-                rows.push((prompt, conts));
-            } else {
-                for cont in conts {
-                    row_first_seq.push(n_seqs);
-                    n_seqs += 1;
-                    rows.push((prompt.clone(), vec![cont]));
+            let suffix = match masked {
+                Some(_) => tok.encode(suffix_text(&item.target))?,
+                None => Vec::new(),
+            };
+            let conts: Vec<(usize, Vec<u32>)> =
+                conts.into_iter().enumerate().map(|(c, ids)| (n_seqs + c, ids)).collect();
+            n_seqs += conts.len();
+            let row = |conts: Vec<(usize, Vec<u32>)>| Row {
+                prompt: prompt.clone(),
+                conts,
+                suffix: suffix.clone(),
+            };
+            if !layout.share_prompts {
+                rows.extend(conts.into_iter().map(|c| row(vec![c])));
+            } else if masked.is_some() {
+                // Continuations of one length share one run of masks.
+                let mut lengths: Vec<usize> = Vec::new();
+                for (_, c) in &conts {
+                    if !lengths.contains(&c.len()) {
+                        lengths.push(c.len());
+                    }
                 }
+                for len in lengths {
+                    rows.push(row(conts.iter().filter(|(_, c)| c.len() == len).cloned().collect()));
+                }
+            } else {
+                rows.push(row(conts));
             }
         }
         // Length-sorted batches waste little on padding.
-        let row_len =
-            |r: &(Vec<u32>, Vec<Vec<u32>>)| r.0.len() + r.1.iter().map(Vec::len).sum::<usize>();
+        let row_len = |r: &Row| match masked {
+            Some(_) => r.prompt.len() + r.conts[0].1.len() + r.suffix.len() + 2,
+            None => r.prompt.len() + r.conts.iter().map(|(_, c)| c.len()).sum::<usize>(),
+        };
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&r| std::cmp::Reverse(row_len(&rows[r])));
         let mut slots = vec![SeqSlot { batch: 0, first_target: 0, n_targets: 0 }; n_seqs];
@@ -228,14 +296,15 @@ impl Evaluator {
         let mut start = 0;
         while start < order.len() {
             let per_batch = (batch_tokens / row_len(&rows[order[start]]).max(1)).clamp(1, 256);
-            let members = &order[start..(start + per_batch).min(order.len())];
-            let batch_rows: Vec<(Vec<u32>, Vec<Vec<u32>>)> =
-                members.iter().map(|&r| rows[r].clone()).collect();
-            let (prep, predictors) = model.prepare_packed(&batch_rows)?;
+            let members: Vec<&Row> = order[start..(start + per_batch).min(order.len())]
+                .iter()
+                .map(|&r| &rows[r])
+                .collect();
+            let (prep, predictors) = prepare_rows(model, masked.as_ref(), &members)?;
             let mut targets = Vec::new();
-            for (row, &r) in members.iter().enumerate() {
-                for (c, cont) in rows[r].1.iter().enumerate() {
-                    slots[row_first_seq[r] + c] = SeqSlot {
+            for (row, r) in members.iter().enumerate() {
+                for (c, (seq, cont)) in r.conts.iter().enumerate() {
+                    slots[*seq] = SeqSlot {
                         batch: batches.len(),
                         first_target: targets.len(),
                         n_targets: cont.len(),
@@ -389,22 +458,42 @@ pub fn gradient_pass(
     let tok = model
         .tokenizer()
         .ok_or_else(|| SearchError::Config("the model has no tokenizer; tasks need one".into()))?;
-    let mut pairs = Vec::with_capacity(items.len());
+    let masked = MaskedLayout::of(model, tok)?;
+    // Per item: the sequence and its gold answer's targets (sequence index set after sorting).
+    let target = |position, token| TokenTarget { seq: 0, position, token };
+    let mut scored: Vec<(Vec<u32>, Vec<TokenTarget>)> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let p = encode(tok, &item.prompt, i, "prompt")?;
         let c = encode(tok, &item.gold_continuation(), i, "answer")?;
-        pairs.push((p, c));
+        scored.push(match &masked {
+            Some(layout) => {
+                if matches!(item.target, Target::Generate { .. }) {
+                    return Err(SearchError::Config(format!(
+                        "item {i}: generative tasks need a causal model; {} is a masked language \
+                         model",
+                        model.family().name()
+                    )));
+                }
+                let p = encode(tok, masked_prompt(&item.prompt), i, "prompt")?;
+                let (seq, at) =
+                    layout.sequence(&p, c.len(), &tok.encode(suffix_text(&item.target))?);
+                (seq, at.into_iter().zip(c).map(|(p, t)| target(p, t)).collect())
+            }
+            None => {
+                let p = encode(tok, &item.prompt, i, "prompt")?;
+                let at = (0..c.len()).map(|k| p.len() + k - 1);
+                let targets = at.zip(c.iter().copied()).map(|(p, t)| target(p, t)).collect();
+                (p.into_iter().chain(c).collect(), targets)
+            }
+        });
     }
     // Micro-batches of similar lengths waste little on padding; the gradient is a sum over
     // items, so their order does not change it (beyond float rounding).
-    pairs.sort_by_key(|(p, c)| p.len() + c.len());
-    let mut seqs = Vec::with_capacity(pairs.len());
+    scored.sort_by_key(|(seq, _)| seq.len());
+    let mut seqs = Vec::with_capacity(scored.len());
     let mut targets = Vec::new();
-    for (i, (p, c)) in pairs.into_iter().enumerate() {
-        for (k, &t) in c.iter().enumerate() {
-            targets.push(TokenTarget { seq: i, position: p.len() + k - 1, token: t });
-        }
-        seqs.push(p.into_iter().chain(c).collect::<Vec<u32>>());
+    for (i, (seq, at)) in scored.into_iter().enumerate() {
+        targets.extend(at.into_iter().map(|t| TokenTarget { seq: i, ..t }));
+        seqs.push(seq);
     }
     Ok(model.loss_and_gradients(&seqs, &targets, names, micro_batch)?)
 }

@@ -19,6 +19,7 @@ mod error;
 mod eval;
 mod formats;
 mod log;
+mod masked;
 mod search;
 mod split;
 mod task;

@@ -1,23 +1,26 @@
 //! The evaluation engine's shortcuts change nothing but speed: one packed row per prompt gives the
 //! metrics of one row per (prompt, choice), and a candidate scored from the cached inputs of its
-//! layer gives the metrics of a full forward pass.
+//! layer gives the metrics of a full forward pass. Masked models (RoBERTa) follow LASER's mask
+//! protocol, checked against a direct forward pass over hand-built sequences.
 
 mod common;
 
 use common::*;
-use laser_search::{Edit, EditEngine, EvalLayout, Evaluator, Factor, Metrics, load_task};
+use laser_model::Model;
+use laser_search::{
+    Edit, EditEngine, EvalLayout, Evaluator, Factor, Metrics, gradient_pass, load_task,
+};
 
 fn close(a: &Metrics, b: &Metrics) {
     assert_eq!((a.n, a.accuracy), (b.n, b.accuracy));
     assert!((a.logloss - b.logloss).abs() < 1e-4 * a.logloss.abs().max(1.0), "{a:?} vs {b:?}");
 }
 
-#[test]
-fn shared_prompts_and_the_layer_cache_give_full_pass_metrics() {
-    let mut model = tiny("llama");
+/// Packed = unpacked, and a candidate from its layer cache = a full pass, for any family.
+fn engine_shortcuts_match(mut model: Model, edited: &str) {
     let lines: Vec<serde_json::Value> = (0..24)
         .map(|i| {
-            serde_json::json!({"prompt": words(300 + i, 4), "choices": ["a b", "c", "de f"], "answer": (i % 3)})
+            serde_json::json!({"prompt": words(300 + i, 4), "choices": ["a b", "c", "de f", "g"], "answer": (i % 4)})
         })
         .collect();
     let task = load_task(&write_jsonl("engine", &lines)).unwrap();
@@ -28,8 +31,7 @@ fn shared_prompts_and_the_layer_cache_give_full_pass_metrics() {
     let base = packed.evaluate(&model).unwrap();
     close(&base, &unpacked.evaluate(&model).unwrap());
 
-    let edit =
-        Edit { name: "model.layers.1.mlp.down_proj.weight".into(), rho: 0.1, factor: Factor::Svd };
+    let edit = Edit { name: edited.into(), rho: 0.1, factor: Factor::Svd };
     let mut cached = Evaluator::new(&model, &task.items, 512).unwrap();
     cached.cache_layer(&model, 1).unwrap();
     EditEngine::new(0).apply(&mut model, std::slice::from_ref(&edit)).unwrap();
@@ -37,4 +39,117 @@ fn shared_prompts_and_the_layer_cache_give_full_pass_metrics() {
     assert_ne!(full.logloss, base.logloss, "the edit changes the model");
     close(&full, &cached.evaluate(&model).unwrap());
     close(&full, &unpacked.evaluate(&model).unwrap());
+}
+
+#[test]
+fn shared_prompts_and_the_layer_cache_give_full_pass_metrics() {
+    engine_shortcuts_match(tiny("llama"), "model.layers.1.mlp.down_proj.weight");
+}
+
+#[test]
+fn masked_rows_and_the_layer_cache_give_full_pass_metrics() {
+    engine_shortcuts_match(tiny_roberta(), "roberta.encoder.layer.1.output.dense.weight");
+}
+
+fn log_softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
+    let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
+    row.iter().map(|&x| x as f64 - lse).collect()
+}
+
+/// LASER's RoBERTa protocol, computed by hand: `<s> prompt <mask>… suffix </s>` through a plain
+/// forward pass, answers scored by their log-probabilities at the masks.
+#[test]
+fn a_masked_model_scores_answers_at_masks_like_a_direct_forward_pass() {
+    let model = tiny_roberta();
+    let tok = model.tokenizer().unwrap().clone();
+    let (bos, eos, mask) = (256u32, 258u32, 259u32);
+    assert_eq!(tok.token_id("<mask>"), Some(mask));
+    let v = model.config().vocab_size;
+    // Choices of two lengths; next-token items (CounterFact's protocol adds a full stop).
+    let mut lines: Vec<serde_json::Value> = (0..12)
+        .map(|i| serde_json::json!({"prompt": format!("{} ", words(40 + i, 3)), "choices": [" ab", " c", " de"], "answer": (i % 3)}))
+        .collect();
+    lines.extend((0..8).map(|i| serde_json::json!({"prompt": words(90 + i, 4), "answer": "xy"})));
+    let task = load_task(&write_jsonl("masked", &lines)).unwrap();
+    let got = Evaluator::new(&model, &task.items, 256).unwrap().evaluate(&model).unwrap();
+
+    let (mut correct, mut loss) = (0usize, 0.0f64);
+    // Log-probabilities of `answer` at masks placed after `prompt` (+ `suffix`).
+    let at_masks = |prompt: &str, answer: &[u32], suffix: &[u32]| -> Vec<Vec<f64>> {
+        let p = tok.encode(prompt.trim_end()).unwrap();
+        let mut seq = vec![bos];
+        seq.extend(&p);
+        seq.extend(std::iter::repeat_n(mask, answer.len()));
+        seq.extend(suffix);
+        seq.push(eos);
+        let logits = model.all_logits(&[seq]).unwrap();
+        (0..answer.len()).map(|k| log_softmax(&logits[(1 + p.len() + k) * v..][..v])).collect()
+    };
+    for line in &lines {
+        let prompt = line["prompt"].as_str().unwrap();
+        if let Some(choices) = line["choices"].as_array() {
+            let gold = line["answer"].as_u64().unwrap() as usize;
+            let scores: Vec<(f64, usize)> = choices
+                .iter()
+                .map(|c| {
+                    let ids = tok.encode(c.as_str().unwrap()).unwrap();
+                    let lp = at_masks(prompt, &ids, &[]);
+                    (ids.iter().zip(&lp).map(|(&t, row)| row[t as usize]).sum(), ids.len())
+                })
+                .collect();
+            let pred =
+                (0..scores.len()).fold(0, |b, c| if scores[c].0 > scores[b].0 { c } else { b });
+            correct += usize::from(pred == gold);
+            loss -= scores[gold].0 / scores[gold].1 as f64;
+        } else {
+            let ids = tok.encode(" xy").unwrap();
+            let lp = at_masks(prompt, &ids, &tok.encode(".").unwrap());
+            let top = (0..v).fold(0, |b, t| if lp[0][t] > lp[0][b] { t } else { b });
+            // CounterFact compares token texts, lower-cased and stripped.
+            let text = |t: u32| tok.token_text(t).unwrap().trim().to_lowercase();
+            correct += usize::from(text(top as u32) == text(ids[0]));
+            loss -= ids.iter().zip(&lp).map(|(&t, row)| row[t as usize]).sum::<f64>()
+                / ids.len() as f64;
+        }
+    }
+    let n = lines.len();
+    assert_eq!(got.accuracy, 100.0 * correct as f64 / n as f64, "{got:?}");
+    assert!((got.logloss - loss / n as f64).abs() < 1e-4, "{} vs {}", got.logloss, loss / n as f64);
+}
+
+/// The gradient pass follows the loss the evaluator reports: with answers of equal token counts the
+/// pass's mean token NLL is the evaluator's log-loss, for causal and masked models alike.
+#[test]
+fn the_gradient_pass_loss_is_the_evaluators_logloss() {
+    for model in [tiny("gpt2"), tiny_roberta()] {
+        let lines: Vec<serde_json::Value> = (0..10)
+            .map(|i| serde_json::json!({"prompt": words(700 + i, 3), "choices": ["a", "b"], "answer": (i % 2)}))
+            .collect();
+        let task = load_task(&write_jsonl("gradloss", &lines)).unwrap();
+        let metrics = Evaluator::new(&model, &task.items, 256).unwrap().evaluate(&model).unwrap();
+        let names = vec![model.matrices()[0].name.clone()];
+        let pass = gradient_pass(&model, &task.items, &names, 3).unwrap();
+        assert_eq!(pass.tokens, 20, "two byte tokens per answer");
+        assert!((pass.loss - metrics.logloss).abs() < 1e-4, "{} vs {}", pass.loss, metrics.logloss);
+        assert!(pass.grads[&names[0]].iter().any(|&g| g != 0.0));
+    }
+}
+
+#[test]
+fn a_masked_model_rejects_generative_tasks_and_a_tokenizer_without_mask() {
+    let model = tiny_roberta();
+    let lines = [serde_json::json!({"prompt": "q", "answer": "x", "generate": 5})];
+    let task = load_task(&write_jsonl("masked-gen", &lines)).unwrap();
+    let err = Evaluator::new(&model, &task.items, 256).unwrap_err().to_string();
+    assert!(err.contains("generative") && err.contains("masked"), "{err}");
+    let names = vec![model.matrices()[0].name.clone()];
+    let err = gradient_pass(&model, &task.items, &names, 1).unwrap_err().to_string();
+    assert!(err.contains("generative"), "{err}");
+
+    let bare = tiny("roberta");
+    let lines = [serde_json::json!({"prompt": "q", "choices": ["a", "b"], "answer": 0})];
+    let task = load_task(&write_jsonl("masked-nomask", &lines)).unwrap();
+    let err = Evaluator::new(&bare, &task.items, 256).unwrap_err().to_string();
+    assert!(err.contains("<mask>"), "{err}");
 }

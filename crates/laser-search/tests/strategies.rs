@@ -89,6 +89,27 @@ fn exhaustive_finds_the_planted_edit_and_gradient_with_all_matrices_agrees() {
     assert!(gradient.seconds.grad > 0.0 && gradient.seconds.svd > 0.0);
 }
 
+/// A masked model (LASER's RoBERTa protocol) goes through every phase: the gradient pass, the
+/// scan from layer caches, and the test split; with K = all it matches exhaustive.
+#[test]
+fn a_masked_model_searches_and_gradient_with_all_matrices_matches_exhaustive() {
+    let mut model = tiny_roberta();
+    let lines: Vec<serde_json::Value> = (0..30)
+        .map(|i| serde_json::json!({"prompt": words(500 + i, 3), "choices": ["a", "b"], "answer": (i * 7 % 3 == 0) as usize}))
+        .collect();
+    let task = load_task(&write_jsonl("masked-search", &lines)).unwrap();
+    let exhaustive = run_search(&mut model, &task, &config(Strategy::Exhaustive, 20)).unwrap();
+    assert_eq!(exhaustive.candidates_evaluated, model.matrices().len() * 3);
+    assert_eq!(exhaustive.base.test.as_ref().map(|t| t.n), Some(10));
+    let all = SearchConfig { top_k: model.matrices().len(), ..config(Strategy::Gradient, 20) };
+    let gradient = run_search(&mut model, &task, &all).unwrap();
+    assert_eq!(gradient.best.edits, exhaustive.best.edits);
+    assert_eq!(gradient.best.select, exhaustive.best.select);
+    assert_eq!(gradient.best.test, exhaustive.best.test);
+    assert!(gradient.gradient_loss.is_some_and(|l| l > 0.0));
+    assert!(model.edited().is_empty());
+}
+
 #[test]
 fn rhos_per_matrix_scans_the_best_predicted_rhos_of_each_top_matrix() {
     let mut model = tiny("llama");

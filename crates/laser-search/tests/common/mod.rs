@@ -46,3 +46,16 @@ pub fn words(seed: u64, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// The tiny RoBERTa with a byte tokenizer plus RoBERTa's special tokens (`<s>` 256, `<pad>` 257,
+/// `</s>` 258, `<mask>` 259), as a real RoBERTa tokenizer would provide them.
+pub fn tiny_roberta() -> Model {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny/roberta");
+    let mut m = Model::load(&dir, Backend::Flex.device().unwrap()).unwrap();
+    let tok = Tokenizer::bytes_only()
+        .unwrap()
+        .with_special_tokens(&["<s>", "<pad>", "</s>", "<mask>"])
+        .unwrap();
+    m.set_tokenizer(tok).unwrap();
+    m
+}
