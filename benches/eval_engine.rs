@@ -5,6 +5,8 @@
 //!   plain HF forward returns), as LASER's scripts score choices;
 //! - `eval_20_items/one_row_per_choice`: the same rows, LM head only at the scored positions;
 //! - `eval_20_items/shared_prompts`: one packed row per prompt with both choices after it;
+//! - `eval_20_items/shared_prompts_and_prefix`: and the task prefix every prompt starts with run
+//!   once per batch (the default engine);
 //! - `eval_20_items/candidate_at_layer_N_{full_pass,layer_cache}`: one candidate edit (`fc_out`,
 //!   ρ = 0.1) scored from the embeddings or from the cached inputs of its layer;
 //! - `candidate_100_items/layer_N`: the yardstick — one candidate in layers 20–29 scored on
@@ -70,13 +72,18 @@ fn engine(c: &mut Criterion) {
     let mut group = c.benchmark_group("eval_20_items");
     group.sample_size(10).measurement_time(Duration::from_secs(30));
     group.bench_function("naive", |b| b.iter(|| black_box(naive(&model, &items))));
-    let unshared = EvalLayout { share_prompts: false };
+    let unshared = EvalLayout { share_prompts: false, share_prefix: false };
     let rows = Evaluator::with_layout(&model, &items, BATCH_TOKENS, unshared).unwrap();
     group.bench_function("one_row_per_choice", |b| {
         b.iter(|| black_box(rows.evaluate(&model).unwrap()))
     });
-    let packed = Evaluator::new(&model, &items, BATCH_TOKENS).unwrap();
+    let no_prefix = EvalLayout { share_prompts: true, share_prefix: false };
+    let packed = Evaluator::with_layout(&model, &items, BATCH_TOKENS, no_prefix).unwrap();
     group.bench_function("shared_prompts", |b| {
+        b.iter(|| black_box(packed.evaluate(&model).unwrap()))
+    });
+    let packed = Evaluator::new(&model, &items, BATCH_TOKENS).unwrap();
+    group.bench_function("shared_prompts_and_prefix", |b| {
         b.iter(|| black_box(packed.evaluate(&model).unwrap()))
     });
     for layer in [5, 25] {

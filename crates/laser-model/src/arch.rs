@@ -29,7 +29,8 @@ pub struct BatchInput {
     pub(crate) seq: usize,
     /// Packed rows: per row, the segment of each token (0 = prompt, c + 1 = continuation c).
     pub(crate) segments: Option<Vec<Vec<u16>>>,
-    /// One past the largest position id used (sizes the rotary tables).
+    /// One past the largest position used, counted after the cached prefix (sizes the rotary
+    /// tables).
     pub(crate) max_position: usize,
 }
 
@@ -128,9 +129,11 @@ impl BatchInput {
     }
 
     /// Rows that each hold a prompt followed by several continuations, every continuation
-    /// positioned right after the prompt and blind to the others (a tree of shared prefix).
+    /// positioned right after the prompt and blind to the others (a tree of shared prefix); the
+    /// rows start at position `offset`, after a cached prefix they all share.
     pub(crate) fn packed(
         rows: &[(Vec<u32>, Vec<Vec<u32>>)],
+        offset: usize,
         cfg: &ModelConfig,
         device: &Device,
     ) -> Self {
@@ -146,14 +149,14 @@ impl BatchInput {
             let mut seg = Vec::with_capacity(seq);
             for (i, &t) in prompt.iter().enumerate() {
                 ids.push(i64::from(t));
-                positions.push(i as i64);
+                positions.push((offset + i) as i64);
                 seg.push(0u16);
             }
             max_position = max_position.max(prompt.len());
             for (c, cont) in conts.iter().enumerate() {
                 for (k, &t) in cont.iter().enumerate() {
                     ids.push(i64::from(t));
-                    positions.push((prompt.len() + k) as i64);
+                    positions.push((offset + prompt.len() + k) as i64);
                     seg.push(c as u16 + 1);
                 }
                 max_position = max_position.max(prompt.len() + cont.len());
@@ -187,7 +190,7 @@ impl Context {
     ) -> Self {
         let cfg = arch.config();
         let mask = match &batch.segments {
-            Some(segments) => packed_attention_mask(segments, batch.seq, device),
+            Some(segments) => packed_attention_mask(segments, batch.seq, offset, device),
             None => {
                 attention_mask(&batch.lengths, batch.seq, offset, cfg.family.is_causal(), device)
             }
@@ -231,6 +234,11 @@ impl Context {
             None => (k, v),
         };
         attention(q, k, v, &self.mask, scale)
+    }
+
+    /// This context reading and extending `cache` instead of its own.
+    pub(crate) fn with_cache(&self, cache: KvCache) -> Self {
+        Self { cache: Some(RefCell::new(cache)), ..self.clone() }
     }
 
     /// The cache after this batch, for the next step.

@@ -88,6 +88,15 @@ pub struct GradientPass {
 pub struct PreparedBatch {
     batch: BatchInput,
     ctx: Context,
+    prefix: Option<SharedPrefix>,
+}
+
+/// Tokens every row of a packed batch starts with: run once per forward pass as a batch of one,
+/// the rows attend to its keys and values instead of recomputing it each.
+#[derive(Debug, Clone)]
+struct SharedPrefix {
+    batch: BatchInput,
+    ctx: Context,
 }
 
 /// A prompt after [`Model::prefill`]: its KV cache and final hidden state.
@@ -115,6 +124,9 @@ impl PromptState {
 pub struct HiddenStates {
     x: Tensor<3>,
     layer: usize,
+    /// The shared prefix's hidden states entering the same layer (its keys and values there and
+    /// above depend on the weights, so a rerun recomputes them from here).
+    prefix: Option<Tensor<3>>,
 }
 
 impl HiddenStates {
@@ -445,7 +457,7 @@ impl Model {
         self.check_sequences(seqs)?;
         let batch = BatchInput::new(seqs, 0, self.config(), device);
         let ctx = Context::new(self.arch.as_ref(), &batch, 0, None, device);
-        Ok(PreparedBatch { batch, ctx })
+        Ok(PreparedBatch { batch, ctx, prefix: None })
     }
 
     /// Packs each prompt with all its continuations into one row: the prompt is computed once,
@@ -456,11 +468,26 @@ impl Model {
         &self,
         rows: &[(Vec<u32>, Vec<Vec<u32>>)],
     ) -> Result<(PreparedBatch, Vec<Vec<Vec<usize>>>)> {
+        self.prepare_packed_after(&[], rows)
+    }
+
+    /// [`Model::prepare_packed`] for rows that all continue `prefix`: the prefix runs once per
+    /// forward pass and every row attends to it, as if each row began with it. Positions in the
+    /// returned predictors count from the row's first token (after the prefix).
+    pub fn prepare_packed_after(
+        &self,
+        prefix: &[u32],
+        rows: &[(Vec<u32>, Vec<Vec<u32>>)],
+    ) -> Result<(PreparedBatch, Vec<Vec<Vec<usize>>>)> {
         self.require_causal()?;
         if rows.is_empty() {
             return Err(ModelError::Input("empty batch".into()));
         }
         let cfg = self.config();
+        if !prefix.is_empty() {
+            self.check_sequences(&[prefix.to_vec()])?;
+        }
+        let p = prefix.len();
         let max_positions = if cfg.family == Family::Gpt2 { cfg.max_positions } else { usize::MAX };
         let mut predictors = Vec::with_capacity(rows.len());
         for (i, (prompt, conts)) in rows.iter().enumerate() {
@@ -474,10 +501,10 @@ impl Model {
                 )));
             }
             let longest = conts.iter().map(Vec::len).max().unwrap_or(0);
-            if prompt.len() + longest > max_positions {
+            if p + prompt.len() + longest > max_positions {
                 return Err(ModelError::Input(format!(
                     "row {i} reaches position {}; this model takes at most {max_positions}",
-                    prompt.len() + longest
+                    p + prompt.len() + longest
                 )));
             }
             if let Some(&bad) =
@@ -498,19 +525,63 @@ impl Model {
             }
             predictors.push(per);
         }
-        let batch = BatchInput::packed(rows, cfg, &self.device);
-        let ctx = Context::new(self.arch.as_ref(), &batch, 0, None, &self.device);
-        Ok((PreparedBatch { batch, ctx }, predictors))
+        let batch = BatchInput::packed(rows, p, cfg, &self.device);
+        let ctx = Context::new(self.arch.as_ref(), &batch, p, None, &self.device);
+        let prefix = (p > 0).then(|| {
+            let batch = BatchInput::new(&[prefix.to_vec()], 0, cfg, &self.device);
+            let ctx = Context::new(self.arch.as_ref(), &batch, 0, None, &self.device);
+            SharedPrefix { batch, ctx }
+        });
+        Ok((PreparedBatch { batch, ctx, prefix }, predictors))
+    }
+
+    /// Runs a prepared batch from the embeddings (or `from`) up to the input of layer `end`. A
+    /// shared prefix runs first, layer by layer, and the rows attend to its keys and values.
+    fn run_prepared(
+        &self,
+        params: &Params,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+        end: usize,
+    ) -> HiddenStates {
+        let (mut x, mut px, start) = match from {
+            Some(h) => (h.x.clone(), h.prefix.clone(), h.layer),
+            None => (
+                self.arch.embed(params, &prep.batch),
+                prep.prefix.as_ref().map(|p| self.arch.embed(params, &p.batch)),
+                0,
+            ),
+        };
+        let layers = self.config().num_layers;
+        let rows_ctx = match (&prep.prefix, px.take()) {
+            (Some(prefix), Some(mut h)) => {
+                let ctx = prefix.ctx.with_cache(vec![None; layers]);
+                for l in start..end {
+                    h = self.arch.block(params, l, h, &ctx);
+                }
+                px = Some(h);
+                let b = prep.batch.batch;
+                let shared: KvCache = ctx
+                    .into_cache()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|kv| kv.map(|(k, v)| (k.repeat_dim(0, b), v.repeat_dim(0, b))))
+                    .collect();
+                Some(prep.ctx.with_cache(shared))
+            }
+            _ => None,
+        };
+        let ctx = rows_ctx.as_ref().unwrap_or(&prep.ctx);
+        for l in start..end {
+            x = self.arch.block(params, l, x, ctx);
+        }
+        HiddenStates { x, layer: end, prefix: px }
     }
 
     /// Hidden states entering `layer` (0 = right after the embeddings).
     pub fn hidden_before(&self, prep: &PreparedBatch, layer: usize) -> Result<HiddenStates> {
         self.check_layer(layer)?;
-        let mut x = self.arch.embed(&self.params, &prep.batch);
-        for l in 0..layer {
-            x = self.arch.block(&self.params, l, x, &prep.ctx);
-        }
-        Ok(HiddenStates { x, layer })
+        Ok(self.run_prepared(&self.params, prep, None, layer))
     }
 
     /// Runs cached hidden states forward to the input of `layer` (≥ their layer): moving a layer
@@ -528,11 +599,7 @@ impl Model {
                 states.layer
             )));
         }
-        let mut x = states.x.clone();
-        for l in states.layer..layer {
-            x = self.arch.block(&self.params, l, x, &prep.ctx);
-        }
-        Ok(HiddenStates { x, layer })
+        Ok(self.run_prepared(&self.params, prep, Some(states), layer))
     }
 
     fn check_layer(&self, layer: usize) -> Result<()> {
@@ -551,22 +618,14 @@ impl Model {
         prep: &PreparedBatch,
         from: Option<&HiddenStates>,
     ) -> Tensor<3> {
-        self.forward_hidden(params, &prep.batch, &prep.ctx, from)
+        let layers = self.config().num_layers;
+        self.arch.final_norm(params, self.run_prepared(params, prep, from, layers).x)
     }
 
-    /// Embeddings (or cached layer inputs) through every remaining block and the final norm.
-    fn forward_hidden(
-        &self,
-        params: &Params,
-        batch: &BatchInput,
-        ctx: &Context,
-        from: Option<&HiddenStates>,
-    ) -> Tensor<3> {
-        let (mut x, start) = match from {
-            Some(h) => (h.x.clone(), h.layer),
-            None => (self.arch.embed(params, batch), 0),
-        };
-        for l in start..self.config().num_layers {
+    /// Embeddings through every block and the final norm.
+    fn forward_hidden(&self, params: &Params, batch: &BatchInput, ctx: &Context) -> Tensor<3> {
+        let mut x = self.arch.embed(params, batch);
+        for l in 0..self.config().num_layers {
             x = self.arch.block(params, l, x, ctx);
         }
         self.arch.final_norm(params, x)
@@ -720,7 +779,7 @@ impl Model {
         let batch = BatchInput::new(&seqs, 0, self.config(), &self.device);
         let empty = vec![None; self.config().num_layers];
         let ctx = Context::new(self.arch.as_ref(), &batch, 0, Some(empty), &self.device);
-        let hidden = self.forward_hidden(&self.params, &batch, &ctx, None);
+        let hidden = self.forward_hidden(&self.params, &batch, &ctx);
         let d = self.config().hidden_size;
         let last = hidden.narrow(1, prompt.len() - 1, 1).reshape([1, d]);
         let cache = ctx.into_cache().unwrap_or_default();
@@ -751,7 +810,7 @@ impl Model {
             .collect();
         let batch = BatchInput::new(conts, state.len, self.config(), &self.device);
         let ctx = Context::new(self.arch.as_ref(), &batch, state.len, Some(cache), &self.device);
-        let hidden = self.forward_hidden(&self.params, &batch, &ctx, None);
+        let hidden = self.forward_hidden(&self.params, &batch, &ctx);
         // The first token of each continuation is predicted by the prompt's last position.
         let first = self.next_token_log_probs(state)?;
         let mut out: Vec<Vec<f32>> = conts.iter().map(|c| vec![first[c[0] as usize]]).collect();
@@ -809,7 +868,7 @@ impl Model {
         let batch = BatchInput::new(&seqs, state.len, self.config(), &self.device);
         let ctx =
             Context::new(self.arch.as_ref(), &batch, state.len, Some(state.cache), &self.device);
-        let hidden = self.forward_hidden(&self.params, &batch, &ctx, None);
+        let hidden = self.forward_hidden(&self.params, &batch, &ctx);
         let last = hidden.reshape([1, self.config().hidden_size]);
         Ok(PromptState { cache: ctx.into_cache().unwrap_or_default(), len: state.len + 1, last })
     }

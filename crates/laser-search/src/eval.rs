@@ -91,11 +91,12 @@ struct Row {
     suffix: Vec<u32>,
 }
 
-/// Uploads rows as one batch and returns, per row and continuation, the positions whose outputs
-/// score each continuation token.
+/// Uploads rows (after the shared `prefix`, causal only) as one batch and returns, per row and
+/// continuation, the positions whose outputs score each continuation token.
 fn prepare_rows(
     model: &Model,
     masked: Option<&MaskedLayout>,
+    prefix: &[u32],
     rows: &[&Row],
 ) -> Result<(PreparedBatch, Vec<Vec<Vec<usize>>>)> {
     match masked {
@@ -104,7 +105,7 @@ fn prepare_rows(
                 .iter()
                 .map(|r| (r.prompt.clone(), r.conts.iter().map(|(_, c)| c.clone()).collect()))
                 .collect();
-            Ok(model.prepare_packed(&packed)?)
+            Ok(model.prepare_packed_after(prefix, &packed)?)
         }
         Some(layout) => {
             let mut seqs = Vec::with_capacity(rows.len());
@@ -164,11 +165,14 @@ pub struct EvalLayout {
     /// masked model, one row per answer length with all those choices scored at its masks);
     /// `false`: one row per (prompt, choice), the prompt recomputed for each choice.
     pub share_prompts: bool,
+    /// Causal models: the longest token prefix common to every prompt (a BIG-bench task prefix,
+    /// a fixed template opening) runs once per batch, not once per row.
+    pub share_prefix: bool,
 }
 
 impl Default for EvalLayout {
     fn default() -> Self {
-        Self { share_prompts: true }
+        Self { share_prompts: true, share_prefix: true }
     }
 }
 
@@ -284,6 +288,31 @@ impl Evaluator {
                 rows.push(row(conts));
             }
         }
+        // The common prefix leaves at least one token in every prompt: a prompt's last token
+        // predicts its continuations' first tokens.
+        let prefix = match rows.iter().map(|r| r.prompt.len() - 1).min() {
+            Some(cap) if masked.is_none() && layout.share_prefix => {
+                let first = &rows[0].prompt;
+                let common = rows.iter().fold(cap, |n, r| {
+                    n.min(first.iter().zip(&r.prompt).take_while(|(a, b)| a == b).count())
+                });
+                let prefix = first[..common].to_vec();
+                for r in &mut rows {
+                    r.prompt.drain(..common);
+                }
+                prefix
+            }
+            _ => Vec::new(),
+        };
+        tracing::debug!(
+            rows = rows.len(),
+            shared_prefix_tokens = prefix.len(),
+            row_tokens = rows
+                .iter()
+                .map(|r| r.prompt.len() + r.conts.iter().map(|c| c.1.len()).sum::<usize>())
+                .sum::<usize>(),
+            "evaluation layout"
+        );
         // Length-sorted batches waste little on padding.
         let row_len = |r: &Row| match masked {
             Some(_) => r.prompt.len() + r.conts[0].1.len() + r.suffix.len() + 2,
@@ -300,7 +329,7 @@ impl Evaluator {
                 .iter()
                 .map(|&r| &rows[r])
                 .collect();
-            let (prep, predictors) = prepare_rows(model, masked.as_ref(), &members)?;
+            let (prep, predictors) = prepare_rows(model, masked.as_ref(), &prefix, &members)?;
             let mut targets = Vec::new();
             for (row, r) in members.iter().enumerate() {
                 for (c, (seq, cont)) in r.conts.iter().enumerate() {

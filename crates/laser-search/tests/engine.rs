@@ -16,34 +16,51 @@ fn close(a: &Metrics, b: &Metrics) {
     assert!((a.logloss - b.logloss).abs() < 1e-4 * a.logloss.abs().max(1.0), "{a:?} vs {b:?}");
 }
 
-/// Packed = unpacked, and a candidate from its layer cache = a full pass, for any family.
+/// Every layout gives the same metrics (one packed row per prompt after a shared prefix, packed
+/// rows without it, one row per choice), and a candidate from its layer cache = a full pass.
 fn engine_shortcuts_match(mut model: Model, edited: &str) {
+    // A common opening (as BIG-bench task prefixes give) and choices of several lengths.
     let lines: Vec<serde_json::Value> = (0..24)
         .map(|i| {
-            serde_json::json!({"prompt": words(300 + i, 4), "choices": ["a b", "c", "de f", "g"], "answer": (i % 4)})
+            serde_json::json!({"prompt": format!("Relate these: {}", words(300 + i, 4)), "choices": ["a b", "c", "de f", "g"], "answer": (i % 4)})
         })
         .collect();
     let task = load_task(&write_jsonl("engine", &lines)).unwrap();
-    let packed = Evaluator::new(&model, &task.items, 512).unwrap();
-    let unpacked =
-        Evaluator::with_layout(&model, &task.items, 512, EvalLayout { share_prompts: false })
-            .unwrap();
-    let base = packed.evaluate(&model).unwrap();
-    close(&base, &unpacked.evaluate(&model).unwrap());
+    let layouts = [(true, true), (true, false), (false, false)].map(|(p, f)| {
+        let layout = EvalLayout { share_prompts: p, share_prefix: f };
+        Evaluator::with_layout(&model, &task.items, 512, layout).unwrap()
+    });
+    let base = layouts[0].evaluate(&model).unwrap();
+    for other in &layouts[1..] {
+        close(&base, &other.evaluate(&model).unwrap());
+    }
 
     let edit = Edit { name: edited.into(), rho: 0.1, factor: Factor::Svd };
     let mut cached = Evaluator::new(&model, &task.items, 512).unwrap();
     cached.cache_layer(&model, 1).unwrap();
     EditEngine::new(0).apply(&mut model, std::slice::from_ref(&edit)).unwrap();
-    let full = packed.evaluate(&model).unwrap();
+    let full = layouts[0].evaluate(&model).unwrap();
     assert_ne!(full.logloss, base.logloss, "the edit changes the model");
     close(&full, &cached.evaluate(&model).unwrap());
-    close(&full, &unpacked.evaluate(&model).unwrap());
+    for other in &layouts[1..] {
+        close(&full, &other.evaluate(&model).unwrap());
+    }
 }
 
 #[test]
 fn shared_prompts_and_the_layer_cache_give_full_pass_metrics() {
     engine_shortcuts_match(tiny("llama"), "model.layers.1.mlp.down_proj.weight");
+}
+
+#[test]
+fn every_causal_family_gives_full_pass_metrics_through_the_shortcuts() {
+    for (family, edited) in [
+        ("gpt2", "transformer.h.1.mlp.c_proj.weight"),
+        ("gptj", "transformer.h.1.mlp.fc_out.weight"),
+        ("gpt_neox", "gpt_neox.layers.1.mlp.dense_4h_to_h.weight"),
+    ] {
+        engine_shortcuts_match(tiny(family), edited);
+    }
 }
 
 #[test]
