@@ -23,6 +23,8 @@ pub struct BatchInput {
     pub(crate) positions: Tensor<1, Int>,
     /// Total length of each sequence, cached prefix included.
     pub(crate) lengths: Vec<usize>,
+    /// Length of the cached prefix before every sequence (their first position).
+    pub(crate) offset: usize,
     /// B.
     pub(crate) batch: usize,
     /// T, the longest length.
@@ -121,6 +123,7 @@ impl BatchInput {
             ids: int_tensor(ids, device),
             positions: int_tensor(positions, device),
             lengths: seqs.iter().map(|s| offset + s.len()).collect(),
+            offset,
             batch: seqs.len(),
             seq,
             segments: None,
@@ -170,7 +173,8 @@ impl BatchInput {
         Self {
             ids: int_tensor(ids, device),
             positions: int_tensor(positions, device),
-            lengths: lens,
+            lengths: lens.iter().map(|l| offset + l).collect(),
+            offset,
             batch: rows.len(),
             seq,
             segments: Some(segments),

@@ -455,9 +455,42 @@ impl Model {
 
     fn prepare_on(&self, seqs: &[Vec<u32>], device: &Device) -> Result<PreparedBatch> {
         self.check_sequences(seqs)?;
-        let batch = BatchInput::new(seqs, 0, self.config(), device);
-        let ctx = Context::new(self.arch.as_ref(), &batch, 0, None, device);
-        Ok(PreparedBatch { batch, ctx, prefix: None })
+        Ok(self.prepare_after_on(&[], seqs, device))
+    }
+
+    /// A batch of sequences that all continue `prefix` (checked by the caller, whole): the prefix
+    /// runs once per forward pass as a batch of one, and the sequences attend to it.
+    fn prepare_after_on(
+        &self,
+        prefix: &[u32],
+        seqs: &[Vec<u32>],
+        device: &Device,
+    ) -> PreparedBatch {
+        let (cfg, p) = (self.config(), prefix.len());
+        let batch = BatchInput::new(seqs, p, cfg, device);
+        let ctx = Context::new(self.arch.as_ref(), &batch, p, None, device);
+        PreparedBatch { batch, ctx, prefix: self.shared_prefix(prefix, device) }
+    }
+
+    fn shared_prefix(&self, prefix: &[u32], device: &Device) -> Option<SharedPrefix> {
+        (!prefix.is_empty()).then(|| {
+            let batch = BatchInput::new(&[prefix.to_vec()], 0, self.config(), device);
+            let ctx = Context::new(self.arch.as_ref(), &batch, 0, None, device);
+            SharedPrefix { batch, ctx }
+        })
+    }
+
+    /// How many leading tokens a causal micro-batch can run once for all its sequences: their
+    /// common prefix, stopping before the first scored position (whose output must be a row's).
+    fn common_prefix_len(&self, seqs: &[Vec<u32>], targets: &[TokenTarget]) -> usize {
+        if !self.family().is_causal() {
+            return 0; // every token of a bidirectional model sees the whole sequence
+        }
+        let first_scored = targets.iter().map(|t| t.position).min().unwrap_or(0);
+        let shortest = seqs.iter().map(|s| s.len() - 1).min().unwrap_or(0);
+        seqs.iter().fold(first_scored.min(shortest), |n, s| {
+            n.min(seqs[0].iter().zip(s).take_while(|(a, b)| a == b).count())
+        })
     }
 
     /// Packs each prompt with all its continuations into one row: the prompt is computed once,
@@ -527,11 +560,7 @@ impl Model {
         }
         let batch = BatchInput::packed(rows, p, cfg, &self.device);
         let ctx = Context::new(self.arch.as_ref(), &batch, p, None, &self.device);
-        let prefix = (p > 0).then(|| {
-            let batch = BatchInput::new(&[prefix.to_vec()], 0, cfg, &self.device);
-            let ctx = Context::new(self.arch.as_ref(), &batch, 0, None, &self.device);
-            SharedPrefix { batch, ctx }
-        });
+        let prefix = self.shared_prefix(prefix, &self.device);
         Ok((PreparedBatch { batch, ctx, prefix }, predictors))
     }
 
@@ -631,14 +660,15 @@ impl Model {
         self.arch.final_norm(params, x)
     }
 
-    /// Flat row indices `seq·T + position` of the targets, validated.
+    /// Flat row indices `seq·T + position` of the targets, validated. Positions count from each
+    /// row's first token (after a shared prefix, if any).
     fn target_rows(&self, prep: &PreparedBatch, targets: &[(usize, usize)]) -> Result<Vec<i64>> {
         targets
             .iter()
             .map(|&(s, p)| {
                 let len = *prep.batch.lengths.get(s).ok_or_else(|| {
                     ModelError::Input(format!("target names sequence {s} of {}", prep.batch.batch))
-                })?;
+                })? - prep.batch.offset;
                 if p >= len {
                     return Err(ModelError::Input(format!(
                         "target position {p} is past sequence {s} (length {len})"
@@ -926,6 +956,17 @@ impl Model {
                 })
                 .collect(),
         };
+        // Checked against whole sequences here: positions move when a shared prefix is split off.
+        if let Some(t) =
+            targets.iter().find(|t| seqs.get(t.seq).is_none_or(|s| t.position >= s.len()))
+        {
+            return Err(ModelError::Input(format!(
+                "target ({}, {}) is outside the {} sequences",
+                t.seq,
+                t.position,
+                seqs.len()
+            )));
+        }
         let total = targets.len() as f64;
         let mb = micro_batch.max(1);
         let mut acc: HashMap<String, Tensor<2>> = HashMap::new();
@@ -941,7 +982,14 @@ impl Model {
             if chunk_targets.is_empty() {
                 continue;
             }
-            let prep = self.prepare_on(&seqs[start..end], &ad)?;
+            let chunk = &seqs[start..end];
+            let p = self.common_prefix_len(chunk, &chunk_targets);
+            let rest: Vec<Vec<u32>> = chunk.iter().map(|s| s[p..].to_vec()).collect();
+            let prep = self.prepare_after_on(&chunk[0][..p], &rest, &ad);
+            let chunk_targets: Vec<TokenTarget> = chunk_targets
+                .iter()
+                .map(|t| TokenTarget { position: t.position - p, ..*t })
+                .collect();
             let lp = self.target_log_prob_tensor(&params, &prep, None, &chunk_targets)?;
             let chunk_loss = lp.sum().neg().div_scalar(total);
             loss += f64::from(host_vec(chunk_loss.clone())?[0]);
