@@ -290,11 +290,16 @@ pub(crate) fn attention(
     probs.matmul(v).reshape([b, h, tq, hd])
 }
 
-/// The additive mask value of a hidden key. Negative infinity rather than a large finite value:
+/// The additive mask value of a hidden key on `device`. On the CPU backends, negative infinity:
 /// `expf` returns 0 for it on its fast path, while finite values below ≈ −104 go through libm's
 /// underflow handler (2% of an evaluation's time in a profile). Every query row keeps at least one
-/// visible key, so no softmax row is all −∞.
-const MASKED: f32 = f32::NEG_INFINITY;
+/// visible key, so no softmax row is all −∞. GPU shading languages may assume that no infinities
+/// occur (WGSL allows it), so other devices keep a large finite value.
+fn masked_value(device: &Device) -> f32 {
+    // The device enum's variants depend on burn's compiled features; its name does not.
+    let name = format!("{device:?}");
+    if name.contains("Flex(") || name.contains("NdArray(") { f32::NEG_INFINITY } else { -1e9 }
+}
 
 /// Additive mask `[B, 1, T, prefix + T]` for packed rows (a prompt followed by several
 /// continuations) after `prefix` cached tokens every row shares: token i sees the whole prefix,
@@ -307,6 +312,7 @@ pub(crate) fn packed_attention_mask(
     device: &Device,
 ) -> Tensor<4> {
     let tk = prefix + t;
+    let masked = masked_value(device);
     let mut data = vec![0.0f32; segments.len() * t * tk];
     for (bi, seg) in segments.iter().enumerate() {
         let len = seg.len();
@@ -315,7 +321,7 @@ pub(crate) fn packed_attention_mask(
                 let visible =
                     j < len && (i >= len || (j <= i && (seg[j] == 0 || seg[j] == seg[i])));
                 if !visible {
-                    data[(bi * t + i) * tk + prefix + j] = MASKED;
+                    data[(bi * t + i) * tk + prefix + j] = masked;
                 }
             }
         }
@@ -324,7 +330,7 @@ pub(crate) fn packed_attention_mask(
 }
 
 /// Additive attention mask `[B, 1, Tq, offset + Tq]` for queries at positions `offset..offset+Tq`:
-/// 0 where a query may see a key, −∞ elsewhere. `lengths` are each sequence's total length
+/// 0 where a query may see a key, [`masked_value`] elsewhere. `lengths` are each sequence's total length
 /// (cached prefix included); keys past it are hidden, and causal masks also hide later keys.
 /// Padded query rows see the real keys, so no row is all-masked (their outputs are never read).
 pub(crate) fn attention_mask(
@@ -335,6 +341,7 @@ pub(crate) fn attention_mask(
     device: &Device,
 ) -> Tensor<4> {
     let tk = offset + tq;
+    let masked = masked_value(device);
     let mut data = vec![0.0f32; lengths.len() * tq * tk];
     for (bi, &len) in lengths.iter().enumerate() {
         for i in 0..tq {
@@ -342,7 +349,7 @@ pub(crate) fn attention_mask(
             for j in 0..tk {
                 let visible = j < len && (!causal || j <= pos || pos >= len);
                 if !visible {
-                    data[(bi * tq + i) * tk + j] = MASKED;
+                    data[(bi * tq + i) * tk + j] = masked;
                 }
             }
         }
@@ -360,4 +367,17 @@ pub(crate) fn int_tensor(ids: Vec<i64>, device: &Device) -> Tensor<1, Int> {
 pub(crate) fn embed(table: Tensor<2>, ids: Tensor<1, Int>, b: usize, t: usize) -> Tensor<3> {
     let d = table.dims()[1];
     table.select(0, ids).reshape([b, t, d])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CPU fast path depends on recognising the device by name; a renamed variant in burn
+    /// would silently bring back the slow finite mask.
+    #[test]
+    fn cpu_devices_mask_with_negative_infinity() {
+        assert_eq!(masked_value(&Device::flex()), f32::NEG_INFINITY);
+        assert_eq!(masked_value(&Device::flex().autodiff()), f32::NEG_INFINITY);
+    }
 }

@@ -182,7 +182,8 @@ fn a_shared_prefix_keeps_loss_and_gradients_exact() {
         let mut targets = reference_targets(family, &seqs);
         targets.push(TokenTarget { seq: 1, position: opening.len() + 1, token: seqs[1][8] });
         let name = name.to_owned();
-        let pass = model.loss_and_gradients(&seqs, &targets, std::slice::from_ref(&name), 3).unwrap();
+        let pass =
+            model.loss_and_gradients(&seqs, &targets, std::slice::from_ref(&name), 3).unwrap();
         let loss_at = |model: &Model| -> f64 {
             let prep = model.prepare(&seqs).unwrap();
             let lp = model.target_log_probs(&prep, None, &targets).unwrap();
