@@ -1,6 +1,6 @@
 //! GGUF (llama.cpp) loading: header, metadata and tensor table parsed with every size and offset
-//! checked against the file before anything is allocated; F32/F16/BF16/Q8_0/Q4_0/Q4_1 tensors
-//! dequantized to f32; llama tensors renamed to HF names with Q/K rows un-permuted to HF's
+//! checked against the file before anything is allocated; F32/F16/BF16, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0
+//! and the k-quants Q2_K–Q6_K/Q8_K tensors dequantized to f32; llama tensors renamed to HF names with Q/K rows un-permuted to HF's
 //! `rotate_half` order; the tokenizer rebuilt from metadata.
 //!
 //! Format: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
@@ -13,6 +13,7 @@ use half::f16;
 
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
+use crate::kquants::{self, QK_K};
 use crate::tokenizer::Tokenizer;
 use crate::weights::{HostTensor, WeightMap};
 
@@ -66,7 +67,15 @@ pub enum GgmlType {
     F16,
     Q4_0,
     Q4_1,
+    Q5_0,
+    Q5_1,
     Q8_0,
+    Q2K,
+    Q3K,
+    Q4K,
+    Q5K,
+    Q6K,
+    Q8K,
     BF16,
 }
 
@@ -77,7 +86,15 @@ impl GgmlType {
             1 => Self::F16,
             2 => Self::Q4_0,
             3 => Self::Q4_1,
+            6 => Self::Q5_0,
+            7 => Self::Q5_1,
             8 => Self::Q8_0,
+            10 => Self::Q2K,
+            11 => Self::Q3K,
+            12 => Self::Q4K,
+            13 => Self::Q5K,
+            14 => Self::Q6K,
+            15 => Self::Q8K,
             30 => Self::BF16,
             _ => return None,
         })
@@ -90,7 +107,15 @@ impl GgmlType {
             Self::F16 | Self::BF16 => (1, 2),
             Self::Q4_0 => (32, 18),
             Self::Q4_1 => (32, 20),
+            Self::Q5_0 => (32, 22),
+            Self::Q5_1 => (32, 24),
             Self::Q8_0 => (32, 34),
+            Self::Q2K => (QK_K, 84),
+            Self::Q3K => (QK_K, 110),
+            Self::Q4K => (QK_K, 144),
+            Self::Q5K => (QK_K, 176),
+            Self::Q6K => (QK_K, 210),
+            Self::Q8K => (QK_K, 292),
         }
     }
 }
@@ -123,6 +148,49 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Vec<f32> {
                 // Low nibbles are weights 0..15, high nibbles 16..31.
                 out.extend(nibbles.iter().map(|&b| d * (f32::from(b & 0x0f) - offset) + m));
                 out.extend(nibbles.iter().map(|&b| d * (f32::from(b >> 4) - offset) + m));
+            }
+        }
+        GgmlType::Q5_0 | GgmlType::Q5_1 => {
+            // d, [m,] 32 fifth bits (u32), 16 bytes of nibbles; Q5_0 is offset by 16.
+            let (size, bits_at) = if ty == GgmlType::Q5_0 { (22, 2) } else { (24, 4) };
+            for block in bytes.chunks_exact(size) {
+                let d = half(&block[0..2]);
+                let (m, offset) =
+                    if ty == GgmlType::Q5_0 { (0.0, 16.0) } else { (half(&block[2..4]), 0.0) };
+                let qh = u32::from_le_bytes(block[bits_at..bits_at + 4].try_into().expect("4"));
+                let nibbles = &block[bits_at + 4..bits_at + 20];
+                let fifth = |j: usize| if (qh >> j) & 1 == 1 { 16.0 } else { 0.0 };
+                out.extend(
+                    nibbles
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &b)| d * (f32::from(b & 0x0f) + fifth(j) - offset) + m),
+                );
+                out.extend(
+                    nibbles
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &b)| d * (f32::from(b >> 4) + fifth(j + 16) - offset) + m),
+                );
+            }
+        }
+        GgmlType::Q2K
+        | GgmlType::Q3K
+        | GgmlType::Q4K
+        | GgmlType::Q5K
+        | GgmlType::Q6K
+        | GgmlType::Q8K => {
+            let (_, size) = ty.block();
+            let f = match ty {
+                GgmlType::Q2K => kquants::q2_k,
+                GgmlType::Q3K => kquants::q3_k,
+                GgmlType::Q4K => kquants::q4_k,
+                GgmlType::Q5K => kquants::q5_k,
+                GgmlType::Q6K => kquants::q6_k,
+                _ => kquants::q8_k,
+            };
+            for block in bytes.chunks_exact(size) {
+                f(block, &mut out);
             }
         }
     }
@@ -304,7 +372,7 @@ impl GgufFile {
             let ty_id = c.u32("tensor type")?;
             let offset = c.u64("tensor offset")?;
             let ty = GgmlType::from_id(ty_id).ok_or_else(|| {
-                ModelError::Unsupported(format!("{}: tensor `{name}` has GGML type {ty_id} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)", path.display()))
+                ModelError::Unsupported(format!("{}: tensor `{name}` has GGML type {ty_id} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K–Q6_K, Q8_K)", path.display()))
             })?;
             raw.push((name, dims, ty, offset));
         }

@@ -30,6 +30,7 @@ pub mod gguf;
 mod gpt2;
 mod gpt_neox;
 mod gptj;
+mod kquants;
 mod layers;
 mod llama;
 mod matrix;

@@ -1,4 +1,5 @@
-//! GGUF: dequantization of every block type against hand-computed blocks; a synthetic GGUF of the
+//! GGUF: dequantization of every block type against hand-computed blocks (and, for Q5 and the
+//! k-quants, against llama.cpp's Python dequantizer); a synthetic GGUF of the
 //! tiny llama (Q/K rows permuted as llama.cpp stores them) loads back to the same logits as the
 //! safetensors original; hostile files are errors naming the problem, never panics.
 
@@ -39,6 +40,50 @@ fn q4_0_blocks_are_centred_at_eight() {
     block.extend([0x0Fu8; 16]);
     let w = dequantize(GgmlType::Q4_0, &block, 32);
     assert!(w[..16].iter().all(|&x| x == 14.0) && w[16..].iter().all(|&x| x == -16.0), "{w:?}");
+}
+
+/// Random blocks of Q5_0, Q5_1 and the k-quants (Q2_K–Q6_K) against llama.cpp's own Python
+/// dequantizer (`scripts/gen-kquant-fixtures.py` wrote the fixture with gguf-py).
+#[test]
+fn q5_and_k_quant_blocks_match_gguf_py() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ggml_blocks.json");
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let types = [
+        ("Q5_0", GgmlType::Q5_0),
+        ("Q5_1", GgmlType::Q5_1),
+        ("Q2_K", GgmlType::Q2K),
+        ("Q3_K", GgmlType::Q3K),
+        ("Q4_K", GgmlType::Q4K),
+        ("Q5_K", GgmlType::Q5K),
+        ("Q6_K", GgmlType::Q6K),
+    ];
+    for (name, ty) in types {
+        let case = &fixture["blocks"][name];
+        let hex = case["bytes"].as_str().unwrap();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let expect: Vec<f32> =
+            case["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let got = dequantize(ty, &bytes, expect.len());
+        assert_eq!(got.len(), expect.len(), "{name}");
+        let scale = expect.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        for (i, (a, b)) in got.iter().zip(&expect).enumerate() {
+            assert!((a - b).abs() <= 1e-6 * scale, "{name} weight {i}: {a} vs gguf-py {b}");
+        }
+    }
+}
+
+#[test]
+fn q8_k_blocks_are_an_f32_scale_times_int8() {
+    let mut block = 0.125f32.to_le_bytes().to_vec();
+    let qs: Vec<i8> = (0..256).map(|i| (i - 128) as i8).collect();
+    block.extend(qs.iter().map(|&q| q as u8));
+    block.extend([0u8; 32]); // block sums, unused when dequantizing
+    let w = dequantize(GgmlType::Q8K, &block, 256);
+    assert_eq!(w, qs.iter().map(|&q| 0.125 * f32::from(q)).collect::<Vec<_>>());
 }
 
 #[test]
