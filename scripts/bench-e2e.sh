@@ -5,6 +5,7 @@
 # runs into laser-out/bench-e2e/raw.json. Takes ~25 min on 2 cores with the defaults.
 #
 # Usage: scripts/bench-e2e.sh [--runs R] [--heavy-runs H] [--layers A-B] [--rho LIST] [--threads T]
+#                             [--parts abcd]   (rerun only some parts; the rest come from raw.json)
 #
 # The PyTorch reference is dev-only: it is installed on first use into a virtual environment
 # ($LASER_BENCH_VENV, default .cache/bench-venv) with pip, pinned below. PyPI's torch wheel for

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -72,46 +73,63 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", required=True)
     ap.add_argument("--doc", required=True)
+    ap.add_argument("--parts", default="abcd",
+                    help="parts to run; the others are taken from the previous raw.json")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     here = os.path.dirname(os.path.abspath(__file__))
     common = ["--model", args.model, "--task", args.task, "--n", str(args.n), "--json"]
     raw = {"a": [], "b": [], "c": [], "d": []}
+    raw_path = os.path.join(args.work, "raw.json")
+    if set(args.parts) != set("abcd"):
+        with open(raw_path) as f:
+            previous = json.load(f)
+        raw.update({k: v for k, v in previous.items() if k not in args.parts})
 
     def log(msg):
         print(f"[bench-e2e] {msg}", file=sys.stderr, flush=True)
 
     for r in range(args.runs):
         for split in ("select", "test"):
-            log(f"run {r + 1}/{args.runs}: (a) PyTorch reference, {split} split")
-            wall, out = timed(
-                [args.python, os.path.join(here, "laser_torch.py"), "--gguf", args.model,
-                 "--task", args.task, "--n", str(args.n), "--split", split,
-                 "--threads", str(args.threads)],
-                env,
-            )
-            raw["a"].append({"split": split, "wall": wall, **out})
-            log(f"run {r + 1}/{args.runs}: (b) laser eval, {split} split")
-            wall, out = timed([args.laser, "eval", *common, "--split", split,
-                               "--threads", str(args.threads)], env)
-            raw["b"].append({"split": split, "wall": wall, **out})
+            if "a" in args.parts:
+                log(f"run {r + 1}/{args.runs}: (a) PyTorch reference, {split} split")
+                wall, out = timed(
+                    [args.python, os.path.join(here, "laser_torch.py"), "--gguf", args.model,
+                     "--task", args.task, "--n", str(args.n), "--split", split,
+                     "--threads", str(args.threads)],
+                    env,
+                )
+                raw["a"].append({"split": split, "wall": wall, **out})
+            if "b" in args.parts:
+                log(f"run {r + 1}/{args.runs}: (b) laser eval, {split} split")
+                wall, out = timed([args.laser, "eval", *common, "--split", split,
+                                   "--threads", str(args.threads)], env)
+                raw["b"].append({"split": split, "wall": wall, **out})
     for r in range(args.heavy_runs):
-        log(f"run {r + 1}/{args.heavy_runs}: (c) exhaustive over layers {args.layers}, ρ {args.rho}")
-        wall, out = timed([args.laser, "search", *common, "--strategy", "exhaustive",
-                           "--layers", args.layers, "--rho", args.rho,
-                           "--threads", str(args.threads)], env)
-        out.pop("candidates", None)
-        raw["c"].append({"wall": wall, **out})
-        log(f"run {r + 1}/{args.heavy_runs}: (d) laser adapt")
-        out_dir = os.path.join(args.work, f"adapt-{r}")
-        wall, out = timed([args.laser, "adapt", *common, "--out", out_dir,
-                           "--threads", str(args.threads)], env)
-        out.pop("candidates", None)
-        out.pop("ranking", None)
-        raw["d"].append({"wall": wall, **out})
-    with open(os.path.join(args.work, "raw.json"), "w") as f:
+        if "c" in args.parts:
+            log(f"run {r + 1}/{args.heavy_runs}: (c) exhaustive over layers {args.layers}, "
+                f"ρ {args.rho}")
+            wall, out = timed([args.laser, "search", *common, "--strategy", "exhaustive",
+                               "--layers", args.layers, "--rho", args.rho,
+                               "--threads", str(args.threads)], env)
+            out.pop("candidates", None)
+            raw["c"].append({"wall": wall, **out})
+        if "d" in args.parts:
+            log(f"run {r + 1}/{args.heavy_runs}: (d) laser adapt")
+            # A fresh folder: with the previous run's candidate log there, adapt would resume
+            # from it and skip the scan (the 70 s "adapt" of the first run on 2026-11-29 08:14).
+            out_dir = os.path.join(args.work, f"adapt-{r}")
+            shutil.rmtree(out_dir, ignore_errors=True)
+            wall, out = timed([args.laser, "adapt", *common, "--out", out_dir,
+                               "--threads", str(args.threads)], env)
+            out.pop("candidates", None)
+            out.pop("ranking", None)
+            raw["d"].append({"wall": wall, **out})
+    tmp = raw_path + ".tmp"
+    with open(tmp, "w") as f:
         json.dump(raw, f, indent=1)
+    os.replace(tmp, raw_path)
     write_doc(args, raw)
 
 
