@@ -127,41 +127,63 @@ fn micro_batching_does_not_change_loss_or_gradients() {
     }
 }
 
+/// Mean NLL of `targets` by a plain forward pass (no gradient machinery, no shared prefix).
+fn forward_loss(model: &Model, seqs: &[Vec<u32>], targets: &[TokenTarget]) -> f64 {
+    let prep = model.prepare(seqs).unwrap();
+    let lp = model.target_log_probs(&prep, None, targets).unwrap();
+    -lp.iter().map(|&x| f64::from(x)).sum::<f64>() / lp.len() as f64
+}
+
+/// The gradient pass's loss and its `∂L/∂W` of `name` (the `entries` largest entries, where f32
+/// round-off is small relative to the signal) against central finite differences of
+/// [`forward_loss`].
+fn assert_finite_differences(
+    model: &mut Model,
+    seqs: &[Vec<u32>],
+    targets: &[TokenTarget],
+    name: &str,
+    entries: usize,
+) {
+    let names = [name.to_owned()];
+    let pass = model.loss_and_gradients(seqs, targets, &names, 3).unwrap();
+    let loss = forward_loss(model, seqs, targets);
+    assert!((pass.loss - loss).abs() < 1e-5, "{name}: loss {} vs {loss}", pass.loss);
+    let w = model.matrix(name).unwrap();
+    let g = &pass.grads[name];
+    let mut idx: Vec<usize> = (0..g.len()).collect();
+    idx.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
+    let h = 1e-2f32;
+    for &i in &idx[..entries] {
+        let mut plus = w.clone();
+        plus[i] += h;
+        model.replace_matrix(name, plus).unwrap();
+        let lp = forward_loss(model, seqs, targets);
+        let mut minus = w.clone();
+        minus[i] -= h;
+        model.replace_matrix(name, minus).unwrap();
+        let lm = forward_loss(model, seqs, targets);
+        model.restore_matrix(name).unwrap();
+        let fd = (lp - lm) / (2.0 * f64::from(h));
+        assert!(
+            (fd - f64::from(g[i])).abs() < 2e-2 * f64::from(g[i]).abs() + 1e-4,
+            "{name} entry {i}: fd {fd} vs {}",
+            g[i]
+        );
+    }
+}
+
 #[test]
 fn gradients_match_finite_differences_of_the_loss() {
     let mut model = load_tiny("llama");
     let r = reference("llama");
     let targets = reference_targets("llama", &r.ids);
-    let name = "model.layers.1.mlp.down_proj.weight".to_owned();
-    let pass = model.loss_and_gradients(&r.ids, &targets, std::slice::from_ref(&name), 3).unwrap();
-    let w = model.matrix(&name).unwrap();
-    let loss_at = |model: &Model| -> f64 {
-        let prep = model.prepare(&r.ids).unwrap();
-        let lp = model.target_log_probs(&prep, None, &targets).unwrap();
-        -lp.iter().map(|&x| f64::from(x)).sum::<f64>() / lp.len() as f64
-    };
-    // The largest-gradient entries, where f32 round-off is small relative to the signal.
-    let g = &pass.grads[&name];
-    let mut idx: Vec<usize> = (0..g.len()).collect();
-    idx.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
-    let h = 1e-2f32;
-    for &i in &idx[..4] {
-        let mut plus = w.clone();
-        plus[i] += h;
-        model.replace_matrix(&name, plus).unwrap();
-        let lp = loss_at(&model);
-        let mut minus = w.clone();
-        minus[i] -= h;
-        model.replace_matrix(&name, minus).unwrap();
-        let lm = loss_at(&model);
-        model.restore_matrix(&name).unwrap();
-        let fd = (lp - lm) / (2.0 * f64::from(h));
-        assert!(
-            (fd - f64::from(g[i])).abs() < 2e-2 * f64::from(g[i]).abs() + 1e-4,
-            "entry {i}: fd {fd} vs {}",
-            g[i]
-        );
-    }
+    assert_finite_differences(
+        &mut model,
+        &r.ids,
+        &targets,
+        "model.layers.1.mlp.down_proj.weight",
+        4,
+    );
 }
 
 /// A micro-batch whose sequences share a prefix runs it once; its loss and gradients must still be
@@ -181,37 +203,7 @@ fn a_shared_prefix_keeps_loss_and_gradients_exact() {
             r.ids.iter().map(|s| opening.iter().chain(s).copied().collect()).collect();
         let mut targets = reference_targets(family, &seqs);
         targets.push(TokenTarget { seq: 1, position: opening.len() + 1, token: seqs[1][8] });
-        let name = name.to_owned();
-        let pass =
-            model.loss_and_gradients(&seqs, &targets, std::slice::from_ref(&name), 3).unwrap();
-        let loss_at = |model: &Model| -> f64 {
-            let prep = model.prepare(&seqs).unwrap();
-            let lp = model.target_log_probs(&prep, None, &targets).unwrap();
-            -lp.iter().map(|&x| f64::from(x)).sum::<f64>() / lp.len() as f64
-        };
-        assert!((pass.loss - loss_at(&model)).abs() < 1e-5, "{family}: loss {}", pass.loss);
-        let w = model.matrix(&name).unwrap();
-        let g = &pass.grads[&name];
-        let mut idx: Vec<usize> = (0..g.len()).collect();
-        idx.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
-        let h = 1e-2f32;
-        for &i in &idx[..3] {
-            let mut plus = w.clone();
-            plus[i] += h;
-            model.replace_matrix(&name, plus).unwrap();
-            let lp = loss_at(&model);
-            let mut minus = w.clone();
-            minus[i] -= h;
-            model.replace_matrix(&name, minus).unwrap();
-            let lm = loss_at(&model);
-            model.restore_matrix(&name).unwrap();
-            let fd = (lp - lm) / (2.0 * f64::from(h));
-            assert!(
-                (fd - f64::from(g[i])).abs() < 2e-2 * f64::from(g[i]).abs() + 1e-4,
-                "{family} entry {i}: fd {fd} vs {}",
-                g[i]
-            );
-        }
+        assert_finite_differences(&mut model, &seqs, &targets, name, 3);
     }
 }
 
