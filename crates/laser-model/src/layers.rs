@@ -155,10 +155,19 @@ pub(crate) fn layer_norm(x: Tensor<3>, w: Tensor<3>, b: Tensor<3>, eps: f64) -> 
 pub(crate) fn activate(x: Tensor<3>, act: Activation) -> Tensor<3> {
     match act {
         Activation::Silu => activation::silu(x),
-        Activation::Gelu => activation::gelu(x),
+        Activation::Gelu => gelu_erf(x),
         Activation::GeluTanh => activation::gelu_approximate(x),
         Activation::Relu => activation::relu(x),
     }
+}
+
+/// Exact GELU, `x·Φ(x) = ½·x·(1 + erf(x/√2))`, written with `erf` so that autodiff differentiates
+/// it exactly on every backend. burn's fused `gelu` is exact forward, but its default
+/// `gelu_backward` — the one the wgpu backend uses; flex overrides it — is the derivative of the
+/// tanh approximation, which put gpt_neox's gradients 3–7·10⁻⁴ off the oracle on wgpu.
+pub(crate) fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let cdf = x.clone().div_scalar(std::f64::consts::SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
+    x * cdf
 }
 
 /// How a rotary family pairs the dimensions it rotates.

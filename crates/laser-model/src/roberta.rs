@@ -2,11 +2,11 @@
 //! by `padding_idx + 1`, and an MLM head `dense → gelu → LayerNorm → decoder` whose decoder is
 //! tied to the word embeddings. Liu et al. 2019, *RoBERTa*, arXiv:1907.11692.
 
-use burn::tensor::{Tensor, activation};
+use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::ModelConfig;
-use crate::layers::{Params, activate, embed, merge_heads, split_heads};
+use crate::layers::{Params, activate, embed, gelu_erf, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -126,7 +126,7 @@ impl Architecture for Roberta {
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
         let h3: Tensor<3> = h.unsqueeze_dim(0);
-        let x = activation::gelu(p.dense(h3, "lm_head.dense"));
+        let x = gelu_erf(p.dense(h3, "lm_head.dense"));
         let x = p.layer_norm(x, "lm_head.layer_norm", self.cfg.norm_eps);
         let [_, n, d] = x.dims();
         p.matmul_t(x.reshape([n, d]), WORDS) + p.get("lm_head.bias")

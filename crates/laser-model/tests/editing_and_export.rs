@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use laser_model::{Backend, Model, TokenTarget, export_hf};
+use laser_model::{Model, TokenTarget, export_hf};
 
 fn tmpdir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("laser-model-test-{tag}-{}", std::process::id()));
@@ -220,7 +220,7 @@ fn export_then_load_gives_identical_logits_for_every_family() {
         let dir = tmpdir(family);
         export_hf(&model, &dir).unwrap();
         assert!(dir.join("config.json").is_file() && dir.join("model.safetensors").is_file());
-        let back = Model::load(&dir, Backend::Flex.device().unwrap()).unwrap();
+        let back = Model::load(&dir, backend().device().unwrap()).unwrap();
         assert_eq!(back.config().family, model.config().family);
         assert_eq!(bits(&back.all_logits(&r.ids).unwrap()), bits(&expect), "{family}");
         // Tied weights are stored once.
