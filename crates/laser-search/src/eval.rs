@@ -304,20 +304,17 @@ impl Evaluator {
             }
             _ => Vec::new(),
         };
-        tracing::debug!(
-            rows = rows.len(),
-            shared_prefix_tokens = prefix.len(),
-            row_tokens = rows
-                .iter()
-                .map(|r| r.prompt.len() + r.conts.iter().map(|c| c.1.len()).sum::<usize>())
-                .sum::<usize>(),
-            "evaluation layout"
-        );
         // Length-sorted batches waste little on padding.
         let row_len = |r: &Row| match masked {
             Some(_) => r.prompt.len() + r.conts[0].1.len() + r.suffix.len() + 2,
             None => r.prompt.len() + r.conts.iter().map(|(_, c)| c.len()).sum::<usize>(),
         };
+        tracing::debug!(
+            rows = rows.len(),
+            shared_prefix_tokens = prefix.len(),
+            row_tokens = rows.iter().map(row_len).sum::<usize>(),
+            "evaluation layout"
+        );
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&r| std::cmp::Reverse(row_len(&rows[r])));
         let mut slots = vec![SeqSlot { batch: 0, first_target: 0, n_targets: 0 }; n_seqs];
