@@ -16,7 +16,7 @@ use laser_model::{HiddenStates, Model, PreparedBatch, TokenTarget, Tokenizer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SearchError};
-use crate::masked::{MaskedLayout, masked_prompt, suffix_text};
+use crate::masked::{MaskedLayout, check_scorable, masked_prompt, suffix_text};
 use crate::task::{Item, Target};
 
 /// Accuracy of one class (choice tasks).
@@ -233,11 +233,7 @@ impl Evaluator {
                 }
                 Target::Generate { answers, max_tokens } => {
                     if masked.is_some() {
-                        return Err(SearchError::Config(format!(
-                            "item {i}: generative tasks need a causal model; {} is a masked \
-                             language model",
-                            model.family().name()
-                        )));
+                        check_scorable(model, i, &item.target)?;
                     }
                     let cont = encode(tok, &item.gold_continuation(), i, "answer")?;
                     gold_seq.push(n_seqs);
@@ -492,13 +488,7 @@ pub fn gradient_pass(
         let c = encode(tok, &item.gold_continuation(), i, "answer")?;
         scored.push(match &masked {
             Some(layout) => {
-                if matches!(item.target, Target::Generate { .. }) {
-                    return Err(SearchError::Config(format!(
-                        "item {i}: generative tasks need a causal model; {} is a masked language \
-                         model",
-                        model.family().name()
-                    )));
-                }
+                check_scorable(model, i, &item.target)?;
                 let p = encode(tok, masked_prompt(&item.prompt), i, "prompt")?;
                 let (seq, at) =
                     layout.sequence(&p, c.len(), &tok.encode(suffix_text(&item.target))?);

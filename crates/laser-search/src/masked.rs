@@ -72,6 +72,17 @@ impl MaskedLayout {
     }
 }
 
+/// Rejects an item a masked model cannot score: generation has no masked-LM counterpart.
+pub(crate) fn check_scorable(model: &Model, item: usize, target: &Target) -> Result<()> {
+    if matches!(target, Target::Generate { .. }) {
+        return Err(SearchError::Config(format!(
+            "item {item}: generative tasks need a causal model; {} is a masked language model",
+            model.family().name()
+        )));
+    }
+    Ok(())
+}
+
 /// The prompt as a masked model reads it: HF's RoBERTa tokenizer lets `<mask>` absorb the space
 /// before it, so LASER's `"{prompt} <mask>"` is the trimmed prompt followed by the mask.
 pub(crate) fn masked_prompt(prompt: &str) -> &str {
