@@ -11,19 +11,27 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The default model's path, fetched on first use.
-fn smollm2() -> PathBuf {
+/// The default model's path, fetched on first use; `None` (the test is skipped, saying why) when
+/// it is not cached and cannot be fetched (no network).
+fn smollm2() -> Option<PathBuf> {
     let out = Command::new("bash")
         .arg(repo().join("scripts/fetch-smollm2.sh"))
         .output()
         .expect("bash runs");
-    assert!(out.status.success(), "fetch failed: {}", String::from_utf8_lossy(&out.stderr));
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    if !out.status.success() {
+        eprintln!(
+            "skipped: the default model is not cached and could not be fetched: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return None;
+    }
+    Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
 }
 
 #[test]
 fn smollm2_matches_the_oracle_on_ids_top5_logprobs_and_nll() {
-    let model = Model::load(&smollm2(), Backend::Flex.device().unwrap()).unwrap();
+    let Some(path) = smollm2() else { return };
+    let model = Model::load(&path, Backend::Flex.device().unwrap()).unwrap();
     assert_eq!(model.config().num_layers, 30);
     assert_eq!(model.matrices().len(), 210);
     let tok = model.tokenizer().unwrap();

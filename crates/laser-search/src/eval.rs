@@ -46,6 +46,50 @@ pub struct Metrics {
     /// Accuracy per gold class (choice tasks).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub per_class: Option<Vec<ClassAccuracy>>,
+    /// Per-item outcomes in the order the items were given: what paired tests and intervals
+    /// between two model states need (the selection rules, the suite's bootstrap).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub items: Option<ItemScores>,
+}
+
+/// Per-item outcomes of one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemScores {
+    /// Whether each item was answered correctly, as a string of `0` / `1` (compact in logs).
+    #[serde(with = "bits")]
+    pub correct: Vec<bool>,
+    /// Each item's gold-answer NLL (mean per token).
+    pub nll: Vec<f64>,
+}
+
+impl ItemScores {
+    /// Accuracy (percent) and log-loss over the items at `indices`.
+    pub fn subset(&self, indices: &[usize]) -> (f64, f64) {
+        let n = indices.len().max(1) as f64;
+        let correct = indices.iter().filter(|&&i| self.correct[i]).count() as f64;
+        let loss: f64 = indices.iter().map(|&i| self.nll[i]).sum();
+        (100.0 * correct / n, loss / n)
+    }
+}
+
+/// `Vec<bool>` as a string of `0` / `1`.
+mod bits {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &[bool], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.iter().map(|&b| if b { '1' } else { '0' }).collect::<String>())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<bool>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.chars()
+            .map(|c| match c {
+                '1' => Ok(true),
+                '0' => Ok(false),
+                other => Err(D::Error::custom(format!("expected 0 or 1, found {other:?}"))),
+            })
+            .collect()
+    }
 }
 
 impl Metrics {
@@ -413,10 +457,16 @@ impl Evaluator {
         let tok = model.tokenizer().expect("checked in new");
         let mut correct = 0usize;
         let mut loss = 0.0f64;
+        let mut items = ItemScores {
+            correct: Vec::with_capacity(self.scoring.len()),
+            nll: Vec::with_capacity(self.scoring.len()),
+        };
         let mut classes: Vec<(String, usize, usize)> = Vec::new(); // (name, n, correct)
         for (i, s) in self.scoring.iter().enumerate() {
             let gold = seq_scores(self.gold_seq[i]);
-            loss -= gold.iter().map(|&(l, _)| f64::from(l)).sum::<f64>() / gold.len() as f64;
+            let nll = -gold.iter().map(|&(l, _)| f64::from(l)).sum::<f64>() / gold.len() as f64;
+            loss += nll;
+            items.nll.push(nll);
             let ok = match s {
                 Scoring::Choice { first, n, answer, names } => {
                     let totals: Vec<f64> = (0..*n)
@@ -447,6 +497,7 @@ impl Evaluator {
                 }
             };
             correct += usize::from(ok);
+            items.correct.push(ok);
         }
         let n = self.scoring.len();
         let pct = |c: usize, n: usize| 100.0 * c as f64 / n.max(1) as f64;
@@ -466,7 +517,14 @@ impl Evaluator {
                 ),
             )
         };
-        Ok(Metrics { n, accuracy: pct(correct, n), logloss: loss / n as f64, majority, per_class })
+        Ok(Metrics {
+            n,
+            accuracy: pct(correct, n),
+            logloss: loss / n as f64,
+            majority,
+            per_class,
+            items: Some(items),
+        })
     }
 }
 

@@ -18,21 +18,32 @@ mod edits;
 mod error;
 mod eval;
 mod formats;
+mod interval;
 mod log;
 mod masked;
 mod search;
+mod select;
 mod split;
+mod suite;
 mod task;
 
 pub use edits::{Edit, EditEngine, EditList, Factor, to_row_major};
 pub use error::{Result, SearchError};
-pub use eval::{ClassAccuracy, EvalLayout, Evaluator, Metrics, gradient_pass, normalise_answer};
+pub use eval::{
+    ClassAccuracy, EvalLayout, Evaluator, ItemScores, Metrics, gradient_pass, normalise_answer,
+};
 pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_task};
-pub use log::{CandidateLog, LoggedCandidate};
+pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
+pub use log::{CandidateLog, LoggedCandidate, write_atomic};
 pub use search::{
-    Best, CandidateResult, GradientRanking, MatrixScore, NoProgress, Progress, SearchConfig,
-    SearchReport, Seconds, SplitMetrics, Strategy, rank_matrices, run_search,
+    Best, CandidateResult, GradientRanking, MatrixScore, NoProgress, Progress, RuleOutcome,
+    SearchConfig, SearchReport, Seconds, SplitMetrics, Strategy, rank_matrices, run_search,
     run_search_with_progress,
 };
+pub use select::{GUARD_ALPHA, SelectRule, Selection, mcnemar_one_sided, select};
 pub use split::Split;
+pub use suite::{
+    RuleSummary, StateMetrics, SuiteConfig, SuiteReport, SuiteTask, SuiteTaskResult, run_suite,
+    suite_tasks,
+};
 pub use task::{Item, Target, Task, TaskFormat};

@@ -119,3 +119,20 @@ impl CandidateLog {
         Ok(())
     }
 }
+
+/// Writes `bytes` to a temporary name beside `path`, syncs it, then renames it into place, so that
+/// `path` holds either its old contents or all of the new ones.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(SearchError::io(&tmp, e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| SearchError::io(path, e))
+}

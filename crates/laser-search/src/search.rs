@@ -10,8 +10,11 @@
 //! - [`Strategy::Mp`] — a Marchenko–Pastur rank for every matrix, accepted greedily from the last
 //!   layer down when selection metrics do not get worse (laserRMT's procedure).
 //!
-//! Only selection items are ever scored while choosing; the test split is evaluated once, for
-//! the base model and for the chosen edits, at the end.
+//! The gradient and exhaustive strategies turn their scanned single edits into a recommendation
+//! with a named [`SelectRule`] (`select.rs`); "no edit" is a valid outcome. Only selection items
+//! are ever scored while choosing; the test split is evaluated once, for the base model and for
+//! the chosen edits, at the end (and, with [`SearchConfig::compare_rules`], for every rule's
+//! choice, as a diagnostic that never feeds back into the choice).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use crate::edits::{Edit, EditEngine, EditList, Factor};
 use crate::error::{Result, SearchError};
 use crate::eval::{Evaluator, Metrics, gradient_pass};
+use crate::interval::AccuracyDelta;
 use crate::log::CandidateLog;
+use crate::select::{SelectRule, Selection, select};
 use crate::split::Split;
 use crate::task::Task;
 
@@ -99,6 +104,14 @@ pub struct SearchConfig {
     pub batch_tokens: usize,
     /// Sequences per gradient micro-batch.
     pub micro_batch: usize,
+    /// How the scanned single edits become the recommendation (gradient and exhaustive; compose
+    /// and mp accept edits greedily by their own procedure and ignore it).
+    pub select: SelectRule,
+    /// Diagnostic: also evaluate on the test split what every rule (on every factorization
+    /// scanned, and on all of them) would have chosen, reported in [`SearchReport::rules`].
+    pub compare_rules: bool,
+    /// Cap on the test split's items (the first ones of the shuffled remainder).
+    pub test_max: Option<usize>,
 }
 
 impl Default for SearchConfig {
@@ -119,6 +132,11 @@ impl Default for SearchConfig {
             score: TruncationScore::FirstOrder,
             batch_tokens: 4096,
             micro_batch: 8,
+            // Measured on the 15-task BIG-bench suite (docs/RESULTS.md): the only rule that
+            // harmed no task on held-out items.
+            select: SelectRule::Guarded,
+            compare_rules: false,
+            test_max: None,
         }
     }
 }
@@ -208,6 +226,15 @@ pub struct SearchReport {
     pub base: SplitMetrics,
     /// The chosen edits.
     pub best: Best,
+    /// How the recommendation was chosen, and why (or why no edit).
+    pub selection: Selection,
+    /// Test accuracy change of the recommendation with its 95% paired-bootstrap interval (zero
+    /// for no edit; absent without a test split).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delta: Option<AccuracyDelta>,
+    /// With `compare_rules`: what each rule would have chosen, with its test metrics.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub rules: Vec<RuleOutcome>,
     /// Candidates scored on the selection split (excluding the base model).
     pub candidates_evaluated: usize,
     /// Of those, how many came from the resumed log.
@@ -222,6 +249,27 @@ pub struct SearchReport {
     pub gradient_loss: Option<f64>,
     /// Time per phase.
     pub seconds: Seconds,
+}
+
+/// What one selection rule, restricted to some factorizations, would have recommended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleOutcome {
+    /// The rule.
+    pub rule: SelectRule,
+    /// The factorizations it chose among: one factor's name, or `all`.
+    pub factors: String,
+    /// The recommended edits (empty: no edit).
+    pub edits: Vec<Edit>,
+    /// Its selection metrics.
+    pub select: Metrics,
+    /// Its test metrics.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub test: Option<Metrics>,
+    /// Test accuracy change against the base model.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delta: Option<AccuracyDelta>,
+    /// Why.
+    pub reason: String,
 }
 
 /// Progress reports from a running search (the CLI draws bars from them).
@@ -292,22 +340,18 @@ impl Scan<'_> {
     }
 
     /// Evaluates single edits, grouped by layer so that each layer's inputs are computed once.
-    fn scan_single(&mut self, mut edits: Vec<(usize, Edit)>) -> Result<Option<(Edit, Metrics)>> {
+    fn scan_single(&mut self, mut edits: Vec<(usize, Edit)>) -> Result<()> {
         edits.sort_by_key(|(layer, _)| *layer);
         self.progress.phase("scan (selection split)", edits.len() as u64);
-        let mut best: Option<(Edit, Metrics)> = None;
         for (layer, edit) in edits {
             if self.log.get(&edit.key()).is_none() && self.evaluator.cached_layer() != Some(layer) {
                 let t = Instant::now();
                 self.evaluator.cache_layer(self.model, layer)?;
                 tracing::debug!(layer, seconds = t.elapsed().as_secs_f64(), "cached layer inputs");
             }
-            let m = self.evaluate(std::slice::from_ref(&edit))?;
-            if best.as_ref().is_none_or(|(_, b)| m.better_than(b)) {
-                best = Some((edit, m));
-            }
+            self.evaluate(std::slice::from_ref(&edit))?;
         }
-        Ok(best)
+        Ok(())
     }
 }
 
@@ -350,6 +394,9 @@ fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
     if cfg.top_k == 0 {
         return Err(SearchError::Config("--top-k must be at least 1".into()));
     }
+    if cfg.test_max == Some(0) {
+        return Err(SearchError::Config("--test-max must be at least 1".into()));
+    }
     if cfg.rhos_per_matrix == Some(0) {
         return Err(SearchError::Config("--rhos-per-matrix must be at least 1".into()));
     }
@@ -374,6 +421,8 @@ fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value
         "n": cfg.n,
         "seed": cfg.seed,
         "edited": model.edited(),
+        // Version 2 logs hold per-item results, which the selection rules need.
+        "log_version": 2,
     })
 }
 
@@ -520,7 +569,10 @@ pub fn run_search_with_progress(
             "the model already has edits; search starts from the loaded model".into(),
         ));
     }
-    let split = Split::new(task.items.len(), cfg.n, cfg.seed)?;
+    let mut split = Split::new(task.items.len(), cfg.n, cfg.seed)?;
+    if let Some(cap) = cfg.test_max {
+        split.test.truncate(cap);
+    }
     let select_items = Split::items(task, &split.select);
     let matrices = filtered_matrices(model, cfg)?;
     let log = match &cfg.out {
@@ -556,12 +608,16 @@ pub fn run_search_with_progress(
             })
             .collect()
     };
+    let mut selection = None;
     let (best_edits, best_select): (Vec<Edit>, Metrics) = match cfg.strategy {
         Strategy::Exhaustive => {
             let t = Instant::now();
-            let best = scan.scan_single(grid(&matrices))?;
+            scan.scan_single(grid(&matrices))?;
             scan_time += t.elapsed().as_secs_f64();
-            single_or_base(best, &base_select)
+            let s = select(cfg.select, &base_select, &scan.candidates);
+            let chosen = chosen_or_base(&s, &scan.candidates, &base_select);
+            selection = Some(s);
+            chosen
         }
         Strategy::Gradient | Strategy::Compose => {
             let (r, loss) = rank_by_gradient(&mut scan, &select_items, &matrices, cfg, &mut secs)?;
@@ -579,9 +635,12 @@ pub fn run_search_with_progress(
                 .collect();
             ranking = r;
             let t = Instant::now();
-            let best = scan.scan_single(shortlist)?;
+            scan.scan_single(shortlist)?;
             let chosen = if cfg.strategy == Strategy::Gradient {
-                single_or_base(best, &base_select)
+                let s = select(cfg.select, &base_select, &scan.candidates);
+                let chosen = chosen_or_base(&s, &scan.candidates, &base_select);
+                selection = Some(s);
+                chosen
             } else {
                 compose(&mut scan, &base_select)?
             };
@@ -596,34 +655,54 @@ pub fn run_search_with_progress(
         }
     };
     secs.scan = scan_time;
+    // Compose and mp accept edits greedily; their procedure is the rule.
+    let selection = selection.unwrap_or_else(|| Selection {
+        rule: SelectRule::Laser,
+        chosen: None,
+        p_value: None,
+        reason: if best_edits.is_empty() {
+            "no combination beat the base model on the selection split".into()
+        } else {
+            format!("{} edits accepted greedily on the selection split", cfg.strategy.name())
+        },
+    });
+    let mut rules = if cfg.compare_rules {
+        compare_rules(&scan.candidates, &base_select, &cfg.factors)
+    } else {
+        Vec::new()
+    };
 
     // The test split, once, at the end.
     let t = Instant::now();
-    progress.phase("test split", 2);
+    progress.phase("test split", 2 + rules.len() as u64);
     let (base_test, best_test) = if split.test.is_empty() {
         (None, None)
     } else {
         let test_items = Split::items(task, &split.test);
-        let mut test_eval = Evaluator::new(scan.model, &test_items, cfg.batch_tokens)?;
-        // Base-model states entering the lowest edited layer serve both evaluations.
-        if let Some(low) = lowest_layer(scan.model, &best_edits)? {
-            test_eval.cache_layer(scan.model, low)?;
-        }
-        let base = test_eval.evaluate(scan.model)?;
-        progress.advance();
-        let best = if best_edits.is_empty() {
-            base.clone()
-        } else {
-            scan.engine.apply(scan.model, &best_edits)?;
-            let m = test_eval.evaluate(scan.model);
-            scan.model.restore_all();
-            m?
+        let mut test = TestSplit {
+            eval: Evaluator::new(scan.model, &test_items, cfg.batch_tokens)?,
+            done: Vec::new(),
         };
+        let base = test.metrics(&mut scan, &[])?;
+        let best = test.metrics(&mut scan, &best_edits)?;
+        for r in &mut rules {
+            let m = test.metrics(&mut scan, &r.edits)?;
+            r.delta = AccuracyDelta::between(&base, &m);
+            r.test = Some(Metrics { items: None, ..m });
+        }
         (Some(base), Some(best))
     };
+    let delta =
+        base_test.as_ref().zip(best_test.as_ref()).and_then(|(b, a)| AccuracyDelta::between(b, a));
     secs.test = t.elapsed().as_secs_f64();
     secs.total = start.elapsed().as_secs_f64();
     let candidates_evaluated = scan.candidates.len();
+    // The log keeps every candidate's per-item results; the report keeps its aggregates.
+    let candidates = scan
+        .candidates
+        .into_iter()
+        .map(|c| CandidateResult { select: Metrics { items: None, ..c.select }, ..c })
+        .collect();
     Ok(SearchReport {
         strategy: cfg.strategy,
         task: task.path.display().to_string(),
@@ -631,21 +710,95 @@ pub fn run_search_with_progress(
         model: scan.model.source().display().to_string(),
         base: SplitMetrics { select: base_select, test: base_test },
         best: Best { select: best_select, test: best_test, edits: best_edits },
+        selection,
+        delta,
+        rules,
         candidates_evaluated,
         candidates_resumed: scan.resumed,
-        candidates: scan.candidates,
+        candidates,
         ranking,
         gradient_loss,
         seconds: secs,
     })
 }
 
-/// The best single edit when it beats the base model, else no edit.
-fn single_or_base(best: Option<(Edit, Metrics)>, base: &Metrics) -> (Vec<Edit>, Metrics) {
-    match best {
-        Some((e, m)) if m.better_than(base) => (vec![e], m),
-        _ => (Vec::new(), base.clone()),
+/// The test split's evaluator, and the states it has scored (a rule comparison asks for the same
+/// edit several times).
+struct TestSplit {
+    eval: Evaluator,
+    done: Vec<(Vec<Edit>, Metrics)>,
+}
+
+impl TestSplit {
+    fn metrics(&mut self, scan: &mut Scan<'_>, edits: &[Edit]) -> Result<Metrics> {
+        if let Some((_, m)) = self.done.iter().find(|(e, _)| e == edits) {
+            return Ok(m.clone());
+        }
+        // Base-model states entering the lowest edited layer serve the evaluation; a cache
+        // above that layer would hold states the edit changes.
+        if let Some(low) = lowest_layer(scan.model, edits)? {
+            if self.eval.cached_layer().is_some_and(|c| c > low) {
+                self.eval.clear_cache();
+            }
+            self.eval.cache_layer(scan.model, low)?;
+        }
+        scan.engine.apply(scan.model, edits)?;
+        let m = self.eval.evaluate(scan.model);
+        scan.model.restore_all();
+        let m = m?;
+        scan.progress.advance();
+        self.done.push((edits.to_vec(), m.clone()));
+        Ok(m)
     }
+}
+
+/// The recommended single edit of a selection, or no edit with the base model's metrics.
+fn chosen_or_base(
+    s: &Selection,
+    candidates: &[CandidateResult],
+    base: &Metrics,
+) -> (Vec<Edit>, Metrics) {
+    match s.chosen {
+        Some(i) => (candidates[i].edits.clone(), candidates[i].select.clone()),
+        None => (Vec::new(), base.clone()),
+    }
+}
+
+/// Every rule over every single factorization scanned, and over all of them when there are
+/// several. Test metrics are filled in by the caller.
+fn compare_rules(
+    candidates: &[CandidateResult],
+    base: &Metrics,
+    factors: &[Factor],
+) -> Vec<RuleOutcome> {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    if factors.len() > 1 {
+        groups.push(("all".into(), (0..candidates.len()).collect()));
+    }
+    for f in factors {
+        let of: Vec<usize> = (0..candidates.len())
+            .filter(|&i| candidates[i].edits.iter().all(|e| e.factor == *f))
+            .collect();
+        groups.push((f.to_string(), of));
+    }
+    let mut out = Vec::new();
+    for (name, idx) in groups {
+        let subset: Vec<CandidateResult> = idx.iter().map(|&i| candidates[i].clone()).collect();
+        for rule in SelectRule::ALL {
+            let s = select(rule, base, &subset);
+            let (edits, m) = chosen_or_base(&s, &subset, base);
+            out.push(RuleOutcome {
+                rule,
+                factors: name.clone(),
+                edits,
+                select: Metrics { items: None, ..m },
+                test: None,
+                delta: None,
+                reason: s.reason,
+            });
+        }
+    }
+    out
 }
 
 /// Greedy stacking: single edits in order of selection merit (one per matrix, only those that beat

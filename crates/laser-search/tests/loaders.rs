@@ -13,6 +13,9 @@ fn count(rel: &str) -> (TaskFormat, usize, usize) {
 
 #[test]
 fn shared_data_sets_load_with_the_documented_counts() {
+    if shared_data_or_skip("shared_data_sets_load_with_the_documented_counts").is_none() {
+        return;
+    }
     // FEVER: 6,510 + 6,576 = 13,086 claims after LASER's filtering.
     assert_eq!(count("fever/paper_dev.jsonl").1, 6510);
     assert_eq!(count("fever/paper_test.jsonl").1, 6576);
@@ -39,6 +42,9 @@ fn shared_data_sets_load_with_the_documented_counts() {
 
 #[test]
 fn prompts_follow_laser_templates() {
+    if shared_data_or_skip("prompts_follow_laser_templates").is_none() {
+        return;
+    }
     let t = load_task(&shared_data().join("bigbench/epistemic_reasoning_task.json")).unwrap();
     let first = &t.items[0];
     assert!(
@@ -159,4 +165,113 @@ fn bias_in_bios_jsonl_is_detected() {
         &[serde_json::json!({"hard_text": "x", "gender": 3, "profession": 1})],
     );
     assert!(load_task(&p).unwrap_err().to_string().contains(":1"));
+}
+
+fn bigbench(tag: &str, task: serde_json::Value) -> laser_search::Task {
+    let p = std::env::temp_dir().join(format!("laser-bb-{tag}-{}.json", std::process::id()));
+    std::fs::write(&p, task.to_string()).unwrap();
+    load_task(&p).unwrap_or_else(|e| panic!("{tag}: {e}"))
+}
+
+/// BIG-bench's `default_format_fn`: defaults `"\nQ: "` / `"\nA: "`, choices appended by default
+/// with `"\n  choice: "`, each task-level key honoured, and `append_choices_to_input: false`
+/// leaving the input alone.
+#[test]
+fn bigbench_task_keys_format_prompts_like_the_reference_formatter() {
+    let example = serde_json::json!({"input": "Is it?", "target_scores": {"yes": 1, "no": 0}});
+    // Every default: choices appended in sorted order.
+    let t = bigbench("defaults", serde_json::json!({"examples": [example]}));
+    assert_eq!(t.items[0].prompt, "\nQ: Is it?\n  choice: no\n  choice: yes\nA:");
+    assert_eq!(
+        t.items[0].target,
+        Target::Choice { choices: vec![" no".into(), " yes".into()], answer: 1 }
+    );
+    // Each key.
+    let t = bigbench(
+        "keys",
+        serde_json::json!({"task_prefix": "Decide.\n", "example_input_prefix": "\nIn: ",
+            "example_output_prefix": "\nOut: ", "choice_prefix": " | ", "examples": [example]}),
+    );
+    assert_eq!(t.items[0].prompt, "Decide.\n\nIn: Is it? | no | yes\nOut:");
+    let t = bigbench(
+        "no-append",
+        serde_json::json!({"append_choices_to_input": false, "choice_prefix": " | ",
+            "examples": [example]}),
+    );
+    assert_eq!(t.items[0].prompt, "\nQ: Is it?\nA:");
+    let t = bigbench(
+        "explicit-append",
+        serde_json::json!({"append_choices_to_input": true,
+        "examples": [example]}),
+    );
+    assert!(t.items[0].prompt.ends_with("\n  choice: yes\nA:"), "{:?}", t.items[0].prompt);
+    // Generative tasks have no choices to append.
+    let t = bigbench(
+        "generative",
+        serde_json::json!({"examples": [{"input": "Capital of France?", "target": "Paris"}]}),
+    );
+    assert_eq!(t.items[0].prompt, "\nQ: Capital of France?\nA:");
+    // A key of the wrong type names itself.
+    let p = std::env::temp_dir().join(format!("laser-bb-bad-{}.json", std::process::id()));
+    std::fs::write(
+        &p,
+        serde_json::json!({"append_choices_to_input": "yes", "examples": [example]}).to_string(),
+    )
+    .unwrap();
+    let err = load_task(&p).unwrap_err().to_string();
+    assert!(err.contains("append_choices_to_input") && err.contains(p.to_str().unwrap()), "{err}");
+}
+
+/// The bundled epistemic-reasoning task sets `append_choices_to_input: false`: its prompts are
+/// unchanged by the formatter's choice appending.
+#[test]
+fn the_bundled_task_keeps_its_prompts() {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/epistemic_reasoning_300.json");
+    let t = load_task(&p).unwrap();
+    assert!(t.items.iter().all(|i| i.prompt.ends_with("\nRelation:")));
+    assert!(!t.items.iter().any(|i| i.prompt.contains("option:")));
+}
+
+/// The 15-task BIG-bench suite loads with the counts its README lists, every task multiple choice.
+#[test]
+fn the_bigbench_suite_loads_with_its_documented_counts() {
+    let Some(data) = shared_data_or_skip("the_bigbench_suite_loads_with_its_documented_counts")
+    else {
+        return;
+    };
+    let expect = [
+        ("analogical_similarity", 323),
+        ("date_understanding", 369),
+        ("disambiguation_qa", 258),
+        ("formal_fallacies_syllogisms_negation", 600),
+        ("hyperbaton", 600),
+        ("implicatures", 492),
+        ("intent_recognition", 600),
+        ("metaphor_boolean", 600),
+        ("moral_permissibility", 342),
+        ("movie_recommendation", 500),
+        ("parsinlu_qa", 600),
+        ("physics", 229),
+        ("ruin_names", 448),
+        ("social_iqa", 600),
+        ("vitaminc_fact_verification", 600),
+    ];
+    let tasks = laser_search::suite_tasks(&[data.join("bigbench-suite")]).unwrap();
+    assert_eq!(tasks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), expect.map(|e| e.0));
+    for (t, (_, n)) in tasks.iter().zip(expect) {
+        let task = load_task(&t.path).unwrap();
+        assert_eq!((task.format, task.items.len()), (TaskFormat::BigBenchChoice, n), "{}", t.name);
+    }
+    // A task that appends its choices: the prompt lists them before the output prefix.
+    let ruin = load_task(&data.join("bigbench-suite/ruin_names.json")).unwrap();
+    let Target::Choice { choices, .. } = &ruin.items[0].target else { panic!("choice task") };
+    let mut listed: Vec<&str> = choices.iter().map(|c| c.trim()).collect();
+    listed.sort_unstable();
+    let appended: String = listed.iter().map(|c| format!("\n  choice: {c}")).collect();
+    assert!(
+        ruin.items[0].prompt.ends_with(&format!("{appended}\nA:")),
+        "{:?}",
+        ruin.items[0].prompt
+    );
 }

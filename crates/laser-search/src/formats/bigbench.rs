@@ -1,9 +1,20 @@
 //! BIG-bench `task.json` (Srivastava et al. 2022): multiple-choice tasks (`target_scores`) and
-//! generative tasks (`target`). Prompt = `task_prefix + example_input_prefix + input +
+//! generative tasks (`target`), formatted as BIG-bench's reference formatter does
+//! (`default_format_fn` in `bigbench/api/json_task.py`):
+//!
+//! prompt = `task_prefix + example_input_prefix + input [+ choice_prefix + each choice] +
 //! example_output_prefix`, trailing whitespace stripped (so epistemic reasoning prompts end in
-//! "Relation:"). A choice is scored as the continuation `" " + choice`; the gold choice is the one
-//! with the highest score. Generative tasks keep examples whose target is a single string (as
-//! LASER does for WikidataQA); list targets are counted in `dropped`.
+//! "Relation:"). The choices are appended when `append_choices_to_input` is true (BIG-bench's
+//! default) and the task is multiple choice; `choice_prefix` defaults to `"\n  choice: "`,
+//! `example_input_prefix` to `"\nQ: "`, `example_output_prefix` to `"\nA: "`.
+//!
+//! One documented difference: BIG-bench appends the choices in an order drawn by a seeded numpy
+//! permutation of the sorted choice texts; we append them in sorted order (deterministic without
+//! numpy's generator, and the same for every run).
+//!
+//! A choice is scored as the continuation `" " + choice`; the gold choice is the one with the
+//! highest score. Generative tasks keep examples whose target is a single string (as LASER does
+//! for WikidataQA); list targets are counted in `dropped`.
 
 use std::path::Path;
 
@@ -27,6 +38,18 @@ pub(super) fn load(path: &Path, task: &Map<String, Value>) -> Result<Task> {
     let prefix = text("task_prefix", "")?;
     let input_prefix = text("example_input_prefix", "\nQ: ")?;
     let output_prefix = text("example_output_prefix", "\nA: ")?;
+    let choice_prefix = text("choice_prefix", "\n  choice: ")?;
+    let append_choices = match task.get("append_choices_to_input") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(SearchError::task(
+                path,
+                None,
+                format!("`append_choices_to_input` should be true or false, found {other}"),
+            ));
+        }
+    };
     let examples = task
         .get("examples")
         .and_then(Value::as_array)
@@ -40,7 +63,9 @@ pub(super) fn load(path: &Path, task: &Map<String, Value>) -> Result<Task> {
             .get("input")
             .and_then(Value::as_str)
             .ok_or_else(|| bad(i, "missing string `input`".into()))?;
-        let prompt = format!("{prefix}{input_prefix}{input}{output_prefix}").trim_end().to_owned();
+        let prompt = |input: &str| {
+            format!("{prefix}{input_prefix}{input}{output_prefix}").trim_end().to_owned()
+        };
         if choice_task {
             let scores = e
                 .get("target_scores")
@@ -60,11 +85,18 @@ pub(super) fn load(path: &Path, task: &Map<String, Value>) -> Result<Task> {
                 }
                 choices.push(format!(" {name}"));
             }
+            // `target_scores` iterates in sorted key order (serde_json's map is ordered).
+            let prompt = if append_choices {
+                let listed: Vec<&str> = scores.keys().map(String::as_str).collect();
+                prompt(&format!("{input}{choice_prefix}{}", listed.join(&choice_prefix)))
+            } else {
+                prompt(input)
+            };
             items.push(Item { prompt, target: Target::Choice { choices, answer: best.0 } });
         } else {
             match e.get("target") {
                 Some(Value::String(t)) if !t.trim().is_empty() => items.push(Item {
-                    prompt,
+                    prompt: prompt(input),
                     target: Target::Generate { answers: vec![t.clone()], max_tokens: 10 },
                 }),
                 Some(Value::Array(_)) => dropped += 1,

@@ -13,6 +13,21 @@ pub fn shared_data() -> PathBuf {
     }
 }
 
+/// [`shared_data`] when it is there; otherwise prints why the calling test is skipped (a fresh
+/// clone without the evaluation data beside it still passes its tests).
+pub fn shared_data_or_skip(test: &str) -> Option<PathBuf> {
+    let dir = shared_data();
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped {test}: needs the evaluation data at {} (or LASER_SHARED)",
+            dir.display()
+        );
+        None
+    }
+}
+
 /// A tiny fixture model with a one-token-per-byte tokenizer.
 pub fn tiny(family: &str) -> Model {
     let dir =

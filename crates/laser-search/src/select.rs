@@ -1,0 +1,283 @@
+//! Selection rules: how the scanned candidates (single edits scored on the selection split) turn
+//! into the recommended edit — or into "no edit", when the selection items do not support one.
+//!
+//! - [`SelectRule::Laser`]: LASER's rule, highest selection accuracy, ties by lower log-loss,
+//!   recommended when it beats the base model.
+//! - [`SelectRule::Logloss`]: lowest selection log-loss, recommended when below the base's.
+//! - [`SelectRule::Guarded`]: an edit is recommended only if it beats the base model on the
+//!   selection items by a one-sided exact McNemar test on per-item correctness, Bonferroni-
+//!   corrected for the number of candidates scanned (choosing the best of C candidates and then
+//!   testing it as if it were the only one overstates the evidence C-fold). Among the candidates
+//!   that pass, the one with the smallest p-value wins (ties by LASER's order).
+//! - [`SelectRule::SplitConfirm`]: LASER's rule on the even-numbered selection items, confirmed on
+//!   the odd-numbered ones (strictly higher accuracy than the base model there).
+//!
+//! Every rule reads only selection metrics; the test split is never consulted.
+
+use serde::{Deserialize, Serialize};
+
+use crate::eval::{ItemScores, Metrics};
+use crate::search::CandidateResult;
+
+/// A named rule that picks the recommended edit from scanned candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelectRule {
+    /// Accuracy, ties by log-loss (LASER).
+    Laser,
+    /// Log-loss alone.
+    Logloss,
+    /// A significant paired gain over the base model, or no edit.
+    Guarded,
+    /// Chosen on one half of the selection items, confirmed on the other.
+    SplitConfirm,
+}
+
+impl SelectRule {
+    /// Every rule, in report order.
+    pub const ALL: [SelectRule; 4] =
+        [Self::Laser, Self::Logloss, Self::Guarded, Self::SplitConfirm];
+
+    /// The CLI name (`laser`, `logloss`, `guarded`, `split-confirm`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Laser => "laser",
+            Self::Logloss => "logloss",
+            Self::Guarded => "guarded",
+            Self::SplitConfirm => "split-confirm",
+        }
+    }
+}
+
+impl std::fmt::Display for SelectRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SelectRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| {
+            format!(
+                "unknown selection rule `{s}` (expected laser, logloss, guarded or split-confirm)"
+            )
+        })
+    }
+}
+
+/// What a rule decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    /// The rule.
+    pub rule: SelectRule,
+    /// Index of the chosen candidate in the scan's list; `None`: no edit is supported.
+    pub chosen: Option<usize>,
+    /// Guarded: the Bonferroni-adjusted one-sided McNemar p-value of the chosen candidate, or of
+    /// the most promising one when none passed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub p_value: Option<f64>,
+    /// One line a person can read: why this edit, or why none.
+    pub reason: String,
+}
+
+/// Significance level of the guarded rule.
+pub const GUARD_ALPHA: f64 = 0.05;
+
+/// One-sided exact McNemar test: the probability of at least `wins` successes among
+/// `wins + losses` fair coin flips (the discordant items), i.e. that an edit which is no better
+/// than the base model wins at least this often.
+pub fn mcnemar_one_sided(wins: usize, losses: usize) -> f64 {
+    let n = wins + losses;
+    if n == 0 {
+        return 1.0;
+    }
+    // Σ_{k ≥ wins} C(n, k) / 2^n, in log space (n may be in the thousands).
+    let ln_choose = |k: usize| ln_factorial(n) - ln_factorial(k) - ln_factorial(n - k);
+    let ln_half_n = n as f64 * std::f64::consts::LN_2;
+    let p: f64 = (wins..=n).map(|k| (ln_choose(k) - ln_half_n).exp()).sum();
+    p.min(1.0)
+}
+
+fn ln_factorial(n: usize) -> f64 {
+    (2..=n).map(|k| (k as f64).ln()).sum()
+}
+
+/// (candidate right where base wrong, base right where candidate wrong).
+fn discordant(base: &ItemScores, cand: &ItemScores) -> (usize, usize) {
+    base.correct.iter().zip(&cand.correct).fold((0, 0), |(w, l), (&b, &c)| match (b, c) {
+        (false, true) => (w + 1, l),
+        (true, false) => (w, l + 1),
+        _ => (w, l),
+    })
+}
+
+fn items_of(m: &Metrics) -> Option<&ItemScores> {
+    m.items.as_ref().filter(|i| i.correct.len() == m.n && i.nll.len() == m.n)
+}
+
+/// Applies `rule` to single-edit candidates scanned against `base` (all on the selection split).
+pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) -> Selection {
+    let laser_best = |over: &mut dyn Iterator<Item = (usize, (f64, f64))>| {
+        over.fold(None::<(usize, (f64, f64))>, |best, (i, m)| match best {
+            Some((_, b)) if !(m.0 > b.0 || (m.0 == b.0 && m.1 < b.1)) => best,
+            _ => Some((i, m)),
+        })
+    };
+    let whole = |i: usize| (candidates[i].select.accuracy, candidates[i].select.logloss);
+    let none = |reason: String| Selection { rule, chosen: None, p_value: None, reason };
+    if candidates.is_empty() {
+        return none("no candidate was scanned; the base model is returned".into());
+    }
+    match rule {
+        SelectRule::Laser => {
+            let (i, _) =
+                laser_best(&mut (0..candidates.len()).map(|i| (i, whole(i)))).expect("non-empty");
+            if candidates[i].select.better_than(base) {
+                Selection {
+                    rule,
+                    chosen: Some(i),
+                    p_value: None,
+                    reason:
+                        "highest selection accuracy (ties: lower log-loss), above the base model"
+                            .into(),
+                }
+            } else {
+                none(
+                    "no edit beats the base model's selection accuracy; the base model is returned"
+                        .into(),
+                )
+            }
+        }
+        SelectRule::Logloss => {
+            let i = (0..candidates.len())
+                .min_by(|&a, &b| {
+                    candidates[a].select.logloss.total_cmp(&candidates[b].select.logloss)
+                })
+                .expect("non-empty");
+            if candidates[i].select.logloss < base.logloss {
+                Selection {
+                    rule,
+                    chosen: Some(i),
+                    p_value: None,
+                    reason: "lowest selection log-loss, below the base model's".into(),
+                }
+            } else {
+                none("no edit lowers the base model's selection log-loss; the base model is returned".into())
+            }
+        }
+        SelectRule::Guarded => {
+            let Some(base_items) = items_of(base) else {
+                return none(
+                    "per-item selection results are missing; the base model is returned".into(),
+                );
+            };
+            let c = candidates.len() as f64;
+            // (adjusted p, index), best first: smallest p, then LASER's order.
+            let mut tested: Vec<(f64, usize)> = (0..candidates.len())
+                .filter_map(|i| {
+                    let items = items_of(&candidates[i].select)?;
+                    let (wins, losses) = discordant(base_items, items);
+                    Some(((mcnemar_one_sided(wins, losses) * c).min(1.0), i))
+                })
+                .collect();
+            tested.sort_by(|a, b| {
+                a.0.total_cmp(&b.0).then_with(|| {
+                    let (x, y) = (&candidates[a.1].select, &candidates[b.1].select);
+                    y.accuracy.total_cmp(&x.accuracy).then(x.logloss.total_cmp(&y.logloss))
+                })
+            });
+            match tested.first() {
+                Some(&(p, i)) if p <= GUARD_ALPHA => Selection {
+                    rule,
+                    chosen: Some(i),
+                    p_value: Some(p),
+                    reason: format!(
+                        "beats the base model on the selection items (one-sided McNemar, p = {p:.3} after Bonferroni over {} candidates)",
+                        candidates.len()
+                    ),
+                },
+                Some(&(p, _)) => Selection {
+                    rule,
+                    chosen: None,
+                    p_value: Some(p),
+                    reason: format!(
+                        "no edit beats the base model on the selection items with confidence (best p = {p:.3} after Bonferroni over {} candidates, α = {GUARD_ALPHA}); the base model is returned",
+                        candidates.len()
+                    ),
+                },
+                None => none(
+                    "per-item selection results are missing; the base model is returned".into(),
+                ),
+            }
+        }
+        SelectRule::SplitConfirm => {
+            let Some(base_items) = items_of(base) else {
+                return none(
+                    "per-item selection results are missing; the base model is returned".into(),
+                );
+            };
+            let choose: Vec<usize> = (0..base.n).step_by(2).collect();
+            let confirm: Vec<usize> = (1..base.n).step_by(2).collect();
+            let (base_choose, base_confirm) =
+                (base_items.subset(&choose), base_items.subset(&confirm));
+            let best = laser_best(
+                &mut (0..candidates.len())
+                    .filter_map(|i| Some((i, items_of(&candidates[i].select)?.subset(&choose)))),
+            );
+            let Some((i, on_choose)) = best.filter(|(_, m)| {
+                m.0 > base_choose.0 || (m.0 == base_choose.0 && m.1 < base_choose.1)
+            }) else {
+                return none(
+                    "no edit beats the base model on the choosing half; the base model is returned"
+                        .into(),
+                );
+            };
+            let on_confirm = items_of(&candidates[i].select).expect("filtered").subset(&confirm);
+            if on_confirm.0 > base_confirm.0 {
+                Selection {
+                    rule,
+                    chosen: Some(i),
+                    p_value: None,
+                    reason: format!(
+                        "best on the choosing half ({:.1}% vs {:.1}%), confirmed on the other half ({:.1}% vs {:.1}%)",
+                        on_choose.0, base_choose.0, on_confirm.0, base_confirm.0
+                    ),
+                }
+            } else {
+                none(format!(
+                    "the edit chosen on one half of the selection items is not better on the other ({:.1}% vs {:.1}%); the base model is returned",
+                    on_confirm.0, base_confirm.0
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mcnemar_matches_the_binomial_tail() {
+        // P(X ≥ 8 | n = 10, ½) = (45 + 10 + 1) / 1024.
+        assert!((mcnemar_one_sided(8, 2) - 56.0 / 1024.0).abs() < 1e-12);
+        assert!((mcnemar_one_sided(0, 5) - 1.0).abs() < 1e-12);
+        assert!((mcnemar_one_sided(5, 0) - 1.0 / 32.0).abs() < 1e-12);
+        assert_eq!(mcnemar_one_sided(0, 0), 1.0);
+        // Symmetric: P(X ≥ 3 | 6) + P(X ≥ 4 | 6) = 1.
+        assert!((mcnemar_one_sided(3, 3) + mcnemar_one_sided(4, 2) - 1.0).abs() < 1e-12);
+        // Large n stays finite and tiny.
+        let p = mcnemar_one_sided(700, 300);
+        assert!(p > 0.0 && p < 1e-30, "{p}");
+    }
+
+    #[test]
+    fn rules_parse_and_print_their_names() {
+        for r in SelectRule::ALL {
+            assert_eq!(r.name().parse::<SelectRule>().unwrap(), r);
+        }
+        assert!("best".parse::<SelectRule>().is_err());
+    }
+}

@@ -1,0 +1,370 @@
+//! A suite: one search per task over many tasks, each on its own selection / test split, with the
+//! test-accuracy change of each recommendation and its 95% paired-bootstrap interval, and the
+//! suite's totals (mean change, tasks significantly harmed and helped).
+//!
+//! Durable: each task searches with its candidate log in `out/<task>/` and, once done, writes
+//! `out/<task>/result.json` atomically. A suite killed at any point resumes: finished tasks are
+//! read back (when the configuration that produced them is the same), the interrupted task
+//! resumes from its log.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use laser_model::Model;
+use serde::{Deserialize, Serialize};
+
+use crate::edits::Edit;
+use crate::error::{Result, SearchError};
+use crate::eval::Metrics;
+use crate::formats::load_task;
+use crate::interval::AccuracyDelta;
+use crate::log::write_atomic;
+use crate::search::{Progress, RuleOutcome, SearchConfig, run_search_with_progress};
+use crate::select::SelectRule;
+use crate::split::Split;
+use crate::task::Task;
+
+/// Task files of a suite (`.json` / `.jsonl`), named by their file stem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteTask {
+    /// File stem: the task's folder under the suite's output and its name in reports.
+    pub name: String,
+    /// The task file.
+    pub path: PathBuf,
+}
+
+/// Expands files and folders (a folder contributes its `.json` / `.jsonl` files, sorted) into
+/// suite tasks; names must be unique.
+pub fn suite_tasks(inputs: &[PathBuf]) -> Result<Vec<SuiteTask>> {
+    let mut paths = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input).map_err(|e| SearchError::io(input, e))?;
+        if meta.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|e| SearchError::io(input, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file() && p.extension().is_some_and(|x| x == "json" || x == "jsonl")
+                })
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(SearchError::Config(format!(
+                    "{}: the folder holds no .json or .jsonl task files",
+                    input.display()
+                )));
+            }
+            paths.extend(found);
+        } else {
+            paths.push(input.clone());
+        }
+    }
+    if paths.is_empty() {
+        return Err(SearchError::Config("a suite needs at least one task file".into()));
+    }
+    let mut tasks: Vec<SuiteTask> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| SearchError::Config(format!("{}: no file name", path.display())))?;
+        if let Some(other) = tasks.iter().find(|t| t.name == name) {
+            return Err(SearchError::Config(format!(
+                "two task files are both named `{name}` ({} and {}); rename one",
+                other.path.display(),
+                path.display()
+            )));
+        }
+        tasks.push(SuiteTask { name, path });
+    }
+    Ok(tasks)
+}
+
+/// How to run a suite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteConfig {
+    /// The search run on every task (its `out` is ignored: each task logs under `out/<task>`).
+    pub search: SearchConfig,
+    /// The suite's folder.
+    pub out: PathBuf,
+    /// A task that fails to load or run becomes an error row instead of stopping the suite.
+    pub keep_going: bool,
+}
+
+/// Accuracy and log-loss of one model state (a suite row keeps aggregates only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateMetrics {
+    /// Selection split.
+    pub select: Metrics,
+    /// Test split.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub test: Option<Metrics>,
+}
+
+/// One task's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteTaskResult {
+    /// Task name (file stem).
+    pub task: String,
+    /// Task file.
+    pub path: String,
+    /// Selection items.
+    pub n_select: usize,
+    /// Test items (after `--test-max`).
+    pub n_test: usize,
+    /// The base model.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub base: Option<StateMetrics>,
+    /// The adapted model (equal to the base when no edit is recommended).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub adapted: Option<StateMetrics>,
+    /// Test accuracy change with its 95% paired-bootstrap interval.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delta: Option<AccuracyDelta>,
+    /// The recommended edits (empty: no edit).
+    pub edits: Vec<Edit>,
+    /// Why these edits, or why none.
+    pub reason: String,
+    /// Wall time of the task's search.
+    pub seconds: f64,
+    /// With `compare_rules`: each rule's choice and its test change.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub rules: Vec<RuleOutcome>,
+    /// With `keep_going`: why the task failed (no metrics then).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+/// Totals of one selection rule across the suite (from a rule comparison).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleSummary {
+    /// The rule.
+    pub rule: SelectRule,
+    /// The factorizations it chose among.
+    pub factors: String,
+    /// Mean test accuracy change over the tasks (points).
+    pub mean_delta: f64,
+    /// Tasks whose interval lies entirely below zero.
+    pub harmed: usize,
+    /// Tasks whose interval lies entirely above zero.
+    pub helped: usize,
+    /// Tasks where the rule recommended an edit.
+    pub edited: usize,
+}
+
+/// What `run_suite` returns (and `laser suite --json` prints).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteReport {
+    /// Model source.
+    pub model: String,
+    /// The rule that chose each task's recommendation.
+    pub select_rule: SelectRule,
+    /// One row per task, in input order.
+    pub tasks: Vec<SuiteTaskResult>,
+    /// Mean test accuracy change over the tasks that ran (points).
+    pub mean_delta: f64,
+    /// Tasks significantly harmed (interval entirely below zero).
+    pub harmed: usize,
+    /// Tasks significantly helped (interval entirely above zero).
+    pub helped: usize,
+    /// Tasks that failed (`keep_going`).
+    pub failed: usize,
+    /// Tasks read back from a previous run.
+    pub resumed: usize,
+    /// With `compare_rules`: every rule's totals.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub rules: Vec<RuleSummary>,
+    /// Wall time of this run (resumed tasks cost nothing).
+    pub seconds: f64,
+}
+
+/// What a finished task's `result.json` holds: the row and the configuration that produced it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    config: serde_json::Value,
+    result: SuiteTaskResult,
+}
+
+/// Everything that changes a task's result, for deciding whether a stored one still holds.
+fn fingerprint(model: &Model, task: &SuiteTask, cfg: &SearchConfig) -> serde_json::Value {
+    serde_json::json!({
+        "model": model.source().display().to_string(),
+        "task": task.path.display().to_string(),
+        "search": format!("{:?}", SearchConfig { out: None, ..cfg.clone() }),
+    })
+}
+
+/// Loads every task up front, so that a broken file stops the suite before any work (or, with
+/// `keep_going`, becomes an error row).
+fn load_all(
+    tasks: &[SuiteTask],
+    cfg: &SuiteConfig,
+) -> Result<Vec<std::result::Result<Task, String>>> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let loaded = load_task(&t.path).and_then(|task| {
+            Split::new(task.items.len(), cfg.search.n, cfg.search.seed)
+                .map_err(|e| SearchError::Config(format!("{}: {e}", t.path.display())))?;
+            Ok(task)
+        });
+        match loaded {
+            Ok(task) => out.push(Ok(task)),
+            Err(e) if cfg.keep_going => out.push(Err(e.to_string())),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the suite: every task's search in turn, resuming what a previous run finished.
+pub fn run_suite(
+    model: &mut Model,
+    tasks: &[SuiteTask],
+    cfg: &SuiteConfig,
+    progress: &dyn Progress,
+) -> Result<SuiteReport> {
+    let start = Instant::now();
+    let loaded = load_all(tasks, cfg)?;
+    std::fs::create_dir_all(&cfg.out).map_err(|e| SearchError::io(&cfg.out, e))?;
+    let mut rows = Vec::with_capacity(tasks.len());
+    let mut resumed = 0;
+    for (task, loaded) in tasks.iter().zip(loaded) {
+        let dir = cfg.out.join(&task.name);
+        let stored_path = dir.join("result.json");
+        let config = fingerprint(model, task, &cfg.search);
+        if let Some(stored) = std::fs::read(&stored_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Stored>(&b).ok())
+            .filter(|s| s.config == config)
+        {
+            tracing::info!(task = %task.name, "finished in an earlier run; read back");
+            resumed += 1;
+            rows.push(stored.result);
+            continue;
+        }
+        let row = match loaded {
+            Err(error) => error_row(task, error),
+            Ok(t) => match run_task(model, task, &t, &dir, cfg, progress) {
+                Ok(row) => row,
+                Err(e) if cfg.keep_going => {
+                    model.restore_all();
+                    error_row(task, e.to_string())
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        if row.error.is_none() {
+            let stored = Stored { config, result: row.clone() };
+            let bytes = serde_json::to_vec_pretty(&stored).expect("serialisable");
+            write_atomic(&stored_path, &bytes)?;
+        }
+        rows.push(row);
+    }
+    Ok(summarise(model, cfg, rows, resumed, start.elapsed().as_secs_f64()))
+}
+
+fn error_row(task: &SuiteTask, error: String) -> SuiteTaskResult {
+    tracing::warn!(task = %task.name, %error, "task failed; kept going");
+    SuiteTaskResult {
+        task: task.name.clone(),
+        path: task.path.display().to_string(),
+        n_select: 0,
+        n_test: 0,
+        base: None,
+        adapted: None,
+        delta: None,
+        edits: Vec::new(),
+        reason: String::new(),
+        seconds: 0.0,
+        rules: Vec::new(),
+        error: Some(error),
+    }
+}
+
+fn run_task(
+    model: &mut Model,
+    task: &SuiteTask,
+    loaded: &Task,
+    dir: &Path,
+    cfg: &SuiteConfig,
+    progress: &dyn Progress,
+) -> Result<SuiteTaskResult> {
+    tracing::info!(task = %task.name, items = loaded.items.len(), "suite task");
+    let search = SearchConfig { out: Some(dir.to_owned()), ..cfg.search.clone() };
+    let r = run_search_with_progress(model, loaded, &search, progress)?;
+    let strip = |m: &Metrics| Metrics { items: None, ..m.clone() };
+    Ok(SuiteTaskResult {
+        task: task.name.clone(),
+        path: task.path.display().to_string(),
+        n_select: r.base.select.n,
+        n_test: r.base.test.as_ref().map_or(0, |t| t.n),
+        base: Some(StateMetrics {
+            select: strip(&r.base.select),
+            test: r.base.test.as_ref().map(strip),
+        }),
+        adapted: Some(StateMetrics {
+            select: strip(&r.best.select),
+            test: r.best.test.as_ref().map(strip),
+        }),
+        delta: r.delta,
+        edits: r.best.edits,
+        reason: r.selection.reason,
+        seconds: r.seconds.total,
+        rules: r.rules,
+        error: None,
+    })
+}
+
+fn summarise(
+    model: &Model,
+    cfg: &SuiteConfig,
+    tasks: Vec<SuiteTaskResult>,
+    resumed: usize,
+    seconds: f64,
+) -> SuiteReport {
+    let deltas: Vec<AccuracyDelta> = tasks.iter().filter_map(|t| t.delta).collect();
+    let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let mut rules: Vec<RuleSummary> = Vec::new();
+    for t in &tasks {
+        for o in &t.rules {
+            let Some(d) = o.delta else { continue };
+            let entry = match rules.iter().position(|r| r.rule == o.rule && r.factors == o.factors)
+            {
+                Some(p) => &mut rules[p],
+                None => {
+                    rules.push(RuleSummary {
+                        rule: o.rule,
+                        factors: o.factors.clone(),
+                        mean_delta: 0.0,
+                        harmed: 0,
+                        helped: 0,
+                        edited: 0,
+                    });
+                    rules.last_mut().expect("just pushed")
+                }
+            };
+            // Summed here, divided below.
+            entry.mean_delta += d.accuracy;
+            entry.harmed += usize::from(d.harmed());
+            entry.helped += usize::from(d.helped());
+            entry.edited += usize::from(!o.edits.is_empty());
+        }
+    }
+    let with_rules = tasks.iter().filter(|t| !t.rules.is_empty()).count().max(1) as f64;
+    for r in &mut rules {
+        r.mean_delta /= with_rules;
+    }
+    SuiteReport {
+        model: model.source().display().to_string(),
+        select_rule: cfg.search.select,
+        mean_delta: mean(&deltas.iter().map(|d| d.accuracy).collect::<Vec<_>>()),
+        harmed: deltas.iter().filter(|d| d.harmed()).count(),
+        helped: deltas.iter().filter(|d| d.helped()).count(),
+        failed: tasks.iter().filter(|t| t.error.is_some()).count(),
+        resumed,
+        rules,
+        seconds,
+        tasks,
+    }
+}
