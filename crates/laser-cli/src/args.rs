@@ -37,6 +37,8 @@ pub enum Command {
     Search(SearchArgs),
     /// Gradient search, then export the adapted model and a report.
     Adapt(AdaptArgs),
+    /// One search per task over many tasks: base vs adapted test accuracy with intervals.
+    Suite(SuiteArgs),
     /// Apply an edit list and export the edited model.
     Apply(ApplyArgs),
 }
@@ -67,6 +69,7 @@ pub struct PredictArgs {
     /// How many next tokens to list.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+    /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -96,6 +99,7 @@ pub struct EvalArgs {
     /// Edit list to apply first.
     #[arg(long)]
     pub edits: Option<PathBuf>,
+    /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -112,6 +116,7 @@ pub struct GradArgs {
     /// Kept-rank fractions the score is maximised over.
     #[arg(long, value_delimiter = ',')]
     pub rho: Option<Vec<f32>>,
+    /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -143,6 +148,18 @@ pub struct SearchOptions {
     /// Truncation score of the gradient strategy: first-order, tail-grad or cosine.
     #[arg(long)]
     pub score: Option<String>,
+    /// How scanned edits become the recommendation: guarded (default: only an edit that beats
+    /// the base model significantly on the selection items), laser (accuracy, ties by
+    /// log-loss), logloss, or split-confirm.
+    #[arg(long, value_name = "RULE")]
+    pub select: Option<laser_search::SelectRule>,
+    /// Diagnostic: also evaluate on the test split what every selection rule would have chosen
+    /// (never used to choose).
+    #[arg(long)]
+    pub compare_rules: bool,
+    /// At most this many test items (default: all for search/adapt, 300 for suite).
+    #[arg(long, value_name = "N")]
+    pub test_max: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +173,7 @@ pub struct SearchArgs {
     /// Folder for the resumable candidate log and report.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -171,6 +189,33 @@ pub struct AdaptArgs {
     /// Output folder (default: ./laser-out/adapt-<task>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Task files, or folders of .json / .jsonl task files.
+    #[arg(long, required = true, num_args = 1..)]
+    pub tasks: Vec<PathBuf>,
+    /// Selection items per task (the rest, up to --test-max, are its test split).
+    #[arg(long, default_value_t = 100)]
+    pub n: usize,
+    /// Seed of the split shuffle (and of k-means / k-subspaces).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub options: SearchOptions,
+    /// Suite folder: per-task logs and results (a killed suite resumes), suite.json, suite.md.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A task that fails becomes an error row instead of stopping the suite.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -185,6 +230,7 @@ pub struct ApplyArgs {
     /// Output model folder (must not exist, or be empty).
     #[arg(long)]
     pub out: PathBuf,
+    /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
 }

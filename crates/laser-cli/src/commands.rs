@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use laser_model::{Backend, Model, TokenTarget, export_hf};
 use laser_search::{
-    EditEngine, EditList, Evaluator, SearchReport, Split, Strategy, load_task, rank_matrices,
-    run_search_with_progress,
+    EditEngine, EditList, Evaluator, SearchReport, Split, Strategy, SuiteConfig, load_task,
+    rank_matrices, run_search_with_progress, run_suite, suite_tasks,
 };
 use serde_json::json;
 
 use crate::args::{
     AdaptArgs, ApplyArgs, EvalArgs, GradArgs, InspectArgs, ModelArg, PredictArgs, SearchArgs,
-    TaskArgs,
+    SuiteArgs, TaskArgs,
 };
 use crate::config::{self, SplitChoice};
 use crate::exit::usage;
@@ -254,7 +254,7 @@ fn run(
 
 pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
-    let cfg = config::search(&a.options, &a.task, a.out.clone(), Strategy::Gradient)?;
+    let cfg = config::search(&a.options, a.task.n, a.task.seed, a.out.clone(), Strategy::Gradient)?;
     if a.options.strategy.is_none() {
         return Err(usage("--strategy is required (gradient, exhaustive, compose or mp)"));
     }
@@ -275,7 +275,8 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let task = task_path(&a.task, true)?;
     let out = a.out.clone().unwrap_or_else(|| config::default_adapt_out(&task));
-    let cfg = config::search(&a.options, &a.task, Some(out.clone()), Strategy::Gradient)?;
+    let cfg =
+        config::search(&a.options, a.task.n, a.task.seed, Some(out.clone()), Strategy::Gradient)?;
     let mut model = load_model(env, &a.model, &bars)?;
     let report = run(&mut model, &task, &cfg, &bars)?;
     // Export the adapted model: into a temporary sibling, then swapped in.
@@ -307,6 +308,27 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", crate::report::summary(&report, Some(&model_dir)));
         println!("report: {}", out.join("report.md").display());
+    }
+    Ok(())
+}
+
+pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
+    let bars = Bars::new(a.json || env.verbose);
+    let mut search = config::search(&a.options, a.n, a.seed, None, Strategy::Gradient)?;
+    search.test_max = Some(a.options.test_max.unwrap_or(300));
+    let tasks = suite_tasks(&a.tasks)?;
+    let cfg = SuiteConfig { search, out: a.out.clone(), keep_going: a.keep_going };
+    let mut model = load_model(env, &a.model, &bars)?;
+    let report = run_suite(&mut model, &tasks, &cfg, &bars);
+    bars.finish();
+    let report = report?;
+    write_atomic(&a.out.join("suite.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write_atomic(&a.out.join("suite.md"), crate::report::suite_markdown(&report).as_bytes())?;
+    if a.json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        print!("{}", crate::report::suite_summary(&report));
+        println!("report: {}", a.out.join("suite.md").display());
     }
     Ok(())
 }

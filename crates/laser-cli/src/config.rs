@@ -6,7 +6,7 @@ use laser_linalg::{LASER_RHO_GRID, TruncationScore};
 use laser_model::MatrixKind;
 use laser_search::{Factor, SearchConfig, Strategy};
 
-use crate::args::{SearchOptions, TaskArgs};
+use crate::args::SearchOptions;
 use crate::exit::usage;
 
 /// Which items `eval` scores.
@@ -62,9 +62,11 @@ fn layers(s: &str) -> anyhow::Result<(usize, usize)> {
 }
 
 /// The search configuration of `search` / `adapt`.
+/// The search configuration of `search` / `adapt` / `suite` (`n` selection items, `seed`).
 pub fn search(
     opts: &SearchOptions,
-    task: &TaskArgs,
+    n: usize,
+    seed: u64,
     out: Option<PathBuf>,
     default: Strategy,
 ) -> anyhow::Result<SearchConfig> {
@@ -98,11 +100,22 @@ pub fn search(
                 .collect::<anyhow::Result<Vec<_>>>()?,
         ),
     };
+    if let Some(rule) = opts.select
+        && matches!(strategy, Strategy::Compose | Strategy::Mp)
+    {
+        return Err(usage(format!(
+            "--select {rule} applies to the gradient and exhaustive strategies; {} accepts edits greedily",
+            strategy.name()
+        )));
+    }
     if opts.top_k == Some(0) {
         return Err(usage("--top-k must be at least 1"));
     }
-    if task.n == 0 {
+    if n == 0 {
         return Err(usage("--n must be at least 1"));
+    }
+    if opts.test_max == Some(0) {
+        return Err(usage("--test-max must be at least 1"));
     }
     let defaults = SearchConfig::default();
     let rhos_per_matrix = match opts.rhos_per_matrix.as_deref() {
@@ -119,18 +132,20 @@ pub fn search(
     };
     Ok(SearchConfig {
         strategy,
-        n: task.n,
+        n,
         top_k: opts.top_k.unwrap_or(defaults.top_k),
         rhos_per_matrix,
         rhos: rhos(opts.rho.as_ref())?,
         factors,
         layers: opts.layers.as_deref().map(layers).transpose()?,
         kinds,
-        seed: task.seed,
+        seed,
         out,
         score: opts.score.as_deref().map(score).transpose()?.unwrap_or(defaults.score),
-        batch_tokens: defaults.batch_tokens,
-        micro_batch: defaults.micro_batch,
+        select: opts.select.unwrap_or(defaults.select),
+        compare_rules: opts.compare_rules,
+        test_max: opts.test_max,
+        ..defaults
     })
 }
 

@@ -62,6 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grad(a) => commands::grad(&env, a),
         Command::Search(a) => commands::search(&env, a),
         Command::Adapt(a) => commands::adapt(&env, a),
+        Command::Suite(a) => commands::suite(&env, a),
         Command::Apply(a) => commands::apply(&env, a),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use laser_search::{Metrics, SearchReport};
+use laser_search::{AccuracyDelta, Metrics, SearchReport, SuiteReport};
 
 fn pct(m: Option<&Metrics>) -> String {
     m.map_or("—".into(), |m| format!("{:.1}%", m.accuracy))
@@ -10,6 +10,23 @@ fn pct(m: Option<&Metrics>) -> String {
 
 fn loss(m: Option<&Metrics>) -> String {
     m.map_or("—".into(), |m| format!("{:.4}", m.logloss))
+}
+
+/// `+5.5 points (95% CI +1.0 to +10.0)`.
+pub fn delta_text(d: &AccuracyDelta) -> String {
+    format!("{:+.1} points (95% CI {:+.1} to {:+.1})", d.accuracy, d.ci_low, d.ci_high)
+}
+
+/// Per class, as `name 42.0% (n=50), …`.
+fn per_class_text(m: &Metrics) -> Option<String> {
+    let classes = m.per_class.as_ref()?;
+    let per: Vec<String> =
+        classes.iter().map(|c| format!("{} {:.1}% (n={})", c.class, c.accuracy, c.n)).collect();
+    Some(format!(
+        "majority-class rate {:.1}%; per class: {}",
+        m.majority.unwrap_or(0.0),
+        per.join(", ")
+    ))
 }
 
 /// A few lines for the terminal.
@@ -36,12 +53,13 @@ pub fn summary(r: &SearchReport, output: Option<&std::path::Path>) -> String {
             loss(r.best.test.as_ref())
         );
     }
+    if let Some(d) = &r.delta {
+        let _ = writeln!(s, "test change: {}", delta_text(d));
+    }
     if let Some(m) = r.base.select.majority {
         let _ = writeln!(s, "majority-class rate on selection: {m:.1}%");
     }
-    if r.best.edits.is_empty() {
-        let _ = writeln!(s, "no edit beat the base model on the selection split");
-    }
+    let _ = writeln!(s, "rule {}: {}", r.selection.rule, r.selection.reason);
     for e in &r.best.edits {
         let _ = writeln!(s, "edit: {} ρ={} {}", e.name, e.rho, e.factor);
     }
@@ -84,27 +102,24 @@ pub fn markdown(r: &SearchReport, output: Option<&std::path::Path>) -> String {
     metrics_row(&mut s, "adapted, selection", Some(&r.best.select));
     metrics_row(&mut s, "base, test", r.base.test.as_ref());
     metrics_row(&mut s, "adapted, test", r.best.test.as_ref());
+    if let Some(d) = &r.delta {
+        let _ = writeln!(
+            s,
+            "\nTest accuracy change: {} (paired bootstrap over test items).",
+            delta_text(d)
+        );
+    }
     for (label, m) in
         [("base, test", r.base.test.as_ref()), ("adapted, test", r.best.test.as_ref())]
     {
-        if let Some(m) = m
-            && let Some(classes) = &m.per_class
-        {
-            let per: Vec<String> = classes
-                .iter()
-                .map(|c| format!("{} {:.1}% (n={})", c.class, c.accuracy, c.n))
-                .collect();
-            let _ = writeln!(
-                s,
-                "\n{label}: majority-class rate {:.1}%; per class: {}",
-                m.majority.unwrap_or(0.0),
-                per.join(", ")
-            );
+        if let Some(text) = m.and_then(per_class_text) {
+            let _ = writeln!(s, "\n{label}: {text}");
         }
     }
     let _ = writeln!(s, "\n## Chosen edits\n");
+    let _ = writeln!(s, "Selection rule `{}`: {}.\n", r.selection.rule, r.selection.reason);
     if r.best.edits.is_empty() {
-        let _ = writeln!(s, "None: no candidate beat the base model on the selection split.");
+        let _ = writeln!(s, "None: the base model is returned.");
     }
     for e in &r.best.edits {
         let _ = writeln!(s, "- `{}` ρ = {} ({})", e.name, e.rho, e.factor);
@@ -168,5 +183,120 @@ pub fn markdown(r: &SearchReport, output: Option<&std::path::Path>) -> String {
         );
     }
     let _ = writeln!(s, "\nPlots: `scores_heatmap.svg`, `accuracy_vs_rho.svg`, `spectrum.svg`.");
+    s
+}
+
+/// A few lines for the terminal after a suite.
+pub fn suite_summary(r: &SuiteReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "suite of {} tasks, rule {}", r.tasks.len(), r.select_rule);
+    for t in &r.tasks {
+        match (&t.error, &t.delta) {
+            (Some(e), _) => {
+                let _ = writeln!(s, "  {:<36} error: {e}", t.task);
+            }
+            (None, Some(d)) => {
+                let edit = t.edits.first().map_or("no edit".to_owned(), |e| {
+                    format!("{} ρ={} {}", e.name, e.rho, e.factor)
+                });
+                let _ = writeln!(s, "  {:<36} {}  {edit}", t.task, delta_text(d));
+            }
+            (None, None) => {
+                let _ = writeln!(s, "  {:<36} no test split", t.task);
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "mean test change {:+.2} points; significantly helped {}, harmed {}{}; {:.0}s ({} resumed)",
+        r.mean_delta,
+        r.helped,
+        r.harmed,
+        if r.failed > 0 { format!(", failed {}", r.failed) } else { String::new() },
+        r.seconds,
+        r.resumed
+    );
+    s
+}
+
+/// `suite.md`.
+pub fn suite_markdown(r: &SuiteReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# laser suite\n");
+    let _ = writeln!(s, "- model: `{}`\n- selection rule: `{}`\n", r.model, r.select_rule);
+    let _ = writeln!(
+        s,
+        "| task | select / test items | base test acc · log-loss | adapted test acc · log-loss | Δ accuracy (95% CI) | majority (test) | edit | time |\n|---|---|---|---|---|---|---|---|"
+    );
+    for t in &r.tasks {
+        if let Some(e) = &t.error {
+            let _ = writeln!(
+                s,
+                "| {} | — | — | — | error: {} | — | — | — |",
+                t.task,
+                e.replace('|', "/")
+            );
+            continue;
+        }
+        let test = |m: &Option<laser_search::StateMetrics>| {
+            m.as_ref()
+                .and_then(|m| m.test.as_ref())
+                .map_or("—".into(), |t| format!("{:.1}% · {:.3}", t.accuracy, t.logloss))
+        };
+        let majority = t
+            .base
+            .as_ref()
+            .and_then(|m| m.test.as_ref())
+            .and_then(|m| m.majority)
+            .map_or("—".into(), |m| format!("{m:.1}%"));
+        let edit = t
+            .edits
+            .first()
+            .map_or("no edit".to_owned(), |e| format!("`{}` ρ={} {}", e.name, e.rho, e.factor));
+        let _ = writeln!(
+            s,
+            "| {} | {} / {} | {} | {} | {} | {} | {} | {:.0} s |",
+            t.task,
+            t.n_select,
+            t.n_test,
+            test(&t.base),
+            test(&t.adapted),
+            t.delta.as_ref().map_or("—".into(), delta_text),
+            majority,
+            edit,
+            t.seconds
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nMean test change **{:+.2} points**; significantly helped **{}**, significantly harmed **{}** (interval entirely above / below zero){}.",
+        r.mean_delta,
+        r.helped,
+        r.harmed,
+        if r.failed > 0 { format!("; {} failed", r.failed) } else { String::new() }
+    );
+    for t in &r.tasks {
+        let adapted = t.adapted.as_ref().and_then(|m| m.test.as_ref());
+        let base = t.base.as_ref().and_then(|m| m.test.as_ref());
+        if let (Some(b), Some(a)) =
+            (base.and_then(per_class_text), adapted.and_then(per_class_text))
+        {
+            let _ =
+                writeln!(s, "\n`{}` per class (test): base {b}; adapted {a}. {}", t.task, t.reason);
+        }
+    }
+    if !r.rules.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Selection rules compared (diagnostic)\n\n| rule | factorizations | mean Δ test | harmed | helped | tasks edited |\n|---|---|---|---|---|---|"
+        );
+        for x in &r.rules {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:+.2} | {} | {} | {} |",
+                x.rule, x.factors, x.mean_delta, x.harmed, x.helped, x.edited
+            );
+        }
+    }
     s
 }

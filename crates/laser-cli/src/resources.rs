@@ -72,8 +72,5 @@ pub fn bundled_task() -> anyhow::Result<PathBuf> {
 
 /// Writes `bytes` to a temporary name beside `path`, then renames it into place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+    Ok(laser_search::write_atomic(path, bytes)?)
 }
