@@ -7,7 +7,10 @@ use laser::linalg::faer::MatRef;
 use laser::linalg::{sigma_gradient, thin_svd};
 use safetensors::{Dtype, SafeTensors};
 
-const FAMILIES: [&str; 5] = ["llama", "gpt2", "gptj", "gpt_neox", "roberta"];
+const FAMILIES: [&str; 11] = [
+    "llama", "gpt2", "gptj", "gpt_neox", "roberta", "llama3", "qwen2", "mistral", "qwen3", "phi3",
+    "gemma2",
+];
 
 fn fixture(family: &str, file: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -55,9 +58,11 @@ fn sigma_and_sigma_gradients_match_the_oracle_for_every_matrix_of_every_family()
             let svd = thin_svd(w).unwrap();
             let gs = sigma_gradient(&svd, g).unwrap();
             assert_eq!(svd.s.len(), sigma_ref.len(), "{family} {name}");
+            // An f32 SVD is backward stable: |σ̃ᵢ − σᵢ| ≤ p(m, n)·ε·σ₁. For the 512-row heads that
+            // reaches ~1e-5·σ₁ (phi3's head: 1.03e-5); 2e-5 still catches any real error.
             let smax = sigma_ref[0];
             for (i, (a, b)) in svd.s.iter().zip(&sigma_ref).enumerate() {
-                assert!((a - b).abs() <= 1e-5 * smax, "{family} {name} σ_{i}: {a} vs {b}");
+                assert!((a - b).abs() <= 2e-5 * smax, "{family} {name} σ_{i}: {a} vs {b}");
             }
             // f32 singular vectors carry ~eps·σ₁/gap error; relative to the largest |g_i| that is
             // well under 1e-3 for these random (well-separated) spectra.
@@ -71,5 +76,5 @@ fn sigma_and_sigma_gradients_match_the_oracle_for_every_matrix_of_every_family()
             checked += 1;
         }
     }
-    assert!(checked >= 5 * 8, "checked {checked} matrices");
+    assert!(checked >= FAMILIES.len() * 8, "checked {checked} matrices");
 }

@@ -142,7 +142,7 @@ pub struct SearchOptions {
     /// Layers, as `A-B` or `A`.
     #[arg(long)]
     pub layers: Option<String>,
-    /// Matrix kinds: q,k,v,qkv,o,fc_in,fc_up,fc_out.
+    /// Matrix kinds: q,k,v,qkv,o,fc_in,fc_up,fc_gate_up,fc_out (`laser inspect` lists a model's).
     #[arg(long, value_delimiter = ',')]
     pub kinds: Option<Vec<String>>,
     /// Truncation score of the gradient strategy: first-order, tail-grad or cosine.

@@ -93,7 +93,7 @@ pub fn search(
                 .map(|k| {
                     MatrixKind::from_name(k).ok_or_else(|| {
                         usage(format!(
-                            "--kinds {k:?}: expected q, k, v, qkv, o, fc_in, fc_up or fc_out"
+                            "--kinds {k:?}: expected q, k, v, qkv, o, fc_in, fc_up, fc_gate_up or fc_out"
                         ))
                     })
                 })

@@ -50,6 +50,8 @@ pub struct Context {
     /// Per-token positions of packed rows (rotary tables are gathered by them).
     pub(crate) token_positions: Option<Tensor<1, Int>>,
     pub(crate) cache: Option<RefCell<KvCache>>,
+    /// Attention-score soft-capping (Gemma 2).
+    pub(crate) softcap: Option<f64>,
 }
 
 /// The editable matrices of every layer from one per-layer table of (suffix, kind, HF shape).
@@ -200,10 +202,24 @@ impl Context {
             }
         };
         let rotary = arch.rotary_layout().map(|layout| {
-            Rotary::new(cfg.rotary_dim, cfg.rope_theta, offset + batch.max_position, layout, device)
+            Rotary::new(
+                cfg.rotary_dim,
+                cfg.rope_theta,
+                cfg.rope_scaling.as_ref(),
+                offset + batch.max_position,
+                layout,
+                device,
+            )
         });
         let token_positions = batch.segments.as_ref().map(|_| batch.positions.clone());
-        Self { mask, rotary, offset, token_positions, cache: cache.map(RefCell::new) }
+        Self {
+            mask,
+            rotary,
+            offset,
+            token_positions,
+            cache: cache.map(RefCell::new),
+            softcap: cfg.attn_logit_softcap,
+        }
     }
 
     /// Applies rotary embeddings at this batch's positions.
@@ -237,7 +253,7 @@ impl Context {
             }
             None => (k, v),
         };
-        attention(q, k, v, &self.mask, scale)
+        attention(q, k, v, &self.mask, scale, self.softcap)
     }
 
     /// This context reading and extending `cache` instead of its own.

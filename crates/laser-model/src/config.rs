@@ -10,8 +10,19 @@ use crate::error::{ModelError, Result};
 /// The supported architecture families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
-    /// LlamaForCausalLM (SmolLM2, TinyLlama, Llama-2/3, Mistral).
+    /// LlamaForCausalLM (SmolLM2, TinyLlama, Llama-2, Llama 3.x with `llama3` rope scaling).
     Llama,
+    /// MistralForCausalLM: the llama layout with a sliding attention window.
+    Mistral,
+    /// Qwen2ForCausalLM (Qwen2, Qwen2.5): the llama layout with biases on q, k and v.
+    Qwen2,
+    /// Qwen3ForCausalLM: the llama layout with a per-head RMSNorm on q and k.
+    Qwen3,
+    /// Phi3ForCausalLM: fused `qkv_proj` and `gate_up_proj`.
+    Phi3,
+    /// Gemma2ForCausalLM: scaled embeddings, `(1 + w)` RMSNorms around attention and MLP,
+    /// logit soft-capping.
+    Gemma2,
     /// GPT2LMHeadModel.
     Gpt2,
     /// GPTJForCausalLM.
@@ -23,10 +34,16 @@ pub enum Family {
 }
 
 impl Family {
-    /// The name used in reports and `laser inspect` (`llama`, `gpt2`, `gptj`, `gpt_neox`, `roberta`).
+    /// The name used in reports and `laser inspect` (`llama`, `mistral`, `qwen2`, `qwen3`, `phi3`,
+    /// `gemma2`, `gpt2`, `gptj`, `gpt_neox`, `roberta`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Llama => "llama",
+            Self::Mistral => "mistral",
+            Self::Qwen2 => "qwen2",
+            Self::Qwen3 => "qwen3",
+            Self::Phi3 => "phi3",
+            Self::Gemma2 => "gemma2",
             Self::Gpt2 => "gpt2",
             Self::Gptj => "gptj",
             Self::GptNeox => "gpt_neox",
@@ -67,11 +84,52 @@ impl Activation {
     }
 }
 
+/// HF's `rope_parameters` (transformers 5) or `rope_scaling` (hub checkpoints; older ones say
+/// `type` instead of `rope_type`).
 #[derive(Debug, Clone, Deserialize)]
 struct RopeParameters {
     rope_theta: Option<f64>,
     partial_rotary_factor: Option<f64>,
+    #[serde(alias = "type")]
     rope_type: Option<String>,
+    factor: Option<f64>,
+    low_freq_factor: Option<f64>,
+    high_freq_factor: Option<f64>,
+    original_max_position_embeddings: Option<f64>,
+}
+
+/// Llama 3.x RoPE frequency scaling (`rope_type: llama3`): wavelengths longer than
+/// `original_max_position_embeddings / low_freq_factor` are stretched by `factor`, those shorter
+/// than `… / high_freq_factor` kept, and the band between interpolated smoothly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Llama3RopeScaling {
+    /// Stretch of the low frequencies.
+    pub factor: f64,
+    /// Wavelength threshold (as a divisor of the original context) above which frequencies are
+    /// fully stretched.
+    pub low_freq_factor: f64,
+    /// Threshold below which frequencies are kept.
+    pub high_freq_factor: f64,
+    /// The pre-training context length.
+    pub original_max_position_embeddings: f64,
+}
+
+impl Llama3RopeScaling {
+    /// The scaled inverse frequency (HF `_compute_llama3_parameters`).
+    pub fn scale(&self, inv_freq: f64) -> f64 {
+        let low_wavelen = self.original_max_position_embeddings / self.low_freq_factor;
+        let high_wavelen = self.original_max_position_embeddings / self.high_freq_factor;
+        let wavelen = std::f64::consts::TAU / inv_freq;
+        if wavelen < high_wavelen {
+            inv_freq
+        } else if wavelen > low_wavelen {
+            inv_freq / self.factor
+        } else {
+            let smooth = (self.original_max_position_embeddings / wavelen - self.low_freq_factor)
+                / (self.high_freq_factor - self.low_freq_factor);
+            (1.0 - smooth) * inv_freq / self.factor + smooth * inv_freq
+        }
+    }
 }
 
 /// The architecture hyper-parameters every family shares, normalised.
@@ -113,6 +171,22 @@ pub struct ModelConfig {
     pub parallel_residual: bool,
     /// Padding id (roberta positions are offset by it).
     pub pad_token_id: Option<u32>,
+    /// Llama 3.x RoPE frequency scaling.
+    pub rope_scaling: Option<Llama3RopeScaling>,
+    /// Biases on q, k and v only (Qwen2).
+    pub qkv_bias: bool,
+    /// Per-head RMSNorm on q and k before the rotary embedding (Qwen3).
+    pub qk_norm: bool,
+    /// Attention window: a sequence longer than it is refused (its attention would need the
+    /// window's mask, which this implementation does not build).
+    pub sliding_window: Option<usize>,
+    /// Attention scores pass through `c · tanh(s / c)` before the mask (Gemma 2).
+    pub attn_logit_softcap: Option<f64>,
+    /// Output logits pass through `c · tanh(z / c)` (Gemma 2).
+    pub final_logit_softcap: Option<f64>,
+    /// Scores are scaled by `attention_scalar^-½` instead of `head_dim^-½` (Gemma 2's
+    /// `query_pre_attn_scalar`).
+    pub attention_scalar: Option<f64>,
     /// The raw `config.json` (kept for export).
     pub raw: serde_json::Value,
 }
@@ -165,14 +239,42 @@ impl ModelConfig {
         }
         let model_type: String = required(&raw, &["model_type"], path)?;
         let rope: Option<RopeParameters> = field(&raw, &["rope_parameters", "rope_scaling"], path)?;
-        if let Some(kind) = rope.as_ref().and_then(|r| r.rope_type.as_deref())
-            && kind != "default"
-        {
-            return Err(ModelError::config(
-                path,
-                format!("unsupported rope_type `{kind}` (only `default`)"),
-            ));
-        }
+        let rope_scaling = match rope.as_ref().and_then(|r| r.rope_type.as_deref()) {
+            None | Some("default") => None,
+            Some("llama3") => {
+                let r = rope.as_ref().expect("has a rope_type");
+                let need = |v: Option<f64>, key: &str| {
+                    v.filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
+                        ModelError::config(
+                            path,
+                            format!("rope_type `llama3` needs a positive `{key}`"),
+                        )
+                    })
+                };
+                let s = Llama3RopeScaling {
+                    factor: need(r.factor, "factor")?,
+                    low_freq_factor: need(r.low_freq_factor, "low_freq_factor")?,
+                    high_freq_factor: need(r.high_freq_factor, "high_freq_factor")?,
+                    original_max_position_embeddings: need(
+                        r.original_max_position_embeddings,
+                        "original_max_position_embeddings",
+                    )?,
+                };
+                if s.high_freq_factor <= s.low_freq_factor {
+                    return Err(ModelError::config(
+                        path,
+                        "rope_type `llama3` needs high_freq_factor > low_freq_factor",
+                    ));
+                }
+                Some(s)
+            }
+            Some(kind) => {
+                return Err(ModelError::config(
+                    path,
+                    format!("unsupported rope_type `{kind}` (supported: default, llama3)"),
+                ));
+            }
+        };
         let rope_theta = |default: f64, keys: &[&str]| -> Result<f64> {
             Ok(field::<f64>(&raw, keys, path)?
                 .or(rope.as_ref().and_then(|r| r.rope_theta))
@@ -183,12 +285,28 @@ impl ModelConfig {
             Activation::parse(&name, path)
         };
         let cfg = match model_type.as_str() {
-            "llama" | "mistral" => {
+            "llama" | "mistral" | "qwen2" | "qwen3" => {
                 let hidden: usize = required(&raw, &["hidden_size"], path)?;
                 let heads: usize = required(&raw, &["num_attention_heads"], path)?;
                 let head_dim = field(&raw, &["head_dim"], path)?.unwrap_or(hidden / heads.max(1));
+                let family = match model_type.as_str() {
+                    "mistral" => Family::Mistral,
+                    "qwen2" => Family::Qwen2,
+                    "qwen3" => Family::Qwen3,
+                    _ => Family::Llama,
+                };
+                // Qwen2 and Qwen3 use a window only when `use_sliding_window` says so; Mistral
+                // whenever `sliding_window` is set.
+                let window_on = match family {
+                    Family::Qwen2 | Family::Qwen3 => {
+                        field(&raw, &["use_sliding_window"], path)?.unwrap_or(false)
+                    }
+                    _ => true,
+                };
+                let sliding_window: Option<usize> =
+                    if window_on { field(&raw, &["sliding_window"], path)? } else { None };
                 ModelConfig {
-                    family: Family::Llama,
+                    family,
                     vocab_size: required(&raw, &["vocab_size"], path)?,
                     hidden_size: hidden,
                     intermediate_size: required(&raw, &["intermediate_size"], path)?,
@@ -207,6 +325,109 @@ impl ModelConfig {
                     mlp_bias: field(&raw, &["mlp_bias"], path)?.unwrap_or(false),
                     parallel_residual: false,
                     pad_token_id: field(&raw, &["pad_token_id"], path)?,
+                    rope_scaling,
+                    qkv_bias: family == Family::Qwen2,
+                    qk_norm: family == Family::Qwen3,
+                    sliding_window,
+                    attn_logit_softcap: None,
+                    final_logit_softcap: None,
+                    attention_scalar: None,
+                    raw: raw.clone(),
+                }
+            }
+            "phi3" => {
+                let hidden: usize = required(&raw, &["hidden_size"], path)?;
+                let heads: usize = required(&raw, &["num_attention_heads"], path)?;
+                let head_dim = hidden / heads.max(1);
+                let pct = field::<f64>(&raw, &["partial_rotary_factor"], path)?
+                    .or(rope.as_ref().and_then(|r| r.partial_rotary_factor))
+                    .unwrap_or(1.0);
+                if !(pct > 0.0 && pct <= 1.0) {
+                    return Err(ModelError::config(
+                        path,
+                        format!("partial_rotary_factor {pct} is outside (0, 1]"),
+                    ));
+                }
+                ModelConfig {
+                    family: Family::Phi3,
+                    vocab_size: required(&raw, &["vocab_size"], path)?,
+                    hidden_size: hidden,
+                    intermediate_size: required(&raw, &["intermediate_size"], path)?,
+                    num_layers: required(&raw, &["num_hidden_layers"], path)?,
+                    num_heads: heads,
+                    num_kv_heads: field(&raw, &["num_key_value_heads"], path)?.unwrap_or(heads),
+                    head_dim,
+                    norm_eps: field(&raw, &["rms_norm_eps"], path)?.unwrap_or(1e-5),
+                    rope_theta: rope_theta(10000.0, &["rope_theta"])?,
+                    rotary_dim: (head_dim as f64 * pct) as usize,
+                    max_positions: field(&raw, &["max_position_embeddings"], path)?.unwrap_or(4096),
+                    activation: act(&["hidden_act"], "silu")?,
+                    tie_word_embeddings: field(&raw, &["tie_word_embeddings"], path)?
+                        .unwrap_or(false),
+                    attention_bias: false,
+                    mlp_bias: false,
+                    parallel_residual: false,
+                    pad_token_id: field(&raw, &["pad_token_id"], path)?,
+                    rope_scaling,
+                    qkv_bias: false,
+                    qk_norm: false,
+                    sliding_window: field(&raw, &["sliding_window"], path)?,
+                    attn_logit_softcap: None,
+                    final_logit_softcap: None,
+                    attention_scalar: None,
+                    raw: raw.clone(),
+                }
+            }
+            "gemma2" => {
+                let hidden: usize = required(&raw, &["hidden_size"], path)?;
+                let heads: usize = required(&raw, &["num_attention_heads"], path)?;
+                let head_dim = field(&raw, &["head_dim"], path)?.unwrap_or(hidden / heads.max(1));
+                let layer_types: Option<Vec<String>> = field(&raw, &["layer_types"], path)?;
+                // Gemma 2 alternates sliding and global layers; without `layer_types` every other
+                // layer slides, as in HF's default.
+                let any_sliding =
+                    layer_types.as_ref().is_none_or(|t| t.iter().any(|x| x == "sliding_attention"));
+                let positive = |key: &str| -> Result<Option<f64>> {
+                    match field::<f64>(&raw, &[key], path)? {
+                        Some(v) if !(v.is_finite() && v > 0.0) => {
+                            Err(ModelError::config(path, format!("`{key}` = {v} must be positive")))
+                        }
+                        v => Ok(v),
+                    }
+                };
+                ModelConfig {
+                    family: Family::Gemma2,
+                    vocab_size: required(&raw, &["vocab_size"], path)?,
+                    hidden_size: hidden,
+                    intermediate_size: required(&raw, &["intermediate_size"], path)?,
+                    num_layers: required(&raw, &["num_hidden_layers"], path)?,
+                    num_heads: heads,
+                    num_kv_heads: field(&raw, &["num_key_value_heads"], path)?.unwrap_or(heads),
+                    head_dim,
+                    norm_eps: field(&raw, &["rms_norm_eps"], path)?.unwrap_or(1e-6),
+                    rope_theta: rope_theta(10000.0, &["rope_theta"])?,
+                    rotary_dim: head_dim,
+                    max_positions: field(&raw, &["max_position_embeddings"], path)?.unwrap_or(8192),
+                    activation: act(&["hidden_activation", "hidden_act"], "gelu_pytorch_tanh")?,
+                    tie_word_embeddings: field(&raw, &["tie_word_embeddings"], path)?
+                        .unwrap_or(true),
+                    attention_bias: field(&raw, &["attention_bias"], path)?.unwrap_or(false),
+                    mlp_bias: false,
+                    parallel_residual: false,
+                    pad_token_id: field(&raw, &["pad_token_id"], path)?,
+                    rope_scaling,
+                    qkv_bias: false,
+                    qk_norm: false,
+                    sliding_window: if any_sliding {
+                        field(&raw, &["sliding_window"], path)?
+                    } else {
+                        None
+                    },
+                    attn_logit_softcap: positive("attn_logit_softcapping")?,
+                    final_logit_softcap: positive("final_logit_softcapping")?,
+                    attention_scalar: Some(
+                        positive("query_pre_attn_scalar")?.unwrap_or(head_dim as f64),
+                    ),
                     raw: raw.clone(),
                 }
             }
@@ -241,6 +462,13 @@ impl ModelConfig {
                     mlp_bias: true,
                     parallel_residual: gptj,
                     pad_token_id: field(&raw, &["pad_token_id"], path)?,
+                    rope_scaling: None,
+                    qkv_bias: false,
+                    qk_norm: false,
+                    sliding_window: None,
+                    attn_logit_softcap: None,
+                    final_logit_softcap: None,
+                    attention_scalar: None,
                     raw: raw.clone(),
                 }
             }
@@ -272,6 +500,13 @@ impl ModelConfig {
                     parallel_residual: field(&raw, &["use_parallel_residual"], path)?
                         .unwrap_or(true),
                     pad_token_id: field(&raw, &["pad_token_id"], path)?,
+                    rope_scaling: None,
+                    qkv_bias: false,
+                    qk_norm: false,
+                    sliding_window: None,
+                    attn_logit_softcap: None,
+                    final_logit_softcap: None,
+                    attention_scalar: None,
                     raw: raw.clone(),
                 }
             }
@@ -297,12 +532,19 @@ impl ModelConfig {
                     mlp_bias: true,
                     parallel_residual: false,
                     pad_token_id: Some(field(&raw, &["pad_token_id"], path)?.unwrap_or(1)),
+                    rope_scaling: None,
+                    qkv_bias: false,
+                    qk_norm: false,
+                    sliding_window: None,
+                    attn_logit_softcap: None,
+                    final_logit_softcap: None,
+                    attention_scalar: None,
                     raw: raw.clone(),
                 }
             }
             other => {
                 return Err(ModelError::Unsupported(format!(
-                    "{}: model_type `{other}` (supported: llama, mistral, gpt2, gptj, gpt_neox, roberta)",
+                    "{}: model_type `{other}` (supported: llama, mistral, qwen2, qwen3, phi3, gemma2, gpt2, gptj, gpt_neox, roberta)",
                     path.display()
                 )));
             }
@@ -330,7 +572,11 @@ impl ModelConfig {
                 return bad(format!("`{name}` = {v} is implausibly large"));
             }
         }
-        if self.family != Family::Llama && self.num_heads * self.head_dim != self.hidden_size {
+        let explicit_head_dim = matches!(
+            self.family,
+            Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 | Family::Gemma2
+        );
+        if !explicit_head_dim && self.num_heads * self.head_dim != self.hidden_size {
             return bad(format!(
                 "hidden_size {} is not num_attention_heads {} × head width",
                 self.hidden_size, self.num_heads
@@ -347,6 +593,9 @@ impl ModelConfig {
                 "rotary dimension {} must be even and ≤ head_dim {}",
                 self.rotary_dim, self.head_dim
             ));
+        }
+        if self.sliding_window == Some(0) {
+            return bad("`sliding_window` is 0".into());
         }
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
             return bad(format!("norm epsilon {} must be positive", self.norm_eps));

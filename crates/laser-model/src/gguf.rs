@@ -1,7 +1,9 @@
 //! GGUF (llama.cpp) loading: header, metadata and tensor table parsed with every size and offset
 //! checked against the file before anything is allocated; F32/F16/BF16, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0
-//! and the k-quants Q2_K–Q6_K/Q8_K tensors dequantized to f32; llama tensors renamed to HF names with Q/K rows un-permuted to HF's
-//! `rotate_half` order; the tokenizer rebuilt from metadata.
+//! and the k-quants Q2_K–Q6_K/Q8_K tensors dequantized to f32; tensors of the `llama`, `qwen2` and
+//! `qwen3` architectures renamed to HF names (llama.cpp's converter permutes Q/K rows for its
+//! interleaved RoPE in the `llama` architecture only: those are un-permuted to HF's `rotate_half`
+//! order); the tokenizer rebuilt from metadata.
 //!
 //! Format: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
@@ -486,17 +488,28 @@ pub fn unpermute_rows(t: &HostTensor, heads: usize) -> HostTensor {
     HostTensor::new(t.shape.clone(), data)
 }
 
+/// GGUF architectures this loader reads (llama.cpp's names); all share the llama tensor layout.
+const GGUF_ARCHITECTURES: [&str; 3] = ["llama", "qwen2", "qwen3"];
+
 impl GgufModel {
-    /// Loads a llama-architecture GGUF file.
+    /// Loads a GGUF file of the `llama`, `qwen2` or `qwen3` architecture.
     pub fn load(path: &Path) -> Result<Self> {
         let f = GgufFile::open(path)?;
         let arch = f.meta("general.architecture")?.as_str().unwrap_or_default().to_owned();
-        if arch != "llama" {
+        if !GGUF_ARCHITECTURES.contains(&arch.as_str()) {
             return Err(ModelError::Unsupported(format!(
-                "{}: GGUF architecture `{arch}` (supported: llama)",
+                "{}: GGUF architecture `{arch}` (supported: {})",
+                path.display(),
+                GGUF_ARCHITECTURES.join(", ")
+            )));
+        }
+        if f.tensors.iter().any(|t| t.name == "rope_freqs.weight") {
+            return Err(ModelError::Unsupported(format!(
+                "{}: per-frequency RoPE factors (`rope_freqs.weight`, Llama 3.x RoPE scaling) are not read from GGUF yet; load the model's HF folder instead",
                 path.display()
             )));
         }
+        let key = |k: &str| format!("{arch}.{k}");
         let tokens = f.meta_strings("tokenizer.ggml.tokens")?;
         let merges = f.meta_strings("tokenizer.ggml.merges")?;
         let model_kind = f.meta("tokenizer.ggml.model")?.as_str().unwrap_or_default();
@@ -524,30 +537,41 @@ impl GgufModel {
         let tokenizer = Tokenizer::byte_level_bpe(&tokens, &merges, &pre, &special)
             .map_err(|e| ModelError::InFile { path: path.to_owned(), error: Box::new(e) })?;
 
-        let heads = f.meta_u64("llama.attention.head_count")? as usize;
+        let heads = f.meta_u64(&key("attention.head_count"))? as usize;
         let kv_heads = f
             .metadata
-            .get("llama.attention.head_count_kv")
+            .get(&key("attention.head_count_kv"))
             .and_then(GgufValue::as_u64)
             .map_or(heads, |v| v as usize);
-        let hidden = f.meta_u64("llama.embedding_length")? as usize;
+        let hidden = f.meta_u64(&key("embedding_length"))? as usize;
         let has_output = f.tensors.iter().any(|t| t.name == "output.weight");
-        let get_f = |k: &str, d: f64| f.metadata.get(k).and_then(GgufValue::as_f64).unwrap_or(d);
+        let get_u = |k: &str| f.metadata.get(&key(k)).and_then(GgufValue::as_u64);
+        let get_f =
+            |k: &str, d: f64| f.metadata.get(&key(k)).and_then(GgufValue::as_f64).unwrap_or(d);
+        // Qwen3 states the head width (`key_length`); llama's rotary width is the head width.
+        let head_dim = get_u("attention.key_length")
+            .or(get_u("rope.dimension_count"))
+            .unwrap_or((hidden / heads.max(1)) as u64);
+        let (class, model_type) = match arch.as_str() {
+            "qwen2" => ("Qwen2ForCausalLM", "qwen2"),
+            "qwen3" => ("Qwen3ForCausalLM", "qwen3"),
+            _ => ("LlamaForCausalLM", "llama"),
+        };
         let mut raw = serde_json::json!({
-            "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama",
+            "architectures": [class],
+            "model_type": model_type,
             "vocab_size": tokens.len(),
             "hidden_size": hidden,
-            "intermediate_size": f.meta_u64("llama.feed_forward_length")?,
-            "num_hidden_layers": f.meta_u64("llama.block_count")?,
+            "intermediate_size": f.meta_u64(&key("feed_forward_length"))?,
+            "num_hidden_layers": f.meta_u64(&key("block_count"))?,
             "num_attention_heads": heads,
             "num_key_value_heads": kv_heads,
-            "head_dim": f.metadata.get("llama.rope.dimension_count").and_then(GgufValue::as_u64).unwrap_or((hidden / heads.max(1)) as u64),
+            "head_dim": head_dim,
             "hidden_act": "silu",
-            "max_position_embeddings": f.metadata.get("llama.context_length").and_then(GgufValue::as_u64).unwrap_or(2048),
+            "max_position_embeddings": get_u("context_length").unwrap_or(2048),
             // GGUF stores ε as f32; round-trip it through its shortest decimal (1e-5, not 9.9999997e-6).
-            "rms_norm_eps": format!("{}", get_f("llama.attention.layer_norm_rms_epsilon", 1e-5) as f32).parse::<f64>().unwrap_or(1e-5),
-            "rope_theta": get_f("llama.rope.freq_base", 10000.0),
+            "rms_norm_eps": format!("{}", get_f("attention.layer_norm_rms_epsilon", 1e-5) as f32).parse::<f64>().unwrap_or(1e-5),
+            "rope_theta": get_f("rope.freq_base", 10000.0),
             "tie_word_embeddings": !has_output,
             "attention_bias": false,
             "mlp_bias": false,
@@ -563,13 +587,14 @@ impl GgufModel {
         }
         let config = ModelConfig::from_json(raw, path)?;
 
+        let permuted = arch == "llama";
         let mut weights = WeightMap::new();
         for info in &f.tensors {
             let Some(hf) = hf_name(&info.name) else { continue };
             let mut t = f.tensor(info);
-            if info.name.ends_with("attn_q.weight") {
+            if permuted && info.name.ends_with("attn_q.weight") {
                 t = checked_unpermute(t, heads, &info.name, path)?;
-            } else if info.name.ends_with("attn_k.weight") {
+            } else if permuted && info.name.ends_with("attn_k.weight") {
                 t = checked_unpermute(t, kv_heads, &info.name, path)?;
             }
             weights.insert(hf, t);
@@ -588,7 +613,7 @@ fn checked_unpermute(t: HostTensor, heads: usize, name: &str, path: &Path) -> Re
     Ok(unpermute_rows(&t, heads))
 }
 
-/// llama.cpp → HF tensor names.
+/// llama.cpp → HF tensor names (llama, qwen2, qwen3).
 fn hf_name(gguf: &str) -> Option<String> {
     Some(match gguf {
         "token_embd.weight" => "model.embed_tokens.weight".into(),
@@ -604,6 +629,11 @@ fn hf_name(gguf: &str) -> Option<String> {
                 "attn_q.weight" => "self_attn.q_proj.weight",
                 "attn_k.weight" => "self_attn.k_proj.weight",
                 "attn_v.weight" => "self_attn.v_proj.weight",
+                "attn_q.bias" => "self_attn.q_proj.bias",
+                "attn_k.bias" => "self_attn.k_proj.bias",
+                "attn_v.bias" => "self_attn.v_proj.bias",
+                "attn_q_norm.weight" => "self_attn.q_norm.weight",
+                "attn_k_norm.weight" => "self_attn.k_norm.weight",
                 "attn_output.weight" => "self_attn.o_proj.weight",
                 "ffn_gate.weight" => "mlp.gate_proj.weight",
                 "ffn_up.weight" => "mlp.up_proj.weight",

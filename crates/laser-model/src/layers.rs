@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 use faer::{MatMut, MatRef, Par};
 
-use crate::config::Activation;
+use crate::config::{Activation, Llama3RopeScaling};
 use crate::taps::WeightTaps;
 
 /// A row-major host copy of a 2-D parameter, shared by reference.
@@ -45,6 +45,11 @@ impl Params {
     /// A `[1, n]` parameter as `[1, 1, n]`, ready to broadcast over `[B, T, n]`.
     pub(crate) fn vec3(&self, name: &str) -> Tensor<3> {
         self.get(name).unsqueeze_dim(0)
+    }
+
+    /// A `[1, n]` parameter as `[1, 1, 1, n]`, ready to broadcast over `[B, H, T, n]`.
+    pub(crate) fn vec4(&self, name: &str) -> Tensor<4> {
+        self.vec3(name).unsqueeze_dim(0)
     }
 
     pub(crate) fn has(&self, name: &str) -> bool {
@@ -144,6 +149,13 @@ pub(crate) fn rms_norm(x: Tensor<3>, w: Tensor<3>, eps: f64) -> Tensor<3> {
     x * (ms + eps).sqrt().recip() * w
 }
 
+/// RMSNorm over the last axis of `[B, H, T, hd]` with a `[hd]` weight given as `[1, 1, 1, hd]`
+/// (Qwen3's per-head q / k norms).
+pub(crate) fn rms_norm_heads(x: Tensor<4>, w: Tensor<4>, eps: f64) -> Tensor<4> {
+    let ms = x.clone().powi_scalar(2).mean_dim(3);
+    x * (ms + eps).sqrt().recip() * w
+}
+
 /// LayerNorm with biased variance, as PyTorch.
 pub(crate) fn layer_norm(x: Tensor<3>, w: Tensor<3>, b: Tensor<3>, eps: f64) -> Tensor<3> {
     let mean = x.clone().mean_dim(2);
@@ -193,13 +205,16 @@ impl Rotary {
     pub(crate) fn new(
         rot: usize,
         theta: f64,
+        scaling: Option<&Llama3RopeScaling>,
         positions: usize,
         layout: RotaryLayout,
         device: &Device,
     ) -> Self {
         let half = rot / 2;
-        let inv_freq: Vec<f64> =
-            (0..half).map(|i| 1.0 / theta.powf((2 * i) as f64 / rot as f64)).collect();
+        let inv_freq: Vec<f64> = (0..half)
+            .map(|i| 1.0 / theta.powf((2 * i) as f64 / rot as f64))
+            .map(|f| scaling.map_or(f, |s| s.scale(f)))
+            .collect();
         let freq_of = |j: usize| match layout {
             RotaryLayout::Half => inv_freq[j % half],
             RotaryLayout::Interleaved => inv_freq[j / 2],
@@ -283,20 +298,31 @@ pub(crate) fn merge_heads(x: Tensor<4>) -> Tensor<3> {
 /// Scaled dot-product attention of `Tq` queries over `Tk` keys with an additive mask
 /// `[B, 1, Tq, Tk]`. Grouped-query attention without copying K/V: the `rep` query heads sharing a
 /// KV head are stacked along the time axis.
+/// With `softcap = Some(c)`, scores pass through `c · tanh(s / c)` before the mask (Gemma 2).
 pub(crate) fn attention(
     q: Tensor<4>,
     k: Tensor<4>,
     v: Tensor<4>,
     mask: &Tensor<4>,
     scale: f64,
+    softcap: Option<f64>,
 ) -> Tensor<4> {
     let [b, h, tq, hd] = q.dims();
     let [_, kv, tk, _] = k.dims();
     let rep = h / kv;
     let q = q.reshape([b, kv, rep * tq, hd]);
     let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale).reshape([b, h, tq, tk]);
+    let scores = match softcap {
+        Some(c) => soft_cap(scores, c),
+        None => scores,
+    };
     let probs = activation::softmax(scores + mask.clone(), 3).reshape([b, kv, rep * tq, tk]);
     probs.matmul(v).reshape([b, h, tq, hd])
+}
+
+/// `c · tanh(x / c)`: bounds `x` to (−c, c) smoothly (Gemma 2's logit soft-capping).
+pub(crate) fn soft_cap<const D: usize>(x: Tensor<D>, c: f64) -> Tensor<D> {
+    x.div_scalar(c).tanh().mul_scalar(c)
 }
 
 /// The additive mask value of a hidden key on `device`. On the CPU backends, negative infinity:

@@ -1,5 +1,5 @@
 //! The transformer engine of laser-rs, on [burn] 0.22 (flex CPU backend by default; ndarray and
-//! wgpu behind cargo features): HF safetensors and GGUF loading, five architecture families,
+//! wgpu behind cargo features): HF safetensors and GGUF loading, the architecture families below,
 //! batched forward passes, the gradient pass that feeds LASER's σ-gradients, matrix addressing by
 //! HF tensor name (read / replace / restore), and export of an adapted model as an HF folder.
 //!
@@ -14,8 +14,9 @@
 //! # Ok::<(), laser_model::ModelError>(())
 //! ```
 //!
-//! Families (one file each): [`Family::Llama`], [`Family::Gpt2`], [`Family::Gptj`],
-//! [`Family::GptNeox`], [`Family::Roberta`].
+//! Families (one file each): [`Family::Llama`] (whose file also serves the llama-layout families
+//! [`Family::Mistral`], [`Family::Qwen2`], [`Family::Qwen3`] and Llama 3's RoPE scaling),
+//! [`Family::Phi3`], [`Family::Gemma2`], [`Family::Gpt2`], [`Family::Gptj`], [`Family::GptNeox`], [`Family::Roberta`].
 
 #[cfg(target_endian = "big")]
 compile_error!(
@@ -26,6 +27,7 @@ mod arch;
 mod config;
 mod error;
 mod export;
+mod gemma2;
 pub mod gguf;
 mod gpt2;
 mod gpt_neox;
@@ -35,12 +37,13 @@ mod layers;
 mod llama;
 mod matrix;
 mod model;
+mod phi3;
 mod roberta;
 mod taps;
 mod tokenizer;
 mod weights;
 
-pub use config::{Activation, Family, ModelConfig};
+pub use config::{Activation, Family, Llama3RopeScaling, ModelConfig};
 pub use error::{ModelError, Result};
 pub use export::export_hf;
 pub use matrix::{MatrixInfo, MatrixKind};

@@ -1,4 +1,7 @@
-//! Llama (LlamaForCausalLM): SmolLM2, TinyLlama, Llama-2/3, Mistral.
+//! Llama (LlamaForCausalLM) and the families that keep its layout: SmolLM2, TinyLlama, Llama-2,
+//! Llama 3.x (`llama3` RoPE frequency scaling, in `layers::Rotary`), Mistral (a sliding window,
+//! enforced by the model's position limit), Qwen2 / Qwen2.5 (biases on q, k, v) and Qwen3
+//! (per-head RMSNorm on q and k before RoPE, explicit `head_dim`).
 //!
 //! Pre-norm blocks with RMSNorm, grouped-query attention with HF `rotate_half` RoPE, a SwiGLU MLP
 //! `down(silu(gate(x)) · up(x))`, and an LM head that may be tied to the token embedding.
@@ -8,7 +11,9 @@ use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices};
 use crate::config::ModelConfig;
-use crate::layers::{Params, RotaryLayout, activate, embed, merge_heads, rms_norm, split_heads};
+use crate::layers::{
+    Params, RotaryLayout, activate, embed, merge_heads, rms_norm, rms_norm_heads, split_heads,
+};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
@@ -23,6 +28,11 @@ fn layer(l: usize, rest: &str) -> String {
 impl Llama {
     fn bias(&self, p: &Params, on: bool, l: usize, name: &str) -> Option<Tensor<3>> {
         on.then(|| p.vec3(&layer(l, name)))
+    }
+
+    /// Whether projection `name` (`q_proj`, …, `o_proj`) has a bias.
+    fn attention_bias(&self, name: &str) -> bool {
+        self.cfg.attention_bias || (self.cfg.qkv_bias && name != "o_proj")
     }
 }
 
@@ -53,8 +63,13 @@ impl Architecture for Llama {
                 [("q_proj", qd, d), ("k_proj", kvd, d), ("v_proj", kvd, d), ("o_proj", d, qd)]
             {
                 out.push((layer(l, &format!("self_attn.{name}.weight")), vec![rows, cols]));
-                if c.attention_bias {
+                if self.attention_bias(name) {
                     out.push((layer(l, &format!("self_attn.{name}.bias")), vec![rows]));
+                }
+            }
+            if c.qk_norm {
+                for name in ["q_norm", "k_norm"] {
+                    out.push((layer(l, &format!("self_attn.{name}.weight")), vec![c.head_dim]));
                 }
             }
             for (name, rows, cols) in [("gate_proj", f, d), ("up_proj", f, d), ("down_proj", d, f)]
@@ -93,24 +108,24 @@ impl Architecture for Llama {
 
     fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
         let c = &self.cfg;
-        let ab = c.attention_bias;
         let h = rms_norm(x.clone(), p.vec3(&layer(l, "input_layernorm.weight")), c.norm_eps);
-        let proj = |name: &str| {
+        let proj = |name: &str, input: Tensor<3>| {
             p.linear(
-                h.clone(),
+                input,
                 &layer(l, &format!("self_attn.{name}.weight")),
-                self.bias(p, ab, l, &format!("self_attn.{name}.bias")),
+                self.bias(p, self.attention_bias(name), l, &format!("self_attn.{name}.bias")),
             )
         };
-        let q = ctx.rotate(split_heads(proj("q_proj"), c.num_heads));
-        let k = ctx.rotate(split_heads(proj("k_proj"), c.num_kv_heads));
-        let v = split_heads(proj("v_proj"), c.num_kv_heads);
+        let heads = |name: &str, n: usize| {
+            let t = split_heads(proj(name, h.clone()), n);
+            let norm = format!("self_attn.{}_norm.weight", &name[..1]);
+            if c.qk_norm { rms_norm_heads(t, p.vec4(&layer(l, &norm)), c.norm_eps) } else { t }
+        };
+        let q = ctx.rotate(heads("q_proj", c.num_heads));
+        let k = ctx.rotate(heads("k_proj", c.num_kv_heads));
+        let v = split_heads(proj("v_proj", h.clone()), c.num_kv_heads);
         let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / (c.head_dim as f64).sqrt()));
-        let x = x + p.linear(
-            a,
-            &layer(l, "self_attn.o_proj.weight"),
-            self.bias(p, ab, l, "self_attn.o_proj.bias"),
-        );
+        let x = x + proj("o_proj", a);
         let h =
             rms_norm(x.clone(), p.vec3(&layer(l, "post_attention_layernorm.weight")), c.norm_eps);
         let mb = c.mlp_bias;

@@ -11,7 +11,8 @@ pub enum MatrixKind {
     K,
     /// Value projection.
     V,
-    /// Fused query/key/value projection (gpt2 `c_attn`, gpt_neox `query_key_value`).
+    /// Fused query/key/value projection (gpt2 `c_attn`, gpt_neox `query_key_value`, phi3
+    /// `qkv_proj`).
     Qkv,
     /// Attention output projection.
     O,
@@ -19,14 +20,25 @@ pub enum MatrixKind {
     FcIn,
     /// llama's `up_proj`.
     FcUp,
+    /// The gate and up projections fused in one matrix, gate rows first (Phi-3 `gate_up_proj`).
+    FcGateUp,
     /// Last MLP matrix.
     FcOut,
 }
 
 impl MatrixKind {
     /// Every kind, in report order.
-    pub const ALL: [MatrixKind; 8] =
-        [Self::Q, Self::K, Self::V, Self::Qkv, Self::O, Self::FcIn, Self::FcUp, Self::FcOut];
+    pub const ALL: [MatrixKind; 9] = [
+        Self::Q,
+        Self::K,
+        Self::V,
+        Self::Qkv,
+        Self::O,
+        Self::FcIn,
+        Self::FcUp,
+        Self::FcGateUp,
+        Self::FcOut,
+    ];
 
     /// The stable name used by the CLI and reports.
     pub fn name(self) -> &'static str {
@@ -38,6 +50,7 @@ impl MatrixKind {
             Self::O => "o",
             Self::FcIn => "fc_in",
             Self::FcUp => "fc_up",
+            Self::FcGateUp => "fc_gate_up",
             Self::FcOut => "fc_out",
         }
     }

@@ -10,12 +10,14 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 use crate::arch::{Architecture, BatchInput, Context, KvCache};
 use crate::config::{Family, ModelConfig};
 use crate::error::{ModelError, Result};
+use crate::gemma2::Gemma2;
 use crate::gpt_neox::GptNeox;
 use crate::gpt2::Gpt2;
 use crate::gptj::Gptj;
 use crate::layers::{HostMatrix, Params};
 use crate::llama::Llama;
 use crate::matrix::MatrixInfo;
+use crate::phi3::Phi3;
 use crate::roberta::Roberta;
 use crate::taps::WeightTaps;
 use crate::tokenizer::Tokenizer;
@@ -153,7 +155,9 @@ pub struct Model {
 
 fn architecture(cfg: ModelConfig) -> Box<dyn Architecture> {
     match cfg.family {
-        Family::Llama => Box::new(Llama { cfg }),
+        Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 => Box::new(Llama { cfg }),
+        Family::Phi3 => Box::new(Phi3 { cfg }),
+        Family::Gemma2 => Box::new(Gemma2 { cfg }),
         Family::Gpt2 => Box::new(Gpt2 { cfg }),
         Family::Gptj => Box::new(Gptj { cfg }),
         Family::GptNeox => Box::new(GptNeox { cfg }),
@@ -415,26 +419,38 @@ impl Model {
         self.check_sequences_at(seqs, 0)
     }
 
+    /// The most positions a sequence may span, and what sets the limit: a learned position table
+    /// (gpt2, roberta), or a sliding attention window (mistral; a longer sequence would need the
+    /// window's mask, and refusing is never silently wrong).
+    fn position_limit(&self) -> (usize, &'static str) {
+        let cfg = self.config();
+        match cfg.family {
+            Family::Gpt2 => (cfg.max_positions, "its position table"),
+            Family::Roberta => (
+                cfg.max_positions.saturating_sub(cfg.pad_token_id.unwrap_or(1) as usize + 1),
+                "its position table",
+            ),
+            _ => match cfg.sliding_window {
+                Some(w) => (w, "its sliding attention window"),
+                None => (usize::MAX, ""),
+            },
+        }
+    }
+
     /// Checks a batch whose tokens follow a cached prefix of `offset` tokens.
     fn check_sequences_at(&self, seqs: &[Vec<u32>], offset: usize) -> Result<()> {
         if seqs.is_empty() {
             return Err(ModelError::Input("empty batch".into()));
         }
         let cfg = self.config();
-        let max_len = match cfg.family {
-            Family::Gpt2 => cfg.max_positions,
-            Family::Roberta => {
-                cfg.max_positions.saturating_sub(cfg.pad_token_id.unwrap_or(1) as usize + 1)
-            }
-            _ => usize::MAX,
-        };
+        let (max_len, limit) = self.position_limit();
         for (i, s) in seqs.iter().enumerate() {
             if s.is_empty() {
                 return Err(ModelError::Input(format!("sequence {i} is empty")));
             }
             if offset + s.len() > max_len {
                 return Err(ModelError::Input(format!(
-                    "sequence {i} has {} tokens; this model takes at most {max_len}",
+                    "sequence {i} has {} tokens; this model takes at most {max_len} ({limit})",
                     offset + s.len()
                 )));
             }
@@ -521,7 +537,7 @@ impl Model {
             self.check_sequences(&[prefix.to_vec()])?;
         }
         let p = prefix.len();
-        let max_positions = if cfg.family == Family::Gpt2 { cfg.max_positions } else { usize::MAX };
+        let (max_positions, limit) = self.position_limit();
         let mut predictors = Vec::with_capacity(rows.len());
         for (i, (prompt, conts)) in rows.iter().enumerate() {
             if prompt.is_empty()
@@ -536,7 +552,7 @@ impl Model {
             let longest = conts.iter().map(Vec::len).max().unwrap_or(0);
             if p + prompt.len() + longest > max_positions {
                 return Err(ModelError::Input(format!(
-                    "row {i} reaches position {}; this model takes at most {max_positions}",
+                    "row {i} reaches position {}; this model takes at most {max_positions} ({limit})",
                     p + prompt.len() + longest
                 )));
             }
@@ -878,8 +894,7 @@ impl Model {
     ) -> Result<Vec<u32>> {
         let mut state = self.prefill(prompt)?;
         let mut out = Vec::with_capacity(max_new_tokens);
-        let max_len =
-            if self.family() == Family::Gpt2 { self.config().max_positions } else { usize::MAX };
+        let (max_len, _) = self.position_limit();
         while out.len() < max_new_tokens {
             let next = argmax(&self.next_token_log_probs(&state)?) as u32;
             out.push(next);

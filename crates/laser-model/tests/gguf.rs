@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::gguf_writer::{Writer, micro_llama_gguf, put_str, tiny_llama_gguf, write_tmp};
+use common::gguf_writer::{
+    Writer, micro_llama_gguf, put_str, tiny_gguf, tiny_llama_gguf, write_tmp,
+};
 use common::*;
 use half::f16;
 use laser_model::gguf::{GgmlType, dequantize};
@@ -99,6 +101,35 @@ fn float_types_decode_exactly() {
     assert_eq!(dequantize(GgmlType::BF16, &bf16_bytes, 4)[0], 1.5);
 }
 
+/// GGUFs of the llama-layout families as llama.cpp writes them (`llama` with permuted Q/K for
+/// llama and mistral; `qwen2` with q/k/v biases and `qwen3` with q/k norms, unpermuted) load to
+/// the oracle's logits and to the safetensors model's matrices.
+#[test]
+fn ggufs_of_the_llama_layout_families_match_the_oracle() {
+    for family in ["llama", "mistral", "qwen2", "qwen3"] {
+        let path = write_tmp(&format!("family-{family}"), &tiny_gguf(family));
+        let gguf = Model::load(&path, Backend::Flex.device().unwrap()).unwrap();
+        let expect_family = if family == "mistral" { "llama" } else { family };
+        assert_eq!(gguf.family().name(), expect_family);
+        let original = load_tiny(family);
+        let r = reference(family);
+        let logits = gguf.all_logits(&r.ids).unwrap();
+        let oracle = &r.tensors["logits"].data;
+        let scale = oracle.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let worst = logits.iter().zip(oracle).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-4 * scale, "{family}: max |Δlogit| {worst} (scale {scale})");
+        for m in original.matrices() {
+            assert_eq!(
+                gguf.matrix(&m.name).unwrap(),
+                original.matrix(&m.name).unwrap(),
+                "{family} {}",
+                m.name
+            );
+        }
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
 #[test]
 fn a_gguf_of_the_tiny_llama_matches_its_safetensors_original() {
     let path = write_tmp("roundtrip", &tiny_llama_gguf());
@@ -160,7 +191,8 @@ fn hostile_gguf_files_are_errors_naming_the_problem() {
     assert!(load_err("array", &tiny).contains("array length"));
     let mut w = Writer::new();
     w.string("general.architecture", "falcon");
-    assert!(load_err("arch", &w.finish()).contains("falcon"));
+    let err = load_err("arch", &w.finish());
+    assert!(err.contains("falcon") && err.contains("qwen3"), "{err}");
     let mut w = Writer::new();
     w.tensors.push(("x".into(), vec![32], 99, vec![0; 32]));
     assert!(load_err("type", &w.finish()).contains("GGML type 99"));

@@ -5,7 +5,8 @@ mod common;
 use common::*;
 use laser_model::TokenTarget;
 
-const CAUSAL: [&str; 4] = ["llama", "gpt2", "gptj", "gpt_neox"];
+const CAUSAL: [&str; 10] =
+    ["llama", "gpt2", "gptj", "gpt_neox", "llama3", "qwen2", "mistral", "qwen3", "phi3", "gemma2"];
 
 #[test]
 fn continuations_scored_over_a_cached_prompt_match_full_sequences() {

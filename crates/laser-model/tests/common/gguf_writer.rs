@@ -107,26 +107,42 @@ pub fn permute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32>
 }
 
 pub fn tiny_llama_gguf() -> Vec<u8> {
-    let model = load_tiny("llama");
+    tiny_gguf("llama")
+}
+
+/// A GGUF of the tiny `family` fixture as llama.cpp's converter writes it: architecture `llama`
+/// for llama and mistral (Q/K rows permuted), `qwen2` / `qwen3` otherwise (rows as in HF; Qwen2's
+/// q/k/v biases and Qwen3's q/k norms as their own tensors).
+pub fn tiny_gguf(family: &str) -> Vec<u8> {
+    let model = load_tiny(family);
     let c = model.config().clone();
+    let arch = match family {
+        "qwen2" | "qwen3" => family,
+        _ => "llama",
+    };
+    let key = |k: &str| format!("{arch}.{k}");
     let mut w = Writer::new();
-    w.string("general.architecture", "llama");
-    w.u32("llama.block_count", c.num_layers as u32);
-    w.u32("llama.embedding_length", c.hidden_size as u32);
-    w.u32("llama.feed_forward_length", c.intermediate_size as u32);
-    w.u32("llama.attention.head_count", c.num_heads as u32);
-    w.u32("llama.attention.head_count_kv", c.num_kv_heads as u32);
-    w.u32("llama.rope.dimension_count", c.head_dim as u32);
-    w.f32("llama.rope.freq_base", c.rope_theta as f32);
-    w.f32("llama.attention.layer_norm_rms_epsilon", c.norm_eps as f32);
+    w.string("general.architecture", arch);
+    w.u32(&key("block_count"), c.num_layers as u32);
+    w.u32(&key("embedding_length"), c.hidden_size as u32);
+    w.u32(&key("feed_forward_length"), c.intermediate_size as u32);
+    w.u32(&key("attention.head_count"), c.num_heads as u32);
+    w.u32(&key("attention.head_count_kv"), c.num_kv_heads as u32);
+    w.u32(&key("rope.dimension_count"), c.head_dim as u32);
+    if arch == "qwen3" {
+        w.u32(&key("attention.key_length"), c.head_dim as u32);
+    }
+    w.f32(&key("rope.freq_base"), c.rope_theta as f32);
+    w.f32(&key("attention.layer_norm_rms_epsilon"), c.norm_eps as f32);
     w.string("tokenizer.ggml.model", "gpt2");
     w.string("tokenizer.ggml.pre", "smollm");
     let tokens: Vec<String> = (0..c.vocab_size).map(|i| format!("t{i}")).collect();
     w.strings("tokenizer.ggml.tokens", &tokens);
     w.strings("tokenizer.ggml.merges", &[]);
+    let permuted = arch == "llama";
     let mut put = |gguf: &str, hf: &str, permute_heads: Option<usize>| {
-        let t = model.parameter(hf).unwrap();
-        let data = match permute_heads {
+        let Some(t) = model.parameter(hf) else { return };
+        let data = match permute_heads.filter(|_| permuted) {
             Some(h) => permute(&t.data, t.shape[0], t.shape[1], h),
             None => t.data.clone(),
         };
@@ -134,7 +150,9 @@ pub fn tiny_llama_gguf() -> Vec<u8> {
     };
     put("token_embd.weight", "model.embed_tokens.weight", None);
     put("output_norm.weight", "model.norm.weight", None);
-    put("output.weight", "lm_head.weight", None);
+    if !c.tie_word_embeddings {
+        put("output.weight", "lm_head.weight", None);
+    }
     for l in 0..c.num_layers {
         let hf = |s: &str| format!("model.layers.{l}.{s}");
         put(&format!("blk.{l}.attn_norm.weight"), &hf("input_layernorm.weight"), None);
@@ -146,6 +164,11 @@ pub fn tiny_llama_gguf() -> Vec<u8> {
             Some(c.num_kv_heads),
         );
         put(&format!("blk.{l}.attn_v.weight"), &hf("self_attn.v_proj.weight"), None);
+        for p in ["q", "k", "v"] {
+            put(&format!("blk.{l}.attn_{p}.bias"), &hf(&format!("self_attn.{p}_proj.bias")), None);
+        }
+        put(&format!("blk.{l}.attn_q_norm.weight"), &hf("self_attn.q_norm.weight"), None);
+        put(&format!("blk.{l}.attn_k_norm.weight"), &hf("self_attn.k_norm.weight"), None);
         put(&format!("blk.{l}.attn_output.weight"), &hf("self_attn.o_proj.weight"), None);
         put(&format!("blk.{l}.ffn_gate.weight"), &hf("mlp.gate_proj.weight"), None);
         put(&format!("blk.{l}.ffn_up.weight"), &hf("mlp.up_proj.weight"), None);

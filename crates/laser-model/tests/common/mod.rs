@@ -7,7 +7,10 @@ pub mod gguf_writer;
 
 use laser_model::{Backend, HostTensor, Model, TokenTarget};
 
-pub const FAMILIES: [&str; 5] = ["llama", "gpt2", "gptj", "gpt_neox", "roberta"];
+pub const FAMILIES: [&str; 11] = [
+    "llama", "gpt2", "gptj", "gpt_neox", "roberta", "llama3", "qwen2", "mistral", "qwen3", "phi3",
+    "gemma2",
+];
 
 pub fn tiny_dir(family: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny").join(family)

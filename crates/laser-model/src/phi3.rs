@@ -1,0 +1,120 @@
+//! Phi-3 (Phi3ForCausalLM): the llama block with two fused projections — `qkv_proj` holds the
+//! query, key and value rows stacked (`[(H + 2·KV)·hd, d]`, kind `qkv`), and `gate_up_proj` the
+//! gate and up rows stacked (`[2·F, d]`, kind `fc_gate_up`); LASER's edit acts on each fused
+//! matrix as stored. RMSNorm, `rotate_half` RoPE on the first `partial_rotary_factor · hd`
+//! dimensions, SwiGLU `down(silu(gate) · up)`.
+//! Abdin et al. 2024, *Phi-3 Technical Report*, arXiv:2404.14219.
+
+use burn::tensor::Tensor;
+
+use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
+use crate::config::ModelConfig;
+use crate::layers::{Params, RotaryLayout, activate, embed, merge_heads, rms_norm, split_heads};
+use crate::matrix::{MatrixInfo, MatrixKind};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Phi3 {
+    pub(crate) cfg: ModelConfig,
+}
+
+fn layer(l: usize, rest: &str) -> String {
+    format!("model.layers.{l}.{rest}")
+}
+
+impl Phi3 {
+    /// (rows of `qkv_proj`, rows of `gate_up_proj`).
+    fn fused_rows(&self) -> (usize, usize) {
+        let c = &self.cfg;
+        ((c.num_heads + 2 * c.num_kv_heads) * c.head_dim, 2 * c.intermediate_size)
+    }
+}
+
+impl Architecture for Phi3 {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn rotary_layout(&self) -> Option<RotaryLayout> {
+        Some(RotaryLayout::Half)
+    }
+
+    fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let c = &self.cfg;
+        let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+        let (qkv, gate_up) = self.fused_rows();
+        let mut out = vec![
+            ("model.embed_tokens.weight".into(), vec![v, d]),
+            ("model.norm.weight".into(), vec![d]),
+        ];
+        if !c.tie_word_embeddings {
+            out.push(("lm_head.weight".into(), vec![v, d]));
+        }
+        out.extend(per_layer_tensors(
+            c.num_layers,
+            layer,
+            &[
+                ("input_layernorm.weight", vec![d]),
+                ("post_attention_layernorm.weight", vec![d]),
+                ("self_attn.qkv_proj.weight", vec![qkv, d]),
+                ("self_attn.o_proj.weight", vec![d, c.num_heads * c.head_dim]),
+                ("mlp.gate_up_proj.weight", vec![gate_up, d]),
+                ("mlp.down_proj.weight", vec![d, f]),
+            ],
+        ));
+        out
+    }
+
+    fn editable(&self) -> Vec<MatrixInfo> {
+        let c = &self.cfg;
+        let (d, f) = (c.hidden_size, c.intermediate_size);
+        let (qkv, gate_up) = self.fused_rows();
+        per_layer_matrices(
+            c.num_layers,
+            layer,
+            &[
+                ("self_attn.qkv_proj.weight", MatrixKind::Qkv, [qkv, d]),
+                ("self_attn.o_proj.weight", MatrixKind::O, [d, c.num_heads * c.head_dim]),
+                ("mlp.gate_up_proj.weight", MatrixKind::FcGateUp, [gate_up, d]),
+                ("mlp.down_proj.weight", MatrixKind::FcOut, [d, f]),
+            ],
+        )
+    }
+
+    fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
+        embed(p.get("model.embed_tokens.weight"), batch.ids.clone(), batch.batch, batch.seq)
+    }
+
+    /// # Shapes
+    /// `x: [B, T, d]` → `[B, T, d]`.
+    fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
+        let c = &self.cfg;
+        let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
+        let h = rms_norm(x.clone(), p.vec3(&layer(l, "input_layernorm.weight")), c.norm_eps);
+        let qkv = p.linear(h, &layer(l, "self_attn.qkv_proj.weight"), None);
+        let q = ctx.rotate(split_heads(qkv.clone().narrow(2, 0, qd), c.num_heads));
+        let k = ctx.rotate(split_heads(qkv.clone().narrow(2, qd, kvd), c.num_kv_heads));
+        let v = split_heads(qkv.narrow(2, qd + kvd, kvd), c.num_kv_heads);
+        let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / (c.head_dim as f64).sqrt()));
+        let x = x + p.linear(a, &layer(l, "self_attn.o_proj.weight"), None);
+        let h =
+            rms_norm(x.clone(), p.vec3(&layer(l, "post_attention_layernorm.weight")), c.norm_eps);
+        let gate_up = p.linear(h, &layer(l, "mlp.gate_up_proj.weight"), None);
+        let f = c.intermediate_size;
+        let gate = gate_up.clone().narrow(2, 0, f);
+        let up = gate_up.narrow(2, f, f);
+        x + p.linear(activate(gate, c.activation) * up, &layer(l, "mlp.down_proj.weight"), None)
+    }
+
+    fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
+        rms_norm(x, p.vec3("model.norm.weight"), self.cfg.norm_eps)
+    }
+
+    fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
+        let w = if self.cfg.tie_word_embeddings {
+            "model.embed_tokens.weight"
+        } else {
+            "lm_head.weight"
+        };
+        p.matmul_t(h, w)
+    }
+}
