@@ -534,8 +534,18 @@ impl GgufModel {
                 .collect(),
             _ => Vec::new(),
         };
+        let bos = match (
+            f.metadata.get("tokenizer.ggml.add_bos_token"),
+            f.metadata.get("tokenizer.ggml.bos_token_id").and_then(GgufValue::as_u64),
+        ) {
+            (Some(GgufValue::Bool(true)), Some(id)) if (id as usize) < tokens.len() => {
+                Some(id as u32)
+            }
+            _ => None,
+        };
         let tokenizer = Tokenizer::byte_level_bpe(&tokens, &merges, &pre, &special)
-            .map_err(|e| ModelError::InFile { path: path.to_owned(), error: Box::new(e) })?;
+            .map_err(|e| ModelError::InFile { path: path.to_owned(), error: Box::new(e) })?
+            .with_bos(bos);
 
         let heads = f.meta_u64(&key("attention.head_count"))? as usize;
         let kv_heads = f

@@ -1,5 +1,11 @@
 //! Tokenizers: HF `tokenizer.json` through the pure-Rust `tokenizers` crate, or a byte-level BPE
 //! rebuilt from GGUF metadata (`tokenizer.ggml.tokens` / `merges` / `pre`).
+//!
+//! Each family's BOS convention travels with its tokenizer: Llama 3 prepends
+//! `<|begin_of_text|>` and Gemma `<bos>` through `tokenizer.json`'s post-processor, Qwen and
+//! SmolLM2 nothing; a GGUF says so in `tokenizer.ggml.add_bos_token`. Prompts are encoded with
+//! [`Tokenizer::encode_prompt`] so that a model scores exactly what its own tokenizer produces;
+//! continuations and raw text ([`Tokenizer::encode`]) never get one.
 
 use std::path::Path;
 
@@ -13,10 +19,11 @@ use tokenizers::{AddedToken, DecoderWrapper};
 
 use crate::error::{ModelError, Result};
 
-/// A text tokenizer. Encoding never adds BOS/EOS (LASER's protocol scores raw text).
+/// A text tokenizer, and the BOS token its family puts before a prompt (if any).
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    bos: Option<u32>,
 }
 
 impl Tokenizer {
@@ -25,7 +32,26 @@ impl Tokenizer {
         let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
         let inner = tokenizers::Tokenizer::from_bytes(&bytes)
             .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
-        Ok(Self { inner })
+        let bos = leading_special(&inner);
+        Ok(Self { inner, bos })
+    }
+
+    /// The token id put before every prompt (`None`: nothing).
+    pub fn bos(&self) -> Option<u32> {
+        self.bos
+    }
+
+    /// This tokenizer with `bos` put before prompts (a GGUF's `tokenizer.ggml.add_bos_token`).
+    pub fn with_bos(mut self, bos: Option<u32>) -> Self {
+        self.bos = bos;
+        self
+    }
+
+    /// Token ids of a prompt as the family's tokenizer presents it to the model: the BOS token
+    /// first when the family uses one, then [`Tokenizer::encode`]'s ids.
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        let ids = self.encode(text)?;
+        Ok(self.bos.into_iter().chain(ids).collect())
     }
 
     /// A GPT-2-style byte-level BPE from a vocabulary and `"a b"` merges. `pre` is llama.cpp's
@@ -81,7 +107,7 @@ impl Tokenizer {
         inner
             .add_special_tokens(specials)
             .map_err(|e| ModelError::Tokenizer(format!("special tokens: {e}")))?;
-        Ok(Self { inner })
+        Ok(Self { inner, bos: None })
     }
 
     /// A byte-level tokenizer without merges: one token per byte (GPT-2's byte-to-unicode alphabet,
@@ -138,6 +164,19 @@ impl Tokenizer {
         self.inner
             .to_string(true)
             .map_err(|e| ModelError::Tokenizer(format!("cannot serialise: {e}")))
+    }
+}
+
+/// The token the post-processor puts before a single sequence, found by encoding a probe text
+/// with and without special tokens (whatever the processor's kind: a template, a sequence of
+/// processors, or RoBERTa's); a trailing EOS the processor may add is not a prefix and is ignored.
+fn leading_special(inner: &tokenizers::Tokenizer) -> Option<u32> {
+    let probe = "a";
+    let plain = inner.encode(probe, false).ok()?.get_ids().to_vec();
+    let full = inner.encode(probe, true).ok()?.get_ids().to_vec();
+    match full.split_first() {
+        Some((&first, rest)) if !plain.is_empty() && rest.starts_with(&plain) => Some(first),
+        _ => None,
     }
 }
 

@@ -201,6 +201,17 @@ fn encode(tok: &Tokenizer, text: &str, item: usize, what: &str) -> Result<Vec<u3
     Ok(ids)
 }
 
+/// A causal prompt as the family's tokenizer presents it (its BOS first, when it has one).
+fn encode_prompt(tok: &Tokenizer, text: &str, item: usize) -> Result<Vec<u32>> {
+    let ids = tok.encode_prompt(text)?;
+    if ids.is_empty() {
+        return Err(SearchError::Config(format!(
+            "item {item}: the prompt {text:?} tokenizes to nothing"
+        )));
+    }
+    Ok(ids)
+}
+
 /// How the engine lays out the items; the default is the fast layout. The other exists so that
 /// the benchmarks can measure what each optimisation saves (`benches/eval_engine.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,9 +259,10 @@ impl Evaluator {
         let mut scoring = Vec::with_capacity(items.len());
         let mut gold_seq = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let prompt_text =
-                if masked.is_some() { masked_prompt(&item.prompt) } else { &item.prompt };
-            let prompt = encode(tok, prompt_text, i, "prompt")?;
+            let prompt = match masked {
+                Some(_) => encode(tok, masked_prompt(&item.prompt), i, "prompt")?,
+                None => encode_prompt(tok, &item.prompt, i)?,
+            };
             let conts = match &item.target {
                 Target::Choice { choices, answer } => {
                     gold_seq.push(n_seqs + answer);
@@ -553,7 +565,7 @@ pub fn gradient_pass(
                 (seq, at.into_iter().zip(c).map(|(p, t)| target(p, t)).collect())
             }
             None => {
-                let p = encode(tok, &item.prompt, i, "prompt")?;
+                let p = encode_prompt(tok, &item.prompt, i)?;
                 let at = (0..c.len()).map(|k| p.len() + k - 1);
                 let targets = at.zip(c.iter().copied()).map(|(p, t)| target(p, t)).collect();
                 (p.into_iter().chain(c).collect(), targets)

@@ -153,6 +153,41 @@ fn the_gradient_pass_loss_is_the_evaluators_logloss() {
     }
 }
 
+/// A family whose tokenizer puts a BOS before prompts (Llama 3, Gemma) is scored on exactly
+/// that: the evaluator and the gradient pass both see it, and it changes the scores.
+#[test]
+fn prompts_start_with_the_tokenizers_bos_in_evaluation_and_gradients() {
+    let plain = tiny("llama");
+    let mut with_bos = tiny("llama");
+    let tok = plain.tokenizer().unwrap().clone().with_bos(Some(1));
+    with_bos.set_tokenizer(tok).unwrap();
+    let lines: Vec<serde_json::Value> = (0..8)
+        .map(|i| serde_json::json!({"prompt": words(800 + i, 2), "choices": ["a", "b"], "answer": (i % 2)}))
+        .collect();
+    let task = load_task(&write_jsonl("bos", &lines)).unwrap();
+    let names = vec![plain.matrices()[0].name.clone()];
+    let mut losses = Vec::new();
+    for model in [&plain, &with_bos] {
+        let metrics = Evaluator::new(model, &task.items, 256).unwrap().evaluate(model).unwrap();
+        let pass = gradient_pass(model, &task.items, &names, 3).unwrap();
+        assert!((pass.loss - metrics.logloss).abs() < 1e-4, "{} vs {}", pass.loss, metrics.logloss);
+        losses.push(metrics.logloss);
+    }
+    assert!((losses[0] - losses[1]).abs() > 1e-4, "the BOS changes what is scored: {losses:?}");
+    // The evaluator's score equals a direct forward pass over BOS + prompt + answer.
+    let item = &task.items[0];
+    let tok = with_bos.tokenizer().unwrap();
+    let prompt = tok.encode_prompt(&item.prompt).unwrap();
+    assert_eq!(prompt[0], 1);
+    let state = with_bos.prefill(&prompt).unwrap();
+    let gold = tok.encode(&item.gold_continuation()).unwrap();
+    let lp = with_bos.continuation_log_probs(&state, &[gold]).unwrap();
+    let direct = -lp[0].iter().map(|&x| f64::from(x)).sum::<f64>() / lp[0].len() as f64;
+    let one =
+        Evaluator::new(&with_bos, &task.items[..1], 256).unwrap().evaluate(&with_bos).unwrap();
+    assert!((one.logloss - direct).abs() < 1e-4, "{} vs {direct}", one.logloss);
+}
+
 #[test]
 fn a_masked_model_rejects_generative_tasks_and_a_tokenizer_without_mask() {
     let model = tiny_roberta();
