@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Markdown tables of a `laser suite` folder, from its per-task `result.json` files (so that a
+suite still running, or stopped, can be summarised too): one row per finished task, and with
+`--compare-rules` the comparison of selection rules (mean test change, tasks significantly harmed
+and helped, tasks edited).
+
+Usage: scripts/suite-tables.py SUITE_DIR
+"""
+import glob
+import json
+import os
+import sys
+
+
+def fmt_delta(d):
+    return f"{d['accuracy']:+.1f} [{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]"
+
+
+def short(edits):
+    if not edits:
+        return "no edit"
+    e = edits[0]
+    name = e["name"].replace("model.layers.", "L").replace(".weight", "")
+    return f"`{name}` ρ={e['rho']} {e['factor']}"
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    rows = []
+    for path in sorted(glob.glob(os.path.join(sys.argv[1], "*", "result.json"))):
+        rows.append(json.load(open(path))["result"])
+    if not rows:
+        sys.exit(f"no finished task under {sys.argv[1]}")
+    print("| task | select / test | majority (test) | base test | rule's choice | test | Δ test [95% CI] | time |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        bt, at = r["base"]["test"], r["adapted"]["test"]
+        maj = bt.get("majority")
+        print(
+            f"| {r['task']} | {r['n_select']} / {r['n_test']} | {maj:.1f}% | {bt['accuracy']:.1f}% · {bt['logloss']:.3f} "
+            f"| {short(r['edits'])} | {at['accuracy']:.1f}% · {at['logloss']:.3f} | {fmt_delta(r['delta'])} | {r['seconds']:.0f} s |"
+        )
+    rules = {}
+    for r in rows:
+        for o in r.get("rules", []):
+            key = (o["rule"], o["factors"])
+            s = rules.setdefault(key, {"sum": 0.0, "harmed": 0, "helped": 0, "edited": 0, "n": 0, "select_gain": 0.0})
+            d = o["delta"]
+            s["sum"] += d["accuracy"]
+            s["harmed"] += d["ci_high"] < 0
+            s["helped"] += d["ci_low"] > 0
+            s["edited"] += bool(o["edits"])
+            s["n"] += 1
+            s["select_gain"] += o["select"]["accuracy"] - r["base"]["select"]["accuracy"]
+    if rules:
+        print()
+        print("| rule | factorizations | tasks | mean Δ selection | mean Δ test | harmed | helped | edited |")
+        print("|---|---|---|---|---|---|---|---|")
+        for (rule, factors), s in rules.items():
+            n = s["n"]
+            print(
+                f"| {rule} | {factors} | {n} | {s['select_gain'] / n:+.2f} | {s['sum'] / n:+.2f} | {s['harmed']} | {s['helped']} | {s['edited']} |"
+            )
+        print()
+        print("Per task, each rule's test change [95% CI] and choice:")
+        print()
+        names = [f"{rule} ({factors})" for rule, factors in rules]
+        print("| task | " + " | ".join(names) + " |")
+        print("|---" * (len(names) + 1) + "|")
+        for r in rows:
+            cells = []
+            for key in rules:
+                o = next((o for o in r.get("rules", []) if (o["rule"], o["factors"]) == key), None)
+                cells.append("—" if o is None else f"{fmt_delta(o['delta'])} {short(o['edits'])}")
+            print(f"| {r['task']} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
