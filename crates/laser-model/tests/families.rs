@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use laser_model::{Backend, Model};
+use laser_model::Model;
 
 /// A copy of the tiny `family` fixture whose `config.json` is rewritten by `edit`.
 fn with_config(
