@@ -10,37 +10,16 @@ use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::ModelConfig;
-use crate::layers::{
-    Params, RotaryLayout, activate, embed, merge_heads, rms_norm, soft_cap, split_heads,
-};
-use crate::matrix::{MatrixInfo, MatrixKind};
+use crate::layers::{Params, RotaryLayout, activate, merge_heads, rms_norm, soft_cap, split_heads};
+use crate::llama::{block_matrices, layer, lm_head, outer_tensors, token_embedding};
+use crate::matrix::MatrixInfo;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Gemma2 {
     pub(crate) cfg: ModelConfig,
 }
 
-fn layer(l: usize, rest: &str) -> String {
-    format!("model.layers.{l}.{rest}")
-}
-
 impl Gemma2 {
-    /// The editable matrices of one block: (suffix, kind, HF shape).
-    fn editable_table(&self) -> Vec<(&'static str, MatrixKind, [usize; 2])> {
-        let c = &self.cfg;
-        let (d, f) = (c.hidden_size, c.intermediate_size);
-        let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
-        vec![
-            ("self_attn.q_proj.weight", MatrixKind::Q, [qd, d]),
-            ("self_attn.k_proj.weight", MatrixKind::K, [kvd, d]),
-            ("self_attn.v_proj.weight", MatrixKind::V, [kvd, d]),
-            ("self_attn.o_proj.weight", MatrixKind::O, [d, qd]),
-            ("mlp.gate_proj.weight", MatrixKind::FcIn, [f, d]),
-            ("mlp.up_proj.weight", MatrixKind::FcUp, [f, d]),
-            ("mlp.down_proj.weight", MatrixKind::FcOut, [d, f]),
-        ]
-    }
-
     /// Gemma's RMSNorm: the weight is stored as an offset from 1.
     fn norm(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
         rms_norm(x, p.vec3(name).add_scalar(1.0), self.cfg.norm_eps)
@@ -58,33 +37,25 @@ impl Architecture for Gemma2 {
 
     fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
         let c = &self.cfg;
-        let (d, v) = (c.hidden_size, c.vocab_size);
-        let mut out = vec![
-            ("model.embed_tokens.weight".into(), vec![v, d]),
-            ("model.norm.weight".into(), vec![d]),
-        ];
-        if !c.tie_word_embeddings {
-            out.push(("lm_head.weight".into(), vec![v, d]));
-        }
+        let d = c.hidden_size;
+        let mut out = outer_tensors(c);
         let mut table: Vec<(&str, Vec<usize>)> = vec![
             ("input_layernorm.weight", vec![d]),
             ("post_attention_layernorm.weight", vec![d]),
             ("pre_feedforward_layernorm.weight", vec![d]),
             ("post_feedforward_layernorm.weight", vec![d]),
         ];
-        table.extend(self.editable_table().into_iter().map(|(n, _, s)| (n, s.to_vec())));
+        table.extend(block_matrices(c).into_iter().map(|(n, _, s)| (n, s.to_vec())));
         out.extend(per_layer_tensors(c.num_layers, layer, &table));
         out
     }
 
     fn editable(&self) -> Vec<MatrixInfo> {
-        per_layer_matrices(self.cfg.num_layers, layer, &self.editable_table())
+        per_layer_matrices(self.cfg.num_layers, layer, &block_matrices(&self.cfg))
     }
 
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
-        let e =
-            embed(p.get("model.embed_tokens.weight"), batch.ids.clone(), batch.batch, batch.seq);
-        e.mul_scalar((self.cfg.hidden_size as f64).sqrt())
+        token_embedding(p, batch).mul_scalar((self.cfg.hidden_size as f64).sqrt())
     }
 
     /// # Shapes
@@ -115,12 +86,7 @@ impl Architecture for Gemma2 {
     }
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
-        let w = if self.cfg.tie_word_embeddings {
-            "model.embed_tokens.weight"
-        } else {
-            "lm_head.weight"
-        };
-        let logits = p.matmul_t(h, w);
+        let logits = lm_head(p, h, &self.cfg);
         match self.cfg.final_logit_softcap {
             Some(cap) => soft_cap(logits, cap),
             None => logits,

@@ -21,8 +21,48 @@ pub(crate) struct Llama {
     pub(crate) cfg: ModelConfig,
 }
 
-fn layer(l: usize, rest: &str) -> String {
+pub(crate) fn layer(l: usize, rest: &str) -> String {
     format!("model.layers.{l}.{rest}")
+}
+
+/// The editable matrices of one llama-layout block (suffix, kind, HF shape); Gemma 2 shares them.
+pub(crate) fn block_matrices(c: &ModelConfig) -> Vec<(&'static str, MatrixKind, [usize; 2])> {
+    let (d, f) = (c.hidden_size, c.intermediate_size);
+    let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
+    vec![
+        ("self_attn.q_proj.weight", MatrixKind::Q, [qd, d]),
+        ("self_attn.k_proj.weight", MatrixKind::K, [kvd, d]),
+        ("self_attn.v_proj.weight", MatrixKind::V, [kvd, d]),
+        ("self_attn.o_proj.weight", MatrixKind::O, [d, qd]),
+        ("mlp.gate_proj.weight", MatrixKind::FcIn, [f, d]),
+        ("mlp.up_proj.weight", MatrixKind::FcUp, [f, d]),
+        ("mlp.down_proj.weight", MatrixKind::FcOut, [d, f]),
+    ]
+}
+
+/// The tensors outside the blocks of the llama layout (Phi-3 and Gemma 2 too): the token
+/// embedding, the final norm, and the LM head unless it is tied to the embedding.
+pub(crate) fn outer_tensors(c: &ModelConfig) -> Vec<(String, Vec<usize>)> {
+    let (d, v) = (c.hidden_size, c.vocab_size);
+    let mut out = vec![
+        ("model.embed_tokens.weight".into(), vec![v, d]),
+        ("model.norm.weight".into(), vec![d]),
+    ];
+    if !c.tie_word_embeddings {
+        out.push(("lm_head.weight".into(), vec![v, d]));
+    }
+    out
+}
+
+/// The llama layout's LM head: `[N, d]` → `[N, V]` through the tied embedding or `lm_head`.
+pub(crate) fn lm_head(p: &Params, h: Tensor<2>, c: &ModelConfig) -> Tensor<2> {
+    let w = if c.tie_word_embeddings { "model.embed_tokens.weight" } else { "lm_head.weight" };
+    p.matmul_t(h, w)
+}
+
+/// The llama layout's token embedding.
+pub(crate) fn token_embedding(p: &Params, batch: &BatchInput) -> Tensor<3> {
+    embed(p.get("model.embed_tokens.weight"), batch.ids.clone(), batch.batch, batch.seq)
 }
 
 impl Llama {
@@ -47,15 +87,9 @@ impl Architecture for Llama {
 
     fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
         let c = &self.cfg;
-        let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+        let (d, f) = (c.hidden_size, c.intermediate_size);
         let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
-        let mut out = vec![
-            ("model.embed_tokens.weight".into(), vec![v, d]),
-            ("model.norm.weight".into(), vec![d]),
-        ];
-        if !c.tie_word_embeddings {
-            out.push(("lm_head.weight".into(), vec![v, d]));
-        }
+        let mut out = outer_tensors(c);
         for l in 0..c.num_layers {
             out.push((layer(l, "input_layernorm.weight"), vec![d]));
             out.push((layer(l, "post_attention_layernorm.weight"), vec![d]));
@@ -84,26 +118,11 @@ impl Architecture for Llama {
     }
 
     fn editable(&self) -> Vec<MatrixInfo> {
-        let c = &self.cfg;
-        let (d, f) = (c.hidden_size, c.intermediate_size);
-        let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
-        per_layer_matrices(
-            c.num_layers,
-            layer,
-            &[
-                ("self_attn.q_proj.weight", MatrixKind::Q, [qd, d]),
-                ("self_attn.k_proj.weight", MatrixKind::K, [kvd, d]),
-                ("self_attn.v_proj.weight", MatrixKind::V, [kvd, d]),
-                ("self_attn.o_proj.weight", MatrixKind::O, [d, qd]),
-                ("mlp.gate_proj.weight", MatrixKind::FcIn, [f, d]),
-                ("mlp.up_proj.weight", MatrixKind::FcUp, [f, d]),
-                ("mlp.down_proj.weight", MatrixKind::FcOut, [d, f]),
-            ],
-        )
+        per_layer_matrices(self.cfg.num_layers, layer, &block_matrices(&self.cfg))
     }
 
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
-        embed(p.get("model.embed_tokens.weight"), batch.ids.clone(), batch.batch, batch.seq)
+        token_embedding(p, batch)
     }
 
     fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
@@ -148,11 +167,6 @@ impl Architecture for Llama {
     }
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
-        let w = if self.cfg.tie_word_embeddings {
-            "model.embed_tokens.weight"
-        } else {
-            "lm_head.weight"
-        };
-        p.matmul_t(h, w)
+        lm_head(p, h, &self.cfg)
     }
 }

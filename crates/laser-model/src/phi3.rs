@@ -9,16 +9,13 @@ use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::ModelConfig;
-use crate::layers::{Params, RotaryLayout, activate, embed, merge_heads, rms_norm, split_heads};
+use crate::layers::{Params, RotaryLayout, activate, merge_heads, rms_norm, split_heads};
+use crate::llama::{layer, lm_head, outer_tensors, token_embedding};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Phi3 {
     pub(crate) cfg: ModelConfig,
-}
-
-fn layer(l: usize, rest: &str) -> String {
-    format!("model.layers.{l}.{rest}")
 }
 
 impl Phi3 {
@@ -40,15 +37,9 @@ impl Architecture for Phi3 {
 
     fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
         let c = &self.cfg;
-        let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+        let (d, f) = (c.hidden_size, c.intermediate_size);
         let (qkv, gate_up) = self.fused_rows();
-        let mut out = vec![
-            ("model.embed_tokens.weight".into(), vec![v, d]),
-            ("model.norm.weight".into(), vec![d]),
-        ];
-        if !c.tie_word_embeddings {
-            out.push(("lm_head.weight".into(), vec![v, d]));
-        }
+        let mut out = outer_tensors(c);
         out.extend(per_layer_tensors(
             c.num_layers,
             layer,
@@ -81,7 +72,7 @@ impl Architecture for Phi3 {
     }
 
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
-        embed(p.get("model.embed_tokens.weight"), batch.ids.clone(), batch.batch, batch.seq)
+        token_embedding(p, batch)
     }
 
     /// # Shapes
@@ -110,11 +101,6 @@ impl Architecture for Phi3 {
     }
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
-        let w = if self.cfg.tie_word_embeddings {
-            "model.embed_tokens.weight"
-        } else {
-            "lm_head.weight"
-        };
-        p.matmul_t(h, w)
+        lm_head(p, h, &self.cfg)
     }
 }
