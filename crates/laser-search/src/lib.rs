@@ -21,6 +21,8 @@ mod formats;
 mod interval;
 mod log;
 mod masked;
+mod ranking;
+mod report;
 mod search;
 mod select;
 mod split;
@@ -35,10 +37,12 @@ pub use eval::{
 pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_task};
 pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
 pub use log::{CandidateLog, LoggedCandidate, write_atomic};
+pub use ranking::{GradientRanking, rank_matrices};
+pub use report::{
+    Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
+};
 pub use search::{
-    Best, CandidateResult, GradientRanking, MatrixScore, NoProgress, Progress, RuleOutcome,
-    SearchConfig, SearchReport, Seconds, SplitMetrics, Strategy, rank_matrices, run_search,
-    run_search_with_progress,
+    NoProgress, Progress, SearchConfig, Strategy, run_search, run_search_with_progress,
 };
 pub use select::{GUARD_ALPHA, SelectRule, Selection, mcnemar_one_sided, select};
 pub use split::Split;

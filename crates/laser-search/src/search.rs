@@ -19,20 +19,21 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use laser_linalg::faer::{MatRef, Par};
-use laser_linalg::{
-    LASER_RHO_GRID, NoiseEstimator, TruncationScore, kept_rank, mp_rank, sigma_gradient,
-    thin_svd_with, truncation_scores,
-};
+use laser_linalg::faer::MatRef;
+use laser_linalg::{LASER_RHO_GRID, NoiseEstimator, TruncationScore, mp_rank};
 use laser_model::{MatrixInfo, MatrixKind, Model};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::edits::{Edit, EditEngine, EditList, Factor};
 use crate::error::{Result, SearchError};
-use crate::eval::{Evaluator, Metrics, gradient_pass};
+use crate::eval::{Evaluator, Metrics};
 use crate::interval::AccuracyDelta;
 use crate::log::CandidateLog;
+use crate::ranking::rank_matrices;
+use crate::report::{
+    Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
+};
 use crate::select::{SelectRule, Selection, select};
 use crate::split::Split;
 use crate::task::Task;
@@ -139,137 +140,6 @@ impl Default for SearchConfig {
             test_max: None,
         }
     }
-}
-
-/// Metrics of one model state on both splits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SplitMetrics {
-    /// Selection split.
-    pub select: Metrics,
-    /// Test split (absent when the task has no items beyond the selection).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test: Option<Metrics>,
-}
-
-/// The chosen edits and their metrics.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Best {
-    /// Selection split.
-    pub select: Metrics,
-    /// Test split.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test: Option<Metrics>,
-    /// The edit list (empty when no edit beat the base model).
-    pub edits: Vec<Edit>,
-}
-
-/// One evaluated candidate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CandidateResult {
-    /// The edits.
-    pub edits: Vec<Edit>,
-    /// Selection metrics.
-    pub select: Metrics,
-}
-
-/// A matrix's σ-gradient summary (gradient strategy).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MatrixScore {
-    /// HF name.
-    pub name: String,
-    /// Layer.
-    pub layer: usize,
-    /// Kind.
-    pub kind: String,
-    /// HF shape.
-    pub shape: [usize; 2],
-    /// Frobenius norm of ∂L/∂W.
-    pub grad_norm: f64,
-    /// The best truncation score over the ρ grid (higher = more promising).
-    pub score: f64,
-    /// The ρ that attains it.
-    pub best_rho: f32,
-    /// First-order predicted loss change at `best_rho`.
-    pub predicted_delta_loss: f64,
-    /// The ρ grid ordered by predicted score, best first (what `rhos_per_matrix` keeps).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rhos_by_score: Vec<f32>,
-}
-
-/// Wall time per phase, in seconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Seconds {
-    /// Gradient pass.
-    pub grad: f64,
-    /// SVDs and σ-gradients.
-    pub svd: f64,
-    /// Candidate evaluation on the selection split (base included).
-    pub scan: f64,
-    /// Test-split evaluation.
-    pub test: f64,
-    /// Everything.
-    pub total: f64,
-}
-
-/// What a search returns (and `laser search --json` prints).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchReport {
-    /// The strategy.
-    pub strategy: Strategy,
-    /// Task file.
-    pub task: String,
-    /// Task format.
-    pub task_format: String,
-    /// Model source.
-    pub model: String,
-    /// The base model.
-    pub base: SplitMetrics,
-    /// The chosen edits.
-    pub best: Best,
-    /// How the recommendation was chosen, and why (or why no edit).
-    pub selection: Selection,
-    /// Test accuracy change of the recommendation with its 95% paired-bootstrap interval (zero
-    /// for no edit; absent without a test split).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub delta: Option<AccuracyDelta>,
-    /// With `compare_rules`: what each rule would have chosen, with its test metrics.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub rules: Vec<RuleOutcome>,
-    /// Candidates scored on the selection split (excluding the base model).
-    pub candidates_evaluated: usize,
-    /// Of those, how many came from the resumed log.
-    pub candidates_resumed: usize,
-    /// Every candidate, in evaluation order.
-    pub candidates: Vec<CandidateResult>,
-    /// Gradient / mp strategies: every considered matrix, best first.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub ranking: Vec<MatrixScore>,
-    /// Loss of the gradient pass.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub gradient_loss: Option<f64>,
-    /// Time per phase.
-    pub seconds: Seconds,
-}
-
-/// What one selection rule, restricted to some factorizations, would have recommended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleOutcome {
-    /// The rule.
-    pub rule: SelectRule,
-    /// The factorizations it chose among: one factor's name, or `all`.
-    pub factors: String,
-    /// The recommended edits (empty: no edit).
-    pub edits: Vec<Edit>,
-    /// Its selection metrics.
-    pub select: Metrics,
-    /// Its test metrics.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub test: Option<Metrics>,
-    /// Test accuracy change against the base model.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub delta: Option<AccuracyDelta>,
-    /// Why.
-    pub reason: String,
 }
 
 /// Progress reports from a running search (the CLI draws bars from them).
@@ -423,102 +293,6 @@ fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value
         "edited": model.edited(),
         // Version 2 logs hold per-item results, which the selection rules need.
         "log_version": 2,
-    })
-}
-
-/// The outcome of [`rank_matrices`].
-#[derive(Debug, Clone)]
-pub struct GradientRanking {
-    /// Every matrix, best first.
-    pub ranking: Vec<MatrixScore>,
-    /// Mean gold-answer NLL of the gradient pass.
-    pub loss: f64,
-    /// Each matrix's thin SVD (reused by the scan: one SVD serves every ρ).
-    pub svds: Vec<(String, laser_linalg::ThinSvd)>,
-    /// Seconds of the gradient pass.
-    pub grad_seconds: f64,
-    /// Seconds of the SVDs and σ-gradients.
-    pub svd_seconds: f64,
-}
-
-/// One gradient pass over `items`, then per matrix (rayon across matrices): thin SVD,
-/// σ-gradients `g_i = u_iᵀ G v_i`, and the truncation-score curve; each matrix is scored by its
-/// best point on the ρ grid.
-pub fn rank_matrices(
-    model: &Model,
-    items: &[crate::task::Item],
-    matrices: &[MatrixInfo],
-    rhos: &[f32],
-    score: TruncationScore,
-    micro_batch: usize,
-) -> Result<GradientRanking> {
-    if let Some(bad) = rhos.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
-        return Err(SearchError::Config(format!("ρ value {bad} is outside (0, 1]")));
-    }
-    let t = Instant::now();
-    let names: Vec<String> = matrices.iter().map(|m| m.name.clone()).collect();
-    let mut pass = gradient_pass(model, items, &names, micro_batch)?;
-    let grad_seconds = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    // Each worker copies out one weight and consumes one gradient at a time, so that peak memory
-    // holds the SVDs but not a second copy of every matrix and every gradient.
-    let work: Vec<(&MatrixInfo, Vec<f32>)> = matrices
-        .iter()
-        .map(|m| (m, pass.grads.remove(&m.name).expect("gradient of every requested matrix")))
-        .collect();
-    let results: Vec<Result<(laser_linalg::ThinSvd, Vec<f32>, f64)>> = work
-        .into_par_iter()
-        .map(|(m, grad)| {
-            let [r, c] = m.shape;
-            let err = |source| SearchError::Linalg { name: m.name.clone(), source };
-            let w = model.matrix(&m.name)?;
-            let svd =
-                thin_svd_with(MatRef::from_row_major_slice(&w, r, c), Par::Seq).map_err(err)?;
-            drop(w);
-            let g = sigma_gradient(&svd, MatRef::from_row_major_slice(&grad, r, c)).map_err(err)?;
-            let grad_norm = grad.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
-            Ok((svd, g, grad_norm))
-        })
-        .collect();
-    let mut ranking = Vec::with_capacity(matrices.len());
-    let mut svds = Vec::with_capacity(matrices.len());
-    for (m, r) in matrices.iter().zip(results) {
-        let (svd, g, grad_norm) = r?;
-        let curve = truncation_scores(&svd.s, &g, score)
-            .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
-        let first_order =
-            truncation_scores(&svd.s, &g, TruncationScore::FirstOrder).expect("same lengths");
-        let [r, c] = m.shape;
-        let mut points: Vec<(f64, f32, usize)> = rhos
-            .iter()
-            .map(|&rho| {
-                let k = kept_rank(rho, r, c).expect("checked ρ");
-                (curve[k], rho, k)
-            })
-            .collect();
-        // Best score first; equal scores keep grid order (the sort is stable).
-        points.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let (best, best_rho, k) = points[0];
-        ranking.push(MatrixScore {
-            name: m.name.clone(),
-            layer: m.layer,
-            kind: m.kind.name().into(),
-            shape: m.shape,
-            grad_norm,
-            score: best,
-            best_rho,
-            predicted_delta_loss: -first_order[k],
-            rhos_by_score: points.iter().map(|p| p.1).collect(),
-        });
-        svds.push((m.name.clone(), svd));
-    }
-    ranking.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.name.cmp(&b.name)));
-    Ok(GradientRanking {
-        ranking,
-        loss: pass.loss,
-        svds,
-        grad_seconds,
-        svd_seconds: t.elapsed().as_secs_f64(),
     })
 }
 

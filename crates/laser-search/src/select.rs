@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::eval::{ItemScores, Metrics};
-use crate::search::CandidateResult;
+use crate::report::CandidateResult;
 
 /// A named rule that picks the recommended edit from scanned candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

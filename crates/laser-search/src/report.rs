@@ -1,0 +1,141 @@
+//! The shapes a search reports: metrics per split, the chosen edits, every candidate, the matrix
+//! ranking, phase times, and (with a rule comparison) what each selection rule would have chosen.
+
+use serde::{Deserialize, Serialize};
+
+use crate::edits::Edit;
+use crate::eval::Metrics;
+use crate::interval::AccuracyDelta;
+use crate::search::Strategy;
+use crate::select::{SelectRule, Selection};
+
+/// Metrics of one model state on both splits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    /// Selection split.
+    pub select: Metrics,
+    /// Test split (absent when the task has no items beyond the selection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<Metrics>,
+}
+
+/// The chosen edits and their metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// Selection split.
+    pub select: Metrics,
+    /// Test split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<Metrics>,
+    /// The edit list (empty when no edit beat the base model).
+    pub edits: Vec<Edit>,
+}
+
+/// One evaluated candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateResult {
+    /// The edits.
+    pub edits: Vec<Edit>,
+    /// Selection metrics.
+    pub select: Metrics,
+}
+
+/// A matrix's σ-gradient summary (gradient strategy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixScore {
+    /// HF name.
+    pub name: String,
+    /// Layer.
+    pub layer: usize,
+    /// Kind.
+    pub kind: String,
+    /// HF shape.
+    pub shape: [usize; 2],
+    /// Frobenius norm of ∂L/∂W.
+    pub grad_norm: f64,
+    /// The best truncation score over the ρ grid (higher = more promising).
+    pub score: f64,
+    /// The ρ that attains it.
+    pub best_rho: f32,
+    /// First-order predicted loss change at `best_rho`.
+    pub predicted_delta_loss: f64,
+    /// The ρ grid ordered by predicted score, best first (what `rhos_per_matrix` keeps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rhos_by_score: Vec<f32>,
+}
+
+/// Wall time per phase, in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Seconds {
+    /// Gradient pass.
+    pub grad: f64,
+    /// SVDs and σ-gradients.
+    pub svd: f64,
+    /// Candidate evaluation on the selection split (base included).
+    pub scan: f64,
+    /// Test-split evaluation.
+    pub test: f64,
+    /// Everything.
+    pub total: f64,
+}
+
+/// What a search returns (and `laser search --json` prints).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchReport {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Task file.
+    pub task: String,
+    /// Task format.
+    pub task_format: String,
+    /// Model source.
+    pub model: String,
+    /// The base model.
+    pub base: SplitMetrics,
+    /// The chosen edits.
+    pub best: Best,
+    /// How the recommendation was chosen, and why (or why no edit).
+    pub selection: Selection,
+    /// Test accuracy change of the recommendation with its 95% paired-bootstrap interval (zero
+    /// for no edit; absent without a test split).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delta: Option<AccuracyDelta>,
+    /// With `compare_rules`: what each rule would have chosen, with its test metrics.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub rules: Vec<RuleOutcome>,
+    /// Candidates scored on the selection split (excluding the base model).
+    pub candidates_evaluated: usize,
+    /// Of those, how many came from the resumed log.
+    pub candidates_resumed: usize,
+    /// Every candidate, in evaluation order.
+    pub candidates: Vec<CandidateResult>,
+    /// Gradient / mp strategies: every considered matrix, best first.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub ranking: Vec<MatrixScore>,
+    /// Loss of the gradient pass.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gradient_loss: Option<f64>,
+    /// Time per phase.
+    pub seconds: Seconds,
+}
+
+/// What one selection rule, restricted to some factorizations, would have recommended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleOutcome {
+    /// The rule.
+    pub rule: SelectRule,
+    /// The factorizations it chose among: one factor's name, or `all`.
+    pub factors: String,
+    /// The recommended edits (empty: no edit).
+    pub edits: Vec<Edit>,
+    /// Its selection metrics.
+    pub select: Metrics,
+    /// Its test metrics.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub test: Option<Metrics>,
+    /// Test accuracy change against the base model.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delta: Option<AccuracyDelta>,
+    /// Why.
+    pub reason: String,
+}
