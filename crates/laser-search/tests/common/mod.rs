@@ -20,10 +20,10 @@ pub fn shared_data_or_skip(test: &str) -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
+        skip_note(format!(
             "skipped {test}: needs the evaluation data at {} (or LASER_SHARED)",
             dir.display()
-        );
+        ));
         None
     }
 }
@@ -73,4 +73,11 @@ pub fn tiny_roberta() -> Model {
         .unwrap();
     m.set_tokenizer(tok).unwrap();
     m
+}
+
+/// Tells why a test is skipped, on the real stderr: the test harness captures `eprintln!` of
+/// passing tests, and a skip must be seen.
+fn skip_note(msg: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{msg}");
 }
