@@ -1,9 +1,9 @@
 //! The loaded model: architecture + device parameters + tokenizer, with matrix addressing
-//! (read / replace / restore by HF name), batched forward passes and the gradient pass.
+//! (read / replace / restore by HF name) and batched forward passes; decoding from a prompt and the
+//! gradient pass live in `decoding.rs` and `gradients.rs`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
@@ -19,9 +19,14 @@ use crate::llama::Llama;
 use crate::matrix::MatrixInfo;
 use crate::phi3::Phi3;
 use crate::roberta::Roberta;
-use crate::taps::WeightTaps;
 use crate::tokenizer::Tokenizer;
 use crate::weights::{HostTensor, WeightMap};
+
+mod decoding;
+mod gradients;
+
+pub use decoding::PromptState;
+pub use gradients::GradientPass;
 
 /// Which tensor backend runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,17 +79,6 @@ pub struct TokenTarget {
     pub token: u32,
 }
 
-/// The result of a gradient pass.
-#[derive(Debug, Clone)]
-pub struct GradientPass {
-    /// Mean NLL over all targets.
-    pub loss: f64,
-    /// Number of scored tokens.
-    pub tokens: usize,
-    /// `∂loss/∂W` per requested matrix, row-major in HF orientation.
-    pub grads: BTreeMap<String, Vec<f32>>,
-}
-
 /// A batch laid out on the device once and reused across forward passes (masks, rotary tables).
 #[derive(Debug, Clone)]
 pub struct PreparedBatch {
@@ -99,26 +93,6 @@ pub struct PreparedBatch {
 struct SharedPrefix {
     batch: BatchInput,
     ctx: Context,
-}
-
-/// A prompt after [`Model::prefill`]: its KV cache and final hidden state.
-#[derive(Debug, Clone)]
-pub struct PromptState {
-    cache: KvCache,
-    len: usize,
-    last: Tensor<2>,
-}
-
-impl PromptState {
-    /// Prompt length in tokens.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the prompt is empty (never: prefill rejects empty prompts).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 /// Hidden states entering some layer, for reruns that start there.
@@ -814,227 +788,6 @@ impl Model {
                 self.family().name()
             )))
         }
-    }
-
-    /// Runs a prompt once and keeps its keys and values, so that several continuations (answer
-    /// choices, generated tokens) are scored without recomputing it.
-    pub fn prefill(&self, prompt: &[u32]) -> Result<PromptState> {
-        self.require_causal()?;
-        let seqs = [prompt.to_vec()];
-        self.check_sequences(&seqs)?;
-        let batch = BatchInput::new(&seqs, 0, self.config(), &self.device);
-        let empty = vec![None; self.config().num_layers];
-        let ctx = Context::new(self.arch.as_ref(), &batch, 0, Some(empty), &self.device);
-        let hidden = self.forward_hidden(&self.params, &batch, &ctx);
-        let d = self.config().hidden_size;
-        let last = hidden.narrow(1, prompt.len() - 1, 1).reshape([1, d]);
-        let cache = ctx.into_cache().unwrap_or_default();
-        Ok(PromptState { cache, len: prompt.len(), last })
-    }
-
-    /// The next-token log-probabilities after the prompt (`[V]`).
-    pub fn next_token_log_probs(&self, state: &PromptState) -> Result<Vec<f32>> {
-        host_vec(activation::log_softmax(self.arch.head(&self.params, state.last.clone()), 1))
-    }
-
-    /// Per-token log-probabilities of each continuation after the prompt: `out[c][k]` is
-    /// `log p(conts[c][k] | prompt, conts[c][..k])`. Continuations run as one padded batch over
-    /// the prompt's cached keys.
-    pub fn continuation_log_probs(
-        &self,
-        state: &PromptState,
-        conts: &[Vec<u32>],
-    ) -> Result<Vec<Vec<f32>>> {
-        self.check_sequences_at(conts, state.len)?;
-        let b = conts.len();
-        let cache: KvCache = state
-            .cache
-            .iter()
-            .map(|kv| {
-                kv.as_ref().map(|(k, v)| (k.clone().repeat_dim(0, b), v.clone().repeat_dim(0, b)))
-            })
-            .collect();
-        let batch = BatchInput::new(conts, state.len, self.config(), &self.device);
-        let ctx = Context::new(self.arch.as_ref(), &batch, state.len, Some(cache), &self.device);
-        let hidden = self.forward_hidden(&self.params, &batch, &ctx);
-        // The first token of each continuation is predicted by the prompt's last position.
-        let first = self.next_token_log_probs(state)?;
-        let mut out: Vec<Vec<f32>> = conts.iter().map(|c| vec![first[c[0] as usize]]).collect();
-        let mut rows = Vec::new();
-        let mut toks = Vec::new();
-        for (ci, c) in conts.iter().enumerate() {
-            for (k, &tok) in c.iter().enumerate().skip(1) {
-                rows.push((ci * batch.seq + k - 1) as i64);
-                toks.push(i64::from(tok));
-            }
-        }
-        if !rows.is_empty() {
-            let d = self.config().hidden_size;
-            let n = rows.len();
-            let flat = hidden.reshape([b * batch.seq, d]);
-            let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &self.device);
-            let lp = activation::log_softmax(self.arch.head(&self.params, flat.select(0, idx)), 1);
-            let tok = Tensor::<2, Int>::from_data(TensorData::new(toks, [n, 1]), &self.device);
-            let picked = host_vec(lp.gather(1, tok).reshape([n]))?;
-            let mut it = picked.into_iter();
-            for (ci, c) in conts.iter().enumerate() {
-                out[ci].extend(it.by_ref().take(c.len() - 1));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Greedy decoding with a KV cache: at most `max_new_tokens` tokens, stopping after any token
-    /// in `stop` (which is included in the output) or at the model's position limit.
-    pub fn generate_greedy(
-        &self,
-        prompt: &[u32],
-        max_new_tokens: usize,
-        stop: &[u32],
-    ) -> Result<Vec<u32>> {
-        let mut state = self.prefill(prompt)?;
-        let mut out = Vec::with_capacity(max_new_tokens);
-        let (max_len, _) = self.position_limit();
-        while out.len() < max_new_tokens {
-            let next = argmax(&self.next_token_log_probs(&state)?) as u32;
-            out.push(next);
-            if stop.contains(&next) || out.len() == max_new_tokens || state.len + 1 >= max_len {
-                break;
-            }
-            state = self.extend(state, next)?;
-        }
-        Ok(out)
-    }
-
-    /// Appends one token to a prompt state.
-    fn extend(&self, state: PromptState, token: u32) -> Result<PromptState> {
-        let seqs = [vec![token]];
-        self.check_sequences_at(&seqs, state.len)?;
-        let batch = BatchInput::new(&seqs, state.len, self.config(), &self.device);
-        let ctx =
-            Context::new(self.arch.as_ref(), &batch, state.len, Some(state.cache), &self.device);
-        let hidden = self.forward_hidden(&self.params, &batch, &ctx);
-        let last = hidden.reshape([1, self.config().hidden_size]);
-        Ok(PromptState { cache: ctx.into_cache().unwrap_or_default(), len: state.len + 1, last })
-    }
-
-    /// One backward pass: mean NLL over `targets` and `∂L/∂W` for each matrix in `names` (any 2-D
-    /// parameter), in HF orientation. Sequences are processed `micro_batch` at a time with gradients
-    /// accumulated, so peak memory is bounded by the micro-batch, not the sample count.
-    pub fn loss_and_gradients(
-        &self,
-        seqs: &[Vec<u32>],
-        targets: &[TokenTarget],
-        names: &[String],
-        micro_batch: usize,
-    ) -> Result<GradientPass> {
-        self.check_sequences(seqs)?;
-        if targets.is_empty() {
-            return Err(ModelError::Input("no target tokens to score".into()));
-        }
-        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
-        for n in &wanted {
-            match self.shapes.get(*n) {
-                Some(shape) if shape.len() == 2 => {}
-                _ => {
-                    return Err(ModelError::UnknownMatrix {
-                        name: (*n).to_owned(),
-                        family: self.family().name(),
-                    });
-                }
-            }
-        }
-        let ad = self.device.clone().autodiff();
-        // Block matrices are only ever used as linear maps: their gradients come from probes.
-        // Anything else asked for (an embedding, a tied head) is tracked by autodiff itself.
-        let tapped: HashSet<String> = wanted
-            .iter()
-            .filter(|n| self.matrix_index.contains_key(**n))
-            .map(|n| (*n).to_owned())
-            .collect();
-        let taps = Arc::new(WeightTaps::new(tapped.clone()));
-        let mut tracked = HashMap::new();
-        let params = Params {
-            host: HashMap::new(),
-            taps: Some(taps.clone()),
-            map: self
-                .params
-                .map
-                .iter()
-                .map(|(k, t)| {
-                    let mut a = t.clone().autodiff();
-                    if wanted.contains(k.as_str()) && !tapped.contains(k) {
-                        a = a.require_grad();
-                        tracked.insert(k.clone(), a.clone());
-                    }
-                    (k.clone(), a)
-                })
-                .collect(),
-        };
-        // Checked against whole sequences here: positions move when a shared prefix is split off.
-        if let Some(t) =
-            targets.iter().find(|t| seqs.get(t.seq).is_none_or(|s| t.position >= s.len()))
-        {
-            return Err(ModelError::Input(format!(
-                "target ({}, {}) is outside the {} sequences",
-                t.seq,
-                t.position,
-                seqs.len()
-            )));
-        }
-        let total = targets.len() as f64;
-        let mb = micro_batch.max(1);
-        let mut acc: HashMap<String, Tensor<2>> = HashMap::new();
-        let mut acc_host: HashMap<String, Vec<f32>> = HashMap::new();
-        let mut loss = 0.0f64;
-        for start in (0..seqs.len()).step_by(mb) {
-            let end = (start + mb).min(seqs.len());
-            let chunk_targets: Vec<TokenTarget> = targets
-                .iter()
-                .filter(|t| t.seq >= start && t.seq < end)
-                .map(|t| TokenTarget { seq: t.seq - start, ..*t })
-                .collect();
-            if chunk_targets.is_empty() {
-                continue;
-            }
-            let chunk = &seqs[start..end];
-            let p = self.common_prefix_len(chunk, &chunk_targets);
-            let rest: Vec<Vec<u32>> = chunk.iter().map(|s| s[p..].to_vec()).collect();
-            let prep = self.prepare_after_on(&chunk[0][..p], &rest, &ad);
-            let chunk_targets: Vec<TokenTarget> = chunk_targets
-                .iter()
-                .map(|t| TokenTarget { position: t.position - p, ..*t })
-                .collect();
-            let lp = self.target_log_prob_tensor(&params, &prep, None, &chunk_targets)?;
-            let chunk_loss = lp.sum().neg().div_scalar(total);
-            loss += f64::from(host_vec(chunk_loss.clone())?[0]);
-            let grads = chunk_loss.backward();
-            taps.accumulate(&grads, &self.shapes, &mut acc_host)?;
-            for (name, t) in &tracked {
-                if let Some(g) = t.grad(&grads) {
-                    let g = g.without_autodiff();
-                    let sum = match acc.remove(name) {
-                        Some(prev) => prev + g,
-                        None => g,
-                    };
-                    acc.insert(name.clone(), sum);
-                }
-            }
-        }
-        let mut grads = BTreeMap::new();
-        for name in names {
-            let g = match (acc.remove(name), acc_host.remove(name)) {
-                (Some(g), _) => host_vec(g)?,
-                (None, Some(g)) => g,
-                (None, None) => {
-                    // No path from this matrix to the loss (e.g. a layer past every target): zero.
-                    let [r, c] = self.params.get(name).dims();
-                    vec![0.0; r * c]
-                }
-            };
-            grads.insert(name.clone(), g);
-        }
-        Ok(GradientPass { loss, tokens: targets.len(), grads })
     }
 }
 

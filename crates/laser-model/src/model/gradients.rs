@@ -1,0 +1,144 @@
+//! The gradient pass: mean NLL over token targets and `∂L/∂W` of chosen matrices, micro-batched,
+//! with weight gradients taken through output taps (`taps.rs`) as faer products.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use burn::tensor::Tensor;
+
+use super::{Model, TokenTarget, host_vec};
+use crate::error::{ModelError, Result};
+use crate::layers::Params;
+use crate::taps::WeightTaps;
+
+/// The result of a gradient pass.
+#[derive(Debug, Clone)]
+pub struct GradientPass {
+    /// Mean NLL over all targets.
+    pub loss: f64,
+    /// Number of scored tokens.
+    pub tokens: usize,
+    /// `∂loss/∂W` per requested matrix, row-major in HF orientation.
+    pub grads: BTreeMap<String, Vec<f32>>,
+}
+
+impl Model {
+    /// One backward pass: mean NLL over `targets` and `∂L/∂W` for each matrix in `names` (any 2-D
+    /// parameter), in HF orientation. Sequences are processed `micro_batch` at a time with gradients
+    /// accumulated, so peak memory is bounded by the micro-batch, not the sample count.
+    pub fn loss_and_gradients(
+        &self,
+        seqs: &[Vec<u32>],
+        targets: &[TokenTarget],
+        names: &[String],
+        micro_batch: usize,
+    ) -> Result<GradientPass> {
+        self.check_sequences(seqs)?;
+        if targets.is_empty() {
+            return Err(ModelError::Input("no target tokens to score".into()));
+        }
+        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+        for n in &wanted {
+            match self.shapes.get(*n) {
+                Some(shape) if shape.len() == 2 => {}
+                _ => {
+                    return Err(ModelError::UnknownMatrix {
+                        name: (*n).to_owned(),
+                        family: self.family().name(),
+                    });
+                }
+            }
+        }
+        let ad = self.device.clone().autodiff();
+        // Block matrices are only ever used as linear maps: their gradients come from probes.
+        // Anything else asked for (an embedding, a tied head) is tracked by autodiff itself.
+        let tapped: HashSet<String> = wanted
+            .iter()
+            .filter(|n| self.matrix_index.contains_key(**n))
+            .map(|n| (*n).to_owned())
+            .collect();
+        let taps = Arc::new(WeightTaps::new(tapped.clone()));
+        let mut tracked = HashMap::new();
+        let params = Params {
+            host: HashMap::new(),
+            taps: Some(taps.clone()),
+            map: self
+                .params
+                .map
+                .iter()
+                .map(|(k, t)| {
+                    let mut a = t.clone().autodiff();
+                    if wanted.contains(k.as_str()) && !tapped.contains(k) {
+                        a = a.require_grad();
+                        tracked.insert(k.clone(), a.clone());
+                    }
+                    (k.clone(), a)
+                })
+                .collect(),
+        };
+        // Checked against whole sequences here: positions move when a shared prefix is split off.
+        if let Some(t) =
+            targets.iter().find(|t| seqs.get(t.seq).is_none_or(|s| t.position >= s.len()))
+        {
+            return Err(ModelError::Input(format!(
+                "target ({}, {}) is outside the {} sequences",
+                t.seq,
+                t.position,
+                seqs.len()
+            )));
+        }
+        let total = targets.len() as f64;
+        let mb = micro_batch.max(1);
+        let mut acc: HashMap<String, Tensor<2>> = HashMap::new();
+        let mut acc_host: HashMap<String, Vec<f32>> = HashMap::new();
+        let mut loss = 0.0f64;
+        for start in (0..seqs.len()).step_by(mb) {
+            let end = (start + mb).min(seqs.len());
+            let chunk_targets: Vec<TokenTarget> = targets
+                .iter()
+                .filter(|t| t.seq >= start && t.seq < end)
+                .map(|t| TokenTarget { seq: t.seq - start, ..*t })
+                .collect();
+            if chunk_targets.is_empty() {
+                continue;
+            }
+            let chunk = &seqs[start..end];
+            let p = self.common_prefix_len(chunk, &chunk_targets);
+            let rest: Vec<Vec<u32>> = chunk.iter().map(|s| s[p..].to_vec()).collect();
+            let prep = self.prepare_after_on(&chunk[0][..p], &rest, &ad);
+            let chunk_targets: Vec<TokenTarget> = chunk_targets
+                .iter()
+                .map(|t| TokenTarget { position: t.position - p, ..*t })
+                .collect();
+            let lp = self.target_log_prob_tensor(&params, &prep, None, &chunk_targets)?;
+            let chunk_loss = lp.sum().neg().div_scalar(total);
+            loss += f64::from(host_vec(chunk_loss.clone())?[0]);
+            let grads = chunk_loss.backward();
+            taps.accumulate(&grads, &self.shapes, &mut acc_host)?;
+            for (name, t) in &tracked {
+                if let Some(g) = t.grad(&grads) {
+                    let g = g.without_autodiff();
+                    let sum = match acc.remove(name) {
+                        Some(prev) => prev + g,
+                        None => g,
+                    };
+                    acc.insert(name.clone(), sum);
+                }
+            }
+        }
+        let mut grads = BTreeMap::new();
+        for name in names {
+            let g = match (acc.remove(name), acc_host.remove(name)) {
+                (Some(g), _) => host_vec(g)?,
+                (None, Some(g)) => g,
+                (None, None) => {
+                    // No path from this matrix to the loss (e.g. a layer past every target): zero.
+                    let [r, c] = self.params.get(name).dims();
+                    vec![0.0; r * c]
+                }
+            };
+            grads.insert(name.clone(), g);
+        }
+        Ok(GradientPass { loss, tokens: targets.len(), grads })
+    }
+}
