@@ -50,7 +50,7 @@ pub use matrix::{MatrixInfo, MatrixKind};
 pub use model::{
     Backend, GradientPass, HiddenStates, Model, PreparedBatch, PromptState, TokenTarget,
 };
-pub use tokenizer::Tokenizer;
+pub use tokenizer::{PieceKind, Tokenizer};
 pub use weights::{
     HostTensor, WeightMap, load_safetensors_dir, load_safetensors_file, parse_safetensors,
     save_safetensors,

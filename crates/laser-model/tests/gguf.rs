@@ -1,7 +1,8 @@
 //! GGUF: dequantization of every block type against hand-computed blocks (and, for Q5 and the
-//! k-quants, against llama.cpp's Python dequantizer); a synthetic GGUF of the
-//! tiny llama (Q/K rows permuted as llama.cpp stores them) loads back to the same logits as the
-//! safetensors original; hostile files are errors naming the problem, never panics.
+//! k-quants, against llama.cpp's Python dequantizer); GGUFs of the tiny fixtures written as
+//! llama.cpp's converter writes them (permuted Q/K, fused Phi-3 projections, Gemma's 1 + w norms,
+//! Llama 3's `rope_freqs.weight`) load to the oracle's logits and export to HF folders that load
+//! back the same; hostile files are errors naming the problem, never panics.
 
 mod common;
 
@@ -101,17 +102,20 @@ fn float_types_decode_exactly() {
     assert_eq!(dequantize(GgmlType::BF16, &bf16_bytes, 4)[0], 1.5);
 }
 
-/// GGUFs of the llama-layout families as llama.cpp writes them (`llama` with permuted Q/K for
-/// llama and mistral; `qwen2` with q/k/v biases and `qwen3` with q/k norms, unpermuted) load to
-/// the oracle's logits and to the safetensors model's matrices.
+/// GGUFs of the six current families and the llama as llama.cpp's converter writes them load to
+/// the oracle's logits and to the safetensors model's matrices: `llama` with permuted Q/K for
+/// llama, llama3 (its RoPE scaling as `rope_freqs.weight`) and mistral (its window as
+/// metadata); `qwen2` with q/k/v biases, `qwen3` with q/k norms, `phi3` with fused `attn_qkv`
+/// and `ffn_up`, `gemma2` with norms stored as 1 + w — unpermuted.
 #[test]
-fn ggufs_of_the_llama_layout_families_match_the_oracle() {
-    for family in ["llama", "mistral", "qwen2", "qwen3"] {
+fn ggufs_of_every_llama_like_family_match_the_oracle() {
+    for family in ["llama", "llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2"] {
         let path = write_tmp(&format!("family-{family}"), &tiny_gguf(family));
         let gguf = Model::load(&path, Backend::Flex.device().unwrap()).unwrap();
-        let expect_family = if family == "mistral" { "llama" } else { family };
-        assert_eq!(gguf.family().name(), expect_family);
         let original = load_tiny(family);
+        assert_eq!(gguf.family(), original.family(), "{family}");
+        assert_eq!(gguf.config().rope_scaling, original.config().rope_scaling, "{family}");
+        assert_eq!(gguf.config().sliding_window, original.config().sliding_window, "{family}");
         let r = reference(family);
         let logits = gguf.all_logits(&r.ids).unwrap();
         let oracle = &r.tensors["logits"].data;
@@ -128,6 +132,50 @@ fn ggufs_of_the_llama_layout_families_match_the_oracle() {
         }
         std::fs::remove_file(path).unwrap();
     }
+}
+
+/// What a GGUF becomes exports to an HF folder that loads back to the same model: the Llama 3
+/// RoPE scaling recovered from `rope_freqs.weight` and Gemma 2's soft-caps and window survive.
+#[test]
+fn a_gguf_exports_to_an_hf_folder_with_the_same_logits() {
+    for family in ["llama3", "gemma2", "phi3"] {
+        let path = write_tmp(&format!("export-{family}"), &tiny_gguf(family));
+        let gguf = Model::load(&path, Backend::Flex.device().unwrap()).unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("laser-gguf-export-{family}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        laser_model::export_hf(&gguf, &dir).unwrap();
+        let back = Model::load(&dir, Backend::Flex.device().unwrap()).unwrap();
+        let r = reference(family);
+        let a = gguf.all_logits(&r.ids).unwrap();
+        let b = back.all_logits(&r.ids).unwrap();
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "{family}: max |Δlogit| {worst} after export");
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
+/// A GGUF's `rope_freqs.weight` that no llama3 scaling produces is refused, naming the tensor.
+#[test]
+fn rope_factors_that_no_llama3_scaling_produces_are_refused() {
+    let mut w = Writer::new();
+    w.string("general.architecture", "llama");
+    for (k, v) in [
+        ("llama.block_count", 1),
+        ("llama.embedding_length", 32),
+        ("llama.feed_forward_length", 32),
+        ("llama.attention.head_count", 2),
+        ("llama.rope.dimension_count", 16),
+    ] {
+        w.u32(k, v);
+    }
+    w.string("tokenizer.ggml.model", "gpt2");
+    w.strings("tokenizer.ggml.tokens", &["a".to_string(), "b".to_string()]);
+    w.strings("tokenizer.ggml.merges", &[]);
+    w.tensor_f32("rope_freqs.weight", &[8], &[3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0]);
+    let err = load_err("ropefreqs", &w.finish());
+    assert!(err.contains("rope_freqs.weight") && err.contains("llama3"), "{err}");
 }
 
 #[test]
@@ -192,7 +240,7 @@ fn hostile_gguf_files_are_errors_naming_the_problem() {
     let mut w = Writer::new();
     w.string("general.architecture", "falcon");
     let err = load_err("arch", &w.finish());
-    assert!(err.contains("falcon") && err.contains("qwen3"), "{err}");
+    assert!(err.contains("falcon") && err.contains("gemma2"), "{err}");
     let mut w = Writer::new();
     w.tensors.push(("x".into(), vec![32], 99, vec![0; 32]));
     assert!(load_err("type", &w.finish()).contains("GGML type 99"));

@@ -2,6 +2,8 @@
 //! them (round-trip and hostile-input tests); a micro llama in every supported block type (the
 //! committed fuzz seed, `tests/fixtures/fuzz/gguf/micro_llama.gguf`).
 
+use laser_model::Llama3RopeScaling;
+
 use super::load_tiny;
 
 /// A minimal GGUF v3 writer for tests.
@@ -36,6 +38,22 @@ impl Writer {
     pub fn string(&mut self, k: &str, v: &str) {
         self.key(k, 8);
         put_str(&mut self.kv, v);
+    }
+    pub fn bool(&mut self, k: &str, v: bool) {
+        self.key(k, 7);
+        self.kv.push(u8::from(v));
+    }
+    pub fn f32s(&mut self, k: &str, v: &[f32]) {
+        self.key(k, 9);
+        self.kv.extend(6u32.to_le_bytes());
+        self.kv.extend((v.len() as u64).to_le_bytes());
+        v.iter().for_each(|x| self.kv.extend(x.to_le_bytes()));
+    }
+    pub fn u32s(&mut self, k: &str, v: &[u32]) {
+        self.key(k, 9);
+        self.kv.extend(4u32.to_le_bytes());
+        self.kv.extend((v.len() as u64).to_le_bytes());
+        v.iter().for_each(|x| self.kv.extend(x.to_le_bytes()));
     }
     pub fn strings(&mut self, k: &str, v: &[String]) {
         self.key(k, 9);
@@ -110,40 +128,130 @@ pub fn tiny_llama_gguf() -> Vec<u8> {
     tiny_gguf("llama")
 }
 
+/// llama.cpp's converter's `rope_freqs.weight` for `rope_type: llama3` (one divisor per rotary
+/// frequency), from its formula.
+pub fn llama3_rope_freqs(s: &Llama3RopeScaling, theta: f64, dim: usize) -> Vec<f32> {
+    (0..dim / 2)
+        .map(|i| {
+            let wavelen = std::f64::consts::TAU * theta.powf((2 * i) as f64 / dim as f64);
+            let (low, high) = (
+                s.original_max_position_embeddings / s.low_freq_factor,
+                s.original_max_position_embeddings / s.high_freq_factor,
+            );
+            let f = if wavelen < high {
+                1.0
+            } else if wavelen > low {
+                s.factor
+            } else {
+                let smooth = (s.original_max_position_embeddings / wavelen - s.low_freq_factor)
+                    / (s.high_freq_factor - s.low_freq_factor);
+                1.0 / ((1.0 - smooth) / s.factor + smooth)
+            };
+            f as f32
+        })
+        .collect()
+}
+
+/// A SentencePiece vocabulary of `n` pieces as llama.cpp stores one: `<unk>`, `<s>`, `</s>`,
+/// the 256 byte pieces, then text pieces (`▁`, letters, `▁a`, …) scored so that longer pieces
+/// merge first.
+pub fn sentencepiece_vocab(w: &mut Writer, n: usize, space_prefix: bool) {
+    let mut tokens: Vec<String> = ["<unk>", "<s>", "</s>"].iter().map(|t| t.to_string()).collect();
+    let mut types = vec![2u32, 3, 3];
+    tokens.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
+    types.extend([6; 256]);
+    let letters = ["\u{2581}", "a", "b", "c", "\u{2581}a", "ab", "\u{2581}ab", "\u{2581}b"];
+    tokens.extend(letters.iter().map(|t| t.to_string()));
+    types.extend(vec![1; letters.len()]);
+    let mut i = 0;
+    while tokens.len() < n {
+        tokens.push(format!("x{i}"));
+        types.push(1);
+        i += 1;
+    }
+    tokens.truncate(n);
+    types.truncate(n);
+    let scores: Vec<f32> = tokens.iter().map(|t| t.chars().count() as f32).collect();
+    w.string("tokenizer.ggml.model", "llama");
+    w.strings("tokenizer.ggml.tokens", &tokens);
+    w.f32s("tokenizer.ggml.scores", &scores);
+    w.u32s("tokenizer.ggml.token_type", &types);
+    w.u32("tokenizer.ggml.bos_token_id", 1);
+    w.bool("tokenizer.ggml.add_space_prefix", space_prefix);
+}
+
 /// A GGUF of the tiny `family` fixture as llama.cpp's converter writes it: architecture `llama`
-/// for llama and mistral (Q/K rows permuted), `qwen2` / `qwen3` otherwise (rows as in HF; Qwen2's
-/// q/k/v biases and Qwen3's q/k norms as their own tensors).
+/// for llama, llama3 and mistral (Q/K rows permuted; Llama 3's RoPE scaling as
+/// `rope_freqs.weight`), its own name otherwise (rows as in HF; Qwen2's q/k/v biases and Qwen3's
+/// q/k norms as their own tensors; Phi-3's fused `attn_qkv` and `ffn_up`; Gemma 2's four norms
+/// stored as 1 + w, its soft-caps and window as metadata, a SentencePiece vocabulary).
 pub fn tiny_gguf(family: &str) -> Vec<u8> {
     let model = load_tiny(family);
     let c = model.config().clone();
     let arch = match family {
-        "qwen2" | "qwen3" => family,
+        "qwen2" | "qwen3" | "phi3" | "gemma2" => family,
         _ => "llama",
     };
     let key = |k: &str| format!("{arch}.{k}");
     let mut w = Writer::new();
     w.string("general.architecture", arch);
     w.u32(&key("block_count"), c.num_layers as u32);
+    w.u32(&key("context_length"), c.max_positions as u32);
     w.u32(&key("embedding_length"), c.hidden_size as u32);
     w.u32(&key("feed_forward_length"), c.intermediate_size as u32);
     w.u32(&key("attention.head_count"), c.num_heads as u32);
     w.u32(&key("attention.head_count_kv"), c.num_kv_heads as u32);
-    w.u32(&key("rope.dimension_count"), c.head_dim as u32);
-    if arch == "qwen3" {
-        w.u32(&key("attention.key_length"), c.head_dim as u32);
-    }
-    w.f32(&key("rope.freq_base"), c.rope_theta as f32);
     w.f32(&key("attention.layer_norm_rms_epsilon"), c.norm_eps as f32);
-    w.string("tokenizer.ggml.model", "gpt2");
-    w.string("tokenizer.ggml.pre", "smollm");
-    let tokens: Vec<String> = (0..c.vocab_size).map(|i| format!("t{i}")).collect();
-    w.strings("tokenizer.ggml.tokens", &tokens);
-    w.strings("tokenizer.ggml.merges", &[]);
+    match arch {
+        "gemma2" => {
+            w.u32(&key("attention.key_length"), c.head_dim as u32);
+            w.u32(&key("attention.value_length"), c.head_dim as u32);
+            w.f32(&key("attn_logit_softcapping"), c.attn_logit_softcap.unwrap() as f32);
+            w.f32(&key("final_logit_softcapping"), c.final_logit_softcap.unwrap() as f32);
+            w.u32(&key("attention.sliding_window"), c.sliding_window.unwrap() as u32);
+        }
+        "phi3" => {
+            w.u32(&key("rope.dimension_count"), c.rotary_dim as u32);
+            w.f32(&key("rope.freq_base"), c.rope_theta as f32);
+            w.u32(&key("rope.scaling.original_context_length"), c.max_positions as u32);
+            w.u32(&key("attention.sliding_window"), c.sliding_window.unwrap_or(0) as u32);
+        }
+        _ => {
+            w.u32(&key("rope.dimension_count"), c.head_dim as u32);
+            if arch == "qwen3" {
+                w.u32(&key("attention.key_length"), c.head_dim as u32);
+            }
+            w.f32(&key("rope.freq_base"), c.rope_theta as f32);
+            if let Some(window) = c.sliding_window {
+                w.u32(&key("attention.sliding_window"), window as u32);
+            }
+        }
+    }
+    if let Some(s) = &c.rope_scaling {
+        w.tensor_f32(
+            "rope_freqs.weight",
+            &[c.rotary_dim / 2],
+            &llama3_rope_freqs(s, c.rope_theta, c.rotary_dim),
+        );
+    }
+    if matches!(arch, "phi3" | "gemma2") {
+        sentencepiece_vocab(&mut w, c.vocab_size, arch != "gemma2");
+    } else {
+        w.string("tokenizer.ggml.model", "gpt2");
+        w.string("tokenizer.ggml.pre", "smollm");
+        let tokens: Vec<String> = (0..c.vocab_size).map(|i| format!("t{i}")).collect();
+        w.strings("tokenizer.ggml.tokens", &tokens);
+        w.strings("tokenizer.ggml.merges", &[]);
+    }
     let permuted = arch == "llama";
+    let norm_shift = if arch == "gemma2" { 1.0 } else { 0.0 };
     let mut put = |gguf: &str, hf: &str, permute_heads: Option<usize>| {
         let Some(t) = model.parameter(hf) else { return };
         let data = match permute_heads.filter(|_| permuted) {
             Some(h) => permute(&t.data, t.shape[0], t.shape[1], h),
+            None if gguf.ends_with("norm.weight") => {
+                t.data.iter().map(|x| x + norm_shift).collect()
+            }
             None => t.data.clone(),
         };
         w.tensor_f32(gguf, &t.shape, &data);
@@ -153,10 +261,23 @@ pub fn tiny_gguf(family: &str) -> Vec<u8> {
     if !c.tie_word_embeddings {
         put("output.weight", "lm_head.weight", None);
     }
+    let norms: &[(&str, &str)] = if arch == "gemma2" {
+        &[
+            ("attn_norm", "input_layernorm"),
+            ("post_attention_norm", "post_attention_layernorm"),
+            ("ffn_norm", "pre_feedforward_layernorm"),
+            ("post_ffw_norm", "post_feedforward_layernorm"),
+        ]
+    } else {
+        &[("attn_norm", "input_layernorm"), ("ffn_norm", "post_attention_layernorm")]
+    };
+    let up = if arch == "phi3" { "mlp.gate_up_proj" } else { "mlp.up_proj" };
     for l in 0..c.num_layers {
         let hf = |s: &str| format!("model.layers.{l}.{s}");
-        put(&format!("blk.{l}.attn_norm.weight"), &hf("input_layernorm.weight"), None);
-        put(&format!("blk.{l}.ffn_norm.weight"), &hf("post_attention_layernorm.weight"), None);
+        for (gguf, hf_norm) in norms {
+            put(&format!("blk.{l}.{gguf}.weight"), &hf(&format!("{hf_norm}.weight")), None);
+        }
+        put(&format!("blk.{l}.attn_qkv.weight"), &hf("self_attn.qkv_proj.weight"), None);
         put(&format!("blk.{l}.attn_q.weight"), &hf("self_attn.q_proj.weight"), Some(c.num_heads));
         put(
             &format!("blk.{l}.attn_k.weight"),
@@ -171,7 +292,7 @@ pub fn tiny_gguf(family: &str) -> Vec<u8> {
         put(&format!("blk.{l}.attn_k_norm.weight"), &hf("self_attn.k_norm.weight"), None);
         put(&format!("blk.{l}.attn_output.weight"), &hf("self_attn.o_proj.weight"), None);
         put(&format!("blk.{l}.ffn_gate.weight"), &hf("mlp.gate_proj.weight"), None);
-        put(&format!("blk.{l}.ffn_up.weight"), &hf("mlp.up_proj.weight"), None);
+        put(&format!("blk.{l}.ffn_up.weight"), &hf(&format!("{up}.weight")), None);
         put(&format!("blk.{l}.ffn_down.weight"), &hf("mlp.down_proj.weight"), None);
     }
     w.finish()

@@ -1,9 +1,7 @@
-//! GGUF (llama.cpp) loading: header, metadata and tensor table parsed with every size and offset
+//! GGUF (llama.cpp) files: header, metadata and tensor table parsed with every size and offset
 //! checked against the file before anything is allocated; F32/F16/BF16, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0
-//! and the k-quants Q2_K–Q6_K/Q8_K tensors dequantized to f32; tensors of the `llama`, `qwen2` and
-//! `qwen3` architectures renamed to HF names (llama.cpp's converter permutes Q/K rows for its
-//! interleaved RoPE in the `llama` architecture only: those are un-permuted to HF's `rotate_half`
-//! order); the tokenizer rebuilt from metadata.
+//! and the k-quants Q2_K–Q6_K/Q8_K tensors dequantized to f32. [`GgufModel`] turns a file of one
+//! of the supported architectures into the HF layout, with the tokenizer its metadata describes.
 //!
 //! Format: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
@@ -13,11 +11,15 @@ use std::path::{Path, PathBuf};
 
 use half::f16;
 
-use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::kquants::{self, QK_K};
-use crate::tokenizer::Tokenizer;
-use crate::weights::{HostTensor, WeightMap};
+use crate::weights::HostTensor;
+
+mod model;
+mod rope_factors;
+mod tokenizer;
+
+pub use model::{GGUF_ARCHITECTURES, GgufModel, unpermute_rows};
 
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +39,7 @@ pub enum GgufValue {
 }
 
 impl GgufValue {
-    fn as_u64(&self) -> Option<u64> {
+    pub(crate) fn as_u64(&self) -> Option<u64> {
         match *self {
             Self::Uint(v) => Some(v),
             Self::Int(v) if v >= 0 => Some(v as u64),
@@ -45,7 +47,7 @@ impl GgufValue {
         }
     }
 
-    fn as_f64(&self) -> Option<f64> {
+    pub(crate) fn as_f64(&self) -> Option<f64> {
         match *self {
             Self::Float(v) => Some(v),
             Self::Uint(v) => Some(v as f64),
@@ -54,7 +56,7 @@ impl GgufValue {
         }
     }
 
-    fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Self::String(s) => Some(s),
             _ => None,
@@ -431,19 +433,19 @@ impl GgufFile {
         HostTensor::new(info.dims.iter().rev().copied().collect(), data)
     }
 
-    fn meta(&self, key: &str) -> Result<&GgufValue> {
+    pub(crate) fn meta(&self, key: &str) -> Result<&GgufValue> {
         self.metadata
             .get(key)
             .ok_or_else(|| ModelError::config(&self.path, format!("GGUF metadata lacks `{key}`")))
     }
 
-    fn meta_u64(&self, key: &str) -> Result<u64> {
+    pub(crate) fn meta_u64(&self, key: &str) -> Result<u64> {
         self.meta(key)?.as_u64().ok_or_else(|| {
             ModelError::config(&self.path, format!("GGUF `{key}` is not an unsigned integer"))
         })
     }
 
-    fn meta_strings(&self, key: &str) -> Result<Vec<String>> {
+    pub(crate) fn meta_strings(&self, key: &str) -> Result<Vec<String>> {
         match self.meta(key)? {
             GgufValue::Array(items) => items
                 .iter()
@@ -456,201 +458,4 @@ impl GgufFile {
             _ => Err(ModelError::config(&self.path, format!("GGUF `{key}` is not an array"))),
         }
     }
-}
-
-/// A GGUF model converted to HF layout.
-#[derive(Debug)]
-pub struct GgufModel {
-    /// HF-style config built from the metadata.
-    pub config: ModelConfig,
-    /// Dequantized weights under HF names.
-    pub weights: WeightMap,
-    /// Tokenizer rebuilt from the metadata.
-    pub tokenizer: Tokenizer,
-}
-
-/// llama.cpp stores Q/K rows permuted for its interleaved RoPE; HF uses `rotate_half`.
-/// Row `h·(o/nh) + 2r + s` moves to `h·(o/nh) + s·(o/nh/2) + r`.
-pub fn unpermute_rows(t: &HostTensor, heads: usize) -> HostTensor {
-    let (o, i) = (t.shape[0], t.shape[1]);
-    let per_head = o / heads;
-    let half = per_head / 2;
-    let mut data = vec![0.0; o * i];
-    for h in 0..heads {
-        for r in 0..half {
-            for s in 0..2 {
-                let src = h * per_head + 2 * r + s;
-                let dst = h * per_head + s * half + r;
-                data[dst * i..(dst + 1) * i].copy_from_slice(&t.data[src * i..(src + 1) * i]);
-            }
-        }
-    }
-    HostTensor::new(t.shape.clone(), data)
-}
-
-/// GGUF architectures this loader reads (llama.cpp's names); all share the llama tensor layout.
-const GGUF_ARCHITECTURES: [&str; 3] = ["llama", "qwen2", "qwen3"];
-
-impl GgufModel {
-    /// Loads a GGUF file of the `llama`, `qwen2` or `qwen3` architecture.
-    pub fn load(path: &Path) -> Result<Self> {
-        let f = GgufFile::open(path)?;
-        let arch = f.meta("general.architecture")?.as_str().unwrap_or_default().to_owned();
-        if !GGUF_ARCHITECTURES.contains(&arch.as_str()) {
-            return Err(ModelError::Unsupported(format!(
-                "{}: GGUF architecture `{arch}` (supported: {})",
-                path.display(),
-                GGUF_ARCHITECTURES.join(", ")
-            )));
-        }
-        if f.tensors.iter().any(|t| t.name == "rope_freqs.weight") {
-            return Err(ModelError::Unsupported(format!(
-                "{}: per-frequency RoPE factors (`rope_freqs.weight`, Llama 3.x RoPE scaling) are not read from GGUF yet; load the model's HF folder instead",
-                path.display()
-            )));
-        }
-        let key = |k: &str| format!("{arch}.{k}");
-        let tokens = f.meta_strings("tokenizer.ggml.tokens")?;
-        let merges = f.meta_strings("tokenizer.ggml.merges")?;
-        let model_kind = f.meta("tokenizer.ggml.model")?.as_str().unwrap_or_default();
-        if model_kind != "gpt2" {
-            return Err(ModelError::Unsupported(format!(
-                "{}: GGUF tokenizer model `{model_kind}` (supported: gpt2 byte-level BPE)",
-                path.display()
-            )));
-        }
-        let pre = f
-            .metadata
-            .get("tokenizer.ggml.pre")
-            .and_then(GgufValue::as_str)
-            .unwrap_or("default")
-            .to_owned();
-        let special: Vec<u32> = match f.metadata.get("tokenizer.ggml.token_type") {
-            Some(GgufValue::Array(types)) => types
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.as_u64() == Some(3))
-                .map(|(i, _)| i as u32)
-                .collect(),
-            _ => Vec::new(),
-        };
-        let bos = match (
-            f.metadata.get("tokenizer.ggml.add_bos_token"),
-            f.metadata.get("tokenizer.ggml.bos_token_id").and_then(GgufValue::as_u64),
-        ) {
-            (Some(GgufValue::Bool(true)), Some(id)) if (id as usize) < tokens.len() => {
-                Some(id as u32)
-            }
-            _ => None,
-        };
-        let tokenizer = Tokenizer::byte_level_bpe(&tokens, &merges, &pre, &special)
-            .map_err(|e| ModelError::InFile { path: path.to_owned(), error: Box::new(e) })?
-            .with_bos(bos);
-
-        let heads = f.meta_u64(&key("attention.head_count"))? as usize;
-        let kv_heads = f
-            .metadata
-            .get(&key("attention.head_count_kv"))
-            .and_then(GgufValue::as_u64)
-            .map_or(heads, |v| v as usize);
-        let hidden = f.meta_u64(&key("embedding_length"))? as usize;
-        let has_output = f.tensors.iter().any(|t| t.name == "output.weight");
-        let get_u = |k: &str| f.metadata.get(&key(k)).and_then(GgufValue::as_u64);
-        let get_f =
-            |k: &str, d: f64| f.metadata.get(&key(k)).and_then(GgufValue::as_f64).unwrap_or(d);
-        // Qwen3 states the head width (`key_length`); llama's rotary width is the head width.
-        let head_dim = get_u("attention.key_length")
-            .or(get_u("rope.dimension_count"))
-            .unwrap_or((hidden / heads.max(1)) as u64);
-        let (class, model_type) = match arch.as_str() {
-            "qwen2" => ("Qwen2ForCausalLM", "qwen2"),
-            "qwen3" => ("Qwen3ForCausalLM", "qwen3"),
-            _ => ("LlamaForCausalLM", "llama"),
-        };
-        let mut raw = serde_json::json!({
-            "architectures": [class],
-            "model_type": model_type,
-            "vocab_size": tokens.len(),
-            "hidden_size": hidden,
-            "intermediate_size": f.meta_u64(&key("feed_forward_length"))?,
-            "num_hidden_layers": f.meta_u64(&key("block_count"))?,
-            "num_attention_heads": heads,
-            "num_key_value_heads": kv_heads,
-            "head_dim": head_dim,
-            "hidden_act": "silu",
-            "max_position_embeddings": get_u("context_length").unwrap_or(2048),
-            // GGUF stores ε as f32; round-trip it through its shortest decimal (1e-5, not 9.9999997e-6).
-            "rms_norm_eps": format!("{}", get_f("attention.layer_norm_rms_epsilon", 1e-5) as f32).parse::<f64>().unwrap_or(1e-5),
-            "rope_theta": get_f("rope.freq_base", 10000.0),
-            "tie_word_embeddings": !has_output,
-            "attention_bias": false,
-            "mlp_bias": false,
-            "torch_dtype": "float32",
-        });
-        for (key, meta) in [
-            ("bos_token_id", "tokenizer.ggml.bos_token_id"),
-            ("eos_token_id", "tokenizer.ggml.eos_token_id"),
-        ] {
-            if let Some(v) = f.metadata.get(meta).and_then(GgufValue::as_u64) {
-                raw[key] = v.into();
-            }
-        }
-        let config = ModelConfig::from_json(raw, path)?;
-
-        let permuted = arch == "llama";
-        let mut weights = WeightMap::new();
-        for info in &f.tensors {
-            let Some(hf) = hf_name(&info.name) else { continue };
-            let mut t = f.tensor(info);
-            if permuted && info.name.ends_with("attn_q.weight") {
-                t = checked_unpermute(t, heads, &info.name, path)?;
-            } else if permuted && info.name.ends_with("attn_k.weight") {
-                t = checked_unpermute(t, kv_heads, &info.name, path)?;
-            }
-            weights.insert(hf, t);
-        }
-        Ok(Self { config, weights, tokenizer })
-    }
-}
-
-fn checked_unpermute(t: HostTensor, heads: usize, name: &str, path: &Path) -> Result<HostTensor> {
-    if t.shape.len() != 2 || heads == 0 || !t.shape[0].is_multiple_of(2 * heads) {
-        return Err(ModelError::format(
-            path,
-            format!("tensor `{name}` of shape {:?} cannot hold {heads} rotary heads", t.shape),
-        ));
-    }
-    Ok(unpermute_rows(&t, heads))
-}
-
-/// llama.cpp → HF tensor names (llama, qwen2, qwen3).
-fn hf_name(gguf: &str) -> Option<String> {
-    Some(match gguf {
-        "token_embd.weight" => "model.embed_tokens.weight".into(),
-        "output_norm.weight" => "model.norm.weight".into(),
-        "output.weight" => "lm_head.weight".into(),
-        _ => {
-            let rest = gguf.strip_prefix("blk.")?;
-            let (layer, part) = rest.split_once('.')?;
-            let layer: usize = layer.parse().ok()?;
-            let hf = match part {
-                "attn_norm.weight" => "input_layernorm.weight",
-                "ffn_norm.weight" => "post_attention_layernorm.weight",
-                "attn_q.weight" => "self_attn.q_proj.weight",
-                "attn_k.weight" => "self_attn.k_proj.weight",
-                "attn_v.weight" => "self_attn.v_proj.weight",
-                "attn_q.bias" => "self_attn.q_proj.bias",
-                "attn_k.bias" => "self_attn.k_proj.bias",
-                "attn_v.bias" => "self_attn.v_proj.bias",
-                "attn_q_norm.weight" => "self_attn.q_norm.weight",
-                "attn_k_norm.weight" => "self_attn.k_norm.weight",
-                "attn_output.weight" => "self_attn.o_proj.weight",
-                "ffn_gate.weight" => "mlp.gate_proj.weight",
-                "ffn_up.weight" => "mlp.up_proj.weight",
-                "ffn_down.weight" => "mlp.down_proj.weight",
-                _ => return None,
-            };
-            format!("model.layers.{layer}.{hf}")
-        }
-    })
 }

@@ -1,5 +1,5 @@
-//! Tokenizers: HF `tokenizer.json` through the pure-Rust `tokenizers` crate, or a byte-level BPE
-//! rebuilt from GGUF metadata (`tokenizer.ggml.tokens` / `merges` / `pre`).
+//! Tokenizers: HF `tokenizer.json` through the pure-Rust `tokenizers` crate, or one rebuilt from
+//! a GGUF's vocabulary ([`vocab`]: byte-level BPE or SentencePiece).
 //!
 //! Each family's BOS convention travels with its tokenizer: Llama 3 prepends
 //! `<|begin_of_text|>` and Gemma `<bos>` through `tokenizer.json`'s post-processor, Qwen and
@@ -9,15 +9,13 @@
 
 use std::path::Path;
 
-use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
-use tokenizers::models::bpe::{BPE, Vocab};
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::pre_tokenizers::digits::Digits;
-use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::{AddedToken, DecoderWrapper};
+use tokenizers::AddedToken;
 
 use crate::error::{ModelError, Result};
+
+mod vocab;
+
+pub use vocab::PieceKind;
 
 /// A text tokenizer, and the BOS token its family puts before a prompt (if any).
 #[derive(Debug, Clone)]
@@ -52,62 +50,6 @@ impl Tokenizer {
     pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>> {
         let ids = self.encode(text)?;
         Ok(self.bos.into_iter().chain(ids).collect())
-    }
-
-    /// A GPT-2-style byte-level BPE from a vocabulary and `"a b"` merges. `pre` is llama.cpp's
-    /// `tokenizer.ggml.pre`: `smollm` (and `gpt-2`-like presets) split digits individually first.
-    pub fn byte_level_bpe(
-        tokens: &[String],
-        merges: &[String],
-        pre: &str,
-        special: &[u32],
-    ) -> Result<Self> {
-        let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        if vocab.len() != tokens.len() {
-            return Err(ModelError::Tokenizer("vocabulary has duplicate tokens".into()));
-        }
-        let merges: Vec<(String, String)> = merges
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                m.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())).ok_or_else(|| {
-                    ModelError::Tokenizer(format!(
-                        "merge {i} `{m}` is not two tokens separated by a space"
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?;
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .build()
-            .map_err(|e| ModelError::Tokenizer(format!("invalid BPE: {e}")))?;
-        let byte_level = PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true));
-        let pre_tokenizer = match pre {
-            "smollm" | "starcoder" | "refact" | "qwen2" | "deepseek-coder" => {
-                PreTokenizerWrapper::Sequence(Sequence::new(vec![
-                    PreTokenizerWrapper::Digits(Digits::new(true)),
-                    byte_level,
-                ]))
-            }
-            "gpt-2" | "gpt2" | "default" | "" => byte_level,
-            other => {
-                return Err(ModelError::Unsupported(format!(
-                    "GGUF tokenizer pre-tokenizer `{other}` (supported: smollm, gpt-2)"
-                )));
-            }
-        };
-        let mut inner = tokenizers::Tokenizer::new(bpe);
-        inner.with_pre_tokenizer(Some(pre_tokenizer));
-        inner.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevelDecoder::default())));
-        let specials: Vec<AddedToken> = special
-            .iter()
-            .filter_map(|&id| tokens.get(id as usize))
-            .map(|t| AddedToken::from(t.clone(), true))
-            .collect();
-        inner
-            .add_special_tokens(specials)
-            .map_err(|e| ModelError::Tokenizer(format!("special tokens: {e}")))?;
-        Ok(Self { inner, bos: None })
     }
 
     /// A byte-level tokenizer without merges: one token per byte (GPT-2's byte-to-unicode alphabet,

@@ -1,0 +1,284 @@
+//! A GGUF model in the HF layout: llama.cpp's metadata keys become the `config.json` the family's
+//! own parser reads, its tensor names become HF names, and what llama.cpp's converter changed is
+//! undone — Q/K rows permuted for interleaved RoPE (the `llama` architecture only), Gemma 2's norm
+//! weights stored as `1 + w`, Llama 3.x RoPE scaling stored as per-frequency divisors.
+//!
+//! | GGUF architecture | HF class | notes |
+//! |---|---|---|
+//! | `llama` | LlamaForCausalLM (MistralForCausalLM with `attention.sliding_window`) | Q/K un-permuted; `rope_freqs.weight` → `rope_type: llama3` |
+//! | `qwen2` | Qwen2ForCausalLM | q/k/v biases |
+//! | `qwen3` | Qwen3ForCausalLM | q/k norms, `attention.key_length` |
+//! | `phi3` | Phi3ForCausalLM | `attn_qkv` = `qkv_proj`, `ffn_up` = the fused `gate_up_proj` |
+//! | `gemma2` | Gemma2ForCausalLM | four norms, soft-capping, alternating sliding window |
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::rope_factors::llama3_from_factors;
+use super::tokenizer::tokenizer;
+use super::{GgufFile, GgufValue};
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::tokenizer::Tokenizer;
+use crate::weights::{HostTensor, WeightMap};
+
+/// A GGUF model converted to HF layout.
+#[derive(Debug)]
+pub struct GgufModel {
+    /// HF-style config built from the metadata.
+    pub config: ModelConfig,
+    /// Dequantized weights under HF names.
+    pub weights: WeightMap,
+    /// Tokenizer rebuilt from the metadata.
+    pub tokenizer: Tokenizer,
+}
+
+/// llama.cpp stores Q/K rows permuted for its interleaved RoPE; HF uses `rotate_half`.
+/// Row `h·(o/nh) + 2r + s` moves to `h·(o/nh) + s·(o/nh/2) + r`.
+pub fn unpermute_rows(t: &HostTensor, heads: usize) -> HostTensor {
+    let (o, i) = (t.shape[0], t.shape[1]);
+    let per_head = o / heads;
+    let half = per_head / 2;
+    let mut data = vec![0.0; o * i];
+    for h in 0..heads {
+        for r in 0..half {
+            for s in 0..2 {
+                let src = h * per_head + 2 * r + s;
+                let dst = h * per_head + s * half + r;
+                data[dst * i..(dst + 1) * i].copy_from_slice(&t.data[src * i..(src + 1) * i]);
+            }
+        }
+    }
+    HostTensor::new(t.shape.clone(), data)
+}
+
+/// GGUF architectures this loader reads (llama.cpp's names).
+pub const GGUF_ARCHITECTURES: [&str; 5] = ["llama", "qwen2", "qwen3", "phi3", "gemma2"];
+
+/// Tensors llama.cpp writes for RoPE variants the families here do not implement.
+const UNSUPPORTED_TENSORS: [(&str, &str); 2] = [
+    ("rope_factors_long.weight", "Phi-3 LongRoPE (128k-context) scaling"),
+    ("rope_factors_short.weight", "Phi-3 LongRoPE (128k-context) scaling"),
+];
+
+/// Gemma 2 27B (46 layers) scales queries by `1/√(d/H)` instead of `1/√head_dim`; llama.cpp
+/// recognises it by its depth, as the GGUF has no key for `query_pre_attn_scalar`.
+const GEMMA2_27B_LAYERS: u64 = 46;
+
+impl GgufModel {
+    /// Loads a GGUF file of one of [`GGUF_ARCHITECTURES`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let f = GgufFile::open(path)?;
+        let arch = f.meta("general.architecture")?.as_str().unwrap_or_default().to_owned();
+        if !GGUF_ARCHITECTURES.contains(&arch.as_str()) {
+            return Err(ModelError::Unsupported(format!(
+                "{}: GGUF architecture `{arch}` (supported: {})",
+                path.display(),
+                GGUF_ARCHITECTURES.join(", ")
+            )));
+        }
+        if let Some((name, what)) =
+            UNSUPPORTED_TENSORS.iter().find(|(n, _)| f.tensors.iter().any(|t| t.name == *n))
+        {
+            return Err(ModelError::Unsupported(format!(
+                "{}: tensor `{name}` ({what}) is not supported",
+                path.display()
+            )));
+        }
+        let tokenizer = tokenizer(&f, path)?;
+        let raw = hf_config(&f, &arch, tokenizer_len(&f)?, path)?;
+        let config = ModelConfig::from_json(raw, path)?;
+
+        let (heads, kv_heads) = (config.num_heads, config.num_kv_heads);
+        let mut weights = WeightMap::new();
+        for info in &f.tensors {
+            let Some(hf) = hf_name(&arch, &info.name) else { continue };
+            let mut t = f.tensor(info);
+            if arch == "llama" && info.name.ends_with("attn_q.weight") {
+                t = checked_unpermute(t, heads, &info.name, path)?;
+            } else if arch == "llama" && info.name.ends_with("attn_k.weight") {
+                t = checked_unpermute(t, kv_heads, &info.name, path)?;
+            } else if arch == "gemma2" && info.name.ends_with("norm.weight") {
+                // Gemma's RMSNorm multiplies by 1 + w; llama.cpp's converter stored 1 + w.
+                t.data.iter_mut().for_each(|w| *w -= 1.0);
+            }
+            weights.insert(hf, t);
+        }
+        Ok(Self { config, weights, tokenizer })
+    }
+}
+
+fn tokenizer_len(f: &GgufFile) -> Result<usize> {
+    match f.meta("tokenizer.ggml.tokens")? {
+        GgufValue::Array(tokens) => Ok(tokens.len()),
+        _ => Ok(0),
+    }
+}
+
+/// The HF `config.json` of a GGUF's metadata (`{arch}.*` keys, as llama.cpp's converter names
+/// them).
+fn hf_config(f: &GgufFile, arch: &str, vocab_size: usize, path: &Path) -> Result<Value> {
+    let key = |k: &str| format!("{arch}.{k}");
+    let get_u = |k: &str| f.metadata.get(&key(k)).and_then(GgufValue::as_u64);
+    let get_f = |k: &str| f.metadata.get(&key(k)).and_then(GgufValue::as_f64);
+    let heads = f.meta_u64(&key("attention.head_count"))?;
+    let kv_heads = get_u("attention.head_count_kv").unwrap_or(heads);
+    let hidden = f.meta_u64(&key("embedding_length"))?;
+    let layers = f.meta_u64(&key("block_count"))?;
+    let has_output = f.tensors.iter().any(|t| t.name == "output.weight");
+    // Qwen3 and Gemma 2 state the head width (`key_length`); elsewhere it is d / H.
+    let head_dim = get_u("attention.key_length").unwrap_or(hidden / heads.max(1));
+    let rotary_dim = get_u("rope.dimension_count").unwrap_or(head_dim);
+    let theta = get_f("rope.freq_base").unwrap_or(10000.0);
+    // GGUF stores ε as f32; round-trip it through its shortest decimal (1e-5, not 9.9999997e-6).
+    let eps = get_f("attention.layer_norm_rms_epsilon")
+        .map(|e| format!("{}", e as f32).parse::<f64>().unwrap_or(e));
+    let window = get_u("attention.sliding_window").filter(|&w| w > 0);
+    let mut raw = json!({
+        "vocab_size": vocab_size,
+        "hidden_size": hidden,
+        "intermediate_size": f.meta_u64(&key("feed_forward_length"))?,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "max_position_embeddings": get_u("context_length").unwrap_or(2048),
+        "rope_theta": theta,
+        "tie_word_embeddings": !has_output,
+        "torch_dtype": "float32",
+    });
+    if let Some(eps) = eps {
+        raw["rms_norm_eps"] = eps.into();
+    }
+    let extra = match arch {
+        "phi3" => {
+            if rotary_dim > head_dim || head_dim == 0 {
+                return Err(ModelError::config(
+                    path,
+                    format!("GGUF rotary width {rotary_dim} exceeds the head width {head_dim}"),
+                ));
+            }
+            json!({
+                "architectures": ["Phi3ForCausalLM"],
+                "model_type": "phi3",
+                "hidden_act": "silu",
+                "partial_rotary_factor": rotary_dim as f64 / head_dim as f64,
+                "original_max_position_embeddings":
+                    get_u("rope.scaling.original_context_length").or(get_u("context_length")),
+                "sliding_window": window,
+            })
+        }
+        "gemma2" => {
+            let scalar = if layers == GEMMA2_27B_LAYERS { hidden / heads.max(1) } else { head_dim };
+            let layer_types: Vec<&str> = (0..layers)
+                .map(|l| if l % 2 == 0 { "sliding_attention" } else { "full_attention" })
+                .collect();
+            json!({
+                "architectures": ["Gemma2ForCausalLM"],
+                "model_type": "gemma2",
+                "head_dim": head_dim,
+                "hidden_activation": "gelu_pytorch_tanh",
+                "query_pre_attn_scalar": scalar,
+                "attn_logit_softcapping": get_f("attn_logit_softcapping"),
+                "final_logit_softcapping": get_f("final_logit_softcapping"),
+                "sliding_window": window,
+                "layer_types": layer_types,
+            })
+        }
+        _ => {
+            let (class, model_type) = match arch {
+                "qwen2" => ("Qwen2ForCausalLM", "qwen2"),
+                "qwen3" => ("Qwen3ForCausalLM", "qwen3"),
+                _ if window.is_some() => ("MistralForCausalLM", "mistral"),
+                _ => ("LlamaForCausalLM", "llama"),
+            };
+            let mut extra = json!({
+                "architectures": [class],
+                "model_type": model_type,
+                "head_dim": head_dim,
+                "hidden_act": "silu",
+                "attention_bias": false,
+                "mlp_bias": false,
+                "sliding_window": window,
+            });
+            if let Some(info) = f.tensors.iter().find(|t| t.name == "rope_freqs.weight") {
+                let factors = f.tensor(info).data;
+                let fitted = llama3_from_factors(&factors, theta, rotary_dim as usize)
+                    .map_err(|m| ModelError::format(path, format!("`rope_freqs.weight`: {m}")))?;
+                if let Some(s) = fitted {
+                    extra["rope_scaling"] = json!({
+                        "rope_type": "llama3",
+                        "factor": s.factor,
+                        "low_freq_factor": s.low_freq_factor,
+                        "high_freq_factor": s.high_freq_factor,
+                        "original_max_position_embeddings": s.original_max_position_embeddings,
+                    });
+                }
+            }
+            extra
+        }
+    };
+    for (k, v) in extra.as_object().expect("an object literal") {
+        if !v.is_null() {
+            raw[k] = v.clone();
+        }
+    }
+    for (key, meta) in [
+        ("bos_token_id", "tokenizer.ggml.bos_token_id"),
+        ("eos_token_id", "tokenizer.ggml.eos_token_id"),
+    ] {
+        if let Some(v) = f.metadata.get(meta).and_then(GgufValue::as_u64) {
+            raw[key] = v.into();
+        }
+    }
+    Ok(raw)
+}
+
+fn checked_unpermute(t: HostTensor, heads: usize, name: &str, path: &Path) -> Result<HostTensor> {
+    if t.shape.len() != 2 || heads == 0 || !t.shape[0].is_multiple_of(2 * heads) {
+        return Err(ModelError::format(
+            path,
+            format!("tensor `{name}` of shape {:?} cannot hold {heads} rotary heads", t.shape),
+        ));
+    }
+    Ok(unpermute_rows(&t, heads))
+}
+
+/// llama.cpp → HF tensor names. The same GGUF name can mean different HF tensors: `ffn_norm` is
+/// the post-attention norm of a llama block but Gemma 2's pre-feed-forward norm, and Phi-3's
+/// `ffn_up` holds its fused gate and up rows.
+fn hf_name(arch: &str, gguf: &str) -> Option<String> {
+    Some(match gguf {
+        "token_embd.weight" => "model.embed_tokens.weight".into(),
+        "output_norm.weight" => "model.norm.weight".into(),
+        "output.weight" => "lm_head.weight".into(),
+        _ => {
+            let rest = gguf.strip_prefix("blk.")?;
+            let (layer, part) = rest.split_once('.')?;
+            let layer: usize = layer.parse().ok()?;
+            let hf = match (arch, part) {
+                (_, "attn_norm.weight") => "input_layernorm.weight",
+                ("gemma2", "post_attention_norm.weight") => "post_attention_layernorm.weight",
+                ("gemma2", "ffn_norm.weight") => "pre_feedforward_layernorm.weight",
+                ("gemma2", "post_ffw_norm.weight") => "post_feedforward_layernorm.weight",
+                (_, "ffn_norm.weight") => "post_attention_layernorm.weight",
+                ("phi3", "attn_qkv.weight") => "self_attn.qkv_proj.weight",
+                ("phi3", "ffn_up.weight") => "mlp.gate_up_proj.weight",
+                (_, "attn_q.weight") => "self_attn.q_proj.weight",
+                (_, "attn_k.weight") => "self_attn.k_proj.weight",
+                (_, "attn_v.weight") => "self_attn.v_proj.weight",
+                (_, "attn_q.bias") => "self_attn.q_proj.bias",
+                (_, "attn_k.bias") => "self_attn.k_proj.bias",
+                (_, "attn_v.bias") => "self_attn.v_proj.bias",
+                (_, "attn_q_norm.weight") => "self_attn.q_norm.weight",
+                (_, "attn_k_norm.weight") => "self_attn.k_norm.weight",
+                (_, "attn_output.weight") => "self_attn.o_proj.weight",
+                (_, "ffn_gate.weight") => "mlp.gate_proj.weight",
+                (_, "ffn_up.weight") => "mlp.up_proj.weight",
+                (_, "ffn_down.weight") => "mlp.down_proj.weight",
+                _ => return None,
+            };
+            format!("model.layers.{layer}.{hf}")
+        }
+    })
+}
