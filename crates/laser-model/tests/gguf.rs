@@ -103,7 +103,7 @@ fn float_types_decode_exactly() {
 }
 
 /// GGUFs of the six current families and the llama as llama.cpp's converter writes them load to
-/// the oracle's logits and to the safetensors model's matrices: `llama` with permuted Q/K for
+/// the oracle's logits, loss and gradients and to the safetensors model's matrices: `llama` with permuted Q/K for
 /// llama, llama3 (its RoPE scaling as `rope_freqs.weight`) and mistral (its window as
 /// metadata); `qwen2` with q/k/v biases, `qwen3` with q/k norms, `phi3` with fused `attn_qkv`
 /// and `ffn_up`, `gemma2` with norms stored as 1 + w — unpermuted.
@@ -122,6 +122,7 @@ fn ggufs_of_every_llama_like_family_match_the_oracle() {
         let scale = oracle.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let worst = logits.iter().zip(oracle).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         assert!(worst <= 1e-4 * scale, "{family}: max |Δlogit| {worst} (scale {scale})");
+        assert_loss_and_gradients_match_the_oracle(&gguf, family);
         for m in original.matrices() {
             assert_eq!(
                 gguf.matrix(&m.name).unwrap(),
