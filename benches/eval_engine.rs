@@ -23,9 +23,7 @@ use std::time::Duration;
 use common::load;
 use criterion::{Criterion, criterion_group, criterion_main};
 use laser::model::Model;
-use laser::search::{
-    Edit, EditEngine, EvalLayout, Evaluator, Factor, Item, Split, Target, load_task,
-};
+use laser::search::{Edit, EditEngine, EvalLayout, Evaluator, Item, Split, Target, load_task};
 
 const BATCH_TOKENS: usize = 4096;
 
@@ -59,11 +57,7 @@ fn naive(model: &Model, items: &[Item]) -> f64 {
 }
 
 fn down_proj(layer: usize) -> Edit {
-    Edit {
-        name: format!("model.layers.{layer}.mlp.down_proj.weight"),
-        rho: 0.1,
-        factor: Factor::Svd,
-    }
+    Edit::svd(format!("model.layers.{layer}.mlp.down_proj.weight"), 0.1)
 }
 
 fn engine(c: &mut Criterion) {

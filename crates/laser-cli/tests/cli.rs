@@ -2,58 +2,12 @@
 //! `apply` → `eval` of the saved model equals `eval --edits` on the original. Most tests use a
 //! tiny llama with a byte-level tokenizer (fast); one runs the default model end to end.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::*;
 use serde_json::Value;
-
-fn laser(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_laser")).args(args).output().expect("the binary runs")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout))
-    })
-}
-
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("laser-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-/// The tiny llama fixture plus a one-token-per-byte `tokenizer.json`.
-fn tiny_model(tag: &str) -> PathBuf {
-    tiny_family_model("llama", laser_model::Tokenizer::bytes_only().unwrap(), tag)
-}
-
-/// A tiny fixture of `family` with `tokenizer` written as its `tokenizer.json`.
-fn tiny_family_model(family: &str, tokenizer: laser_model::Tokenizer, tag: &str) -> PathBuf {
-    let dir = tmp(&format!("model-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny").join(family);
-    for f in ["config.json", "model.safetensors"] {
-        std::fs::copy(src.join(f), dir.join(f)).unwrap();
-    }
-    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_json().unwrap()).unwrap();
-    dir
-}
-
-fn tiny_task(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("laser-cli-task-{tag}-{}.jsonl", std::process::id()));
-    let lines: String = (0..30)
-        .map(|i| format!("{{\"prompt\": \"item {i} says\", \"choices\": [\"yes\", \"no\"], \"answer\": {}}}\n", i % 2))
-        .collect();
-    std::fs::write(&p, lines).unwrap();
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn inspect_and_predict_print_the_contract_keys() {
@@ -649,11 +603,4 @@ fn a_suite_with_a_broken_task_file_names_it() {
     assert!(rows[1]["error"].as_str().unwrap().contains("beta.jsonl"), "{}", rows[1]);
     assert!(rows[0]["error"].is_null() && rows[2]["error"].is_null());
     assert_eq!(v["failed"], 1);
-}
-
-/// Tells why a test is skipped, on the real stderr: the test harness captures `eprintln!` of
-/// passing tests, and a skip must be seen.
-fn skip_note(msg: String) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{msg}");
 }

@@ -1,6 +1,11 @@
-//! Edit lists (`{"edits": [{"name", "rho", "factor"}]}`) and the engine that turns an edit into a
-//! replacement matrix: one SVD per matrix serves every ρ; one clustering per (matrix, factor)
-//! serves every ρ too (k-subspaces excepted: its subspace dimension follows ρ).
+//! Edit lists (`{"edits": [{"name", "rho", "factor", "seed"?, "max_iter"?}]}`) and the engine that
+//! turns an edit into a replacement matrix: one SVD per matrix serves every ρ; one clustering per
+//! (matrix, factor, seed) serves every ρ too (k-subspaces excepted: its subspace dimension follows
+//! ρ).
+//!
+//! A k-means or k-subspaces edit records the seed and iteration cap of its clustering, so every
+//! command that rebuilds it (`adapt`'s export, `apply`, `eval --edits`) builds the same matrix.
+//! Lists written before these fields existed keep loading; the engine's own seed fills the gap.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -80,6 +85,11 @@ impl<'de> Deserialize<'de> for Factor {
     }
 }
 
+/// Iteration cap of k-means row clustering.
+pub const KMEANS_MAX_ITER: usize = 100;
+/// Iteration cap of k-subspaces row clustering.
+pub const KSUBSPACES_MAX_ITER: usize = 30;
+
 /// One edit: replace matrix `name` by its approximation at kept-rank fraction `rho`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Edit {
@@ -91,6 +101,13 @@ pub struct Edit {
     /// Factorization (default `svd`).
     #[serde(default = "default_factor")]
     pub factor: Factor,
+    /// Seed of the k-means / k-subspaces clustering (absent for svd and blocks, and in lists
+    /// written before it was recorded: then the engine's seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Iteration cap of that clustering (absent: [`KMEANS_MAX_ITER`] / [`KSUBSPACES_MAX_ITER`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iter: Option<usize>,
 }
 
 /// Writes an f32 as its shortest decimal (0.9, not 0.8999999761581421) in JSON.
@@ -103,6 +120,22 @@ fn default_factor() -> Factor {
 }
 
 impl Edit {
+    /// A truncated-SVD edit (LASER's).
+    pub fn svd(name: impl Into<String>, rho: f32) -> Self {
+        Self::new(name, rho, Factor::Svd, 0)
+    }
+
+    /// An edit whose clustering, if `factor` has a random one, uses `seed` and the default
+    /// iteration cap — both recorded in the edit.
+    pub fn new(name: impl Into<String>, rho: f32, factor: Factor, seed: u64) -> Self {
+        let max_iter = match factor {
+            Factor::KMeans(_) => Some(KMEANS_MAX_ITER),
+            Factor::KSubspaces(_) => Some(KSUBSPACES_MAX_ITER),
+            Factor::Svd | Factor::Blocks(_) => None,
+        };
+        Self { name: name.into(), rho, factor, seed: max_iter.map(|_| seed), max_iter }
+    }
+
     /// A stable key for logs: `name|rho|factor`.
     pub fn key(&self) -> String {
         format!("{}|{}|{}", self.name, self.rho, self.factor)
@@ -136,7 +169,7 @@ impl EditList {
 #[derive(Debug, Default)]
 pub struct EditEngine {
     svds: HashMap<String, ThinSvd>,
-    clusterings: HashMap<(String, Factor, usize), Clustering>,
+    clusterings: HashMap<(String, RowClustering), Clustering>,
     originals: HashMap<String, Vec<f32>>,
     seed: u64,
 }
@@ -155,7 +188,7 @@ pub fn to_row_major(m: &Mat<f32>) -> Vec<f32> {
 }
 
 impl EditEngine {
-    /// An engine whose k-means / k-subspaces use `seed`.
+    /// An engine whose k-means / k-subspaces use `seed` for edits that record none.
     pub fn new(seed: u64) -> Self {
         Self { seed, ..Self::default() }
     }
@@ -199,20 +232,24 @@ impl EditEngine {
                 let svd = self.svd(model, &edit.name)?;
                 return Ok(to_row_major(&svd.truncated(k).map_err(linalg(&edit.name))?));
             }
-            Factor::Blocks(c) => (RowClustering::Blocks { clusters: c }, 0),
-            Factor::KMeans(c) => {
-                (RowClustering::KMeans { clusters: c, seed: self.seed, max_iter: 100 }, 0)
-            }
-            Factor::KSubspaces(c) => {
-                let dim = ksubspace_dim(edit.rho, m, n, c).map_err(linalg(&edit.name))?;
-                (RowClustering::KSubspaces { clusters: c, dim, seed: self.seed, max_iter: 30 }, dim)
-            }
+            Factor::Blocks(c) => RowClustering::Blocks { clusters: c },
+            Factor::KMeans(c) => RowClustering::KMeans {
+                clusters: c,
+                seed: edit.seed.unwrap_or(self.seed),
+                max_iter: edit.max_iter.unwrap_or(KMEANS_MAX_ITER),
+            },
+            Factor::KSubspaces(c) => RowClustering::KSubspaces {
+                clusters: c,
+                dim: ksubspace_dim(edit.rho, m, n, c).map_err(linalg(&edit.name))?,
+                seed: edit.seed.unwrap_or(self.seed),
+                max_iter: edit.max_iter.unwrap_or(KSUBSPACES_MAX_ITER),
+            },
         };
         let w = self.original(model, &edit.name)?.clone();
         let wref = MatRef::from_row_major_slice(&w, m, n);
-        let key = (edit.name.clone(), edit.factor, clustering.1);
+        let key = (edit.name.clone(), clustering);
         if !self.clusterings.contains_key(&key) {
-            let cl = cluster_rows(wref, &clustering.0).map_err(linalg(&edit.name))?;
+            let cl = cluster_rows(wref, &clustering).map_err(linalg(&edit.name))?;
             self.clusterings.insert(key.clone(), cl);
         }
         let f = factorize_clusters(wref, self.clusterings[&key].clone(), edit.rho)

@@ -375,9 +375,9 @@ pub fn run_search_with_progress(
         ms.iter()
             .flat_map(|m| {
                 cfg.rhos.iter().flat_map(move |&rho| {
-                    cfg.factors
-                        .iter()
-                        .map(move |&factor| (m.layer, Edit { name: m.name.clone(), rho, factor }))
+                    cfg.factors.iter().map(move |&factor| {
+                        (m.layer, Edit::new(m.name.clone(), rho, factor, cfg.seed))
+                    })
                 })
             })
             .collect()
@@ -657,7 +657,7 @@ fn marchenko_pastur(
             scan.evaluator.cache_layer(scan.model, m.layer)?;
         }
         let mut trial = chosen.clone();
-        trial.push(Edit { name: m.name.clone(), rho, factor: Factor::Svd });
+        trial.push(Edit::svd(m.name.clone(), rho));
         let metrics = scan.evaluate(&trial)?;
         if !current.better_than(&metrics) {
             chosen = trial;

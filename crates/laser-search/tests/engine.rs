@@ -7,9 +7,7 @@ mod common;
 
 use common::*;
 use laser_model::Model;
-use laser_search::{
-    Edit, EditEngine, EvalLayout, Evaluator, Factor, Metrics, gradient_pass, load_task,
-};
+use laser_search::{Edit, EditEngine, EvalLayout, Evaluator, Metrics, gradient_pass, load_task};
 
 fn close(a: &Metrics, b: &Metrics) {
     assert_eq!((a.n, a.accuracy), (b.n, b.accuracy));
@@ -35,7 +33,7 @@ fn engine_shortcuts_match(mut model: Model, edited: &str) {
         close(&base, &other.evaluate(&model).unwrap());
     }
 
-    let edit = Edit { name: edited.into(), rho: 0.1, factor: Factor::Svd };
+    let edit = Edit::svd(edited, 0.1);
     let mut cached = Evaluator::new(&model, &task.items, 512).unwrap();
     cached.cache_layer(&model, 1).unwrap();
     EditEngine::new(0).apply(&mut model, std::slice::from_ref(&edit)).unwrap();

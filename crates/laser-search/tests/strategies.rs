@@ -25,7 +25,7 @@ fn prefers_a(model: &Model, prompt: &str) -> bool {
 /// A two-choice task whose gold answers are what the model answers after the planted edit;
 /// prompts are chosen so that about half of them disagree with the unedited model.
 fn planted_task(model: &mut Model, items: usize) -> (std::path::PathBuf, Edit) {
-    let planted = Edit { name: PLANTED.into(), rho: 0.02, factor: Factor::Svd };
+    let planted = Edit::svd(PLANTED, 0.02);
     let prompts: Vec<String> = (0..400).map(|i| words(1000 + i, 3)).collect();
     let base: Vec<bool> = prompts.iter().map(|p| prefers_a(model, p)).collect();
     EditEngine::new(0).apply(model, std::slice::from_ref(&planted)).unwrap();
