@@ -49,6 +49,7 @@ pub use export::export_hf;
 pub use matrix::{MatrixInfo, MatrixKind};
 pub use model::{
     Backend, GradientPass, HiddenStates, Model, PreparedBatch, PromptState, TokenTarget,
+    WeightStamp,
 };
 pub use tokenizer::{PieceKind, Tokenizer};
 pub use weights::{

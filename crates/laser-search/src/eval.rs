@@ -6,13 +6,14 @@
 //! - The LM head runs only at the scored positions (`Model::score_targets`).
 //! - An edit at layer ℓ leaves everything before ℓ unchanged: [`Evaluator::cache_layer`] stores
 //!   the hidden states entering ℓ once, and [`Evaluator::evaluate`] reruns only layers ℓ.. for
-//!   every candidate at ℓ.
+//!   every candidate at ℓ. The cache carries the [`WeightStamp`] of the layers below ℓ and is
+//!   used only while the model still matches it, so no caller can get metrics of a stale model.
 //! - Generative items decode greedily with a KV cache.
 //!
 //! Metrics follow LASER: accuracy in percent; log-loss = the mean over items of the mean per-token
 //! NLL of the gold answer under teacher forcing.
 
-use laser_model::{HiddenStates, Model, PreparedBatch, TokenTarget, Tokenizer};
+use laser_model::{HiddenStates, Model, PreparedBatch, TokenTarget, Tokenizer, WeightStamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SearchError};
@@ -172,8 +173,23 @@ pub struct Evaluator {
     gold_seq: Vec<usize>,
     slots: Vec<SeqSlot>,
     batches: Vec<Batch>,
-    cache: Option<(usize, Vec<HiddenStates>)>,
+    cache: Option<LayerCache>,
     stop_tokens: Vec<u32>,
+}
+
+/// The hidden states entering `layer`, computed under weights stamped `below`.
+#[derive(Debug)]
+struct LayerCache {
+    layer: usize,
+    below: WeightStamp,
+    states: Vec<HiddenStates>,
+}
+
+impl LayerCache {
+    /// Whether the states are still those `model` computes: no matrix below `layer` changed.
+    fn valid_for(&self, model: &Model) -> bool {
+        model.weights_below(self.layer) == self.below
+    }
 }
 
 /// Lower-cases, strips punctuation and articles, and collapses whitespace (SQuAD-style), so that
@@ -415,19 +431,18 @@ impl Evaluator {
         self.scoring.is_empty()
     }
 
-    /// Stores the hidden states entering `layer` under the model as it is now. Later evaluations
-    /// start there; valid while no matrix below `layer` changes (and, when moving up from a lower
-    /// cached layer, none changed below the new one since that cache was made).
+    /// Stores the hidden states entering `layer` under the model as it is now; later evaluations
+    /// start there while no matrix below `layer` changes (and run the whole model otherwise).
     pub fn cache_layer(&mut self, model: &Model, layer: usize) -> Result<()> {
-        if self.cache.as_ref().is_some_and(|(l, _)| *l == layer) {
+        if self.cache.as_ref().is_some_and(|c| c.layer == layer && c.valid_for(model)) {
             return Ok(());
         }
-        // Moving up from a lower cached layer runs only the blocks in between.
+        // Moving up from a valid lower cache runs only the blocks in between.
         let states = match self.cache.take() {
-            Some((from, old)) if from < layer => self
+            Some(c) if c.layer < layer && c.valid_for(model) => self
                 .batches
                 .iter()
-                .zip(&old)
+                .zip(&c.states)
                 .map(|(b, h)| model.advance_hidden(&b.prep, h, layer))
                 .collect::<laser_model::Result<Vec<_>>>()?,
             _ => self
@@ -436,29 +451,34 @@ impl Evaluator {
                 .map(|b| model.hidden_before(&b.prep, layer))
                 .collect::<laser_model::Result<Vec<_>>>()?,
         };
-        self.cache = Some((layer, states));
+        self.cache = Some(LayerCache { layer, below: model.weights_below(layer), states });
         Ok(())
     }
 
-    /// Drops the layer cache (after an edit below the cached layer).
+    /// Drops the layer cache.
     pub fn clear_cache(&mut self) {
         self.cache = None;
     }
 
     /// The layer the cache starts at, if any.
     pub fn cached_layer(&self) -> Option<usize> {
-        self.cache.as_ref().map(|(l, _)| *l)
+        self.cache.as_ref().map(|c| c.layer)
     }
 
-    /// Scores every item under the model as it is now.
+    /// Scores every item under the model as it is now (from the layer cache when it is valid
+    /// for this model, from the embeddings otherwise).
     pub fn evaluate(&self, model: &Model) -> Result<Metrics> {
+        let cache = self.cache.as_ref().filter(|c| c.valid_for(model));
+        if cache.is_none() && self.cache.is_some() {
+            tracing::debug!("layer cache is stale (a matrix below it changed): full forward");
+        }
         // Per batch: (log-prob, top-1) of each target.
         let scored: Vec<Vec<(f32, u32)>> = self
             .batches
             .iter()
             .enumerate()
             .map(|(b, batch)| {
-                let from = self.cache.as_ref().map(|(_, states)| &states[b]);
+                let from = cache.map(|c| &c.states[b]);
                 model.score_targets(&batch.prep, from, &batch.targets)
             })
             .collect::<laser_model::Result<_>>()?;

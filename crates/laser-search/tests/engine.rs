@@ -45,6 +45,33 @@ fn engine_shortcuts_match(mut model: Model, edited: &str) {
     }
 }
 
+/// Regression: the layer cache trusted its caller, so an edit below the cached layer (or another
+/// model) gave the metrics of a model that no longer existed. It now checks its weight stamp.
+#[test]
+fn an_edit_below_the_cached_layer_is_noticed() {
+    let mut model = tiny("llama");
+    let lines: Vec<serde_json::Value> = (0..12)
+        .map(|i| serde_json::json!({"prompt": words(700 + i, 3), "choices": ["a", "b c"], "answer": i % 2}))
+        .collect();
+    let task = load_task(&write_jsonl("stale-cache", &lines)).unwrap();
+    let mut cached = Evaluator::new(&model, &task.items, 512).unwrap();
+    cached.cache_layer(&model, 1).unwrap();
+    let base = cached.evaluate(&model).unwrap();
+    let below = Edit::svd("model.layers.0.mlp.down_proj.weight", 0.05);
+    EditEngine::new(0).apply(&mut model, std::slice::from_ref(&below)).unwrap();
+    let fresh = Evaluator::new(&model, &task.items, 512).unwrap().evaluate(&model).unwrap();
+    assert_ne!(fresh.logloss, base.logloss, "the edit changes the model");
+    close(&fresh, &cached.evaluate(&model).unwrap());
+    // Rebuilding the cache at the same layer after the edit gives the new model's states.
+    cached.cache_layer(&model, 1).unwrap();
+    close(&fresh, &cached.evaluate(&model).unwrap());
+    // Restoring is a change too; and a cache never serves another model.
+    model.restore_all();
+    close(&base, &cached.evaluate(&model).unwrap());
+    let other = tiny("llama");
+    close(&base, &cached.evaluate(&other).unwrap());
+}
+
 #[test]
 fn shared_prompts_and_the_layer_cache_give_full_pass_metrics() {
     engine_shortcuts_match(tiny("llama"), "model.layers.1.mlp.down_proj.weight");

@@ -87,7 +87,23 @@ pub struct Model {
     shapes: HashMap<String, Vec<usize>>,
     tokenizer: Option<Tokenizer>,
     source: PathBuf,
+    /// Unique per loaded model, so that a [`WeightStamp`] of one model never matches another's.
+    instance: u64,
+    /// Per layer, the clock value of the last change to one of its matrices (0: none yet).
+    layer_changes: Vec<u64>,
+    change_clock: u64,
 }
+
+/// Identifies the weights of layers `0..L` of one model at one moment: two stamps taken with
+/// [`Model::weights_below`] are equal only if no matrix of those layers was replaced or restored
+/// in between. Caches of hidden states check it before trusting what they hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightStamp {
+    instance: u64,
+    changes: Vec<u64>,
+}
+
+static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn architecture(cfg: ModelConfig) -> Box<dyn Architecture> {
     match cfg.family {
@@ -210,6 +226,7 @@ impl Model {
             )));
         }
         let matrices = arch.editable();
+        let num_layers = arch.config().num_layers;
         let matrix_index = matrices.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
         Ok(Self {
             arch,
@@ -221,7 +238,27 @@ impl Model {
             shapes,
             tokenizer,
             source: source.to_owned(),
+            instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            layer_changes: vec![0; num_layers],
+            change_clock: 0,
         })
+    }
+
+    /// The stamp of layers `0..layer`'s weights as they are now.
+    pub fn weights_below(&self, layer: usize) -> WeightStamp {
+        let end = layer.min(self.layer_changes.len());
+        WeightStamp { instance: self.instance, changes: self.layer_changes[..end].to_vec() }
+    }
+
+    /// Records that matrix `name` changed (for [`Model::weights_below`]).
+    fn touch(&mut self, name: &str) {
+        if let Some(&i) = self.matrix_index.get(name) {
+            let layer = self.matrices[i].layer;
+            if let Some(slot) = self.layer_changes.get_mut(layer) {
+                self.change_clock += 1;
+                *slot = self.change_clock;
+            }
+        }
     }
 
     /// The normalised config.
@@ -317,6 +354,7 @@ impl Model {
             self.params.map.insert(name.to_owned(), new).expect("editable matrices are parameters");
         let old_host = new_host.and_then(|h| self.params.host.insert(name.to_owned(), h));
         self.originals.entry(name.to_owned()).or_insert((old, old_host));
+        self.touch(name);
         Ok(())
     }
 
@@ -338,6 +376,7 @@ impl Model {
     }
 
     fn put_back(&mut self, name: String, (tensor, host): (Tensor<2>, Option<HostMatrix>)) {
+        self.touch(&name);
         if let Some(h) = host {
             self.params.host.insert(name.clone(), h);
         }
