@@ -57,11 +57,11 @@ fn sigma_and_sigma_gradients_match_the_oracle_for_every_matrix_of_every_family()
             let g = MatRef::from_row_major_slice(&g, shape[0], shape[1]);
             let svd = thin_svd(w).unwrap();
             let gs = sigma_gradient(&svd, g).unwrap();
-            assert_eq!(svd.s.len(), sigma_ref.len(), "{family} {name}");
+            assert_eq!(svd.s().len(), sigma_ref.len(), "{family} {name}");
             // An f32 SVD is backward stable: |σ̃ᵢ − σᵢ| ≤ p(m, n)·ε·σ₁. For the 512-row heads that
             // reaches ~1e-5·σ₁ (phi3's head: 1.03e-5); 2e-5 still catches any real error.
             let smax = sigma_ref[0];
-            for (i, (a, b)) in svd.s.iter().zip(&sigma_ref).enumerate() {
+            for (i, (a, b)) in svd.s().iter().zip(&sigma_ref).enumerate() {
                 assert!((a - b).abs() <= 2e-5 * smax, "{family} {name} σ_{i}: {a} vs {b}");
             }
             // f32 singular vectors carry ~eps·σ₁/gap error; relative to the largest |g_i| that is

@@ -13,18 +13,31 @@ use rayon::prelude::*;
 use crate::error::{LinalgError, Result, check_matrix, check_shape};
 
 /// `W = U diag(s) Vᵀ` with `U` m×r, `V` n×r orthonormal columns and `s` non-increasing, where
-/// `r = min(m, n)` for a thin SVD or the requested rank for a top-k SVD.
+/// `r = min(m, n)` for a thin SVD or the requested rank for a top-k SVD. Only this crate's
+/// decompositions build one, so the shapes always agree (read them through the accessors).
 #[derive(Debug, Clone)]
 pub struct ThinSvd {
-    /// Left singular vectors, m×r.
-    pub u: Mat<f32>,
-    /// Singular values, non-negative and non-increasing, length r.
-    pub s: Vec<f32>,
-    /// Right singular vectors, n×r.
-    pub v: Mat<f32>,
+    pub(crate) u: Mat<f32>,
+    pub(crate) s: Vec<f32>,
+    pub(crate) v: Mat<f32>,
 }
 
 impl ThinSvd {
+    /// Left singular vectors, m×r.
+    pub fn u(&self) -> &Mat<f32> {
+        &self.u
+    }
+
+    /// Singular values, non-negative and non-increasing, length r.
+    pub fn s(&self) -> &[f32] {
+        &self.s
+    }
+
+    /// Right singular vectors, n×r.
+    pub fn v(&self) -> &Mat<f32> {
+        &self.v
+    }
+
     /// Rows of the decomposed matrix.
     pub fn nrows(&self) -> usize {
         self.u.nrows()

@@ -38,7 +38,7 @@ impl SmoothLoss {
 fn compose(svd: &ThinSvd, sigma: &[f64]) -> Mat<f64> {
     Mat::from_fn(svd.nrows(), svd.ncols(), |i, j| {
         (0..svd.rank())
-            .map(|r| f64::from(svd.u[(i, r)]) * sigma[r] * f64::from(svd.v[(j, r)]))
+            .map(|r| f64::from(svd.u()[(i, r)]) * sigma[r] * f64::from(svd.v()[(j, r)]))
             .sum()
     })
 }
@@ -50,7 +50,7 @@ fn sigma_gradient_matches_central_differences() {
         let loss = SmoothLoss { a: gaussian(m, n, seed + 10), b: gaussian(m, n, seed + 20) };
         let svd = thin_svd(w.as_ref()).unwrap();
         let g = sigma_gradient(&svd, loss.gradient(&w).as_ref()).unwrap();
-        let sigma: Vec<f64> = svd.s.iter().map(|&s| f64::from(s)).collect();
+        let sigma: Vec<f64> = svd.s().iter().map(|&s| f64::from(s)).collect();
         let h = 1e-4;
         for i in 0..svd.rank() {
             let mut plus = sigma.clone();
@@ -72,8 +72,8 @@ fn predicted_loss_change_is_the_directional_derivative_of_truncation() {
     let loss = SmoothLoss { a: gaussian(m, n, 19), b: gaussian(m, n, 29) };
     let svd = thin_svd(w.as_ref()).unwrap();
     let g = sigma_gradient(&svd, loss.gradient(&w).as_ref()).unwrap();
-    let dl = predicted_loss_change(&svd.s, &g).unwrap();
-    let sigma: Vec<f64> = svd.s.iter().map(|&s| f64::from(s)).collect();
+    let dl = predicted_loss_change(svd.s(), &g).unwrap();
+    let sigma: Vec<f64> = svd.s().iter().map(|&s| f64::from(s)).collect();
     for k in [0, 3, 8, 15, 16] {
         // Shrink the tail by t: σ_i ← (1 − t) σ_i for i ≥ k. d/dt at 0 is ΔL(k).
         let shrink = |t: f64| -> Vec<f64> {

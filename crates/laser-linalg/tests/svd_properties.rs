@@ -16,22 +16,22 @@ fn thin_svd_is_orthonormal_and_reconstructs_on_every_shape() {
         let (m, n) = w.shape();
         let svd = thin_svd(w.as_ref()).unwrap();
         let r = m.min(n);
-        assert_eq!((svd.u.shape(), svd.s.len(), svd.v.shape()), ((m, r), r, (n, r)));
+        assert_eq!((svd.u().shape(), svd.s().len(), svd.v().shape()), ((m, r), r, (n, r)));
         let tol = 30.0 * EPS * ((m.max(n)) as f64).sqrt();
-        assert!(orthonormality_defect(&svd.u) < tol, "U of {m}×{n}");
+        assert!(orthonormality_defect(svd.u()) < tol, "U of {m}×{n}");
         assert!(
-            orthonormality_defect(&svd.v) < tol,
+            orthonormality_defect(svd.v()) < tol,
             "V of {m}×{n}: {}",
-            orthonormality_defect(&svd.v)
+            orthonormality_defect(svd.v())
         );
-        assert!(svd.s.windows(2).all(|p| p[0] >= p[1]) && svd.s.iter().all(|&s| s >= 0.0));
+        assert!(svd.s().windows(2).all(|p| p[0] >= p[1]) && svd.s().iter().all(|&s| s >= 0.0));
         let full = svd.truncated(r).unwrap();
         let rel = frobenius_diff(&full, &w) / frobenius(&w);
         assert!(rel < tol, "reconstruction of {m}×{n}: {rel:e} ≥ {tol:e}");
         // The values-only path agrees with the full decomposition.
         let s_only = singular_values(w.as_ref()).unwrap();
-        for (a, b) in s_only.iter().zip(&svd.s) {
-            assert!((a - b).abs() as f64 <= tol * f64::from(svd.s[0]), "{a} vs {b}");
+        for (a, b) in s_only.iter().zip(svd.s()) {
+            assert!((a - b).abs() as f64 <= tol * f64::from(svd.s()[0]), "{a} vs {b}");
         }
     }
 }
@@ -55,7 +55,7 @@ fn eckart_young_error_equals_tail_energy_for_every_rank() {
 fn rank_deficient_matrices_have_vanishing_tails() {
     let w = low_rank(80, 80, 7, 5);
     let svd = thin_svd(w.as_ref()).unwrap();
-    assert!(f64::from(svd.s[7]) < 1e-4 * f64::from(svd.s[0]), "σ_8 = {}", svd.s[7]);
+    assert!(f64::from(svd.s()[7]) < 1e-4 * f64::from(svd.s()[0]), "σ_8 = {}", svd.s()[7]);
     let w7 = svd.truncated(7).unwrap();
     assert!(frobenius_diff(&w7, &w) < 1e-4 * frobenius(&w));
 }
@@ -68,10 +68,10 @@ fn batched_svd_equals_one_at_a_time_in_order() {
     let values = batched_singular_values(&refs);
     for ((w, b), v) in ws.iter().zip(&batched).zip(&values) {
         let one = thin_svd_with(w.as_ref(), Par::Seq).unwrap();
-        assert_eq!(b.as_ref().unwrap().s, one.s, "same sequential algorithm, same bits");
-        let tol = 1e-5 * f64::from(one.s[0]);
+        assert_eq!(b.as_ref().unwrap().s(), one.s(), "same sequential algorithm, same bits");
+        let tol = 1e-5 * f64::from(one.s()[0]);
         assert!(
-            v.as_ref().unwrap().iter().zip(&one.s).all(|(a, b)| f64::from((a - b).abs()) <= tol)
+            v.as_ref().unwrap().iter().zip(one.s()).all(|(a, b)| f64::from((a - b).abs()) <= tol)
         );
     }
 }
@@ -124,21 +124,23 @@ fn top_k_backends_agree_with_thin_svd() {
     for k in [1, 5, 16] {
         for backend in [SvdBackend::Thin, SvdBackend::Partial, SvdBackend::randomized(7)] {
             let top = top_k_svd(w.as_ref(), k, backend).unwrap();
-            assert_eq!(top.s.len(), k);
+            assert_eq!(top.s().len(), k);
             let tol = match backend {
                 SvdBackend::Randomized { .. } => 1e-2,
                 _ => 1e-4,
-            } * f64::from(exact.s[0]);
+            } * f64::from(exact.s()[0]);
             for i in 0..k {
-                let d = f64::from((top.s[i] - exact.s[i]).abs());
-                assert!(d <= tol, "{backend:?} k={k} σ_{i}: {} vs {}", top.s[i], exact.s[i]);
+                let d = f64::from((top.s()[i] - exact.s()[i]).abs());
+                assert!(d <= tol, "{backend:?} k={k} σ_{i}: {} vs {}", top.s()[i], exact.s()[i]);
             }
-            assert!(orthonormality_defect(&top.u) < 1e-3 && orthonormality_defect(&top.v) < 1e-3);
+            assert!(orthonormality_defect(top.u()) < 1e-3 && orthonormality_defect(top.v()) < 1e-3);
             // Each returned triplet is a real singular triplet: W v_i ≈ σ_i u_i.
-            let wv = &w * &top.v;
+            let wv = &w * top.v();
             for i in 0..k {
                 let res: f64 = (0..400)
-                    .map(|r| (f64::from(wv[(r, i)]) - f64::from(top.s[i] * top.u[(r, i)])).powi(2))
+                    .map(|r| {
+                        (f64::from(wv[(r, i)]) - f64::from(top.s()[i] * top.u()[(r, i)])).powi(2)
+                    })
                     .sum::<f64>()
                     .sqrt();
                 assert!(res <= 20.0 * tol, "{backend:?} triplet {i}: residual {res}");
@@ -149,5 +151,5 @@ fn top_k_backends_agree_with_thin_svd() {
     let small = gaussian(50, 40, 3);
     let a = top_k_svd(small.as_ref(), 30, SvdBackend::Partial).unwrap();
     let b = top_k_svd(small.as_ref(), 30, SvdBackend::Thin).unwrap();
-    assert_eq!(a.s, b.s);
+    assert_eq!(a.s(), b.s());
 }

@@ -9,20 +9,45 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ModelError, Result};
 
-/// A dense f32 tensor in row-major order, as stored by HF.
+/// A dense f32 tensor in row-major order, as stored by HF. Its value count always equals the
+/// product of its shape ([`HostTensor::new`] checks; outside this crate the fields are private).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostTensor {
-    /// Dimensions, outermost first.
-    pub shape: Vec<usize>,
-    /// Row-major values.
-    pub data: Vec<f32>,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) data: Vec<f32>,
 }
 
 impl HostTensor {
-    /// A tensor from parts; the caller guarantees `data.len()` is the product of `shape`.
-    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Self {
-        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
-        Self { shape, data }
+    /// A tensor from parts: an error unless `data.len()` is the product of `shape`.
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
+        match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+            Some(n) if n == data.len() => Ok(Self { shape, data }),
+            _ => Err(ModelError::TensorShape {
+                name: "host tensor".into(),
+                expected: shape,
+                got: vec![data.len()],
+            }),
+        }
+    }
+
+    /// Dimensions, outermost first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Row-major values.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Row-major values, to change in place (the shape stays).
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// The values, giving the tensor up.
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
     }
 
     /// Fails on the first NaN or infinity.
@@ -98,7 +123,7 @@ pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<WeightMap> {
                 view.dtype()
             ))
         })?;
-        out.insert(name, HostTensor::new(view.shape().to_vec(), data));
+        out.insert(name, HostTensor::new(view.shape().to_vec(), data)?);
     }
     Ok(out)
 }

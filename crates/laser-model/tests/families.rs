@@ -104,5 +104,5 @@ fn newer_families_name_themselves_and_load_their_extra_tensors() {
     assert!(qwen2.parameter("model.layers.0.self_attn.k_proj.bias").is_some());
     assert!(qwen2.parameter("model.layers.0.self_attn.o_proj.bias").is_none());
     let qwen3 = load_tiny("qwen3");
-    assert_eq!(qwen3.parameter("model.layers.1.self_attn.q_norm.weight").unwrap().data.len(), 16);
+    assert_eq!(qwen3.parameter("model.layers.1.self_attn.q_norm.weight").unwrap().data().len(), 16);
 }

@@ -118,7 +118,7 @@ fn ggufs_of_every_llama_like_family_match_the_oracle() {
         assert_eq!(gguf.config().sliding_window, original.config().sliding_window, "{family}");
         let r = reference(family);
         let logits = gguf.all_logits(&r.ids).unwrap();
-        let oracle = &r.tensors["logits"].data;
+        let oracle = r.tensors["logits"].data();
         let scale = oracle.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let worst = logits.iter().zip(oracle).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         assert!(worst <= 1e-4 * scale, "{family}: max |Δlogit| {worst} (scale {scale})");

@@ -90,14 +90,14 @@ fn weight_problems_name_the_tensor() {
 
     let d = copy_tiny("llama", "shape");
     edit_weights(&d, |w| {
-        w.insert("model.norm.weight".into(), HostTensor::new(vec![63], vec![1.0; 63]));
+        w.insert("model.norm.weight".into(), HostTensor::new(vec![63], vec![1.0; 63]).unwrap());
     });
     let err = load_err(&d);
     assert!(err.contains("model.norm.weight") && err.contains("[63]"), "{err}");
 
     let d = copy_tiny("gpt2", "nan");
     edit_weights(&d, |w| {
-        w.get_mut("transformer.h.1.mlp.c_fc.weight").unwrap().data[17] = f32::INFINITY;
+        w.get_mut("transformer.h.1.mlp.c_fc.weight").unwrap().data_mut()[17] = f32::INFINITY;
     });
     let err = load_err(&d);
     assert!(
@@ -162,14 +162,14 @@ fn half_precision_checkpoints_load_and_compute_in_f32() {
             .iter()
             .map(|(n, t)| {
                 let bytes = t
-                    .data
+                    .data()
                     .iter()
                     .flat_map(|&x| match dtype {
                         safetensors::Dtype::F16 => half::f16::from_f32(x).to_le_bytes(),
                         _ => half::bf16::from_f32(x).to_le_bytes(),
                     })
                     .collect();
-                (n.clone(), bytes, t.shape.clone())
+                (n.clone(), bytes, t.shape().to_vec())
             })
             .collect();
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = encoded

@@ -70,10 +70,10 @@ pub fn rank_matrices(
     let mut svds = Vec::with_capacity(matrices.len());
     for (m, r) in matrices.iter().zip(results) {
         let (svd, g, grad_norm) = r?;
-        let curve = truncation_scores(&svd.s, &g, score)
+        let curve = truncation_scores(svd.s(), &g, score)
             .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
         let first_order =
-            truncation_scores(&svd.s, &g, TruncationScore::FirstOrder).expect("same lengths");
+            truncation_scores(svd.s(), &g, TruncationScore::FirstOrder).expect("same lengths");
         let [r, c] = m.shape;
         let mut points: Vec<(f64, f32, usize)> = rhos
             .iter()

@@ -430,7 +430,8 @@ impl GgufFile {
     pub fn tensor(&self, info: &GgufTensorInfo) -> HostTensor {
         let n = info.dims.iter().product();
         let data = dequantize(info.ty, &self.mmap[info.range.clone()], n);
-        HostTensor::new(info.dims.iter().rev().copied().collect(), data)
+        // `parse` checked that the byte range holds exactly the product of the dims.
+        HostTensor { shape: info.dims.iter().rev().copied().collect(), data }
     }
 
     pub(crate) fn meta(&self, key: &str) -> Result<&GgufValue> {

@@ -50,7 +50,7 @@ pub fn unpermute_rows(t: &HostTensor, heads: usize) -> HostTensor {
             }
         }
     }
-    HostTensor::new(t.shape.clone(), data)
+    HostTensor { shape: t.shape.clone(), data }
 }
 
 /// GGUF architectures this loader reads (llama.cpp's names).

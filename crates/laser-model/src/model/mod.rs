@@ -315,7 +315,7 @@ impl Model {
     pub fn parameter(&self, name: &str) -> Option<HostTensor> {
         let t = self.params.map.get(name)?;
         let data = host_vec(t.clone()).ok()?;
-        Some(HostTensor::new(self.shapes[name].clone(), data))
+        Some(HostTensor { shape: self.shapes[name].clone(), data })
     }
 
     /// Names of every parameter the model holds.
@@ -343,7 +343,7 @@ impl Model {
                 got: vec![data.len()],
             });
         }
-        HostTensor::new(vec![data.len()], data.clone()).check_finite(name)?;
+        HostTensor { shape: vec![data.len()], data: data.clone() }.check_finite(name)?;
         let new_host = self.params.host.contains_key(name).then(|| HostMatrix {
             rows: shape[0],
             cols: shape[1],

@@ -248,13 +248,13 @@ pub fn tiny_gguf(family: &str) -> Vec<u8> {
     let mut put = |gguf: &str, hf: &str, permute_heads: Option<usize>| {
         let Some(t) = model.parameter(hf) else { return };
         let data = match permute_heads.filter(|_| permuted) {
-            Some(h) => permute(&t.data, t.shape[0], t.shape[1], h),
+            Some(h) => permute(t.data(), t.shape()[0], t.shape()[1], h),
             None if gguf.ends_with("norm.weight") => {
-                t.data.iter().map(|x| x + norm_shift).collect()
+                t.data().iter().map(|x| x + norm_shift).collect()
             }
-            None => t.data.clone(),
+            None => t.data().to_vec(),
         };
-        w.tensor_f32(gguf, &t.shape, &data);
+        w.tensor_f32(gguf, t.shape(), &data);
     };
     put("token_embd.weight", "model.embed_tokens.weight", None);
     put("output_norm.weight", "model.norm.weight", None);
