@@ -21,9 +21,30 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
+/// I/O failures the user fixes by naming another path (2) — a missing file, a folder where a
+/// file belongs, unreadable or malformed bytes, an output folder already in use — as opposed to
+/// the machine failing a write (full disk, file-size limit, read-only filesystem: 1).
+fn io_is_input(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::NotFound
+            | K::InvalidData
+            | K::InvalidInput
+            | K::AlreadyExists
+            | K::IsADirectory
+            | K::NotADirectory
+            | K::PermissionDenied
+            | K::UnexpectedEof
+    )
+}
+
 fn model_error_is_input(e: &ModelError) -> bool {
-    !matches!(e, ModelError::Backend(_))
-        && !matches!(e, ModelError::Io { source, .. } if !matches!(source.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData | std::io::ErrorKind::AlreadyExists))
+    match e {
+        ModelError::Backend(_) => false,
+        ModelError::Io { source, .. } => io_is_input(source),
+        _ => true,
+    }
 }
 
 /// The exit status for an error chain.
@@ -31,6 +52,9 @@ pub fn code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if cause.is::<UsageError>() {
             return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
+            return if io_is_input(e) { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<ModelError>() {
             return if model_error_is_input(e) { 2 } else { 1 };
@@ -44,9 +68,7 @@ pub fn code(err: &anyhow::Error) -> i32 {
                         1
                     }
                 }
-                SearchError::Io { source, .. } if source.kind() != std::io::ErrorKind::NotFound => {
-                    1
-                }
+                SearchError::Io { source, .. } if !io_is_input(source) => 1,
                 _ => 2,
             };
         }

@@ -10,6 +10,7 @@ mod plots;
 mod progress;
 mod report;
 mod resources;
+mod signals;
 
 use clap::Parser;
 use laser_model::Backend;
@@ -26,7 +27,16 @@ fn main() {
             std::process::exit(code);
         }
     };
+    signals::install();
     let result = run(cli);
+    if let Some(signal) = signals::received() {
+        // Stopped at a candidate boundary (or finished before the next one): the logs are synced.
+        eprintln!(
+            "stopped by {}: every finished candidate is logged; run the same command again to resume",
+            signals::name(signal)
+        );
+        std::process::exit(128 + signal);
+    }
     if let Err(err) = result {
         eprintln!("{}", exit::render(&err));
         std::process::exit(exit::code(&err));

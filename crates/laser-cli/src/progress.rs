@@ -63,4 +63,8 @@ impl laser_search::Progress for Bars {
             bar.inc(1);
         }
     }
+
+    fn stop_requested(&self) -> bool {
+        crate::signals::received().is_some()
+    }
 }

@@ -16,7 +16,7 @@
 //! let g = MatRef::from_row_major_slice(&g, 3, 2);
 //! let svd = thin_svd(w).unwrap();
 //! let gs = sigma_gradient(&svd, g).unwrap();
-//! let dl = predicted_loss_change(&svd.s, &gs).unwrap(); // ΔL for keeping k = 0, 1, 2
+//! let dl = predicted_loss_change(svd.s(), &gs).unwrap(); // ΔL for keeping k = 0, 1, 2
 //! let k = kept_rank(0.5, 3, 2).unwrap();
 //! let w1 = svd.truncated(k).unwrap();
 //! assert_eq!((k, dl.len(), w1.nrows()), (1, 3, 3));

@@ -152,7 +152,7 @@ pub struct EditList {
 impl EditList {
     /// Reads an edit list file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| SearchError::io(path, e))?;
+        let text = crate::error::read_text(path)?;
         serde_json::from_str(&text).map_err(|e| SearchError::EditList {
             path: Some(path.to_owned()),
             message: format!("line {}: {e}", e.line()),

@@ -24,6 +24,13 @@ pub enum SearchError {
     /// The model failed.
     #[error(transparent)]
     Model(#[from] laser_model::ModelError),
+    /// Another process is writing into the output folder.
+    #[error("{}: another laser process{} is writing to this folder; wait for it to finish or use another output folder", path.display(), pid.map(|p| format!(" (PID {p})")).unwrap_or_default())]
+    Busy { path: PathBuf, pid: Option<u32> },
+    /// The caller asked the run to stop ([`crate::Progress::stop_requested`]); every candidate
+    /// evaluated so far is in the log, so the same command resumes.
+    #[error("stopped on request; every finished candidate is logged, and the same command resumes")]
+    Stopped,
     /// A linear-algebra call failed.
     #[error("matrix `{name}`: {source}")]
     Linalg {
@@ -48,4 +55,19 @@ impl SearchError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), source }
     }
+}
+
+/// Reads a text input (task file, edit list, …): the file's I/O error with its path, or, for
+/// bytes that are not UTF-8, an error naming the line and byte offset of the first bad byte.
+pub(crate) fn read_text(path: &std::path::Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| SearchError::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count();
+        SearchError::task(
+            path,
+            Some(line),
+            format!("not UTF-8 text (invalid byte at offset {offset})"),
+        )
+    })
 }

@@ -19,6 +19,7 @@ mod error;
 mod eval;
 mod formats;
 mod interval;
+mod lock;
 mod log;
 mod masked;
 mod ranking;
@@ -36,6 +37,7 @@ pub use eval::{
 };
 pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_task};
 pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
+pub use lock::{FolderLock, LOCK_FILE};
 pub use log::{CandidateLog, LoggedCandidate, write_atomic};
 pub use ranking::{GradientRanking, rank_matrices};
 pub use report::{

@@ -4,7 +4,7 @@
 //!
 //! The first line identifies the search (model, task, split, strategy options); resuming into a
 //! folder that holds a different search is refused. A torn last line (the kill landed mid-write)
-//! is ignored and overwritten.
+//! is ignored and overwritten. The folder is locked while the log is open ([`FolderLock`]).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::edits::Edit;
 use crate::error::{Result, SearchError};
 use crate::eval::Metrics;
+use crate::lock::FolderLock;
 
 /// One logged evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +34,8 @@ pub struct LoggedCandidate {
 #[derive(Debug)]
 pub struct CandidateLog {
     file: Option<(PathBuf, File)>,
+    /// Held while the log is open: one writer per folder.
+    _lock: Option<FolderLock>,
     known: HashMap<String, Metrics>,
     /// Entries read back on open (resumed), in order.
     pub resumed: usize,
@@ -41,12 +44,12 @@ pub struct CandidateLog {
 impl CandidateLog {
     /// No file: nothing is persisted.
     pub fn in_memory() -> Self {
-        Self { file: None, known: HashMap::new(), resumed: 0 }
+        Self { file: None, _lock: None, known: HashMap::new(), resumed: 0 }
     }
 
     /// Opens (or creates) `dir/candidates.jsonl` for the search identified by `identity`.
     pub fn open(dir: &Path, identity: &Value) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| SearchError::io(dir, e))?;
+        let lock = FolderLock::acquire(dir)?;
         let path = dir.join("candidates.jsonl");
         let mut known = HashMap::new();
         let mut resumed = 0;
@@ -88,7 +91,7 @@ impl CandidateLog {
         file.set_len(valid_len).map_err(|e| SearchError::io(&path, e))?;
         use std::io::Seek;
         file.seek(std::io::SeekFrom::End(0)).map_err(|e| SearchError::io(&path, e))?;
-        let mut log = Self { file: Some((path, file)), known, resumed };
+        let mut log = Self { file: Some((path, file)), _lock: Some(lock), known, resumed };
         if valid_len == 0 {
             log.write_line(&serde_json::json!({ "search": identity }))?;
         }

@@ -148,6 +148,11 @@ pub trait Progress {
     fn phase(&self, _name: &str, _total: u64) {}
     /// One step of the current phase is done.
     fn advance(&self) {}
+    /// Whether to stop at the next candidate boundary (e.g. after SIGINT): the run then returns
+    /// [`SearchError::Stopped`] with every finished candidate logged.
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// Reports nothing.
@@ -178,6 +183,9 @@ impl Scan<'_> {
                 m.clone()
             }
             None => {
+                if self.progress.stop_requested() {
+                    return Err(SearchError::Stopped);
+                }
                 let lowest = lowest_layer(self.model, edits)?;
                 // The layer cache holds base-model states: usable when every edit is at or above it.
                 if let (Some(cached), Some(low)) = (self.evaluator.cached_layer(), lowest)

@@ -227,7 +227,7 @@ pub fn run_suite(
 ) -> Result<SuiteReport> {
     let start = Instant::now();
     let loaded = load_all(tasks, cfg)?;
-    std::fs::create_dir_all(&cfg.out).map_err(|e| SearchError::io(&cfg.out, e))?;
+    let _lock = crate::lock::FolderLock::acquire(&cfg.out)?;
     let mut rows = Vec::with_capacity(tasks.len());
     let mut resumed = 0;
     for (task, loaded) in tasks.iter().zip(loaded) {
@@ -244,11 +244,14 @@ pub fn run_suite(
             rows.push(stored.result);
             continue;
         }
+        if progress.stop_requested() {
+            return Err(SearchError::Stopped);
+        }
         let row = match loaded {
             Err(error) => error_row(task, error),
             Ok(t) => match run_task(model, task, &t, &dir, cfg, progress) {
                 Ok(row) => row,
-                Err(e) if cfg.keep_going => {
+                Err(e) if cfg.keep_going && !matches!(e, SearchError::Stopped) => {
                     model.restore_all();
                     error_row(task, e.to_string())
                 }

@@ -20,7 +20,7 @@ pub use bias_in_bios::PROFESSIONS;
 
 /// Loads a task file in any supported format.
 pub fn load_task(path: &Path) -> Result<Task> {
-    let text = std::fs::read_to_string(path).map_err(|e| SearchError::io(path, e))?;
+    let text = crate::error::read_text(path)?;
     parse_task(path, &text)
 }
 
@@ -72,7 +72,7 @@ pub fn parse_task(path: &Path, text: &str) -> Result<Task> {
 /// Loads a Bias in Bios JSONL file as the 28-way profession task (content detection alone picks
 /// the gender task, since both read the same file).
 pub fn load_bias_in_bios_profession(path: &Path) -> Result<Task> {
-    let text = std::fs::read_to_string(path).map_err(|e| SearchError::io(path, e))?;
+    let text = crate::error::read_text(path)?;
     bias_in_bios::load(path, &text, bias_in_bios::Attribute::Profession)
 }
 
