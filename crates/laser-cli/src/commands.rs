@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use laser_model::{Backend, Model, TokenTarget, export_hf};
 use laser_search::{
-    EditEngine, EditList, Evaluator, SearchReport, Split, Strategy, SuiteConfig, load_task,
-    rank_matrices, run_search_with_progress, run_suite, suite_tasks,
+    EditEngine, EditList, Evaluator, SearchReport, Split, Strategy, SuiteConfig, check_context,
+    load_task, rank_matrices, run_search_with_progress, run_suite, suite_tasks,
 };
 use serde_json::json;
 
@@ -145,6 +145,7 @@ pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
     let choice = config::split(&a.split)?;
     let mut model = load_model(env, &a.model, &bars)?;
     let task = load_task(&task_path(&a.task, false)?)?;
+    check_context(&model, &task)?;
     let indices: Vec<usize> = match choice {
         SplitChoice::All => (0..task.items.len()).collect(),
         SplitChoice::Select | SplitChoice::Test => {
@@ -199,6 +200,7 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
     let rhos = config::rhos(a.rho.as_ref())?;
     let model = load_model(env, &a.model, &bars)?;
     let task = load_task(&task_path(&a.task, false)?)?;
+    check_context(&model, &task)?;
     let split = Split::new(task.items.len(), a.task.n, a.task.seed)?;
     let items = Split::items(&task, &split.select);
     bars.note(&format!("gradient pass on {} items", items.len()));

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SearchError};
 use crate::masked::{MaskedLayout, check_scorable, masked_prompt, suffix_text};
-use crate::task::{Item, Target};
+use crate::task::{Item, Target, Task};
 
 /// Accuracy of one class (choice tasks).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -226,6 +226,39 @@ fn encode_prompt(tok: &Tokenizer, text: &str, item: usize) -> Result<Vec<u32>> {
         )));
     }
     Ok(ids)
+}
+
+/// Checks every item of `task` against the model's context before anything is allocated for it:
+/// an item whose prompt and longest answer together exceed it is an error naming the task file,
+/// the item (0-based, in file order) and both lengths.
+pub fn check_context(model: &Model, task: &Task) -> Result<()> {
+    let Some(tok) = model.tokenizer() else { return Ok(()) };
+    let (context, what) = model.context_length();
+    let masked = MaskedLayout::of(model, tok)?.is_some();
+    for (i, item) in task.items.iter().enumerate() {
+        let prompt = tok.encode_prompt(&item.prompt)?.len();
+        let answers: Vec<String> = match &item.target {
+            Target::Choice { choices, .. } => choices.clone(),
+            _ => vec![item.gold_continuation()],
+        };
+        let mut longest = 0;
+        for a in &answers {
+            longest = longest.max(tok.encode(a)?.len());
+        }
+        // A masked model also reads the masks, a suffix and its two special tokens.
+        let extra = if masked { longest + suffix_text(&item.target).len() + 2 } else { 0 };
+        let need = prompt + longest + extra;
+        if need > context {
+            return Err(SearchError::task(
+                &task.path,
+                None,
+                format!(
+                    "item {i}: {need} tokens (prompt {prompt}, longest answer {longest}) exceed the model's {context}-token limit ({what}); shorten the item or drop it"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How the engine lays out the items; the default is the fast layout. The other exists so that

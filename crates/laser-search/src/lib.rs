@@ -33,7 +33,8 @@ mod task;
 pub use edits::{Edit, EditEngine, EditList, Factor, to_row_major};
 pub use error::{Result, SearchError};
 pub use eval::{
-    ClassAccuracy, EvalLayout, Evaluator, ItemScores, Metrics, gradient_pass, normalise_answer,
+    ClassAccuracy, EvalLayout, Evaluator, ItemScores, Metrics, check_context, gradient_pass,
+    normalise_answer,
 };
 pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_task};
 pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};

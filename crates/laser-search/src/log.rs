@@ -139,3 +139,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     std::fs::rename(&tmp, path).map_err(|e| SearchError::io(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::ItemScores;
+
+    /// Regression: serde_json's default float parser is not exact, so a resumed search read
+    /// 7.70496114095052 back for a logged 7.7049611409505205 and its report differed from an
+    /// uninterrupted run's (found by the SIGINT resume test).
+    #[test]
+    fn logged_metrics_read_back_bit_identical() {
+        let dir = std::env::temp_dir().join(format!("laser-log-roundtrip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let nll = vec![7.7049611409505205, 7.7394726276397705, 0.1 + 0.2, 1e-300, 5e-324];
+        let m = Metrics {
+            n: nll.len(),
+            accuracy: 100.0 / 3.0,
+            logloss: nll.iter().sum::<f64>() / nll.len() as f64,
+            majority: None,
+            per_class: None,
+            items: Some(ItemScores { correct: vec![true, false, true, true, false], nll }),
+        };
+        let identity = serde_json::json!({"test": 1});
+        CandidateLog::open(&dir, &identity).unwrap().record("base".into(), &[], &m).unwrap();
+        let back = CandidateLog::open(&dir, &identity).unwrap();
+        assert_eq!(back.get("base"), Some(&m));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -344,6 +344,7 @@ pub fn run_search_with_progress(
     cfg: &SearchConfig,
     progress: &dyn Progress,
 ) -> Result<SearchReport> {
+    crate::eval::check_context(model, task)?;
     let start = Instant::now();
     validate(cfg, model)?;
     if !model.edited().is_empty() {

@@ -397,6 +397,11 @@ impl Model {
     /// The most positions a sequence may span, and what sets the limit: a learned position table
     /// (gpt2, roberta), or a sliding attention window (mistral; a longer sequence would need the
     /// window's mask, and refusing is never silently wrong).
+    /// The most tokens one sequence may hold (prompt and answer together), and what sets it.
+    pub fn context_length(&self) -> (usize, &'static str) {
+        self.position_limit()
+    }
+
     fn position_limit(&self) -> (usize, &'static str) {
         let cfg = self.config();
         match cfg.family {
@@ -405,9 +410,11 @@ impl Model {
                 cfg.max_positions.saturating_sub(cfg.pad_token_id.unwrap_or(1) as usize + 1),
                 "its position table",
             ),
+            // RoPE extrapolates without failing, but past the trained context its outputs are
+            // not the model's: refused, like an over-long sequence of a position table.
             _ => match cfg.sliding_window {
-                Some(w) => (w, "its sliding attention window"),
-                None => (usize::MAX, ""),
+                Some(w) if w < cfg.max_positions => (w, "its sliding attention window"),
+                _ => (cfg.max_positions, "its context length, max_position_embeddings"),
             },
         }
     }
