@@ -13,25 +13,7 @@ fn a_second_run_on_a_busy_folder_exits_2_and_a_dead_holder_does_not_block() {
     let m = tiny_model("lock");
     let task = tiny_task("lock");
     let out = tmp("lock-out");
-    let args: Vec<String> = [
-        "search",
-        "--model",
-        s(&m),
-        "--task",
-        s(&task),
-        "--strategy",
-        "exhaustive",
-        "--n",
-        "20",
-        "--factor",
-        "svd,kmeans:2",
-        "--out",
-        s(&out),
-        "--json",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    let args = exhaustive_search_args(&m, &task, &out);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut holder = Command::new(env!("CARGO_BIN_EXE_laser"))
         .args(&args)

@@ -5,42 +5,21 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
-
-fn search_args(m: &Path, task: &Path, out: &Path) -> Vec<String> {
-    let args = [
-        "search",
-        "--model",
-        s(m),
-        "--task",
-        s(task),
-        "--strategy",
-        "exhaustive",
-        "--n",
-        "20",
-        "--factor",
-        "svd,kmeans:2",
-        "--out",
-        s(out),
-        "--json",
-    ];
-    args.iter().map(|a| a.to_string()).collect()
-}
 
 #[test]
 fn sigint_and_sigterm_stop_at_a_candidate_boundary_and_the_search_resumes() {
     let m = tiny_model("signals");
     let task = tiny_task("signals");
     let reference = tmp("signals-reference");
-    let args = search_args(&m, &task, &reference);
+    let args = exhaustive_search_args(&m, &task, &reference);
     let expect = json_of(&laser(&args.iter().map(String::as_str).collect::<Vec<_>>()));
     let total = expect["candidates_evaluated"].as_u64().unwrap() as usize;
     for (signal, code) in [("INT", 130), ("TERM", 143)] {
         let out = tmp(&format!("signals-{signal}"));
-        let args = search_args(&m, &task, &out);
+        let args = exhaustive_search_args(&m, &task, &out);
         let child = Command::new(env!("CARGO_BIN_EXE_laser"))
             .args(&args)
             .stdout(Stdio::null())

@@ -60,3 +60,25 @@ pub fn skip_note(msg: String) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{msg}");
 }
+
+/// `laser search` of the exhaustive grid (svd and kmeans:2) on `task`, logging into `out`: long
+/// enough on the tiny model to be interrupted mid-scan.
+pub fn exhaustive_search_args(m: &Path, task: &Path, out: &Path) -> Vec<String> {
+    let args = [
+        "search",
+        "--model",
+        s(m),
+        "--task",
+        s(task),
+        "--strategy",
+        "exhaustive",
+        "--n",
+        "20",
+        "--factor",
+        "svd,kmeans:2",
+        "--out",
+        s(out),
+        "--json",
+    ];
+    args.iter().map(|a| a.to_string()).collect()
+}
