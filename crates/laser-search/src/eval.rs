@@ -246,7 +246,8 @@ pub fn check_context(model: &Model, task: &Task) -> Result<()> {
             longest = longest.max(tok.encode(a)?.len());
         }
         // A masked model also reads the masks, a suffix and its two special tokens.
-        let extra = if masked { longest + suffix_text(&item.target).len() + 2 } else { 0 };
+        let extra =
+            if masked { longest + tok.encode(suffix_text(&item.target))?.len() + 2 } else { 0 };
         let need = prompt + longest + extra;
         if need > context {
             return Err(SearchError::task(
