@@ -84,7 +84,7 @@ fn write_into(model: &Model, dir: &Path) -> Result<()> {
         let token = |key: &str| -> Option<String> {
             cfg.raw.get(key).and_then(|v| v.as_u64()).and_then(|id| tok.token_text(id as u32).ok())
         };
-        let mut tc = serde_json::json!({"tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": false, "model_max_length": cfg.max_positions});
+        let mut tc = serde_json::json!({"tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": tok.bos().is_some(), "model_max_length": cfg.max_positions});
         if let Some(b) = token("bos_token_id") {
             tc["bos_token"] = b.into();
         }

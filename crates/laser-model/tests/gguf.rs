@@ -147,6 +147,14 @@ fn a_gguf_exports_to_an_hf_folder_with_the_same_logits() {
         let _ = std::fs::remove_dir_all(&dir);
         laser_model::export_hf(&gguf, &dir).unwrap();
         let back = Model::load(&dir, Backend::Flex.device().unwrap()).unwrap();
+        // The BOS convention travels in the exported tokenizer.json (Phi-3 and Gemma add one).
+        let (a, b) = (gguf.tokenizer().unwrap(), back.tokenizer().unwrap());
+        assert_eq!(b.bos(), a.bos(), "{family}");
+        assert_eq!(
+            b.encode_prompt("ab ab").unwrap(),
+            a.encode_prompt("ab ab").unwrap(),
+            "{family}"
+        );
         let r = reference(family);
         let a = gguf.all_logits(&r.ids).unwrap();
         let b = back.all_logits(&r.ids).unwrap();

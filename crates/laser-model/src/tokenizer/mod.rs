@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use tokenizers::AddedToken;
+use tokenizers::processors::template::TemplateProcessing;
 
 use crate::error::{ModelError, Result};
 
@@ -101,11 +102,29 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    /// The HF `tokenizer.json` text.
+    /// The HF `tokenizer.json` text. A tokenizer that puts a BOS token before prompts but has no
+    /// post-processor saying so (one rebuilt from a GGUF) gets one (`<bos> $A`), so that the
+    /// file carries the convention to HF transformers and back to [`Tokenizer::from_file`].
     pub fn to_json(&self) -> Result<String> {
-        self.inner
-            .to_string(true)
-            .map_err(|e| ModelError::Tokenizer(format!("cannot serialise: {e}")))
+        let serialise = |t: &tokenizers::Tokenizer| {
+            t.to_string(true).map_err(|e| ModelError::Tokenizer(format!("cannot serialise: {e}")))
+        };
+        let Some(bos) = self.bos.filter(|_| self.inner.get_post_processor().is_none()) else {
+            return serialise(&self.inner);
+        };
+        let text = self.inner.id_to_token(bos).ok_or_else(|| {
+            ModelError::Tokenizer(format!("BOS id {bos} is not in the vocabulary"))
+        })?;
+        let template = TemplateProcessing::builder()
+            .try_single(format!("{text} $A"))
+            .and_then(|b| b.try_pair(format!("{text} $A {text} $B")))
+            .map_err(|e| ModelError::Tokenizer(format!("BOS template: {e}")))?
+            .special_tokens(vec![(text, bos)])
+            .build()
+            .map_err(|e| ModelError::Tokenizer(format!("BOS template: {e}")))?;
+        let mut with_bos = self.inner.clone();
+        with_bos.with_post_processor(Some(template));
+        serialise(&with_bos)
     }
 }
 
