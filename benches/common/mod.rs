@@ -21,5 +21,5 @@ pub fn load() -> Model {
         .ok()
         .and_then(|b| Backend::from_name(&b))
         .unwrap_or_default();
-    Model::load(&smollm2(), backend.device().unwrap()).unwrap()
+    Model::load(smollm2(), backend.device().unwrap()).unwrap()
 }

@@ -10,6 +10,9 @@ pub enum LinalgError {
     /// A NaN or infinite entry.
     #[error("matrix has a non-finite entry {value} at row {row}, column {col}")]
     NonFinite { row: usize, col: usize, value: f32 },
+    /// A NaN or infinite singular value (index in the given order).
+    #[error("singular value {index} is not finite ({value})")]
+    NonFiniteSingularValue { index: usize, value: f32 },
     /// Two matrices (or a matrix and a buffer) that must agree in shape do not.
     #[error("shape mismatch: expected {expected_rows}×{expected_cols}, got {rows}×{cols}")]
     ShapeMismatch { expected_rows: usize, expected_cols: usize, rows: usize, cols: usize },

@@ -44,8 +44,8 @@ pub fn mp_rank(
     if s.is_empty() || rows == 0 || cols == 0 {
         return Err(LinalgError::Empty { rows, cols });
     }
-    if let Some(&value) = s.iter().find(|x| !x.is_finite()) {
-        return Err(LinalgError::NonFinite { row: 0, col: 0, value });
+    if let Some((index, &value)) = s.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        return Err(LinalgError::NonFiniteSingularValue { index, value });
     }
     let (big, small) = (rows.max(cols) as f64, rows.min(cols) as f64);
     let beta = small / big;

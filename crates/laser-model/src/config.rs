@@ -220,7 +220,8 @@ fn required<T: serde::de::DeserializeOwned>(
 
 impl ModelConfig {
     /// Reads and validates `config.json`.
-    pub fn from_file(path: &Path) -> Result<Self> {
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
         Self::from_bytes(&bytes, path)
     }

@@ -6,7 +6,7 @@
 //! ```no_run
 //! use laser_model::{Backend, Model, TokenTarget};
 //!
-//! let model = Model::load("model-dir".as_ref(), Backend::Flex.device()?)?;
+//! let model = Model::load("model-dir", Backend::Flex.device()?)?;
 //! let tok = model.tokenizer().expect("tokenizer.json");
 //! let ids = tok.encode("The capital of France is")?;
 //! let prep = model.prepare(&[ids.clone()])?;
@@ -43,6 +43,9 @@ mod taps;
 mod tokenizer;
 mod weights;
 
+/// The device a model's tensors live on (burn's), re-exported so that a library user needs no
+/// burn import: `Backend::Flex.device()?` gives one.
+pub use burn::tensor::Device;
 pub use config::{Activation, Family, Llama3RopeScaling, ModelConfig};
 pub use error::{ModelError, Result};
 pub use export::export_hf;

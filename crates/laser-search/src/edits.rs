@@ -151,7 +151,8 @@ pub struct EditList {
 
 impl EditList {
     /// Reads an edit list file.
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
         let text = crate::error::read_text(path)?;
         serde_json::from_str(&text).map_err(|e| SearchError::EditList {
             path: Some(path.to_owned()),

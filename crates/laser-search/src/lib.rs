@@ -6,8 +6,8 @@
 //! use laser_model::{Backend, Model};
 //! use laser_search::{SearchConfig, Strategy, load_task, run_search};
 //!
-//! let mut model = Model::load("SmolLM2.gguf".as_ref(), Backend::Flex.device()?)?;
-//! let task = load_task("epistemic_reasoning_task.json".as_ref())?;
+//! let mut model = Model::load("SmolLM2.gguf", Backend::Flex.device()?)?;
+//! let task = load_task("epistemic_reasoning_task.json")?;
 //! let cfg = SearchConfig { strategy: Strategy::Gradient, ..SearchConfig::default() };
 //! let report = run_search(&mut model, &task, &cfg)?;
 //! println!("{} → {}", report.base.select.accuracy, report.best.select.accuracy);

@@ -23,7 +23,7 @@ fn engine_shortcuts_match(mut model: Model, edited: &str) {
             serde_json::json!({"prompt": format!("Relate these: {}", words(300 + i, 4)), "choices": ["a b", "c", "de f", "g"], "answer": (i % 4)})
         })
         .collect();
-    let task = load_task(&write_jsonl("engine", &lines)).unwrap();
+    let task = load_task(write_jsonl("engine", &lines)).unwrap();
     let layouts = [(true, true), (true, false), (false, false)].map(|(p, f)| {
         let layout = EvalLayout { share_prompts: p, share_prefix: f };
         Evaluator::with_layout(&model, &task.items, 512, layout).unwrap()
@@ -53,7 +53,7 @@ fn an_edit_below_the_cached_layer_is_noticed() {
     let lines: Vec<serde_json::Value> = (0..12)
         .map(|i| serde_json::json!({"prompt": words(700 + i, 3), "choices": ["a", "b c"], "answer": i % 2}))
         .collect();
-    let task = load_task(&write_jsonl("stale-cache", &lines)).unwrap();
+    let task = load_task(write_jsonl("stale-cache", &lines)).unwrap();
     let mut cached = Evaluator::new(&model, &task.items, 512).unwrap();
     cached.cache_layer(&model, 1).unwrap();
     let base = cached.evaluate(&model).unwrap();
@@ -113,7 +113,7 @@ fn a_masked_model_scores_answers_at_masks_like_a_direct_forward_pass() {
         .map(|i| serde_json::json!({"prompt": format!("{} ", words(40 + i, 3)), "choices": [" ab", " c", " de"], "answer": (i % 3)}))
         .collect();
     lines.extend((0..8).map(|i| serde_json::json!({"prompt": words(90 + i, 4), "answer": "xy"})));
-    let task = load_task(&write_jsonl("masked", &lines)).unwrap();
+    let task = load_task(write_jsonl("masked", &lines)).unwrap();
     let got = Evaluator::new(&model, &task.items, 256).unwrap().evaluate(&model).unwrap();
 
     let (mut correct, mut loss) = (0usize, 0.0f64);
@@ -168,7 +168,7 @@ fn the_gradient_pass_loss_is_the_evaluators_logloss() {
         let lines: Vec<serde_json::Value> = (0..10)
             .map(|i| serde_json::json!({"prompt": words(700 + i, 3), "choices": ["a", "b"], "answer": (i % 2)}))
             .collect();
-        let task = load_task(&write_jsonl("gradloss", &lines)).unwrap();
+        let task = load_task(write_jsonl("gradloss", &lines)).unwrap();
         let metrics = Evaluator::new(&model, &task.items, 256).unwrap().evaluate(&model).unwrap();
         let names = vec![model.matrices()[0].name.clone()];
         let pass = gradient_pass(&model, &task.items, &names, 3).unwrap();
@@ -189,7 +189,7 @@ fn prompts_start_with_the_tokenizers_bos_in_evaluation_and_gradients() {
     let lines: Vec<serde_json::Value> = (0..8)
         .map(|i| serde_json::json!({"prompt": words(800 + i, 2), "choices": ["a", "b"], "answer": (i % 2)}))
         .collect();
-    let task = load_task(&write_jsonl("bos", &lines)).unwrap();
+    let task = load_task(write_jsonl("bos", &lines)).unwrap();
     let names = vec![plain.matrices()[0].name.clone()];
     let mut losses = Vec::new();
     for model in [&plain, &with_bos] {
@@ -217,7 +217,7 @@ fn prompts_start_with_the_tokenizers_bos_in_evaluation_and_gradients() {
 fn a_masked_model_rejects_generative_tasks_and_a_tokenizer_without_mask() {
     let model = tiny_roberta();
     let lines = [serde_json::json!({"prompt": "q", "answer": "x", "generate": 5})];
-    let task = load_task(&write_jsonl("masked-gen", &lines)).unwrap();
+    let task = load_task(write_jsonl("masked-gen", &lines)).unwrap();
     let err = Evaluator::new(&model, &task.items, 256).unwrap_err().to_string();
     assert!(err.contains("generative") && err.contains("masked"), "{err}");
     let names = vec![model.matrices()[0].name.clone()];
@@ -226,7 +226,7 @@ fn a_masked_model_rejects_generative_tasks_and_a_tokenizer_without_mask() {
 
     let bare = tiny("roberta");
     let lines = [serde_json::json!({"prompt": "q", "choices": ["a", "b"], "answer": 0})];
-    let task = load_task(&write_jsonl("masked-nomask", &lines)).unwrap();
+    let task = load_task(write_jsonl("masked-nomask", &lines)).unwrap();
     let err = Evaluator::new(&bare, &task.items, 256).unwrap_err().to_string();
     assert!(err.contains("<mask>"), "{err}");
 }

@@ -7,7 +7,7 @@ use common::*;
 use laser_search::{Target, TaskFormat, load_bias_in_bios_profession, load_task};
 
 fn count(rel: &str) -> (TaskFormat, usize, usize) {
-    let t = load_task(&shared_data().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let t = load_task(shared_data().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     (t.format, t.items.len(), t.dropped)
 }
 
@@ -45,7 +45,7 @@ fn prompts_follow_laser_templates() {
     if shared_data_or_skip("prompts_follow_laser_templates").is_none() {
         return;
     }
-    let t = load_task(&shared_data().join("bigbench/epistemic_reasoning_task.json")).unwrap();
+    let t = load_task(shared_data().join("bigbench/epistemic_reasoning_task.json")).unwrap();
     let first = &t.items[0];
     assert!(
         first
@@ -61,7 +61,7 @@ fn prompts_follow_laser_templates() {
         t.classes.as_deref(),
         Some(&["entailment".to_owned(), "non-entailment".to_owned()][..])
     );
-    let f = load_task(&shared_data().join("fever/paper_dev.jsonl")).unwrap();
+    let f = load_task(shared_data().join("fever/paper_dev.jsonl")).unwrap();
     assert!(
         f.items[0].prompt.starts_with("Consider the following claim: ")
             && f.items[0].prompt.ends_with(". Is this claim true or false. The claim is")
@@ -70,12 +70,12 @@ fn prompts_follow_laser_templates() {
         !f.items.iter().any(|i| i.prompt.contains("..")),
         "claims' own periods are not doubled"
     );
-    let h = load_task(&shared_data().join("hotpotqa/hotpot_dev_v1_simplified.json")).unwrap();
+    let h = load_task(shared_data().join("hotpotqa/hotpot_dev_v1_simplified.json")).unwrap();
     assert_eq!(
         h.items[0].prompt,
         "Were Scott Derrickson and Ed Wood of the same nationality? The answer is"
     );
-    let c = load_task(&shared_data().join("counterfact/counterfact-val.json")).unwrap();
+    let c = load_task(shared_data().join("counterfact/counterfact-val.json")).unwrap();
     assert_eq!(c.items[0].prompt, "BBC One, by");
     assert_eq!(c.items[0].gold_continuation(), " BBC");
 }
@@ -264,7 +264,7 @@ fn the_bigbench_suite_loads_with_its_documented_counts() {
         assert_eq!((task.format, task.items.len()), (TaskFormat::BigBenchChoice, n), "{}", t.name);
     }
     // A task that appends its choices: the prompt lists them before the output prefix.
-    let ruin = load_task(&data.join("bigbench-suite/ruin_names.json")).unwrap();
+    let ruin = load_task(data.join("bigbench-suite/ruin_names.json")).unwrap();
     let Target::Choice { choices, .. } = &ruin.items[0].target else { panic!("choice task") };
     let mut listed: Vec<&str> = choices.iter().map(|c| c.trim()).collect();
     listed.sort_unstable();

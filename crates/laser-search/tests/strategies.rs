@@ -99,7 +99,7 @@ fn a_masked_model_searches_and_gradient_with_all_matrices_matches_exhaustive() {
     let lines: Vec<serde_json::Value> = (0..30)
         .map(|i| serde_json::json!({"prompt": words(500 + i, 3), "choices": ["a", "b"], "answer": (i * 7 % 3 == 0) as usize}))
         .collect();
-    let task = load_task(&write_jsonl("masked-search", &lines)).unwrap();
+    let task = load_task(write_jsonl("masked-search", &lines)).unwrap();
     let exhaustive = run_search(&mut model, &task, &config(Strategy::Exhaustive, 20)).unwrap();
     assert_eq!(exhaustive.candidates_evaluated, model.matrices().len() * 3);
     assert_eq!(exhaustive.base.test.as_ref().map(|t| t.n), Some(10));
@@ -152,14 +152,14 @@ fn poisoning_the_test_split_changes_nothing_that_was_chosen() {
     let lines: Vec<serde_json::Value> = (0..60)
         .map(|i| serde_json::json!({"prompt": words(50 + i, 3), "choices": ["a", "b"], "answer": (i % 2)}))
         .collect();
-    let clean = load_task(&write_jsonl("clean", &lines)).unwrap();
+    let clean = load_task(write_jsonl("clean", &lines)).unwrap();
     let split = Split::new(60, 30, 0).unwrap();
     let mut poisoned_lines = lines.clone();
     for &i in &split.test {
         poisoned_lines[i] =
             serde_json::json!({"prompt": "zzzz qqqq", "choices": ["zz", "qq"], "answer": 1});
     }
-    let poisoned = load_task(&write_jsonl("poisoned", &poisoned_lines)).unwrap();
+    let poisoned = load_task(write_jsonl("poisoned", &poisoned_lines)).unwrap();
     let cfg = SearchConfig { n: 30, ..config(Strategy::Gradient, 30) };
     let a = run_search(&mut model, &clean, &cfg).unwrap();
     let b = run_search(&mut model, &poisoned, &cfg).unwrap();
@@ -176,7 +176,7 @@ fn an_interrupted_search_resumes_to_the_same_result() {
     let lines: Vec<serde_json::Value> = (0..24)
         .map(|i| serde_json::json!({"prompt": words(900 + i, 2), "choices": ["a", "b", "c"], "answer": (i % 3)}))
         .collect();
-    let task = load_task(&write_jsonl("resume", &lines)).unwrap();
+    let task = load_task(write_jsonl("resume", &lines)).unwrap();
     let out = tmpdir("resume");
     let cfg = SearchConfig { out: Some(out.clone()), ..config(Strategy::Exhaustive, 16) };
     let full = run_search(&mut model, &task, &cfg).unwrap();
@@ -239,7 +239,7 @@ fn multi_subspace_factors_are_scanned_and_bad_options_rejected() {
     let mut model = tiny("gptj");
     let lines: Vec<serde_json::Value> =
         (0..12).map(|i| serde_json::json!({"prompt": words(i, 2), "answer": "x"})).collect();
-    let task = load_task(&write_jsonl("factors", &lines)).unwrap();
+    let task = load_task(write_jsonl("factors", &lines)).unwrap();
     let cfg = SearchConfig {
         factors: vec![Factor::Svd, Factor::Blocks(2), Factor::KMeans(2), Factor::KSubspaces(2)],
         rhos: vec![0.25],
@@ -293,7 +293,7 @@ fn guarded_selection_returns_the_base_model_when_no_edit_is_supported() {
     let lines: Vec<serde_json::Value> = (0..80)
         .map(|i| serde_json::json!({"prompt": words(3000 + i, 3), "choices": ["a", "b"], "answer": rng.below(2)}))
         .collect();
-    let task = load_task(&write_jsonl("noise", &lines)).unwrap();
+    let task = load_task(write_jsonl("noise", &lines)).unwrap();
     let laser = run_search(&mut model, &task, &config(Strategy::Exhaustive, 40)).unwrap();
     assert_eq!(laser.best.edits.len(), 1, "LASER's rule takes a chance gain");
     assert!(laser.best.select.accuracy > laser.base.select.accuracy);

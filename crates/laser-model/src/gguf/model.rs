@@ -68,7 +68,8 @@ const GEMMA2_27B_LAYERS: u64 = 46;
 
 impl GgufModel {
     /// Loads a GGUF file of one of [`GGUF_ARCHITECTURES`].
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
         let f = GgufFile::open(path)?;
         let arch = f.meta("general.architecture")?.as_str().unwrap_or_default().to_owned();
         if !GGUF_ARCHITECTURES.contains(&arch.as_str()) {

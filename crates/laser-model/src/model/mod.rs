@@ -127,9 +127,10 @@ fn normalise_names(family: Family, mut weights: WeightMap) -> WeightMap {
 
 impl Model {
     /// Loads an HF model folder (`config.json`, safetensors, `tokenizer.json`) or a `.gguf` file.
-    pub fn load(path: &Path, device: Device) -> Result<Self> {
+    pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Self> {
+        let path = path.as_ref();
         if path.is_dir() {
-            let cfg = ModelConfig::from_file(&path.join("config.json"))?;
+            let cfg = ModelConfig::from_file(path.join("config.json"))?;
             let weights = crate::weights::load_safetensors_dir(path)?;
             let tok_path = path.join("tokenizer.json");
             let tokenizer =

@@ -27,7 +27,8 @@ pub struct Tokenizer {
 
 impl Tokenizer {
     /// Loads an HF `tokenizer.json`.
-    pub fn from_file(path: &Path) -> Result<Self> {
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
         let inner = tokenizers::Tokenizer::from_bytes(&bytes)
             .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;

@@ -28,7 +28,7 @@ pub fn backend() -> Backend {
 }
 
 pub fn load_tiny(family: &str) -> Model {
-    Model::load(&tiny_dir(family), backend().device().unwrap())
+    Model::load(tiny_dir(family), backend().device().unwrap())
         .unwrap_or_else(|e| panic!("{family}: {e}"))
 }
 

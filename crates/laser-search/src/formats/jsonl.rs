@@ -57,13 +57,8 @@ pub(super) fn load(path: &Path, text: &str) -> Result<Task> {
                 let answer = string_field(path, Some(line), &r, "answer")?;
                 match r.get("generate") {
                     None => Target::NextToken { answer },
-                    Some(Value::Number(n))
-                        if n.as_u64().is_some_and(|n| (1..=256).contains(&n)) =>
-                    {
-                        Target::Generate {
-                            answers: vec![answer],
-                            max_tokens: n.as_u64().unwrap_or(15) as usize,
-                        }
+                    Some(Value::Number(n)) if let Some(tokens @ 1..=256) = n.as_u64() => {
+                        Target::Generate { answers: vec![answer], max_tokens: tokens as usize }
                     }
                     Some(other) => {
                         return Err(bad(format!(

@@ -19,7 +19,8 @@ use crate::task::Task;
 pub use bias_in_bios::PROFESSIONS;
 
 /// Loads a task file in any supported format.
-pub fn load_task(path: &Path) -> Result<Task> {
+pub fn load_task(path: impl AsRef<Path>) -> Result<Task> {
+    let path = path.as_ref();
     let text = crate::error::read_text(path)?;
     parse_task(path, &text)
 }
