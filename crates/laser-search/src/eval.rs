@@ -467,10 +467,13 @@ impl Evaluator {
 
     /// Stores the hidden states entering `layer` under the model as it is now; later evaluations
     /// start there while no matrix below `layer` changes (and run the whole model otherwise).
+    /// A no-op when the cache already holds that layer and is still valid, so callers need not
+    /// track its state.
     pub fn cache_layer(&mut self, model: &Model, layer: usize) -> Result<()> {
         if self.cache.as_ref().is_some_and(|c| c.layer == layer && c.valid_for(model)) {
             return Ok(());
         }
+        let t = std::time::Instant::now();
         // Moving up from a valid lower cache runs only the blocks in between.
         let states = match self.cache.take() {
             Some(c) if c.layer < layer && c.valid_for(model) => self
@@ -486,6 +489,7 @@ impl Evaluator {
                 .collect::<laser_model::Result<Vec<_>>>()?,
         };
         self.cache = Some(LayerCache { layer, below: model.weights_below(layer), states });
+        tracing::debug!(layer, seconds = t.elapsed().as_secs_f64(), "cached layer inputs");
         Ok(())
     }
 

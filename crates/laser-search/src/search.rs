@@ -186,13 +186,8 @@ impl Scan<'_> {
                 if self.progress.stop_requested() {
                     return Err(SearchError::Stopped);
                 }
-                let lowest = lowest_layer(self.model, edits)?;
-                // The layer cache holds base-model states: usable when every edit is at or above it.
-                if let (Some(cached), Some(low)) = (self.evaluator.cached_layer(), lowest)
-                    && low < cached
-                {
-                    self.evaluator.clear_cache();
-                }
+                // An edit below the cached layer makes the cache stale; the evaluator sees that
+                // from the model's weight stamp and runs the whole model.
                 let t = Instant::now();
                 self.engine.apply(self.model, edits)?;
                 let m = self.evaluator.evaluate(self.model);
@@ -222,10 +217,8 @@ impl Scan<'_> {
         edits.sort_by_key(|(layer, _)| *layer);
         self.progress.phase("scan (selection split)", edits.len() as u64);
         for (layer, edit) in edits {
-            if self.log.get(&edit.key()).is_none() && self.evaluator.cached_layer() != Some(layer) {
-                let t = Instant::now();
+            if self.log.get(&edit.key()).is_none() {
                 self.evaluator.cache_layer(self.model, layer)?;
-                tracing::debug!(layer, seconds = t.elapsed().as_secs_f64(), "cached layer inputs");
             }
             self.evaluate(std::slice::from_ref(&edit))?;
         }
@@ -517,12 +510,8 @@ impl TestSplit {
         if let Some((_, m)) = self.done.iter().find(|(e, _)| e == edits) {
             return Ok(m.clone());
         }
-        // Base-model states entering the lowest edited layer serve the evaluation; a cache
-        // above that layer would hold states the edit changes.
+        // Base-model states entering the lowest edited layer serve the evaluation.
         if let Some(low) = lowest_layer(scan.model, edits)? {
-            if self.eval.cached_layer().is_some_and(|c| c > low) {
-                self.eval.clear_cache();
-            }
             self.eval.cache_layer(scan.model, low)?;
         }
         scan.engine.apply(scan.model, edits)?;
@@ -662,9 +651,7 @@ fn marchenko_pastur(
     let mut current = base.clone();
     for (m, rho) in order {
         // Accepted edits sit at or above this layer: the base states entering it are still valid.
-        if scan.evaluator.cached_layer() != Some(m.layer) {
-            scan.evaluator.cache_layer(scan.model, m.layer)?;
-        }
+        scan.evaluator.cache_layer(scan.model, m.layer)?;
         let mut trial = chosen.clone();
         trial.push(Edit::svd(m.name.clone(), rho));
         let metrics = scan.evaluate(&trial)?;
