@@ -26,8 +26,12 @@ pub(crate) fn tokenizer(f: &GgufFile, path: &Path) -> Result<Tokenizer> {
     let (tokenizer, bos_by_default) = match model_kind.as_str() {
         "gpt2" => {
             let merges = f.meta_strings("tokenizer.ggml.merges")?;
-            let special: Vec<u32> =
-                types.iter().enumerate().filter(|&(_, &t)| t == 3).map(|(i, _)| i as u32).collect();
+            let special: Vec<u32> = types
+                .iter()
+                .enumerate()
+                .filter(|&(_, &t)| PieceKind::from_code(t) == Some(PieceKind::Control))
+                .map(|(i, _)| i as u32)
+                .collect();
             let t = Tokenizer::byte_level_bpe(&tokens, &merges, pre, &special).map_err(in_file)?;
             // llama.cpp puts BOS before a Llama 3 prompt unless the file says otherwise.
             (t, pre == "llama-bpe")
