@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use laser_model::gguf::GgufFile;
 use laser_model::{Backend, Model, ModelConfig, parse_safetensors};
-use laser_search::parse_task;
+use laser_search::{CandidateLog, EditList, parse_task};
 
 /// The name every input is given; a rejection must mention it.
 pub const INPUT_NAME: &str = "fuzz-input";
@@ -87,4 +87,39 @@ pub fn task(bytes: &[u8]) -> Result<(), String> {
         Ok(_) => Ok(()),
         Err(e) => rejected(e.to_string()),
     }
+}
+
+/// An edit list (`--edits`): JSON, names, ρ, factors, clustering seeds and iteration caps.
+pub fn edit_list(bytes: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(format!("{INPUT_NAME}: not UTF-8")); // EditList::load reports this with the path
+    };
+    match EditList::parse(text, &named("json")) {
+        Ok(_) => Ok(()),
+        Err(e) => rejected(e.to_string()),
+    }
+}
+
+/// The search identity that the candidate-log seeds were written under.
+pub const LOG_IDENTITY: &str = r#"{"model":"tiny","task":"fuzz","n":20}"#;
+
+/// A search log being resumed (`candidates.jsonl` in an `--out` folder): header, candidate lines,
+/// their keys and metrics, a torn last line. The folder's name carries [`INPUT_NAME`].
+pub fn candidate_log(bytes: &[u8]) -> Result<(), String> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "{INPUT_NAME}-log-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let identity: serde_json::Value = serde_json::from_str(LOG_IDENTITY).expect("valid JSON");
+    let result = std::fs::write(dir.join("candidates.jsonl"), bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|()| match CandidateLog::open(&dir, &identity) {
+            Ok(_) => Ok(()),
+            Err(e) => rejected(e.to_string()),
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

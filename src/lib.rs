@@ -6,8 +6,10 @@
 //! - [`linalg`]: thin / partial / randomized SVD, σ-gradients, truncation, row clustering.
 //! - [`model`]: transformers in burn — loading, forward, backward, matrix editing, export.
 //! - [`search`]: tasks, metrics, the evaluation engine and the search strategies.
-//! - [`fuzzing`]: untrusted-bytes entry points for the fuzz targets and mutation tests.
+//! - `fuzzing` (cargo feature `fuzzing`): untrusted-bytes entry points for the fuzz targets and
+//!   mutation tests.
 
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
 pub use laser_linalg as linalg;

@@ -170,3 +170,13 @@ fn model_configs_survive_mutation() {
 fn task_files_survive_mutation() {
     fuzz("task", fuzzing::task, 10_000);
 }
+
+#[test]
+fn edit_lists_survive_mutation() {
+    fuzz("edits", fuzzing::edit_list, 10_000);
+}
+
+#[test]
+fn candidate_logs_survive_mutation() {
+    fuzz("log", fuzzing::candidate_log, 2_000);
+}

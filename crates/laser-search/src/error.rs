@@ -11,6 +11,14 @@ pub enum SearchError {
     /// An edit list is malformed or names something that does not exist.
     #[error("edit list{}: {message}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     EditList { path: Option<PathBuf>, message: String },
+    /// A search log (`candidates.jsonl`) belongs to another search or is damaged; `line` is
+    /// 1-based when known.
+    #[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Log { path: PathBuf, line: Option<usize>, message: String },
+    /// A [`crate::SearchConfig`] field holds a value that cannot work; `field` is the field's
+    /// name (the CLI names its flag instead).
+    #[error("invalid search option `{field}`: {reason}")]
+    InvalidOption { field: &'static str, reason: String },
     /// A search option is invalid.
     #[error("invalid search option: {0}")]
     Config(String),
@@ -50,6 +58,10 @@ impl SearchError {
         message: impl Into<String>,
     ) -> Self {
         Self::Task { path: path.into(), line, message: message.into() }
+    }
+
+    pub(crate) fn option(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidOption { field, reason: reason.into() }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -53,6 +53,31 @@ pub struct Metrics {
     pub items: Option<ItemScores>,
 }
 
+impl Metrics {
+    /// Whether these metrics could have come from an evaluation (read back from a log, they may
+    /// not): percentages in [0, 100], a log-loss that is not NaN, per-item outcomes for `n` items.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let percent = |x: f64| (0.0..=100.0).contains(&x);
+        if !percent(self.accuracy) || !self.majority.is_none_or(percent) {
+            return Err(format!("accuracy {} or majority rate outside [0, 100]", self.accuracy));
+        }
+        if self.logloss.is_nan() {
+            return Err("log-loss is NaN".into());
+        }
+        if let Some(items) = &self.items
+            && (items.correct.len() != self.n || items.nll.len() != self.n)
+        {
+            return Err(format!(
+                "{} items with {} outcomes and {} losses",
+                self.n,
+                items.correct.len(),
+                items.nll.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Per-item outcomes of one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemScores {

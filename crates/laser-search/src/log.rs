@@ -3,8 +3,9 @@
 //! by SIGKILL) resumes without re-evaluating anything and ends with the same result.
 //!
 //! The first line identifies the search (model, task, split, strategy options); resuming into a
-//! folder that holds a different search is refused. A torn last line (the kill landed mid-write)
-//! is ignored and overwritten. The folder is locked while the log is open ([`FolderLock`]).
+//! folder that holds a different search is refused. A torn last line (the kill landed mid-write,
+//! or the disk filled) is ignored and overwritten; any other line that does not read back is an
+//! error naming it, since dropping it would silently drop every candidate after it. The folder is locked while the log is open ([`FolderLock`]).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::edits::Edit;
+use crate::edits::{Edit, EditList};
 use crate::error::{Result, SearchError};
 use crate::eval::Metrics;
 use crate::lock::FolderLock;
@@ -30,6 +31,11 @@ pub struct LoggedCandidate {
     pub select: Metrics,
 }
 
+/// The log key of a candidate: `EditList::key` of its edits, "base" for none.
+pub fn candidate_key(edits: &[Edit]) -> String {
+    if edits.is_empty() { "base".to_owned() } else { EditList::key(edits) }
+}
+
 /// The append-only log (or an in-memory stand-in without `--out`).
 #[derive(Debug)]
 pub struct CandidateLog {
@@ -37,14 +43,12 @@ pub struct CandidateLog {
     /// Held while the log is open: one writer per folder.
     _lock: Option<FolderLock>,
     known: HashMap<String, Metrics>,
-    /// Entries read back on open (resumed), in order.
-    pub resumed: usize,
 }
 
 impl CandidateLog {
     /// No file: nothing is persisted.
     pub fn in_memory() -> Self {
-        Self { file: None, _lock: None, known: HashMap::new(), resumed: 0 }
+        Self { file: None, _lock: None, known: HashMap::new() }
     }
 
     /// Opens (or creates) `dir/candidates.jsonl` for the search identified by `identity`.
@@ -52,32 +56,43 @@ impl CandidateLog {
         let lock = FolderLock::acquire(dir)?;
         let path = dir.join("candidates.jsonl");
         let mut known = HashMap::new();
-        let mut resumed = 0;
         let mut valid_len = 0u64;
         if path.exists() {
             let f = File::open(&path).map_err(|e| SearchError::io(&path, e))?;
             let mut reader = BufReader::new(f);
             let mut line = String::new();
-            let mut first = true;
+            let mut lineno = 0;
             loop {
                 line.clear();
                 let n = reader.read_line(&mut line).map_err(|e| SearchError::io(&path, e))?;
                 if n == 0 || !line.ends_with('\n') {
-                    break; // end, or a torn last line
+                    break; // end, or a torn last line (the write was cut short)
                 }
-                let Ok(v) = serde_json::from_str::<Value>(&line) else { break };
-                if first {
+                lineno += 1;
+                // A whole line that does not read back was not written by a search: refuse
+                // rather than drop it and everything after it.
+                let damaged = |message: String| SearchError::Log {
+                    path: path.clone(),
+                    line: Some(lineno),
+                    message: format!("{message}; the log is damaged (move it away to start over)"),
+                };
+                let v = serde_json::from_str::<Value>(&line).map_err(|e| damaged(e.to_string()))?;
+                if lineno == 1 {
                     if v.get("search") != Some(identity) {
-                        return Err(SearchError::Config(format!(
-                            "{} holds a different search (model, task or options differ); use another --out folder",
-                            path.display()
-                        )));
+                        return Err(SearchError::Log {
+                            path: path.clone(),
+                            line: None,
+                            message: "holds a different search (model, task or options differ); use another --out folder".into(),
+                        });
                     }
-                    first = false;
                 } else {
-                    let Ok(c) = serde_json::from_value::<LoggedCandidate>(v) else { break };
+                    let c = serde_json::from_value::<LoggedCandidate>(v)
+                        .map_err(|e| damaged(format!("not a logged candidate: {e}")))?;
+                    if c.key != candidate_key(&c.edits) {
+                        return Err(damaged(format!("key `{}` does not match its edits", c.key)));
+                    }
+                    c.select.check().map_err(damaged)?;
                     known.insert(c.key, c.select);
-                    resumed += 1;
                 }
                 valid_len += n as u64;
             }
@@ -91,7 +106,7 @@ impl CandidateLog {
         file.set_len(valid_len).map_err(|e| SearchError::io(&path, e))?;
         use std::io::Seek;
         file.seek(std::io::SeekFrom::End(0)).map_err(|e| SearchError::io(&path, e))?;
-        let mut log = Self { file: Some((path, file)), _lock: Some(lock), known, resumed };
+        let mut log = Self { file: Some((path, file)), _lock: Some(lock), known };
         if valid_len == 0 {
             log.write_line(&serde_json::json!({ "search": identity }))?;
         }

@@ -143,7 +143,7 @@ fn rhos_per_matrix_scans_the_best_predicted_rhos_of_each_top_matrix() {
     assert_eq!(run_search(&mut model, &task, &two).unwrap().candidates_evaluated, 6);
     let zero = SearchConfig { rhos_per_matrix: Some(0), ..config(Strategy::Gradient, 30) };
     let err = run_search(&mut model, &task, &zero).unwrap_err().to_string();
-    assert!(err.contains("--rhos-per-matrix"), "{err}");
+    assert!(err.contains("`rhos_per_matrix`"), "{err}");
 }
 
 #[test]
@@ -204,6 +204,24 @@ fn an_interrupted_search_resumes_to_the_same_result() {
     assert!(
         run_search(&mut model, &task, &other).unwrap_err().to_string().contains("different search")
     );
+    // A damaged whole line is refused with its number, not dropped with every line after it.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    for (damage, why) in [("{\"key\": \"x\"}", "not a logged candidate"), ("{oops", "key must be")]
+    {
+        lines[3] = damage.into();
+        std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+        let err = run_search(&mut model, &task, &cfg).unwrap_err().to_string();
+        assert!(err.contains("candidates.jsonl:4:") && err.contains(why), "{err}");
+        assert!(err.contains("damaged"), "{err}");
+    }
+    // A logged key that does not match its edits would hand one candidate's metrics to another.
+    let mut c: serde_json::Value = serde_json::from_str(text.lines().nth(3).unwrap()).unwrap();
+    c["key"] = serde_json::json!("model.layers.0.mlp.up_proj.weight|0.5|svd");
+    lines[3] = c.to_string();
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let err = run_search(&mut model, &task, &cfg).unwrap_err().to_string();
+    assert!(err.contains("does not match its edits"), "{err}");
     std::fs::remove_dir_all(out).unwrap();
 }
 
@@ -252,9 +270,9 @@ fn multi_subspace_factors_are_scanned_and_bad_options_rejected() {
     assert!(r.candidates.iter().all(|c| model.matrix_info(&c.edits[0].name).unwrap().layer == 1));
     for (bad, needle) in [
         (SearchConfig { rhos: vec![1.5], ..cfg.clone() }, "outside (0, 1]"),
-        (SearchConfig { layers: Some((0, 7)), ..cfg.clone() }, "--layers"),
+        (SearchConfig { layers: Some((0, 7)), ..cfg.clone() }, "`layers`"),
         (SearchConfig { n: 13, ..cfg.clone() }, "exceeds"),
-        (SearchConfig { top_k: 0, ..cfg.clone() }, "--top-k"),
+        (SearchConfig { top_k: 0, ..cfg.clone() }, "`top_k`"),
         (
             SearchConfig { kinds: Some(vec![laser_model::MatrixKind::FcUp]), ..cfg.clone() },
             "no matrix",
