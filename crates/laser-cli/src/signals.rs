@@ -16,7 +16,12 @@ extern "C" fn record(signal: libc::c_int) {
 }
 
 /// Installs the handlers (once, before any long work).
+///
+/// SIGXFSZ (a write past `ulimit -f`) is ignored, so that the write fails with `EFBIG` and the
+/// command reports the file and exits 1 with its outputs intact, instead of being killed mid-write.
 pub fn install() {
+    // SAFETY: setting a signal's disposition to "ignore" has no handler code to run.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: `record` only touches an atomic and calls `_exit`, both async-signal-safe.
         unsafe {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ModelError, Result};
+use crate::floats::{FloatBytes, decode};
 
 /// A dense f32 tensor in row-major order, as stored by HF. Its value count always equals the
 /// product of its shape ([`HostTensor::new`] checks; outside this crate the fields are private).
@@ -130,16 +131,9 @@ pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<WeightMap> {
 
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
     Some(match dtype {
-        Dtype::F32 => {
-            bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-        }
-        Dtype::F16 => {
-            bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
-        }
-        Dtype::BF16 => bytes
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
+        Dtype::F32 => decode(FloatBytes::F32, bytes),
+        Dtype::F16 => decode(FloatBytes::F16, bytes),
+        Dtype::BF16 => decode(FloatBytes::Bf16, bytes),
         _ => return None,
     })
 }
@@ -160,8 +154,15 @@ pub fn save_safetensors(
         })
         .collect::<Result<_>>()?;
     let tmp = temp_path(path);
-    safetensors::serialize_to_file(views, metadata, &tmp)
-        .map_err(|e| ModelError::format(&tmp, e.to_string()))?;
+    // A failed write (full disk, file-size limit) is the machine's I/O error, not a format error,
+    // and leaves no partial file behind.
+    safetensors::serialize_to_file(views, metadata, &tmp).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        match e {
+            safetensors::SafeTensorError::IoError(io) => ModelError::io(&tmp, io),
+            other => ModelError::format(&tmp, other.to_string()),
+        }
+    })?;
     std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
 }
 
