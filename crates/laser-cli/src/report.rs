@@ -17,8 +17,9 @@ pub fn delta_text(d: &AccuracyDelta) -> String {
     format!("{:+.1} points (95% CI {:+.1} to {:+.1})", d.accuracy, d.ci_low, d.ci_high)
 }
 
-/// Per class, as `name 42.0% (n=50), …`.
-fn per_class_text(m: &Metrics) -> Option<String> {
+/// The majority-class rate and per-class accuracy, as `majority-class rate 50.0%; per class:
+/// name 42.0% (n=50), …` (None for tasks without classes).
+pub fn per_class_text(m: &Metrics) -> Option<String> {
     let classes = m.per_class.as_ref()?;
     let per: Vec<String> =
         classes.iter().map(|c| format!("{} {:.1}% (n={})", c.class, c.accuracy, c.n)).collect();
@@ -27,6 +28,18 @@ fn per_class_text(m: &Metrics) -> Option<String> {
         m.majority.unwrap_or(0.0),
         per.join(", ")
     ))
+}
+
+/// `, 12,345 of 589,824 parameters (2.1%) factorized` for an edited matrix, when known.
+fn size_text(r: &SearchReport, name: &str) -> String {
+    r.best.sizes.iter().find(|z| z.name == name).map_or_else(String::new, |z| {
+        format!(
+            ", {} of {} parameters ({:.1}%) factorized",
+            z.factorized,
+            z.dense,
+            100.0 * z.factorized as f64 / z.dense.max(1) as f64
+        )
+    })
 }
 
 /// A few lines for the terminal.
@@ -61,7 +74,7 @@ pub fn summary(r: &SearchReport, output: Option<&std::path::Path>) -> String {
     }
     let _ = writeln!(s, "rule {}: {}", r.selection.rule, r.selection.reason);
     for e in &r.best.edits {
-        let _ = writeln!(s, "edit: {} ρ={} {}", e.name, e.rho, e.factor);
+        let _ = writeln!(s, "edit: {} ρ={} {}{}", e.name, e.rho, e.factor, size_text(r, &e.name));
     }
     let t = &r.seconds;
     let _ = writeln!(
@@ -122,7 +135,7 @@ pub fn markdown(r: &SearchReport, output: Option<&std::path::Path>) -> String {
         let _ = writeln!(s, "None: the base model is returned.");
     }
     for e in &r.best.edits {
-        let _ = writeln!(s, "- `{}` ρ = {} ({})", e.name, e.rho, e.factor);
+        let _ = writeln!(s, "- `{}` ρ = {} ({}){}", e.name, e.rho, e.factor, size_text(r, &e.name));
     }
     if let Some(o) = output {
         let _ = writeln!(s, "\nAdapted model (HF folder): `{}`", o.display());

@@ -37,7 +37,7 @@ pub use cluster::{Clustering, RowClustering, cluster_rows, row_centroid_distance
 pub use error::{LinalgError, Result, check_matrix, check_shape};
 pub use factorize::{ClusterFactor, Factorized, factorize, factorize_clusters, ksubspace_dim};
 pub use marchenko_pastur::{MpEstimate, NoiseEstimator, mp_median, mp_rank};
-pub use rank::{LASER_RHO_GRID, check_rho, kept_rank};
+pub use rank::{LASER_RHO_GRID, check_rho, kept_rank, shortest_decimal};
 pub use sigma_gradient::{
     TruncationScore, predicted_loss_change, sigma_gradient, sigma_gradient_with, truncation_scores,
 };

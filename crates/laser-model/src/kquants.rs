@@ -3,14 +3,10 @@
 //! scales (and minimums), which most published GGUF files use (`Q4_K_M`, `Q5_K_M`, `Q6_K`, ...).
 //! Each function appends one super-block's 256 weights to `out`.
 
-use half::f16;
+use crate::floats::f16_at as half;
 
 /// Weights per super-block.
 pub(crate) const QK_K: usize = 256;
-
-fn half(b: &[u8]) -> f32 {
-    f16::from_le_bytes([b[0], b[1]]).to_f32()
-}
 
 /// The `j`-th (scale, min) pair of the 12-byte, 6-bit packed table of Q4_K and Q5_K: pairs 0–3
 /// keep their low 6 bits in bytes 0–7; pairs 4–7 are split between the low/high nibbles of bytes

@@ -27,6 +27,7 @@ mod arch;
 mod config;
 mod error;
 mod export;
+mod floats;
 mod gemma2;
 pub mod gguf;
 mod gpt2;

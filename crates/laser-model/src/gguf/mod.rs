@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use half::f16;
+use crate::floats::{FloatBytes, decode_into, f16_at};
 
 use crate::error::{ModelError, Result};
 use crate::kquants::{self, QK_K};
@@ -126,28 +126,23 @@ impl GgmlType {
 
 /// Dequantizes `n` weights of type `ty` from `bytes` (which must hold exactly their blocks).
 pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Vec<f32> {
-    let half = |b: &[u8]| f16::from_le_bytes([b[0], b[1]]).to_f32();
     let mut out = Vec::with_capacity(n);
     match ty {
-        GgmlType::F32 => {
-            out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-        }
-        GgmlType::F16 => out.extend(bytes.chunks_exact(2).map(half)),
-        GgmlType::BF16 => out.extend(
-            bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()),
-        ),
+        GgmlType::F32 => decode_into(FloatBytes::F32, bytes, &mut out),
+        GgmlType::F16 => decode_into(FloatBytes::F16, bytes, &mut out),
+        GgmlType::BF16 => decode_into(FloatBytes::Bf16, bytes, &mut out),
         GgmlType::Q8_0 => {
             for block in bytes.chunks_exact(34) {
-                let d = half(&block[0..2]);
+                let d = f16_at(&block[0..2]);
                 out.extend(block[2..].iter().map(|&q| d * f32::from(q as i8)));
             }
         }
         GgmlType::Q4_0 | GgmlType::Q4_1 => {
             let (size, data_at) = if ty == GgmlType::Q4_0 { (18, 2) } else { (20, 4) };
             for block in bytes.chunks_exact(size) {
-                let d = half(&block[0..2]);
+                let d = f16_at(&block[0..2]);
                 let (m, offset) =
-                    if ty == GgmlType::Q4_0 { (0.0, 8.0) } else { (half(&block[2..4]), 0.0) };
+                    if ty == GgmlType::Q4_0 { (0.0, 8.0) } else { (f16_at(&block[2..4]), 0.0) };
                 let nibbles = &block[data_at..data_at + 16];
                 // Low nibbles are weights 0..15, high nibbles 16..31.
                 out.extend(nibbles.iter().map(|&b| d * (f32::from(b & 0x0f) - offset) + m));
@@ -158,9 +153,9 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Vec<f32> {
             // d, [m,] 32 fifth bits (u32), 16 bytes of nibbles; Q5_0 is offset by 16.
             let (size, bits_at) = if ty == GgmlType::Q5_0 { (22, 2) } else { (24, 4) };
             for block in bytes.chunks_exact(size) {
-                let d = half(&block[0..2]);
+                let d = f16_at(&block[0..2]);
                 let (m, offset) =
-                    if ty == GgmlType::Q5_0 { (0.0, 16.0) } else { (half(&block[2..4]), 0.0) };
+                    if ty == GgmlType::Q5_0 { (0.0, 16.0) } else { (f16_at(&block[2..4]), 0.0) };
                 let qh = u32::from_le_bytes(block[bits_at..bits_at + 4].try_into().expect("4"));
                 let nibbles = &block[bits_at + 4..bits_at + 20];
                 let fifth = |j: usize| if (qh >> j) & 1 == 1 { 16.0 } else { 0.0 };

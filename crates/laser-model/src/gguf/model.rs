@@ -133,8 +133,8 @@ fn hf_config(f: &GgufFile, arch: &str, vocab_size: usize, path: &Path) -> Result
     let rotary_dim = get_u("rope.dimension_count").unwrap_or(head_dim);
     let theta = get_f("rope.freq_base").unwrap_or(10000.0);
     // GGUF stores ε as f32; round-trip it through its shortest decimal (1e-5, not 9.9999997e-6).
-    let eps = get_f("attention.layer_norm_rms_epsilon")
-        .map(|e| format!("{}", e as f32).parse::<f64>().unwrap_or(e));
+    let eps =
+        get_f("attention.layer_norm_rms_epsilon").map(|e| laser_linalg::shortest_decimal(e as f32));
     let window = get_u("attention.sliding_window").filter(|&w| w > 0);
     let mut raw = json!({
         "vocab_size": vocab_size,

@@ -28,6 +28,7 @@ mod editing;
 mod gradients;
 
 pub use backend::Backend;
+pub(crate) use backend::is_cpu;
 pub use decoding::PromptState;
 pub use editing::WeightStamp;
 pub use gradients::GradientPass;
@@ -164,10 +165,7 @@ impl Model {
         let mut shapes = HashMap::new();
         let mut host = HashMap::new();
         // CPU backends get host copies of the matrices for faer's faster matmul (see `Params`).
-        let use_host = {
-            let d = format!("{device:?}");
-            d.contains("Flex") || d.contains("NdArray")
-        };
+        let use_host = backend::is_cpu(&device);
         let in_file =
             |e: ModelError| ModelError::InFile { path: source.to_owned(), error: Box::new(e) };
         for (name, shape) in arch.expected_tensors() {
