@@ -27,19 +27,42 @@ impl ClusterFactor {
     }
 }
 
-/// A factorized matrix.
+/// A factorized matrix. Its parts are read through accessors, so that none can disagree with
+/// the others.
 #[derive(Debug, Clone)]
 pub struct Factorized {
-    /// The dense reconstruction, same shape as `W`.
-    pub reconstruction: Mat<f32>,
-    /// Per-cluster factors (for factorized export).
-    pub factors: Vec<ClusterFactor>,
+    reconstruction: Mat<f32>,
+    factors: Vec<ClusterFactor>,
+    clustering: Clustering,
+    params: usize,
+    relative_error: f64,
+}
+
+impl Factorized {
+    /// The dense reconstruction `Ŵ`, same shape as `W`.
+    pub fn reconstruction(&self) -> &Mat<f32> {
+        &self.reconstruction
+    }
+
+    /// Per-cluster factors (for a factorized export).
+    pub fn factors(&self) -> &[ClusterFactor] {
+        &self.factors
+    }
+
     /// The row clustering used.
-    pub clustering: Clustering,
+    pub fn clustering(&self) -> &Clustering {
+        &self.clustering
+    }
+
     /// Parameters of the factorized form: `Σ_c k_c (m_c + n)`.
-    pub params: usize,
+    pub fn params(&self) -> usize {
+        self.params
+    }
+
     /// `‖W − Ŵ‖_F / ‖W‖_F`.
-    pub relative_error: f64,
+    pub fn relative_error(&self) -> f64 {
+        self.relative_error
+    }
 }
 
 /// For `ksub:C` without an explicit dimension: the subspace dimension equals the rank that a

@@ -22,10 +22,14 @@ fn one_cluster_equals_the_global_svd_truncation() {
         let global = svd.truncated(k).unwrap();
         for method in [RowClustering::Single, RowClustering::Blocks { clusters: 1 }] {
             let f = factorize(w.as_ref(), &method, rho).unwrap();
-            assert!(frobenius_diff(&f.reconstruction, &global) < 1e-4 * frobenius(&w), "ρ={rho}");
-            assert_eq!(f.params, k * (90 + 40));
+            assert!(frobenius_diff(f.reconstruction(), &global) < 1e-4 * frobenius(&w), "ρ={rho}");
+            assert_eq!(f.params(), k * (90 + 40));
             let expect = (svd.tail_energy(k)).sqrt() / frobenius(&w);
-            assert!((f.relative_error - expect).abs() < 1e-4, "{} vs {expect}", f.relative_error);
+            assert!(
+                (f.relative_error() - expect).abs() < 1e-4,
+                "{} vs {expect}",
+                f.relative_error()
+            );
         }
     }
 }
@@ -93,11 +97,11 @@ fn ksubspaces_recovers_planted_subspaces_and_beats_single_svd() {
     // Each cluster is exactly rank 2, so rank-2 truncation per cluster reconstructs W.
     let rho = 2.0 / 30.0 + 1e-3;
     let f = factorize_clusters(w.as_ref(), cl, rho).unwrap();
-    assert!(f.factors.iter().all(|c| c.rank() == 2));
-    assert!(f.relative_error < 1e-4, "{}", f.relative_error);
+    assert!(f.factors().iter().all(|c| c.rank() == 2));
+    assert!(f.relative_error() < 1e-4, "{}", f.relative_error());
     let single = factorize(w.as_ref(), &RowClustering::Single, rho).unwrap();
-    assert!(single.relative_error > 0.3, "a single rank-2 SVD cannot fit 3 planes");
-    assert_eq!(cluster_rows(w.as_ref(), &method).unwrap().assignment, f.clustering.assignment);
+    assert!(single.relative_error() > 0.3, "a single rank-2 SVD cannot fit 3 planes");
+    assert_eq!(cluster_rows(w.as_ref(), &method).unwrap().assignment, f.clustering().assignment);
 }
 
 #[test]
@@ -106,21 +110,21 @@ fn factorization_reassembles_rows_in_original_order() {
     let f =
         factorize(w.as_ref(), &RowClustering::KMeans { clusters: 4, seed: 2, max_iter: 100 }, 1.0)
             .unwrap();
-    assert!(f.relative_error < 1e-5, "full rank per cluster is exact: {}", f.relative_error);
-    assert!(frobenius_diff(&f.reconstruction, &w) < 1e-4 * frobenius(&w));
-    let rows: usize = f.factors.iter().map(|c| c.rows.len()).sum();
+    assert!(f.relative_error() < 1e-5, "full rank per cluster is exact: {}", f.relative_error());
+    assert!(frobenius_diff(f.reconstruction(), &w) < 1e-4 * frobenius(&w));
+    let rows: usize = f.factors().iter().map(|c| c.rows.len()).sum();
     assert_eq!(rows, 50);
-    for c in &f.factors {
+    for c in f.factors() {
         let block = &c.left * &c.right;
         for (i, &r) in c.rows.iter().enumerate() {
             for j in 0..20 {
-                assert_eq!(block[(i, j)], f.reconstruction[(r, j)]);
+                assert_eq!(block[(i, j)], f.reconstruction()[(r, j)]);
             }
         }
     }
     // Parameter count is Σ k_c (m_c + n) with k_c = floor(ρ·min(m_c, n)).
     let f = factorize(w.as_ref(), &RowClustering::Blocks { clusters: 2 }, 0.2).unwrap();
-    assert_eq!(f.params, 2 * 4 * (25 + 20));
+    assert_eq!(f.params(), 2 * 4 * (25 + 20));
 }
 
 #[test]

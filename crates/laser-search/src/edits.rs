@@ -112,7 +112,7 @@ pub struct Edit {
 
 /// Writes an f32 as its shortest decimal (0.9, not 0.8999999761581421) in JSON.
 fn shortest_decimal<S: Serializer>(x: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_f64(format!("{x}").parse::<f64>().unwrap_or(f64::from(*x)))
+    s.serialize_f64(laser_linalg::shortest_decimal(*x))
 }
 
 fn default_factor() -> Factor {
@@ -153,17 +153,50 @@ impl EditList {
     /// Reads an edit list file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = crate::error::read_text(path)?;
-        serde_json::from_str(&text).map_err(|e| SearchError::EditList {
-            path: Some(path.to_owned()),
-            message: format!("line {}: {e}", e.line()),
-        })
+        Self::parse(&crate::error::read_text(path)?, path)
+    }
+
+    /// Parses the text of an edit list read from `path` (named in errors), checking each edit's
+    /// ρ and iteration cap and that no matrix is edited twice.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let error =
+            |message: String| SearchError::EditList { path: Some(path.to_owned()), message };
+        let list: Self =
+            serde_json::from_str(text).map_err(|e| error(format!("line {}: {e}", e.line())))?;
+        let mut seen = std::collections::HashSet::new();
+        for (i, e) in list.edits.iter().enumerate() {
+            if !(e.rho > 0.0 && e.rho <= 1.0) {
+                return Err(error(format!(
+                    "edit {i} (`{}`): rho {} is not in (0, 1]",
+                    e.name, e.rho
+                )));
+            }
+            if e.max_iter == Some(0) {
+                return Err(error(format!("edit {i} (`{}`): max_iter must be at least 1", e.name)));
+            }
+            if !seen.insert(e.name.as_str()) {
+                return Err(error(format!("matrix `{}` is edited twice", e.name)));
+            }
+        }
+        Ok(list)
     }
 
     /// A key for a set of edits (`+`-joined edit keys).
     pub fn key(edits: &[Edit]) -> String {
         edits.iter().map(Edit::key).collect::<Vec<_>>().join("+")
     }
+}
+
+/// How many parameters an edited matrix has, dense and factorized: the storage an exported
+/// factorized form would need (the exported model itself stays dense).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditSize {
+    /// HF tensor name.
+    pub name: String,
+    /// `m · n`.
+    pub dense: usize,
+    /// The factors' parameter count.
+    pub factorized: usize,
 }
 
 /// Computes edited matrices, caching the expensive parts per matrix.
@@ -223,16 +256,10 @@ impl EditEngine {
         self.svds.insert(name.to_owned(), svd);
     }
 
-    /// The replacement matrix for `edit`, row-major in HF orientation.
-    pub fn reconstruct(&mut self, model: &Model, edit: &Edit) -> Result<Vec<f32>> {
-        let [m, n] = model.matrix_info(&edit.name)?.shape;
-        check_rho(edit.rho).map_err(linalg(&edit.name))?;
-        let clustering = match edit.factor {
-            Factor::Svd => {
-                let k = kept_rank(edit.rho, m, n).map_err(linalg(&edit.name))?;
-                let svd = self.svd(model, &edit.name)?;
-                return Ok(to_row_major(&svd.truncated(k).map_err(linalg(&edit.name))?));
-            }
+    /// The row clustering `edit` asks for (None for a plain SVD).
+    fn row_clustering(&self, edit: &Edit, m: usize, n: usize) -> Result<Option<RowClustering>> {
+        Ok(Some(match edit.factor {
+            Factor::Svd => return Ok(None),
             Factor::Blocks(c) => RowClustering::Blocks { clusters: c },
             Factor::KMeans(c) => RowClustering::KMeans {
                 clusters: c,
@@ -245,17 +272,59 @@ impl EditEngine {
                 seed: edit.seed.unwrap_or(self.seed),
                 max_iter: edit.max_iter.unwrap_or(KSUBSPACES_MAX_ITER),
             },
-        };
-        let w = self.original(model, &edit.name)?.clone();
-        let wref = MatRef::from_row_major_slice(&w, m, n);
-        let key = (edit.name.clone(), clustering);
+        }))
+    }
+
+    /// The cached clustering of the rows of `name`'s original matrix by `method`.
+    fn clustering(
+        &mut self,
+        model: &Model,
+        name: &str,
+        method: RowClustering,
+    ) -> Result<&Clustering> {
+        let key = (name.to_owned(), method);
         if !self.clusterings.contains_key(&key) {
-            let cl = cluster_rows(wref, &clustering).map_err(linalg(&edit.name))?;
+            let [m, n] = model.matrix_info(name)?.shape;
+            let w = self.original(model, name)?;
+            let cl = cluster_rows(MatRef::from_row_major_slice(w, m, n), &method)
+                .map_err(linalg(name))?;
             self.clusterings.insert(key.clone(), cl);
         }
-        let f = factorize_clusters(wref, self.clusterings[&key].clone(), edit.rho)
+        Ok(&self.clusterings[&key])
+    }
+
+    /// The replacement matrix for `edit`, row-major in HF orientation.
+    pub fn reconstruct(&mut self, model: &Model, edit: &Edit) -> Result<Vec<f32>> {
+        let [m, n] = model.matrix_info(&edit.name)?.shape;
+        check_rho(edit.rho).map_err(linalg(&edit.name))?;
+        let Some(method) = self.row_clustering(edit, m, n)? else {
+            let k = kept_rank(edit.rho, m, n).map_err(linalg(&edit.name))?;
+            let svd = self.svd(model, &edit.name)?;
+            return Ok(to_row_major(&svd.truncated(k).map_err(linalg(&edit.name))?));
+        };
+        let clustering = self.clustering(model, &edit.name, method)?.clone();
+        let w = self.original(model, &edit.name)?;
+        let f = factorize_clusters(MatRef::from_row_major_slice(w, m, n), clustering, edit.rho)
             .map_err(linalg(&edit.name))?;
-        Ok(to_row_major(&f.reconstruction))
+        Ok(to_row_major(f.reconstruction()))
+    }
+
+    /// The parameter counts of `edit`'s matrix, dense and in its factorized form
+    /// (`k (m + n)` for an SVD, `Σ_c k_c (m_c + n)` over row clusters).
+    pub fn size(&mut self, model: &Model, edit: &Edit) -> Result<EditSize> {
+        let [m, n] = model.matrix_info(&edit.name)?.shape;
+        check_rho(edit.rho).map_err(linalg(&edit.name))?;
+        let cluster_rows: Vec<usize> = match self.row_clustering(edit, m, n)? {
+            None => vec![m],
+            Some(method) => {
+                self.clustering(model, &edit.name, method)?.members().iter().map(Vec::len).collect()
+            }
+        };
+        let factorized = cluster_rows
+            .into_iter()
+            .map(|rows| Ok(kept_rank(edit.rho, rows, n).map_err(linalg(&edit.name))? * (rows + n)))
+            .sum::<Result<usize>>()?;
+        Ok(EditSize { name: edit.name.clone(), dense: m * n, factorized })
     }
 
     /// Applies edits to the model (each on the original matrix). Fails without changing the model

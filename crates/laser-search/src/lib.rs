@@ -30,7 +30,7 @@ mod split;
 mod suite;
 mod task;
 
-pub use edits::{Edit, EditEngine, EditList, Factor, to_row_major};
+pub use edits::{Edit, EditEngine, EditList, EditSize, Factor, to_row_major};
 pub use error::{Result, SearchError};
 pub use eval::{
     ClassAccuracy, EvalLayout, Evaluator, ItemScores, Metrics, check_context, gradient_pass,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::edits::Edit;
+use crate::edits::{Edit, EditSize};
 use crate::eval::Metrics;
 use crate::interval::AccuracyDelta;
 use crate::search::Strategy;
@@ -29,6 +29,9 @@ pub struct Best {
     pub test: Option<Metrics>,
     /// The edit list (empty when no edit beat the base model).
     pub edits: Vec<Edit>,
+    /// Each edited matrix's parameter count, dense and factorized (one per edit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<EditSize>,
 }
 
 /// One evaluated candidate.
