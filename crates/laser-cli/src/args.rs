@@ -1,8 +1,14 @@
-//! Command-line flags (the stable contract in DESIGN.md). Parsing only: `config.rs` validates.
+//! Command-line flags (the stable contract in DESIGN.md). Values are typed at parse time (the
+//! libraries' `FromStr`); `config.rs` checks what needs several flags or the task.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use laser_linalg::TruncationScore;
+use laser_model::{Backend, MatrixKind};
+use laser_search::{Factor, SelectRule, Strategy};
+
+use crate::config::{LayerRange, RhosPerMatrix, SplitChoice};
 
 /// Adapt a language model to a task by low-rank edits of a few weight matrices (LASER and
 /// gradient-guided multi-subspace LASER), without fine-tuning.
@@ -13,7 +19,7 @@ pub struct Cli {
     pub command: Command,
     /// Tensor backend: flex (default), ndarray or wgpu (when compiled in).
     #[arg(long, global = true, default_value = "flex")]
-    pub backend: String,
+    pub backend: Backend,
     /// Worker threads (default: all cores).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
@@ -54,7 +60,7 @@ pub struct ModelArg {
 pub struct InspectArgs {
     #[command(flatten)]
     pub model: ModelArg,
-    /// Print one JSON object.
+    /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -69,7 +75,7 @@ pub struct PredictArgs {
     /// How many next tokens to list.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
-    /// Print one JSON object.
+    /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -95,11 +101,11 @@ pub struct EvalArgs {
     pub task: TaskArgs,
     /// Which items: select, test or all.
     #[arg(long, default_value = "select")]
-    pub split: String,
+    pub split: SplitChoice,
     /// Edit list to apply first.
     #[arg(long)]
     pub edits: Option<PathBuf>,
-    /// Print one JSON object.
+    /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -112,47 +118,47 @@ pub struct GradArgs {
     pub task: TaskArgs,
     /// Truncation score: first-order, tail-grad or cosine.
     #[arg(long, default_value = "first-order")]
-    pub score: String,
+    pub score: TruncationScore,
     /// Kept-rank fractions the score is maximised over.
     #[arg(long, value_delimiter = ',')]
     pub rho: Option<Vec<f32>>,
-    /// Print one JSON object.
+    /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct SearchOptions {
-    /// exhaustive, gradient, compose or mp.
+    /// Search strategy: gradient (adapt's), exhaustive (search's default), compose or mp.
     #[arg(long)]
-    pub strategy: Option<String>,
+    pub strategy: Option<Strategy>,
     /// Matrices scanned by the gradient strategy.
     #[arg(long)]
     pub top_k: Option<usize>,
     /// Gradient / compose: per scanned matrix, the N ρ values with the best predicted score, or
     /// `all` for the whole grid.
     #[arg(long, value_name = "N|all")]
-    pub rhos_per_matrix: Option<String>,
+    pub rhos_per_matrix: Option<RhosPerMatrix>,
     /// Kept-rank fractions (default: LASER's grid 0.9,…,0.005).
     #[arg(long, value_delimiter = ',')]
     pub rho: Option<Vec<f32>>,
     /// Factorizations: svd, blocks:C, kmeans:C, ksub:C.
     #[arg(long, value_delimiter = ',')]
-    pub factor: Option<Vec<String>>,
+    pub factor: Option<Vec<Factor>>,
     /// Layers, as `A-B` or `A`.
-    #[arg(long)]
-    pub layers: Option<String>,
+    #[arg(long, value_name = "A-B|A")]
+    pub layers: Option<LayerRange>,
     /// Matrix kinds: q,k,v,qkv,o,fc_in,fc_up,fc_gate_up,fc_out (`laser inspect` lists a model's).
     #[arg(long, value_delimiter = ',')]
-    pub kinds: Option<Vec<String>>,
+    pub kinds: Option<Vec<MatrixKind>>,
     /// Truncation score of the gradient strategy: first-order, tail-grad or cosine.
     #[arg(long)]
-    pub score: Option<String>,
+    pub score: Option<TruncationScore>,
     /// How scanned edits become the recommendation: guarded (default: only an edit that beats
     /// the base model significantly on the selection items), laser (accuracy, ties by
     /// log-loss), logloss, or split-confirm.
     #[arg(long, value_name = "RULE")]
-    pub select: Option<laser_search::SelectRule>,
+    pub select: Option<SelectRule>,
     /// Diagnostic: also evaluate on the test split what every selection rule would have chosen
     /// (never used to choose).
     #[arg(long)]
@@ -173,7 +179,7 @@ pub struct SearchArgs {
     /// Folder for the resumable candidate log and report.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print one JSON object.
+    /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -189,7 +195,7 @@ pub struct AdaptArgs {
     /// Output folder (default: ./laser-out/adapt-<task>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print one JSON object.
+    /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -215,7 +221,7 @@ pub struct SuiteArgs {
     /// A task that fails becomes an error row instead of stopping the suite.
     #[arg(long)]
     pub keep_going: bool,
-    /// Print one JSON object.
+    /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -230,7 +236,7 @@ pub struct ApplyArgs {
     /// Output model folder (must not exist, or be empty).
     #[arg(long)]
     pub out: PathBuf,
-    /// Print one JSON object.
+    /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -142,7 +142,7 @@ pub fn predict(env: &Env, a: &PredictArgs) -> anyhow::Result<()> {
 
 pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
-    let choice = config::split(&a.split)?;
+    let choice = a.split;
     let mut model = load_model(env, &a.model, &bars)?;
     let task = load_task(&task_path(&a.task, false)?)?;
     check_context(&model, &task)?;
@@ -183,12 +183,8 @@ pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
             m.logloss,
             t.elapsed().as_secs_f64()
         );
-        if let (Some(maj), Some(classes)) = (m.majority, &m.per_class) {
-            let per: Vec<String> = classes
-                .iter()
-                .map(|c| format!("{} {:.1}% (n={})", c.class, c.accuracy, c.n))
-                .collect();
-            println!("majority-class rate {maj:.1}%; per class: {}", per.join(", "));
+        if let Some(text) = crate::report::per_class_text(&m) {
+            println!("{text}");
         }
     }
     Ok(())
@@ -196,7 +192,7 @@ pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
 
 pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
-    let score = config::score(&a.score)?;
+    let score = a.score;
     let rhos = config::rhos(a.rho.as_ref())?;
     let model = load_model(env, &a.model, &bars)?;
     let task = load_task(&task_path(&a.task, false)?)?;
@@ -205,7 +201,8 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
     let items = Split::items(&task, &split.select);
     bars.note(&format!("gradient pass on {} items", items.len()));
     let t = std::time::Instant::now();
-    let r = rank_matrices(&model, &items, model.matrices(), &rhos, score, 8)?;
+    let micro_batch = laser_search::SearchConfig::default().micro_batch;
+    let r = rank_matrices(&model, &items, model.matrices(), &rhos, score, micro_batch)?;
     let matrices: Vec<_> = r
         .ranking
         .iter()
@@ -281,22 +278,16 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
         config::search(&a.options, a.task.n, a.task.seed, Some(out.clone()), Strategy::Gradient)?;
     let mut model = load_model(env, &a.model, &bars)?;
     let report = run(&mut model, &task, &cfg, &bars)?;
-    // Export the adapted model: into a temporary sibling, then swapped in.
+    // Export the adapted model into a temporary sibling and swap it in only once it is whole: a
+    // failed write (full disk, file-size limit) leaves the previous model and reports untouched.
     EditEngine::new(cfg.seed).apply(&mut model, &report.best.edits)?;
     let model_dir = out.join("model");
     let fresh = out.join(".model.new");
     let _ = std::fs::remove_dir_all(&fresh);
     export_hf(&model, &fresh)?;
-    if model_dir.exists() {
-        std::fs::remove_dir_all(&model_dir)
-            .with_context(|| format!("replacing {}", model_dir.display()))?;
-    }
-    std::fs::rename(&fresh, &model_dir)
-        .with_context(|| format!("moving the model into {}", model_dir.display()))?;
-    std::fs::write(
-        out.join("edits.json"),
-        serde_json::to_string_pretty(&EditList { edits: report.best.edits.clone() })?,
-    )?;
+    let edits_json = serde_json::to_string_pretty(&EditList { edits: report.best.edits.clone() })?;
+    write_atomic(&out.join("edits.json"), edits_json.as_bytes())?;
+    replace_dir(&fresh, &model_dir)?;
     write_plots(&out, &report, &mut model)?;
     write_atomic(
         &out.join("report.md"),
@@ -332,6 +323,23 @@ pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
         print!("{}", crate::report::suite_summary(&report));
         println!("report: {}", a.out.join("suite.md").display());
     }
+    Ok(())
+}
+
+/// Moves the complete folder `fresh` to `dest`, replacing what was there. Renames write no data,
+/// so once `fresh` is whole this cannot fail for lack of space; the old folder is removed last.
+fn replace_dir(fresh: &Path, dest: &Path) -> anyhow::Result<()> {
+    let old = dest.with_file_name(format!(
+        ".{}.old",
+        dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    let _ = std::fs::remove_dir_all(&old);
+    if dest.exists() {
+        std::fs::rename(dest, &old).with_context(|| format!("replacing {}", dest.display()))?;
+    }
+    std::fs::rename(fresh, dest)
+        .with_context(|| format!("moving the model into {}", dest.display()))?;
+    let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
 

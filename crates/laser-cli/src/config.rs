@@ -1,15 +1,17 @@
-//! Flags → validated library configuration. Every rejection names the flag and the value.
+//! Flags → library configuration: the CLI's own value types and the checks that need more than
+//! one flag. Every rejection names the flag and the value.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-use laser_linalg::{LASER_RHO_GRID, TruncationScore};
-use laser_model::MatrixKind;
-use laser_search::{Factor, SearchConfig, Strategy};
+use laser_linalg::LASER_RHO_GRID;
+use laser_search::{SearchConfig, Strategy};
 
 use crate::args::SearchOptions;
 use crate::exit::usage;
 
-/// Which items `eval` scores.
+/// Which items `eval` scores (`--split`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SplitChoice {
     Select,
@@ -17,20 +19,78 @@ pub enum SplitChoice {
     All,
 }
 
-pub fn split(s: &str) -> anyhow::Result<SplitChoice> {
-    match s {
-        "select" => Ok(SplitChoice::Select),
-        "test" => Ok(SplitChoice::Test),
-        "all" => Ok(SplitChoice::All),
-        other => Err(usage(format!("--split {other:?}: expected select, test or all"))),
+impl FromStr for SplitChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "select" => Ok(Self::Select),
+            "test" => Ok(Self::Test),
+            "all" => Ok(Self::All),
+            other => Err(format!("unknown split `{other}` (expected select, test or all)")),
+        }
     }
 }
 
-pub fn score(s: &str) -> anyhow::Result<TruncationScore> {
-    TruncationScore::from_name(s)
-        .ok_or_else(|| usage(format!("--score {s:?}: expected first-order, tail-grad or cosine")))
+impl fmt::Display for SplitChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Select => "select",
+            Self::Test => "test",
+            Self::All => "all",
+        })
+    }
 }
 
+/// An inclusive layer range (`--layers A-B` or `A`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerRange {
+    pub first: usize,
+    pub last: usize,
+}
+
+impl FromStr for LayerRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parse = |x: &str| {
+            x.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("`{s}` is not A-B or A with non-negative integers"))
+        };
+        let (first, last) = match s.split_once('-') {
+            Some((a, b)) => (parse(a)?, parse(b)?),
+            None => (parse(s)?, parse(s)?),
+        };
+        if first > last {
+            return Err(format!("the range `{s}` is empty"));
+        }
+        Ok(Self { first, last })
+    }
+}
+
+/// `--rhos-per-matrix N|all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RhosPerMatrix {
+    Best(usize),
+    All,
+}
+
+impl FromStr for RhosPerMatrix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Self::All),
+            _ => match s.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(Self::Best(n)),
+                _ => Err(format!("expected a count ≥ 1 or `all`, got `{s}`")),
+            },
+        }
+    }
+}
+
+/// `--rho` values, or LASER's grid.
 pub fn rhos(r: Option<&Vec<f32>>) -> anyhow::Result<Vec<f32>> {
     let v = r.cloned().unwrap_or_else(|| LASER_RHO_GRID.to_vec());
     if v.is_empty() {
@@ -42,27 +102,9 @@ pub fn rhos(r: Option<&Vec<f32>>) -> anyhow::Result<Vec<f32>> {
     Ok(v)
 }
 
-fn layers(s: &str) -> anyhow::Result<(usize, usize)> {
-    let parse = |x: &str| {
-        x.trim().parse::<usize>().map_err(|_| {
-            usage(format!("--layers {s:?}: expected A-B or A with non-negative integers"))
-        })
-    };
-    let (lo, hi) = match s.split_once('-') {
-        Some((a, b)) => (parse(a)?, parse(b)?),
-        None => {
-            let l = parse(s)?;
-            (l, l)
-        }
-    };
-    if lo > hi {
-        return Err(usage(format!("--layers {s:?}: the range is empty")));
-    }
-    Ok((lo, hi))
-}
-
-/// The search configuration of `search` / `adapt`.
-/// The search configuration of `search` / `adapt` / `suite` (`n` selection items, `seed`).
+/// The search configuration of `search` / `adapt` / `suite` (`n` selection items, `seed`):
+/// flags over [`SearchConfig::default`]. Ranges the library checks against the model and task
+/// (`--layers`, `--n`) are reported by it, under the flag's name.
 pub fn search(
     opts: &SearchOptions,
     n: usize,
@@ -70,78 +112,31 @@ pub fn search(
     out: Option<PathBuf>,
     default: Strategy,
 ) -> anyhow::Result<SearchConfig> {
-    let strategy = match &opts.strategy {
-        None => default,
-        Some(s) => Strategy::from_name(s).ok_or_else(|| {
-            usage(format!("--strategy {s:?}: expected gradient, exhaustive, compose or mp"))
-        })?,
-    };
-    let factors = match &opts.factor {
-        None => vec![Factor::Svd],
-        Some(fs) => fs
-            .iter()
-            .map(|f| f.parse::<Factor>().map_err(|e| usage(format!("--factor: {e}"))))
-            .collect::<anyhow::Result<_>>()?,
-    };
-    if factors.is_empty() {
-        return Err(usage("--factor needs at least one factorization"));
-    }
-    let kinds = match &opts.kinds {
-        None => None,
-        Some(ks) => Some(
-            ks.iter()
-                .map(|k| {
-                    MatrixKind::from_name(k).ok_or_else(|| {
-                        usage(format!(
-                            "--kinds {k:?}: expected q, k, v, qkv, o, fc_in, fc_up, fc_gate_up or fc_out"
-                        ))
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?,
-        ),
-    };
+    let strategy = opts.strategy.unwrap_or(default);
     if let Some(rule) = opts.select
         && matches!(strategy, Strategy::Compose | Strategy::Mp)
     {
         return Err(usage(format!(
-            "--select {rule} applies to the gradient and exhaustive strategies; {} accepts edits greedily",
-            strategy.name()
+            "--select {rule} applies to the gradient and exhaustive strategies; {strategy} accepts edits greedily"
         )));
     }
-    if opts.top_k == Some(0) {
-        return Err(usage("--top-k must be at least 1"));
-    }
-    if n == 0 {
-        return Err(usage("--n must be at least 1"));
-    }
-    if opts.test_max == Some(0) {
-        return Err(usage("--test-max must be at least 1"));
-    }
     let defaults = SearchConfig::default();
-    let rhos_per_matrix = match opts.rhos_per_matrix.as_deref() {
-        None => defaults.rhos_per_matrix,
-        Some("all") => None,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if n >= 1 => Some(n),
-            _ => {
-                return Err(usage(format!(
-                    "--rhos-per-matrix takes a count ≥ 1 or `all`, got `{v}`"
-                )));
-            }
-        },
-    };
     Ok(SearchConfig {
         strategy,
         n,
         top_k: opts.top_k.unwrap_or(defaults.top_k),
-        rhos_per_matrix,
+        rhos_per_matrix: match opts.rhos_per_matrix {
+            None => defaults.rhos_per_matrix,
+            Some(RhosPerMatrix::All) => None,
+            Some(RhosPerMatrix::Best(n)) => Some(n),
+        },
         rhos: rhos(opts.rho.as_ref())?,
-        factors,
-        layers: opts.layers.as_deref().map(layers).transpose()?,
-        kinds,
+        factors: opts.factor.clone().unwrap_or_else(|| defaults.factors.clone()),
+        layers: opts.layers.map(|r| (r.first, r.last)),
+        kinds: opts.kinds.clone(),
         seed,
         out,
-        score: opts.score.as_deref().map(score).transpose()?.unwrap_or(defaults.score),
+        score: opts.score.unwrap_or(defaults.score),
         select: opts.select.unwrap_or(defaults.select),
         compare_rules: opts.compare_rules,
         test_max: opts.test_max,

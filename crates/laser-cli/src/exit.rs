@@ -76,11 +76,26 @@ pub fn code(err: &anyhow::Error) -> i32 {
     1
 }
 
-/// `error: outer: inner: …` on one line.
+/// The flag that sets a [`laser_search::SearchConfig`] field.
+fn flag_of(field: &str) -> String {
+    match field {
+        "rhos" => "--rho".into(),
+        "factors" => "--factor".into(),
+        "select" => "--select".into(),
+        other => format!("--{}", other.replace('_', "-")),
+    }
+}
+
+/// `error: outer: inner: …` on one line. A library's invalid option is named by its flag.
 pub fn render(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
-        let s = cause.to_string();
+        let s = match cause.downcast_ref::<SearchError>() {
+            Some(SearchError::InvalidOption { field, reason }) => {
+                format!("{} {reason}", flag_of(field))
+            }
+            _ => cause.to_string(),
+        };
         if !parts.last().is_some_and(|p| p.contains(&s)) {
             parts.push(s);
         }

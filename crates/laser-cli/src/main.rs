@@ -13,7 +13,6 @@ mod resources;
 mod signals;
 
 use clap::Parser;
-use laser_model::Backend;
 
 use crate::args::{Cli, Command};
 use crate::commands::Env;
@@ -44,9 +43,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let backend = Backend::from_name(&cli.backend).ok_or_else(|| {
-        exit::usage(format!("--backend {:?}: expected flex, ndarray or wgpu", cli.backend))
-    })?;
+    let backend = cli.backend;
     if let Some(n) = cli.threads {
         if n == 0 {
             return Err(exit::usage("--threads must be at least 1"));

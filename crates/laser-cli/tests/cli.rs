@@ -282,7 +282,22 @@ fn bad_input_exits_2_with_one_readable_line() {
         ),
         (vec!["eval", "--model", s(&m), "--task", s(&not_json)], "line 1"),
         (vec!["eval", "--model", s(&m), "--task", s(&task), "--split", "train"], "--split"),
-        (vec!["eval", "--model", s(&m), "--task", s(&task), "--n", "31"], "exceeds"),
+        (vec!["eval", "--model", s(&m), "--task", s(&task), "--n", "31"], "--n 31 exceeds"),
+        // The library names the config field; the CLI names the flag.
+        (
+            vec![
+                "search",
+                "--model",
+                s(&m),
+                "--task",
+                s(&task),
+                "--strategy",
+                "exhaustive",
+                "--layers",
+                "50-60",
+            ],
+            "--layers 50-60 is outside",
+        ),
         (
             vec![
                 "eval",

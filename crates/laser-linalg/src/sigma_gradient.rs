@@ -68,6 +68,22 @@ impl TruncationScore {
     }
 }
 
+impl std::fmt::Display for TruncationScore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for TruncationScore {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::from_name(s).ok_or_else(|| {
+            format!("unknown score `{s}` (expected first-order, tail-grad or cosine)")
+        })
+    }
+}
+
 /// The score of truncating to every kept rank k = 0..=r (index k), all at once.
 pub fn truncation_scores(
     sigma: &[f32],

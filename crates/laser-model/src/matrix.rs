@@ -67,6 +67,17 @@ impl fmt::Display for MatrixKind {
     }
 }
 
+impl std::str::FromStr for MatrixKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::from_name(s).ok_or_else(|| {
+            let all: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown matrix kind `{s}` (expected one of {})", all.join(", "))
+        })
+    }
+}
+
 /// One editable matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MatrixInfo {

@@ -75,6 +75,22 @@ impl Strategy {
     }
 }
 
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::from_name(s).ok_or_else(|| {
+            format!("unknown strategy `{s}` (expected gradient, exhaustive, compose or mp)")
+        })
+    }
+}
+
 /// Every knob of a search. Defaults are the measured choices documented in `docs/RESULTS.md`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchConfig {
@@ -175,7 +191,7 @@ struct Scan<'a> {
 impl Scan<'_> {
     /// Selection metrics of `edits` (from the log when already evaluated).
     fn evaluate(&mut self, edits: &[Edit]) -> Result<Metrics> {
-        let key = if edits.is_empty() { "base".to_owned() } else { EditList::key(edits) };
+        let key = crate::log::candidate_key(edits);
         let metrics = match self.log.get(&key) {
             Some(m) => {
                 self.resumed += usize::from(!edits.is_empty());
@@ -245,8 +261,9 @@ fn filtered_matrices(model: &Model, cfg: &SearchConfig) -> Result<Vec<MatrixInfo
         .cloned()
         .collect();
     if ms.is_empty() {
-        return Err(SearchError::Config(
-            "no matrix matches --layers / --kinds for this model".into(),
+        return Err(SearchError::option(
+            "layers",
+            "no matrix of this model is in these layers and kinds",
         ));
     }
     Ok(ms)
@@ -254,30 +271,30 @@ fn filtered_matrices(model: &Model, cfg: &SearchConfig) -> Result<Vec<MatrixInfo
 
 fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
     if cfg.rhos.is_empty() {
-        return Err(SearchError::Config("--rho needs at least one value".into()));
+        return Err(SearchError::option("rhos", "needs at least one value"));
     }
     if let Some(bad) = cfg.rhos.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
-        return Err(SearchError::Config(format!("--rho value {bad} is outside (0, 1]")));
+        return Err(SearchError::option("rhos", format!("{bad} is outside (0, 1]")));
     }
     if cfg.factors.is_empty() {
-        return Err(SearchError::Config("--factor needs at least one factorization".into()));
+        return Err(SearchError::option("factors", "needs at least one factorization"));
     }
     if cfg.top_k == 0 {
-        return Err(SearchError::Config("--top-k must be at least 1".into()));
+        return Err(SearchError::option("top_k", "must be at least 1"));
     }
     if cfg.test_max == Some(0) {
-        return Err(SearchError::Config("--test-max must be at least 1".into()));
+        return Err(SearchError::option("test_max", "must be at least 1"));
     }
     if cfg.rhos_per_matrix == Some(0) {
-        return Err(SearchError::Config("--rhos-per-matrix must be at least 1".into()));
+        return Err(SearchError::option("rhos_per_matrix", "must be at least 1"));
     }
     if let Some((lo, hi)) = cfg.layers {
         let l = model.config().num_layers;
         if lo > hi || hi >= l {
-            return Err(SearchError::Config(format!(
-                "--layers {lo}-{hi} is outside this model's layers 0-{}",
-                l - 1
-            )));
+            return Err(SearchError::option(
+                "layers",
+                format!("{lo}-{hi} is outside this model's layers 0-{}", l - 1),
+            ));
         }
     }
     Ok(())
@@ -472,6 +489,8 @@ pub fn run_search_with_progress(
         base_test.as_ref().zip(best_test.as_ref()).and_then(|(b, a)| AccuracyDelta::between(b, a));
     secs.test = t.elapsed().as_secs_f64();
     secs.total = start.elapsed().as_secs_f64();
+    let sizes =
+        best_edits.iter().map(|e| scan.engine.size(scan.model, e)).collect::<Result<Vec<_>>>()?;
     let candidates_evaluated = scan.candidates.len();
     // The log keeps every candidate's per-item results; the report keeps its aggregates.
     let candidates = scan
@@ -485,7 +504,7 @@ pub fn run_search_with_progress(
         task_format: task.format.name().into(),
         model: scan.model.source().display().to_string(),
         base: SplitMetrics { select: base_select, test: base_test },
-        best: Best { select: best_select, test: best_test, edits: best_edits },
+        best: Best { select: best_select, test: best_test, edits: best_edits, sizes },
         selection,
         delta,
         rules,

@@ -19,12 +19,10 @@ impl Split {
     /// Fisher–Yates shuffle with a seeded SplitMix64, then cut at `n`.
     pub fn new(items: usize, n: usize, seed: u64) -> Result<Self> {
         if n == 0 {
-            return Err(SearchError::Config(
-                "the selection split needs at least one item (--n ≥ 1)".into(),
-            ));
+            return Err(SearchError::option("n", "the selection split needs at least one item"));
         }
         if n > items {
-            return Err(SearchError::Config(format!("--n {n} exceeds the task's {items} items")));
+            return Err(SearchError::option("n", format!("{n} exceeds the task's {items} items")));
         }
         let mut order: Vec<usize> = (0..items).collect();
         let mut rng = SplitMix64::new(seed);

@@ -44,3 +44,46 @@ impl Backend {
         }
     }
 }
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Flex => "flex",
+            Self::Ndarray => "ndarray",
+            Self::Wgpu => "wgpu",
+        })
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::from_name(s)
+            .ok_or_else(|| format!("unknown backend `{s}` (expected flex, ndarray or wgpu)"))
+    }
+}
+
+/// Whether `device` runs on the host CPU (burn's `flex` or `ndarray` backend, also under autodiff).
+///
+/// The one place that decides it: CPU backends get host copies of the editable matrices for
+/// faer's matmul, and a −∞ attention mask. burn's device enum has a variant per compiled feature,
+/// so the check reads the variant's name, which does not depend on them.
+pub(crate) fn is_cpu(device: &Device) -> bool {
+    let name = format!("{device:?}");
+    name.contains("Flex(") || name.contains("NdArray(")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CPU fast paths depend on recognising the device by name; a renamed variant in burn
+    /// would silently turn them off.
+    #[test]
+    fn flex_devices_are_cpu_devices_with_and_without_autodiff() {
+        assert!(is_cpu(&Device::flex()));
+        assert!(is_cpu(&Device::flex().autodiff()));
+        assert!(is_cpu(&Backend::Flex.device().unwrap()));
+    }
+}
