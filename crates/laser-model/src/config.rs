@@ -218,6 +218,47 @@ fn required<T: serde::de::DeserializeOwned>(
         .ok_or_else(|| ModelError::config(path, format!("missing field `{}`", keys[0])))
 }
 
+/// One `config.json` being read: its fields by HF key (older aliases after), every error naming
+/// the file. Each family's file parses its own hyper-parameters through it (`parse_config`).
+pub(crate) struct ConfigReader<'a> {
+    pub(crate) raw: &'a serde_json::Value,
+    pub(crate) path: &'a Path,
+    rope: Option<RopeParameters>,
+    /// Llama 3.x RoPE scaling, parsed for every family that rotates.
+    pub(crate) rope_scaling: Option<Llama3RopeScaling>,
+}
+
+impl ConfigReader<'_> {
+    /// The first of `keys` present and not null.
+    pub(crate) fn field<T: serde::de::DeserializeOwned>(&self, keys: &[&str]) -> Result<Option<T>> {
+        field(self.raw, keys, self.path)
+    }
+
+    /// The first of `keys`, which must be present.
+    pub(crate) fn required<T: serde::de::DeserializeOwned>(&self, keys: &[&str]) -> Result<T> {
+        required(self.raw, keys, self.path)
+    }
+
+    /// The RoPE base from `keys`, else `rope_parameters`, else `default`.
+    pub(crate) fn rope_theta(&self, default: f64, keys: &[&str]) -> Result<f64> {
+        Ok(self
+            .field::<f64>(keys)?
+            .or(self.rope.as_ref().and_then(|r| r.rope_theta))
+            .unwrap_or(default))
+    }
+
+    /// The activation named by `keys`, else `default`.
+    pub(crate) fn activation(&self, keys: &[&str], default: &str) -> Result<Activation> {
+        let name: String = self.field(keys)?.unwrap_or_else(|| default.to_owned());
+        Activation::parse(&name, self.path)
+    }
+
+    /// `rope_parameters.partial_rotary_factor` (transformers 5), if given.
+    pub(crate) fn partial_rotary_factor(&self) -> Option<f64> {
+        self.rope.as_ref().and_then(|r| r.partial_rotary_factor)
+    }
+}
+
 impl ModelConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
@@ -276,273 +317,14 @@ impl ModelConfig {
                 ));
             }
         };
-        let rope_theta = |default: f64, keys: &[&str]| -> Result<f64> {
-            Ok(field::<f64>(&raw, keys, path)?
-                .or(rope.as_ref().and_then(|r| r.rope_theta))
-                .unwrap_or(default))
-        };
-        let act = |keys: &[&str], default: &str| -> Result<Activation> {
-            let name: String = field(&raw, keys, path)?.unwrap_or_else(|| default.to_owned());
-            Activation::parse(&name, path)
-        };
+        let r = ConfigReader { raw: &raw, path, rope, rope_scaling };
         let cfg = match model_type.as_str() {
-            "llama" | "mistral" | "qwen2" | "qwen3" => {
-                let hidden: usize = required(&raw, &["hidden_size"], path)?;
-                let heads: usize = required(&raw, &["num_attention_heads"], path)?;
-                let head_dim = field(&raw, &["head_dim"], path)?.unwrap_or(hidden / heads.max(1));
-                let family = match model_type.as_str() {
-                    "mistral" => Family::Mistral,
-                    "qwen2" => Family::Qwen2,
-                    "qwen3" => Family::Qwen3,
-                    _ => Family::Llama,
-                };
-                // Qwen2 and Qwen3 use a window only when `use_sliding_window` says so; Mistral
-                // whenever `sliding_window` is set.
-                let window_on = match family {
-                    Family::Qwen2 | Family::Qwen3 => {
-                        field(&raw, &["use_sliding_window"], path)?.unwrap_or(false)
-                    }
-                    _ => true,
-                };
-                let sliding_window: Option<usize> =
-                    if window_on { field(&raw, &["sliding_window"], path)? } else { None };
-                ModelConfig {
-                    family,
-                    vocab_size: required(&raw, &["vocab_size"], path)?,
-                    hidden_size: hidden,
-                    intermediate_size: required(&raw, &["intermediate_size"], path)?,
-                    num_layers: required(&raw, &["num_hidden_layers"], path)?,
-                    num_heads: heads,
-                    num_kv_heads: field(&raw, &["num_key_value_heads"], path)?.unwrap_or(heads),
-                    head_dim,
-                    norm_eps: field(&raw, &["rms_norm_eps"], path)?.unwrap_or(1e-6),
-                    rope_theta: rope_theta(10000.0, &["rope_theta"])?,
-                    rotary_dim: head_dim,
-                    max_positions: field(&raw, &["max_position_embeddings"], path)?.unwrap_or(2048),
-                    activation: act(&["hidden_act"], "silu")?,
-                    tie_word_embeddings: field(&raw, &["tie_word_embeddings"], path)?
-                        .unwrap_or(false),
-                    attention_bias: field(&raw, &["attention_bias"], path)?.unwrap_or(false),
-                    mlp_bias: field(&raw, &["mlp_bias"], path)?.unwrap_or(false),
-                    parallel_residual: false,
-                    pad_token_id: field(&raw, &["pad_token_id"], path)?,
-                    rope_scaling,
-                    qkv_bias: family == Family::Qwen2,
-                    qk_norm: family == Family::Qwen3,
-                    sliding_window,
-                    attn_logit_softcap: None,
-                    final_logit_softcap: None,
-                    attention_scalar: None,
-                    raw: raw.clone(),
-                }
-            }
-            "phi3" => {
-                let hidden: usize = required(&raw, &["hidden_size"], path)?;
-                let heads: usize = required(&raw, &["num_attention_heads"], path)?;
-                let head_dim = hidden / heads.max(1);
-                let pct = field::<f64>(&raw, &["partial_rotary_factor"], path)?
-                    .or(rope.as_ref().and_then(|r| r.partial_rotary_factor))
-                    .unwrap_or(1.0);
-                if !(pct > 0.0 && pct <= 1.0) {
-                    return Err(ModelError::config(
-                        path,
-                        format!("partial_rotary_factor {pct} is outside (0, 1]"),
-                    ));
-                }
-                ModelConfig {
-                    family: Family::Phi3,
-                    vocab_size: required(&raw, &["vocab_size"], path)?,
-                    hidden_size: hidden,
-                    intermediate_size: required(&raw, &["intermediate_size"], path)?,
-                    num_layers: required(&raw, &["num_hidden_layers"], path)?,
-                    num_heads: heads,
-                    num_kv_heads: field(&raw, &["num_key_value_heads"], path)?.unwrap_or(heads),
-                    head_dim,
-                    norm_eps: field(&raw, &["rms_norm_eps"], path)?.unwrap_or(1e-5),
-                    rope_theta: rope_theta(10000.0, &["rope_theta"])?,
-                    rotary_dim: (head_dim as f64 * pct) as usize,
-                    max_positions: field(&raw, &["max_position_embeddings"], path)?.unwrap_or(4096),
-                    activation: act(&["hidden_act"], "silu")?,
-                    tie_word_embeddings: field(&raw, &["tie_word_embeddings"], path)?
-                        .unwrap_or(false),
-                    attention_bias: false,
-                    mlp_bias: false,
-                    parallel_residual: false,
-                    pad_token_id: field(&raw, &["pad_token_id"], path)?,
-                    rope_scaling,
-                    qkv_bias: false,
-                    qk_norm: false,
-                    sliding_window: field(&raw, &["sliding_window"], path)?,
-                    attn_logit_softcap: None,
-                    final_logit_softcap: None,
-                    attention_scalar: None,
-                    raw: raw.clone(),
-                }
-            }
-            "gemma2" => {
-                let hidden: usize = required(&raw, &["hidden_size"], path)?;
-                let heads: usize = required(&raw, &["num_attention_heads"], path)?;
-                let head_dim = field(&raw, &["head_dim"], path)?.unwrap_or(hidden / heads.max(1));
-                let layer_types: Option<Vec<String>> = field(&raw, &["layer_types"], path)?;
-                // Gemma 2 alternates sliding and global layers; without `layer_types` every other
-                // layer slides, as in HF's default.
-                let any_sliding =
-                    layer_types.as_ref().is_none_or(|t| t.iter().any(|x| x == "sliding_attention"));
-                let positive = |key: &str| -> Result<Option<f64>> {
-                    match field::<f64>(&raw, &[key], path)? {
-                        Some(v) if !(v.is_finite() && v > 0.0) => {
-                            Err(ModelError::config(path, format!("`{key}` = {v} must be positive")))
-                        }
-                        v => Ok(v),
-                    }
-                };
-                ModelConfig {
-                    family: Family::Gemma2,
-                    vocab_size: required(&raw, &["vocab_size"], path)?,
-                    hidden_size: hidden,
-                    intermediate_size: required(&raw, &["intermediate_size"], path)?,
-                    num_layers: required(&raw, &["num_hidden_layers"], path)?,
-                    num_heads: heads,
-                    num_kv_heads: field(&raw, &["num_key_value_heads"], path)?.unwrap_or(heads),
-                    head_dim,
-                    norm_eps: field(&raw, &["rms_norm_eps"], path)?.unwrap_or(1e-6),
-                    rope_theta: rope_theta(10000.0, &["rope_theta"])?,
-                    rotary_dim: head_dim,
-                    max_positions: field(&raw, &["max_position_embeddings"], path)?.unwrap_or(8192),
-                    activation: act(&["hidden_activation", "hidden_act"], "gelu_pytorch_tanh")?,
-                    tie_word_embeddings: field(&raw, &["tie_word_embeddings"], path)?
-                        .unwrap_or(true),
-                    attention_bias: field(&raw, &["attention_bias"], path)?.unwrap_or(false),
-                    mlp_bias: false,
-                    parallel_residual: false,
-                    pad_token_id: field(&raw, &["pad_token_id"], path)?,
-                    rope_scaling,
-                    qkv_bias: false,
-                    qk_norm: false,
-                    sliding_window: if any_sliding {
-                        field(&raw, &["sliding_window"], path)?
-                    } else {
-                        None
-                    },
-                    attn_logit_softcap: positive("attn_logit_softcapping")?,
-                    final_logit_softcap: positive("final_logit_softcapping")?,
-                    attention_scalar: Some(
-                        positive("query_pre_attn_scalar")?.unwrap_or(head_dim as f64),
-                    ),
-                    raw: raw.clone(),
-                }
-            }
-            "gpt2" | "gptj" => {
-                let hidden: usize = required(&raw, &["n_embd", "hidden_size"], path)?;
-                let heads: usize = required(&raw, &["n_head", "num_attention_heads"], path)?;
-                let gptj = model_type == "gptj";
-                let head_dim = hidden / heads.max(1);
-                ModelConfig {
-                    family: if gptj { Family::Gptj } else { Family::Gpt2 },
-                    vocab_size: required(&raw, &["vocab_size"], path)?,
-                    hidden_size: hidden,
-                    intermediate_size: field(&raw, &["n_inner"], path)?
-                        .unwrap_or(hidden.saturating_mul(4)),
-                    num_layers: required(&raw, &["n_layer", "num_hidden_layers"], path)?,
-                    num_heads: heads,
-                    num_kv_heads: heads,
-                    head_dim,
-                    norm_eps: field(&raw, &["layer_norm_epsilon"], path)?.unwrap_or(1e-5),
-                    rope_theta: 10000.0,
-                    rotary_dim: if gptj {
-                        field(&raw, &["rotary_dim"], path)?.unwrap_or(head_dim)
-                    } else {
-                        0
-                    },
-                    max_positions: field(&raw, &["n_positions", "max_position_embeddings"], path)?
-                        .unwrap_or(1024),
-                    activation: act(&["activation_function"], "gelu_new")?,
-                    tie_word_embeddings: field(&raw, &["tie_word_embeddings"], path)?
-                        .unwrap_or(!gptj),
-                    attention_bias: !gptj,
-                    mlp_bias: true,
-                    parallel_residual: gptj,
-                    pad_token_id: field(&raw, &["pad_token_id"], path)?,
-                    rope_scaling: None,
-                    qkv_bias: false,
-                    qk_norm: false,
-                    sliding_window: None,
-                    attn_logit_softcap: None,
-                    final_logit_softcap: None,
-                    attention_scalar: None,
-                    raw: raw.clone(),
-                }
-            }
-            "gpt_neox" => {
-                let hidden: usize = required(&raw, &["hidden_size"], path)?;
-                let heads: usize = required(&raw, &["num_attention_heads"], path)?;
-                let head_dim = hidden / heads.max(1);
-                let pct = field::<f64>(&raw, &["rotary_pct"], path)?
-                    .or(rope.as_ref().and_then(|r| r.partial_rotary_factor))
-                    .unwrap_or(0.25);
-                ModelConfig {
-                    family: Family::GptNeox,
-                    vocab_size: required(&raw, &["vocab_size"], path)?,
-                    hidden_size: hidden,
-                    intermediate_size: required(&raw, &["intermediate_size"], path)?,
-                    num_layers: required(&raw, &["num_hidden_layers"], path)?,
-                    num_heads: heads,
-                    num_kv_heads: heads,
-                    head_dim,
-                    norm_eps: field(&raw, &["layer_norm_eps"], path)?.unwrap_or(1e-5),
-                    rope_theta: rope_theta(10000.0, &["rotary_emb_base", "rope_theta"])?,
-                    rotary_dim: (head_dim as f64 * pct) as usize,
-                    max_positions: field(&raw, &["max_position_embeddings"], path)?.unwrap_or(2048),
-                    activation: act(&["hidden_act"], "gelu")?,
-                    tie_word_embeddings: field(&raw, &["tie_word_embeddings"], path)?
-                        .unwrap_or(false),
-                    attention_bias: field(&raw, &["attention_bias"], path)?.unwrap_or(true),
-                    mlp_bias: true,
-                    parallel_residual: field(&raw, &["use_parallel_residual"], path)?
-                        .unwrap_or(true),
-                    pad_token_id: field(&raw, &["pad_token_id"], path)?,
-                    rope_scaling: None,
-                    qkv_bias: false,
-                    qk_norm: false,
-                    sliding_window: None,
-                    attn_logit_softcap: None,
-                    final_logit_softcap: None,
-                    attention_scalar: None,
-                    raw: raw.clone(),
-                }
-            }
-            "roberta" => {
-                let hidden: usize = required(&raw, &["hidden_size"], path)?;
-                let heads: usize = required(&raw, &["num_attention_heads"], path)?;
-                ModelConfig {
-                    family: Family::Roberta,
-                    vocab_size: required(&raw, &["vocab_size"], path)?,
-                    hidden_size: hidden,
-                    intermediate_size: required(&raw, &["intermediate_size"], path)?,
-                    num_layers: required(&raw, &["num_hidden_layers"], path)?,
-                    num_heads: heads,
-                    num_kv_heads: heads,
-                    head_dim: hidden / heads.max(1),
-                    norm_eps: field(&raw, &["layer_norm_eps"], path)?.unwrap_or(1e-12),
-                    rope_theta: 0.0,
-                    rotary_dim: 0,
-                    max_positions: required(&raw, &["max_position_embeddings"], path)?,
-                    activation: act(&["hidden_act"], "gelu")?,
-                    tie_word_embeddings: true,
-                    attention_bias: true,
-                    mlp_bias: true,
-                    parallel_residual: false,
-                    pad_token_id: Some(field(&raw, &["pad_token_id"], path)?.unwrap_or(1)),
-                    rope_scaling: None,
-                    qkv_bias: false,
-                    qk_norm: false,
-                    sliding_window: None,
-                    attn_logit_softcap: None,
-                    final_logit_softcap: None,
-                    attention_scalar: None,
-                    raw: raw.clone(),
-                }
-            }
+            "llama" | "mistral" | "qwen2" | "qwen3" => crate::llama::parse_config(&r, &model_type)?,
+            "phi3" => crate::phi3::parse_config(&r)?,
+            "gemma2" => crate::gemma2::parse_config(&r)?,
+            "gpt2" | "gptj" => crate::gpt2::parse_config(&r, &model_type)?,
+            "gpt_neox" => crate::gpt_neox::parse_config(&r)?,
+            "roberta" => crate::roberta::parse_config(&r)?,
             other => {
                 return Err(ModelError::Unsupported(format!(
                     "{}: model_type `{other}` (supported: llama, mistral, qwen2, qwen3, phi3, gemma2, gpt2, gptj, gpt_neox, roberta)",

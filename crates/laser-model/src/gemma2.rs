@@ -9,10 +9,59 @@
 use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
-use crate::config::ModelConfig;
+use crate::config::{ConfigReader, Family, ModelConfig};
+use crate::error::{ModelError, Result};
 use crate::layers::{Params, RotaryLayout, activate, merge_heads, rms_norm, soft_cap, split_heads};
 use crate::llama::{block_matrices, layer, lm_head, outer_tensors, token_embedding};
 use crate::matrix::MatrixInfo;
+
+/// The config of `model_type` gemma2.
+pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
+    let hidden: usize = r.required(&["hidden_size"])?;
+    let heads: usize = r.required(&["num_attention_heads"])?;
+    let head_dim = r.field(&["head_dim"])?.unwrap_or(hidden / heads.max(1));
+    let layer_types: Option<Vec<String>> = r.field(&["layer_types"])?;
+    // Gemma 2 alternates sliding and global layers; without `layer_types` every other
+    // layer slides, as in HF's default.
+    let any_sliding =
+        layer_types.as_ref().is_none_or(|t| t.iter().any(|x| x == "sliding_attention"));
+    let positive = |key: &str| -> Result<Option<f64>> {
+        match r.field::<f64>(&[key])? {
+            Some(v) if !(v.is_finite() && v > 0.0) => {
+                Err(ModelError::config(r.path, format!("`{key}` = {v} must be positive")))
+            }
+            v => Ok(v),
+        }
+    };
+    Ok(ModelConfig {
+        family: Family::Gemma2,
+        vocab_size: r.required(&["vocab_size"])?,
+        hidden_size: hidden,
+        intermediate_size: r.required(&["intermediate_size"])?,
+        num_layers: r.required(&["num_hidden_layers"])?,
+        num_heads: heads,
+        num_kv_heads: r.field(&["num_key_value_heads"])?.unwrap_or(heads),
+        head_dim,
+        norm_eps: r.field(&["rms_norm_eps"])?.unwrap_or(1e-6),
+        rope_theta: r.rope_theta(10000.0, &["rope_theta"])?,
+        rotary_dim: head_dim,
+        max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(8192),
+        activation: r.activation(&["hidden_activation", "hidden_act"], "gelu_pytorch_tanh")?,
+        tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(true),
+        attention_bias: r.field(&["attention_bias"])?.unwrap_or(false),
+        mlp_bias: false,
+        parallel_residual: false,
+        pad_token_id: r.field(&["pad_token_id"])?,
+        rope_scaling: r.rope_scaling,
+        qkv_bias: false,
+        qk_norm: false,
+        sliding_window: if any_sliding { r.field(&["sliding_window"])? } else { None },
+        attn_logit_softcap: positive("attn_logit_softcapping")?,
+        final_logit_softcap: positive("final_logit_softcapping")?,
+        attention_scalar: Some(positive("query_pre_attn_scalar")?.unwrap_or(head_dim as f64)),
+        raw: r.raw.clone(),
+    })
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Gemma2 {

@@ -5,9 +5,47 @@
 use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
-use crate::config::ModelConfig;
+use crate::config::{ConfigReader, Family, ModelConfig};
+use crate::error::Result;
 use crate::layers::{Params, activate, embed, layer_norm, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
+
+/// The config of `model_type` gpt2 or gptj (GPT-J keeps GPT-2's config keys, `n_embd`, `n_head`,
+/// …, and adds `rotary_dim`).
+pub(crate) fn parse_config(r: &ConfigReader<'_>, model_type: &str) -> Result<ModelConfig> {
+    let hidden: usize = r.required(&["n_embd", "hidden_size"])?;
+    let heads: usize = r.required(&["n_head", "num_attention_heads"])?;
+    let gptj = model_type == "gptj";
+    let head_dim = hidden / heads.max(1);
+    Ok(ModelConfig {
+        family: if gptj { Family::Gptj } else { Family::Gpt2 },
+        vocab_size: r.required(&["vocab_size"])?,
+        hidden_size: hidden,
+        intermediate_size: r.field(&["n_inner"])?.unwrap_or(hidden.saturating_mul(4)),
+        num_layers: r.required(&["n_layer", "num_hidden_layers"])?,
+        num_heads: heads,
+        num_kv_heads: heads,
+        head_dim,
+        norm_eps: r.field(&["layer_norm_epsilon"])?.unwrap_or(1e-5),
+        rope_theta: 10000.0,
+        rotary_dim: if gptj { r.field(&["rotary_dim"])?.unwrap_or(head_dim) } else { 0 },
+        max_positions: r.field(&["n_positions", "max_position_embeddings"])?.unwrap_or(1024),
+        activation: r.activation(&["activation_function"], "gelu_new")?,
+        tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(!gptj),
+        attention_bias: !gptj,
+        mlp_bias: true,
+        parallel_residual: gptj,
+        pad_token_id: r.field(&["pad_token_id"])?,
+        rope_scaling: None,
+        qkv_bias: false,
+        qk_norm: false,
+        sliding_window: None,
+        attn_logit_softcap: None,
+        final_logit_softcap: None,
+        attention_scalar: None,
+        raw: r.raw.clone(),
+    })
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Gpt2 {

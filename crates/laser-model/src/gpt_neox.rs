@@ -6,9 +6,46 @@
 use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
-use crate::config::ModelConfig;
+use crate::config::{ConfigReader, Family, ModelConfig};
+use crate::error::Result;
 use crate::layers::{Params, RotaryLayout, activate, embed, merge_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
+
+/// The config of `model_type` gpt_neox.
+pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
+    let hidden: usize = r.required(&["hidden_size"])?;
+    let heads: usize = r.required(&["num_attention_heads"])?;
+    let head_dim = hidden / heads.max(1);
+    let pct = r.field::<f64>(&["rotary_pct"])?.or(r.partial_rotary_factor()).unwrap_or(0.25);
+    Ok(ModelConfig {
+        family: Family::GptNeox,
+        vocab_size: r.required(&["vocab_size"])?,
+        hidden_size: hidden,
+        intermediate_size: r.required(&["intermediate_size"])?,
+        num_layers: r.required(&["num_hidden_layers"])?,
+        num_heads: heads,
+        num_kv_heads: heads,
+        head_dim,
+        norm_eps: r.field(&["layer_norm_eps"])?.unwrap_or(1e-5),
+        rope_theta: r.rope_theta(10000.0, &["rotary_emb_base", "rope_theta"])?,
+        rotary_dim: (head_dim as f64 * pct) as usize,
+        max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(2048),
+        activation: r.activation(&["hidden_act"], "gelu")?,
+        tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(false),
+        attention_bias: r.field(&["attention_bias"])?.unwrap_or(true),
+        mlp_bias: true,
+        parallel_residual: r.field(&["use_parallel_residual"])?.unwrap_or(true),
+        pad_token_id: r.field(&["pad_token_id"])?,
+        rope_scaling: None,
+        qkv_bias: false,
+        qk_norm: false,
+        sliding_window: None,
+        attn_logit_softcap: None,
+        final_logit_softcap: None,
+        attention_scalar: None,
+        raw: r.raw.clone(),
+    })
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct GptNeox {

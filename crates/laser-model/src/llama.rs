@@ -10,11 +10,61 @@
 use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices};
-use crate::config::ModelConfig;
+use crate::config::{ConfigReader, Family, ModelConfig};
+use crate::error::Result;
 use crate::layers::{
     Params, RotaryLayout, activate, embed, merge_heads, rms_norm, rms_norm_heads, split_heads,
 };
 use crate::matrix::{MatrixInfo, MatrixKind};
+
+/// The config of `model_type` llama, mistral, qwen2 or qwen3.
+pub(crate) fn parse_config(r: &ConfigReader<'_>, model_type: &str) -> Result<ModelConfig> {
+    let hidden: usize = r.required(&["hidden_size"])?;
+    let heads: usize = r.required(&["num_attention_heads"])?;
+    let head_dim = r.field(&["head_dim"])?.unwrap_or(hidden / heads.max(1));
+    let family = match model_type {
+        "mistral" => Family::Mistral,
+        "qwen2" => Family::Qwen2,
+        "qwen3" => Family::Qwen3,
+        _ => Family::Llama,
+    };
+    // Qwen2 and Qwen3 use a window only when `use_sliding_window` says so; Mistral
+    // whenever `sliding_window` is set.
+    let window_on = match family {
+        Family::Qwen2 | Family::Qwen3 => r.field(&["use_sliding_window"])?.unwrap_or(false),
+        _ => true,
+    };
+    let sliding_window: Option<usize> =
+        if window_on { r.field(&["sliding_window"])? } else { None };
+    Ok(ModelConfig {
+        family,
+        vocab_size: r.required(&["vocab_size"])?,
+        hidden_size: hidden,
+        intermediate_size: r.required(&["intermediate_size"])?,
+        num_layers: r.required(&["num_hidden_layers"])?,
+        num_heads: heads,
+        num_kv_heads: r.field(&["num_key_value_heads"])?.unwrap_or(heads),
+        head_dim,
+        norm_eps: r.field(&["rms_norm_eps"])?.unwrap_or(1e-6),
+        rope_theta: r.rope_theta(10000.0, &["rope_theta"])?,
+        rotary_dim: head_dim,
+        max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(2048),
+        activation: r.activation(&["hidden_act"], "silu")?,
+        tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(false),
+        attention_bias: r.field(&["attention_bias"])?.unwrap_or(false),
+        mlp_bias: r.field(&["mlp_bias"])?.unwrap_or(false),
+        parallel_residual: false,
+        pad_token_id: r.field(&["pad_token_id"])?,
+        rope_scaling: r.rope_scaling,
+        qkv_bias: family == Family::Qwen2,
+        qk_norm: family == Family::Qwen3,
+        sliding_window,
+        attn_logit_softcap: None,
+        final_logit_softcap: None,
+        attention_scalar: None,
+        raw: r.raw.clone(),
+    })
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Llama {

@@ -8,10 +8,54 @@
 use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
-use crate::config::ModelConfig;
+use crate::config::{ConfigReader, Family, ModelConfig};
+use crate::error::{ModelError, Result};
 use crate::layers::{Params, RotaryLayout, activate, merge_heads, rms_norm, split_heads};
 use crate::llama::{layer, lm_head, outer_tensors, token_embedding};
 use crate::matrix::{MatrixInfo, MatrixKind};
+
+/// The config of `model_type` phi3.
+pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
+    let hidden: usize = r.required(&["hidden_size"])?;
+    let heads: usize = r.required(&["num_attention_heads"])?;
+    let head_dim = hidden / heads.max(1);
+    let pct =
+        r.field::<f64>(&["partial_rotary_factor"])?.or(r.partial_rotary_factor()).unwrap_or(1.0);
+    if !(pct > 0.0 && pct <= 1.0) {
+        return Err(ModelError::config(
+            r.path,
+            format!("partial_rotary_factor {pct} is outside (0, 1]"),
+        ));
+    }
+    Ok(ModelConfig {
+        family: Family::Phi3,
+        vocab_size: r.required(&["vocab_size"])?,
+        hidden_size: hidden,
+        intermediate_size: r.required(&["intermediate_size"])?,
+        num_layers: r.required(&["num_hidden_layers"])?,
+        num_heads: heads,
+        num_kv_heads: r.field(&["num_key_value_heads"])?.unwrap_or(heads),
+        head_dim,
+        norm_eps: r.field(&["rms_norm_eps"])?.unwrap_or(1e-5),
+        rope_theta: r.rope_theta(10000.0, &["rope_theta"])?,
+        rotary_dim: (head_dim as f64 * pct) as usize,
+        max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(4096),
+        activation: r.activation(&["hidden_act"], "silu")?,
+        tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(false),
+        attention_bias: false,
+        mlp_bias: false,
+        parallel_residual: false,
+        pad_token_id: r.field(&["pad_token_id"])?,
+        rope_scaling: r.rope_scaling,
+        qkv_bias: false,
+        qk_norm: false,
+        sliding_window: r.field(&["sliding_window"])?,
+        attn_logit_softcap: None,
+        final_logit_softcap: None,
+        attention_scalar: None,
+        raw: r.raw.clone(),
+    })
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Phi3 {

@@ -5,9 +5,44 @@
 use burn::tensor::Tensor;
 
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
-use crate::config::ModelConfig;
+use crate::config::{ConfigReader, Family, ModelConfig};
+use crate::error::Result;
 use crate::layers::{Params, activate, embed, gelu_erf, merge_heads, split_heads};
 use crate::matrix::{MatrixInfo, MatrixKind};
+
+/// The config of `model_type` roberta.
+pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
+    let hidden: usize = r.required(&["hidden_size"])?;
+    let heads: usize = r.required(&["num_attention_heads"])?;
+    Ok(ModelConfig {
+        family: Family::Roberta,
+        vocab_size: r.required(&["vocab_size"])?,
+        hidden_size: hidden,
+        intermediate_size: r.required(&["intermediate_size"])?,
+        num_layers: r.required(&["num_hidden_layers"])?,
+        num_heads: heads,
+        num_kv_heads: heads,
+        head_dim: hidden / heads.max(1),
+        norm_eps: r.field(&["layer_norm_eps"])?.unwrap_or(1e-12),
+        rope_theta: 0.0,
+        rotary_dim: 0,
+        max_positions: r.required(&["max_position_embeddings"])?,
+        activation: r.activation(&["hidden_act"], "gelu")?,
+        tie_word_embeddings: true,
+        attention_bias: true,
+        mlp_bias: true,
+        parallel_residual: false,
+        pad_token_id: Some(r.field(&["pad_token_id"])?.unwrap_or(1)),
+        rope_scaling: None,
+        qkv_bias: false,
+        qk_norm: false,
+        sliding_window: None,
+        attn_logit_softcap: None,
+        final_logit_softcap: None,
+        attention_scalar: None,
+        raw: r.raw.clone(),
+    })
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Roberta {
