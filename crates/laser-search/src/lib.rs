@@ -40,7 +40,7 @@ pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_ta
 pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
 pub use lock::{FolderLock, LOCK_FILE};
 pub use log::{CandidateLog, LoggedCandidate, write_atomic};
-pub use ranking::{GradientRanking, rank_matrices};
+pub use ranking::{GradientRanking, matrix_svd, rank_matrices};
 pub use report::{
     Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
 };

@@ -1,10 +1,17 @@
 //! The gradient strategy's ranking: one gradient pass on the selection items, then per matrix its
 //! thin SVD, σ-gradients `g_i = u_iᵀ G v_i` and truncation-score curve ("Compress to Impress").
+//!
+//! The ranking streams: each matrix's SVD lives only while its σ-gradients are computed, and only
+//! σ and g are kept (U and V of every matrix would cost more than the weights). The scan
+//! recomputes the thin SVD of the few matrices it edits with [`matrix_svd`], the same call, so
+//! its edits are bit-identical to those built from SVDs kept from the ranking.
 
 use std::time::Instant;
 
 use laser_linalg::faer::{MatRef, Par};
-use laser_linalg::{TruncationScore, kept_rank, sigma_gradient, thin_svd_with, truncation_scores};
+use laser_linalg::{
+    ThinSvd, TruncationScore, kept_rank, sigma_gradient, thin_svd_with, truncation_scores,
+};
 use laser_model::{MatrixInfo, Model};
 use rayon::prelude::*;
 
@@ -19,12 +26,27 @@ pub struct GradientRanking {
     pub ranking: Vec<MatrixScore>,
     /// Mean gold-answer NLL of the gradient pass.
     pub loss: f64,
-    /// Each matrix's thin SVD (reused by the scan: one SVD serves every ρ).
-    pub svds: Vec<(String, laser_linalg::ThinSvd)>,
     /// Seconds of the gradient pass.
     pub grad_seconds: f64,
     /// Seconds of the SVDs and σ-gradients.
     pub svd_seconds: f64,
+}
+
+/// What the ranking keeps of one matrix: its singular values, their gradients `g_i = u_iᵀ G v_i`
+/// and `‖G‖_F`.
+struct SpectrumAndGradient {
+    s: Vec<f32>,
+    g: Vec<f32>,
+    grad_norm: f64,
+}
+
+/// The thin SVD of `matrix`'s current weights, computed single-threaded (callers parallelise
+/// across matrices): the ranking's call, which the scan repeats for the matrices it edits.
+pub fn matrix_svd(model: &Model, matrix: &MatrixInfo) -> Result<ThinSvd> {
+    let [r, c] = matrix.shape;
+    let w = model.matrix(&matrix.name)?;
+    thin_svd_with(MatRef::from_row_major_slice(&w, r, c), Par::Seq)
+        .map_err(|source| SearchError::Linalg { name: matrix.name.clone(), source })
 }
 
 /// One gradient pass over `items`, then per matrix (rayon across matrices): thin SVD,
@@ -46,34 +68,30 @@ pub fn rank_matrices(
     let mut pass = gradient_pass(model, items, &names, micro_batch)?;
     let grad_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    // Each worker copies out one weight and consumes one gradient at a time, so that peak memory
-    // holds the SVDs but not a second copy of every matrix and every gradient.
+    // Each worker copies out one weight, consumes one gradient and keeps only σ and g: at any
+    // time as many SVDs exist as there are workers, never one per matrix.
     let work: Vec<(&MatrixInfo, Vec<f32>)> = matrices
         .iter()
         .map(|m| (m, pass.grads.remove(&m.name).expect("gradient of every requested matrix")))
         .collect();
-    let results: Vec<Result<(laser_linalg::ThinSvd, Vec<f32>, f64)>> = work
+    let results: Vec<Result<SpectrumAndGradient>> = work
         .into_par_iter()
         .map(|(m, grad)| {
             let [r, c] = m.shape;
-            let err = |source| SearchError::Linalg { name: m.name.clone(), source };
-            let w = model.matrix(&m.name)?;
-            let svd =
-                thin_svd_with(MatRef::from_row_major_slice(&w, r, c), Par::Seq).map_err(err)?;
-            drop(w);
-            let g = sigma_gradient(&svd, MatRef::from_row_major_slice(&grad, r, c)).map_err(err)?;
+            let svd = matrix_svd(model, m)?;
+            let g = sigma_gradient(&svd, MatRef::from_row_major_slice(&grad, r, c))
+                .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
             let grad_norm = grad.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
-            Ok((svd, g, grad_norm))
+            Ok(SpectrumAndGradient { s: svd.s().to_vec(), g, grad_norm })
         })
         .collect();
     let mut ranking = Vec::with_capacity(matrices.len());
-    let mut svds = Vec::with_capacity(matrices.len());
     for (m, r) in matrices.iter().zip(results) {
-        let (svd, g, grad_norm) = r?;
-        let curve = truncation_scores(svd.s(), &g, score)
+        let SpectrumAndGradient { s, g, grad_norm } = r?;
+        let curve = truncation_scores(&s, &g, score)
             .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
         let first_order =
-            truncation_scores(svd.s(), &g, TruncationScore::FirstOrder).expect("same lengths");
+            truncation_scores(&s, &g, TruncationScore::FirstOrder).expect("same lengths");
         let [r, c] = m.shape;
         let mut points: Vec<(f64, f32, usize)> = rhos
             .iter()
@@ -96,13 +114,11 @@ pub fn rank_matrices(
             predicted_delta_loss: -first_order[k],
             rhos_by_score: points.iter().map(|p| p.1).collect(),
         });
-        svds.push((m.name.clone(), svd));
     }
     ranking.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.name.cmp(&b.name)));
     Ok(GradientRanking {
         ranking,
         loss: pass.loss,
-        svds,
         grad_seconds,
         svd_seconds: t.elapsed().as_secs_f64(),
     })

@@ -335,10 +335,22 @@ fn rank_by_gradient(
         tracing::info!(matrix = %s.name, score = s.score, best_rho = s.best_rho, "top matrix");
     }
     secs.grad = r.grad_seconds;
-    secs.svd = r.svd_seconds;
-    for (name, svd) in r.svds {
-        scan.engine.insert_svd(&name, svd);
+    // The ranking kept σ and g only; the matrices the scan edits get their SVDs again, by the
+    // ranking's own call (bit-identical), in parallel across matrices.
+    let t = Instant::now();
+    let scanned: Vec<&MatrixInfo> = r
+        .ranking
+        .iter()
+        .take(cfg.top_k)
+        .filter_map(|s| matrices.iter().find(|m| m.name == s.name))
+        .collect();
+    let model = &*scan.model;
+    let svds: Vec<Result<laser_linalg::ThinSvd>> =
+        scanned.par_iter().map(|m| crate::ranking::matrix_svd(model, m)).collect();
+    for (m, svd) in scanned.iter().zip(svds) {
+        scan.engine.insert_svd(&m.name, svd?);
     }
+    secs.svd = r.svd_seconds + t.elapsed().as_secs_f64();
     Ok((r.ranking, r.loss))
 }
 
