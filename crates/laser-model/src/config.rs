@@ -336,6 +336,40 @@ impl ModelConfig {
         Ok(cfg)
     }
 
+    /// A config of `family` whose dimensions are 0 (each family's `parse_config` sets them, and
+    /// [`ModelConfig::validate`] rejects any left at 0) and whose options are off: no biases,
+    /// no RoPE scaling, no window, no soft-caps. Families state only what they read.
+    pub(crate) fn defaults_for(family: Family) -> Self {
+        Self {
+            family,
+            vocab_size: 0,
+            hidden_size: 0,
+            intermediate_size: 0,
+            num_layers: 0,
+            num_heads: 0,
+            num_kv_heads: 0,
+            head_dim: 0,
+            norm_eps: 0.0,
+            rope_theta: 0.0,
+            rotary_dim: 0,
+            max_positions: 0,
+            activation: Activation::Gelu,
+            tie_word_embeddings: false,
+            attention_bias: false,
+            mlp_bias: false,
+            parallel_residual: false,
+            pad_token_id: None,
+            rope_scaling: None,
+            qkv_bias: false,
+            qk_norm: false,
+            sliding_window: None,
+            attn_logit_softcap: None,
+            final_logit_softcap: None,
+            attention_scalar: None,
+            raw: serde_json::Value::Null,
+        }
+    }
+
     /// Rejects zero or inconsistent dimensions before any allocation depends on them.
     pub fn validate(&self, path: &Path) -> Result<()> {
         let bad = |m: String| Err(ModelError::config(path, m));

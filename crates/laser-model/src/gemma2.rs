@@ -34,7 +34,6 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
         }
     };
     Ok(ModelConfig {
-        family: Family::Gemma2,
         vocab_size: r.required(&["vocab_size"])?,
         hidden_size: hidden,
         intermediate_size: r.required(&["intermediate_size"])?,
@@ -49,17 +48,14 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
         activation: r.activation(&["hidden_activation", "hidden_act"], "gelu_pytorch_tanh")?,
         tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(true),
         attention_bias: r.field(&["attention_bias"])?.unwrap_or(false),
-        mlp_bias: false,
-        parallel_residual: false,
         pad_token_id: r.field(&["pad_token_id"])?,
         rope_scaling: r.rope_scaling,
-        qkv_bias: false,
-        qk_norm: false,
         sliding_window: if any_sliding { r.field(&["sliding_window"])? } else { None },
         attn_logit_softcap: positive("attn_logit_softcapping")?,
         final_logit_softcap: positive("final_logit_softcapping")?,
         attention_scalar: Some(positive("query_pre_attn_scalar")?.unwrap_or(head_dim as f64)),
         raw: r.raw.clone(),
+        ..ModelConfig::defaults_for(Family::Gemma2)
     })
 }
 

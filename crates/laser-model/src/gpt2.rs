@@ -18,7 +18,6 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>, model_type: &str) -> Result<Mod
     let gptj = model_type == "gptj";
     let head_dim = hidden / heads.max(1);
     Ok(ModelConfig {
-        family: if gptj { Family::Gptj } else { Family::Gpt2 },
         vocab_size: r.required(&["vocab_size"])?,
         hidden_size: hidden,
         intermediate_size: r.field(&["n_inner"])?.unwrap_or(hidden.saturating_mul(4)),
@@ -36,14 +35,8 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>, model_type: &str) -> Result<Mod
         mlp_bias: true,
         parallel_residual: gptj,
         pad_token_id: r.field(&["pad_token_id"])?,
-        rope_scaling: None,
-        qkv_bias: false,
-        qk_norm: false,
-        sliding_window: None,
-        attn_logit_softcap: None,
-        final_logit_softcap: None,
-        attention_scalar: None,
         raw: r.raw.clone(),
+        ..ModelConfig::defaults_for(if gptj { Family::Gptj } else { Family::Gpt2 })
     })
 }
 

@@ -18,7 +18,6 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
     let head_dim = hidden / heads.max(1);
     let pct = r.field::<f64>(&["rotary_pct"])?.or(r.partial_rotary_factor()).unwrap_or(0.25);
     Ok(ModelConfig {
-        family: Family::GptNeox,
         vocab_size: r.required(&["vocab_size"])?,
         hidden_size: hidden,
         intermediate_size: r.required(&["intermediate_size"])?,
@@ -36,14 +35,8 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
         mlp_bias: true,
         parallel_residual: r.field(&["use_parallel_residual"])?.unwrap_or(true),
         pad_token_id: r.field(&["pad_token_id"])?,
-        rope_scaling: None,
-        qkv_bias: false,
-        qk_norm: false,
-        sliding_window: None,
-        attn_logit_softcap: None,
-        final_logit_softcap: None,
-        attention_scalar: None,
         raw: r.raw.clone(),
+        ..ModelConfig::defaults_for(Family::GptNeox)
     })
 }
 

@@ -37,7 +37,6 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>, model_type: &str) -> Result<Mod
     let sliding_window: Option<usize> =
         if window_on { r.field(&["sliding_window"])? } else { None };
     Ok(ModelConfig {
-        family,
         vocab_size: r.required(&["vocab_size"])?,
         hidden_size: hidden,
         intermediate_size: r.required(&["intermediate_size"])?,
@@ -53,16 +52,13 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>, model_type: &str) -> Result<Mod
         tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(false),
         attention_bias: r.field(&["attention_bias"])?.unwrap_or(false),
         mlp_bias: r.field(&["mlp_bias"])?.unwrap_or(false),
-        parallel_residual: false,
         pad_token_id: r.field(&["pad_token_id"])?,
         rope_scaling: r.rope_scaling,
         qkv_bias: family == Family::Qwen2,
         qk_norm: family == Family::Qwen3,
         sliding_window,
-        attn_logit_softcap: None,
-        final_logit_softcap: None,
-        attention_scalar: None,
         raw: r.raw.clone(),
+        ..ModelConfig::defaults_for(family)
     })
 }
 

@@ -28,7 +28,6 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
         ));
     }
     Ok(ModelConfig {
-        family: Family::Phi3,
         vocab_size: r.required(&["vocab_size"])?,
         hidden_size: hidden,
         intermediate_size: r.required(&["intermediate_size"])?,
@@ -42,18 +41,11 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
         max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(4096),
         activation: r.activation(&["hidden_act"], "silu")?,
         tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(false),
-        attention_bias: false,
-        mlp_bias: false,
-        parallel_residual: false,
         pad_token_id: r.field(&["pad_token_id"])?,
         rope_scaling: r.rope_scaling,
-        qkv_bias: false,
-        qk_norm: false,
         sliding_window: r.field(&["sliding_window"])?,
-        attn_logit_softcap: None,
-        final_logit_softcap: None,
-        attention_scalar: None,
         raw: r.raw.clone(),
+        ..ModelConfig::defaults_for(Family::Phi3)
     })
 }
 

@@ -15,7 +15,6 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
     let hidden: usize = r.required(&["hidden_size"])?;
     let heads: usize = r.required(&["num_attention_heads"])?;
     Ok(ModelConfig {
-        family: Family::Roberta,
         vocab_size: r.required(&["vocab_size"])?,
         hidden_size: hidden,
         intermediate_size: r.required(&["intermediate_size"])?,
@@ -24,23 +23,14 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
         num_kv_heads: heads,
         head_dim: hidden / heads.max(1),
         norm_eps: r.field(&["layer_norm_eps"])?.unwrap_or(1e-12),
-        rope_theta: 0.0,
-        rotary_dim: 0,
         max_positions: r.required(&["max_position_embeddings"])?,
         activation: r.activation(&["hidden_act"], "gelu")?,
         tie_word_embeddings: true,
         attention_bias: true,
         mlp_bias: true,
-        parallel_residual: false,
         pad_token_id: Some(r.field(&["pad_token_id"])?.unwrap_or(1)),
-        rope_scaling: None,
-        qkv_bias: false,
-        qk_norm: false,
-        sliding_window: None,
-        attn_logit_softcap: None,
-        final_logit_softcap: None,
-        attention_scalar: None,
         raw: r.raw.clone(),
+        ..ModelConfig::defaults_for(Family::Roberta)
     })
 }
 
