@@ -122,6 +122,10 @@ pub struct GradArgs {
     /// Kept-rank fractions the score is maximised over.
     #[arg(long, value_delimiter = ',')]
     pub rho: Option<Vec<f32>>,
+    /// Run the gradient pass G times, each over a run of layers: G times less gradient memory,
+    /// G times the gradient-pass time, the same ranking.
+    #[arg(long, value_name = "G", default_value_t = 1)]
+    pub grad_groups: usize,
     /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -154,6 +158,10 @@ pub struct SearchOptions {
     /// Truncation score of the gradient strategy: first-order, tail-grad or cosine.
     #[arg(long)]
     pub score: Option<TruncationScore>,
+    /// Gradient strategy: run the gradient pass G times, each over a run of layers (G times less
+    /// gradient memory, G times the gradient-pass time, the same ranking).
+    #[arg(long, value_name = "G")]
+    pub grad_groups: Option<usize>,
     /// How scanned edits become the recommendation: guarded (default: only an edit that beats
     /// the base model significantly on the selection items), laser (accuracy, ties by
     /// log-loss), logloss, or split-confirm.

@@ -139,6 +139,7 @@ pub fn search(
         score: opts.score.unwrap_or(defaults.score),
         select: opts.select.unwrap_or(defaults.select),
         compare_rules: opts.compare_rules,
+        grad_groups: opts.grad_groups.unwrap_or(defaults.grad_groups),
         test_max: opts.test_max,
         ..defaults
     })

@@ -283,6 +283,24 @@ fn bad_input_exits_2_with_one_readable_line() {
         (vec!["eval", "--model", s(&m), "--task", s(&not_json)], "line 1"),
         (vec!["eval", "--model", s(&m), "--task", s(&task), "--split", "train"], "--split"),
         (vec!["eval", "--model", s(&m), "--task", s(&task), "--n", "31"], "--n 31 exceeds"),
+        (
+            vec!["grad", "--model", s(&m), "--task", s(&task), "--n", "10", "--grad-groups", "0"],
+            "--grad-groups 0 is not between 1 and",
+        ),
+        (
+            vec![
+                "search",
+                "--model",
+                s(&m),
+                "--task",
+                s(&task),
+                "--strategy",
+                "gradient",
+                "--grad-groups",
+                "99",
+            ],
+            "--grad-groups 99 is not between 1 and",
+        ),
         // The library names the config field; the CLI names the flag.
         (
             vec![

@@ -49,9 +49,29 @@ pub fn matrix_svd(model: &Model, matrix: &MatrixInfo) -> Result<ThinSvd> {
         .map_err(|source| SearchError::Linalg { name: matrix.name.clone(), source })
 }
 
-/// One gradient pass over `items`, then per matrix (rayon across matrices): thin SVD,
+/// The matrices split into `groups` runs of whole layers (as even as the layer count allows), in
+/// their given order.
+fn layer_groups(matrices: &[MatrixInfo], groups: usize) -> Vec<Vec<&MatrixInfo>> {
+    let mut layers: Vec<usize> = matrices.iter().map(|m| m.layer).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    let per = layers.len().div_ceil(groups.max(1)).max(1);
+    let group_of = |layer: usize| layers.binary_search(&layer).unwrap_or(0) / per;
+    // At least one group, so that a pass (and its loss) runs even for no matrices.
+    let mut out: Vec<Vec<&MatrixInfo>> = vec![Vec::new(); layers.len().div_ceil(per).max(1)];
+    for m in matrices {
+        out[group_of(m.layer)].push(m);
+    }
+    out
+}
+
+/// Gradient passes over `items`, then per matrix (rayon across matrices): thin SVD,
 /// σ-gradients `g_i = u_iᵀ G v_i`, and the truncation-score curve; each matrix is scored by its
 /// best point on the ρ grid.
+///
+/// With `grad_groups` G > 1 the gradient pass runs G times, each accumulating ∂L/∂W for one run of
+/// layers only, so the gradient accumulators held at once shrink by G while the passes cost G
+/// times the time; the gradients, and so the ranking, are those of one pass.
 pub fn rank_matrices(
     model: &Model,
     items: &[crate::task::Item],
@@ -59,34 +79,41 @@ pub fn rank_matrices(
     rhos: &[f32],
     score: TruncationScore,
     micro_batch: usize,
+    grad_groups: usize,
 ) -> Result<GradientRanking> {
     if let Some(bad) = rhos.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
         return Err(SearchError::Config(format!("ρ value {bad} is outside (0, 1]")));
     }
+    if grad_groups == 0 {
+        return Err(SearchError::option("grad_groups", "must be at least 1"));
+    }
+    let (mut grad_seconds, mut svd_seconds) = (0.0, 0.0);
+    let mut loss = None;
+    let mut results: Vec<(&MatrixInfo, Result<SpectrumAndGradient>)> =
+        Vec::with_capacity(matrices.len());
+    for group in layer_groups(matrices, grad_groups) {
+        let t = Instant::now();
+        let names: Vec<String> = group.iter().map(|m| m.name.clone()).collect();
+        let mut pass = gradient_pass(model, items, &names, micro_batch)?;
+        loss.get_or_insert(pass.loss);
+        grad_seconds += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        // Each worker copies out one weight, consumes one gradient and keeps only σ and g: at
+        // any time as many SVDs exist as there are workers, never one per matrix.
+        let work: Vec<(&MatrixInfo, Vec<f32>)> = group
+            .iter()
+            .map(|&m| (m, pass.grads.remove(&m.name).expect("gradient of every requested matrix")))
+            .collect();
+        results.extend(
+            work.into_par_iter()
+                .map(|(m, grad)| (m, spectrum_and_gradient(model, m, &grad)))
+                .collect::<Vec<_>>(),
+        );
+        svd_seconds += t.elapsed().as_secs_f64();
+    }
     let t = Instant::now();
-    let names: Vec<String> = matrices.iter().map(|m| m.name.clone()).collect();
-    let mut pass = gradient_pass(model, items, &names, micro_batch)?;
-    let grad_seconds = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    // Each worker copies out one weight, consumes one gradient and keeps only σ and g: at any
-    // time as many SVDs exist as there are workers, never one per matrix.
-    let work: Vec<(&MatrixInfo, Vec<f32>)> = matrices
-        .iter()
-        .map(|m| (m, pass.grads.remove(&m.name).expect("gradient of every requested matrix")))
-        .collect();
-    let results: Vec<Result<SpectrumAndGradient>> = work
-        .into_par_iter()
-        .map(|(m, grad)| {
-            let [r, c] = m.shape;
-            let svd = matrix_svd(model, m)?;
-            let g = sigma_gradient(&svd, MatRef::from_row_major_slice(&grad, r, c))
-                .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
-            let grad_norm = grad.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
-            Ok(SpectrumAndGradient { s: svd.s().to_vec(), g, grad_norm })
-        })
-        .collect();
     let mut ranking = Vec::with_capacity(matrices.len());
-    for (m, r) in matrices.iter().zip(results) {
+    for (m, r) in results {
         let SpectrumAndGradient { s, g, grad_norm } = r?;
         let curve = truncation_scores(&s, &g, score)
             .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
@@ -118,8 +145,22 @@ pub fn rank_matrices(
     ranking.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.name.cmp(&b.name)));
     Ok(GradientRanking {
         ranking,
-        loss: pass.loss,
+        loss: loss.expect("at least one pass ran"),
         grad_seconds,
-        svd_seconds: t.elapsed().as_secs_f64(),
+        svd_seconds: svd_seconds + t.elapsed().as_secs_f64(),
     })
+}
+
+/// One matrix's σ, σ-gradients and ‖G‖_F from its gradient `grad` (row-major, HF orientation).
+fn spectrum_and_gradient(
+    model: &Model,
+    m: &MatrixInfo,
+    grad: &[f32],
+) -> Result<SpectrumAndGradient> {
+    let [r, c] = m.shape;
+    let svd = matrix_svd(model, m)?;
+    let g = sigma_gradient(&svd, MatRef::from_row_major_slice(grad, r, c))
+        .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
+    let grad_norm = grad.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    Ok(SpectrumAndGradient { s: svd.s().to_vec(), g, grad_norm })
 }

@@ -121,6 +121,10 @@ pub struct SearchConfig {
     pub batch_tokens: usize,
     /// Sequences per gradient micro-batch.
     pub micro_batch: usize,
+    /// Gradient passes, each over one run of layers: the gradient accumulators held at once
+    /// shrink by this factor and the gradient pass takes as many times longer; the ranking is
+    /// the same.
+    pub grad_groups: usize,
     /// How the scanned single edits become the recommendation (gradient and exhaustive; compose
     /// and mp accept edits greedily by their own procedure and ignore it).
     pub select: SelectRule,
@@ -149,6 +153,7 @@ impl Default for SearchConfig {
             score: TruncationScore::FirstOrder,
             batch_tokens: 4096,
             micro_batch: 8,
+            grad_groups: 1,
             // Measured on the 15-task BIG-bench suite (docs/RESULTS.md): the only rule that
             // harmed no task on held-out items.
             select: SelectRule::Guarded,
@@ -285,6 +290,16 @@ fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
     if cfg.test_max == Some(0) {
         return Err(SearchError::option("test_max", "must be at least 1"));
     }
+    if cfg.grad_groups == 0 || cfg.grad_groups > model.config().num_layers {
+        return Err(SearchError::option(
+            "grad_groups",
+            format!(
+                "{} is not between 1 and the model's {} layers",
+                cfg.grad_groups,
+                model.config().num_layers
+            ),
+        ));
+    }
     if cfg.rhos_per_matrix == Some(0) {
         return Err(SearchError::option("rhos_per_matrix", "must be at least 1"));
     }
@@ -322,7 +337,15 @@ fn rank_by_gradient(
     secs: &mut Seconds,
 ) -> Result<(Vec<MatrixScore>, f64)> {
     scan.progress.phase("gradient pass + SVDs", 1);
-    let r = rank_matrices(scan.model, items, matrices, &cfg.rhos, cfg.score, cfg.micro_batch)?;
+    let r = rank_matrices(
+        scan.model,
+        items,
+        matrices,
+        &cfg.rhos,
+        cfg.score,
+        cfg.micro_batch,
+        cfg.grad_groups,
+    )?;
     scan.progress.advance();
     tracing::info!(
         samples = items.len(),

@@ -17,9 +17,16 @@ fn streaming_ranking_equals_the_kept_svd_ranking() {
         .collect();
     let task = load_task(write_jsonl("ranking", &lines)).unwrap();
     let rhos = [0.9f32, 0.5, 0.1, 0.02];
-    let streamed =
-        rank_matrices(&model, &task.items, model.matrices(), &rhos, TruncationScore::FirstOrder, 4)
-            .unwrap();
+    let streamed = rank_matrices(
+        &model,
+        &task.items,
+        model.matrices(),
+        &rhos,
+        TruncationScore::FirstOrder,
+        4,
+        1,
+    )
+    .unwrap();
 
     // The same computation with every SVD kept, as the ranking did before it streamed.
     let names: Vec<String> = model.matrices().iter().map(|m| m.name.clone()).collect();
@@ -60,4 +67,52 @@ fn streaming_ranking_equals_the_kept_svd_ranking() {
             from_kept.reconstruct(&model, &edit).unwrap()
         );
     }
+}
+
+#[test]
+fn grouped_gradient_passes_give_the_gradients_and_ranking_of_one_pass() {
+    let model = tiny("llama");
+    let lines: Vec<serde_json::Value> = (0..12)
+        .map(|i| serde_json::json!({"prompt": words(170 + i, 4), "choices": ["p", "q"], "answer": (i % 2)}))
+        .collect();
+    let task = load_task(write_jsonl("ranking-groups", &lines)).unwrap();
+    let names: Vec<String> = model.matrices().iter().map(|m| m.name.clone()).collect();
+    let whole = gradient_pass(&model, &task.items, &names, 4).unwrap();
+    // Layer 0's matrices in one pass, the others in another.
+    let in_layer0 = |want: bool| -> Vec<String> {
+        model.matrices().iter().filter(|m| (m.layer == 0) == want).map(|m| m.name.clone()).collect()
+    };
+    let (first, rest) = (in_layer0(true), in_layer0(false));
+    assert!(!first.is_empty() && !rest.is_empty());
+    for part in [first, rest] {
+        let pass = gradient_pass(&model, &task.items, &part, 4).unwrap();
+        assert_eq!(pass.loss, whole.loss);
+        assert_eq!(pass.grads.len(), part.len(), "only the group's accumulators");
+        for name in &part {
+            assert_eq!(pass.grads[name], whole.grads[name], "{name}");
+        }
+    }
+    let rank = |groups| {
+        rank_matrices(
+            &model,
+            &task.items,
+            model.matrices(),
+            &[0.5, 0.1],
+            TruncationScore::Cosine,
+            4,
+            groups,
+        )
+        .unwrap()
+    };
+    let one = rank(1);
+    let layers = model.config().num_layers;
+    for groups in [2, layers] {
+        let grouped = rank(groups);
+        assert_eq!(grouped.ranking, one.ranking, "{groups} groups");
+        assert_eq!(grouped.loss, one.loss);
+    }
+    assert!(
+        rank_matrices(&model, &task.items, model.matrices(), &[0.5], TruncationScore::Cosine, 4, 0)
+            .is_err()
+    );
 }
