@@ -202,13 +202,6 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
     bars.note(&format!("gradient pass on {} items", items.len()));
     let t = std::time::Instant::now();
     let micro_batch = laser_search::SearchConfig::default().micro_batch;
-    if a.grad_groups == 0 || a.grad_groups > model.config().num_layers {
-        return Err(usage(format!(
-            "--grad-groups {} is not between 1 and the model's {} layers",
-            a.grad_groups,
-            model.config().num_layers
-        )));
-    }
     let r =
         rank_matrices(&model, &items, model.matrices(), &rhos, score, micro_batch, a.grad_groups)?;
     let matrices: Vec<_> = r

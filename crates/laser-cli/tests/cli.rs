@@ -296,6 +296,8 @@ fn bad_input_exits_2_with_one_readable_line() {
                 s(&task),
                 "--strategy",
                 "gradient",
+                "--n",
+                "10",
                 "--grad-groups",
                 "99",
             ],

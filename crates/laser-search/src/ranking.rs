@@ -84,8 +84,12 @@ pub fn rank_matrices(
     if let Some(bad) = rhos.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
         return Err(SearchError::Config(format!("ρ value {bad} is outside (0, 1]")));
     }
-    if grad_groups == 0 {
-        return Err(SearchError::option("grad_groups", "must be at least 1"));
+    let layers = model.config().num_layers;
+    if grad_groups == 0 || grad_groups > layers {
+        return Err(SearchError::option(
+            "grad_groups",
+            format!("{grad_groups} is not between 1 and the model's {layers} layers"),
+        ));
     }
     let (mut grad_seconds, mut svd_seconds) = (0.0, 0.0);
     let mut loss = None;

@@ -290,16 +290,6 @@ fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
     if cfg.test_max == Some(0) {
         return Err(SearchError::option("test_max", "must be at least 1"));
     }
-    if cfg.grad_groups == 0 || cfg.grad_groups > model.config().num_layers {
-        return Err(SearchError::option(
-            "grad_groups",
-            format!(
-                "{} is not between 1 and the model's {} layers",
-                cfg.grad_groups,
-                model.config().num_layers
-            ),
-        ));
-    }
     if cfg.rhos_per_matrix == Some(0) {
         return Err(SearchError::option("rhos_per_matrix", "must be at least 1"));
     }
