@@ -5,11 +5,14 @@
 //! ```sh
 //! cargo run --release --example synthetic_llama -- /tmp/llama-1b            # the default size
 //! cargo run --release --example synthetic_llama -- /tmp/llama-s 4 512 1376  # layers, d, FFN
-//! /usr/bin/time -v laser grad --model /tmp/llama-1b --task T --n 10 [--grad-groups 4]
+//! /usr/bin/time -v laser grad --model /tmp/llama-1b --task /tmp/llama-1b/task.jsonl --n 10 \
+//!     --grad-groups 4 --json
 //! ```
 //!
 //! Weights are N(0, 0.02²) from a seeded SplitMix64 (norm weights 1), so the same arguments give
-//! the same file; the tokenizer maps each byte to one token. Results in `docs/SCALING.md`.
+//! the same file; the tokenizer maps each byte to one token. Beside the model it writes
+//! `task.jsonl`, 20 short two-choice items (~45 byte tokens each), the task the figures in
+//! `docs/SCALING.md` were measured on.
 
 use std::path::PathBuf;
 
@@ -37,6 +40,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     std::fs::write(out.join("tokenizer.json"), Tokenizer::bytes_only()?.to_json()?)?;
+    let words =
+        ["river", "stone", "cloud", "paper", "light", "green", "storm", "quiet", "north", "glass"];
+    let task: String = (0..20)
+        .map(|i| {
+            let prompt = format!("The {} and the {} are", words[i % 10], words[(3 * i + 1) % 10]);
+            let item = serde_json::json!({"prompt": prompt, "choices": [" near", " far"], "answer": i % 2});
+            format!("{item}\n")
+        })
+        .collect();
+    std::fs::write(out.join("task.jsonl"), task)?;
 
     let mut rng = SplitMix64::new(0x5eed);
     let mut weights = WeightMap::new();
