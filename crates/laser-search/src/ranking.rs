@@ -82,7 +82,7 @@ pub fn rank_matrices(
     grad_groups: usize,
 ) -> Result<GradientRanking> {
     if let Some(bad) = rhos.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
-        return Err(SearchError::Config(format!("ρ value {bad} is outside (0, 1]")));
+        return Err(SearchError::option("rhos", format!("{bad} is outside (0, 1]")));
     }
     let layers = model.config().num_layers;
     if grad_groups == 0 || grad_groups > layers {
