@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use laser_linalg::TruncationScore;
 use laser_model::{Backend, MatrixKind};
-use laser_search::{Factor, SelectRule, Strategy};
+use laser_search::{Factor, SelectRule, Strategy, Truncate};
 
 use crate::config::{LayerRange, RhosPerMatrix, SplitChoice};
+use crate::memory::ByteSize;
 
 /// Adapt a language model to a task by low-rank edits of a few weight matrices (LASER and
 /// gradient-guided multi-subspace LASER), without fine-tuning.
@@ -27,6 +28,11 @@ pub struct Cli {
     /// `-vv` also cache moves and gradient micro-batches.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Memory the run may use, e.g. 12G (default: 80% of physical memory, or of the container's
+    /// limit): batches and gradient micro-batches are split to fit what the weights leave, and
+    /// an item too large for it even alone is refused (or cut, with --truncate).
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub max_memory: Option<ByteSize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +97,10 @@ pub struct TaskArgs {
     /// Seed of the split shuffle (and of k-means / k-subspaces).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Cut the prompt of an item longer than the model's context (or too large for the memory
+    /// budget) at its left (start) or right (end) instead of refusing it; counted in the report.
+    #[arg(long, value_name = "left|right")]
+    pub truncate: Option<Truncate>,
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +231,10 @@ pub struct SuiteArgs {
     /// Seed of the split shuffle (and of k-means / k-subspaces).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Cut the prompt of an item longer than the model's context (or too large for the memory
+    /// budget) at its left (start) or right (end) instead of refusing it; counted in the report.
+    #[arg(long, value_name = "left|right")]
+    pub truncate: Option<Truncate>,
     #[command(flatten)]
     pub options: SearchOptions,
     /// Suite folder: per-task logs and results (a killed suite resumes), suite.json, suite.md.

@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use laser_model::{Backend, Model, TokenTarget, export_hf};
+use laser_model::{Backend, Model, Pass, TokenTarget, export_hf};
 use laser_search::{
-    EditEngine, EditList, Evaluator, SearchReport, Split, Strategy, SuiteConfig, check_context,
-    load_task, rank_matrices, run_search_with_progress, run_suite, suite_tasks,
+    EditEngine, EditList, Evaluator, SearchConfig, SearchReport, Split, Strategy, SuiteConfig,
+    Task, Truncate, check_context, load_task, rank_matrices, run_search_with_progress, run_suite,
+    suite_tasks, truncate_to_fit,
 };
 use serde_json::json;
 
@@ -16,6 +17,7 @@ use crate::args::{
 };
 use crate::config::{self, SplitChoice};
 use crate::exit::usage;
+use crate::memory::{ByteSize, apply_budget};
 use crate::progress::Bars;
 use crate::resources::{bundled_task, default_model, write_atomic};
 
@@ -23,6 +25,26 @@ use crate::resources::{bundled_task, default_model, write_atomic};
 pub struct Env {
     pub backend: Backend,
     pub verbose: bool,
+    pub max_memory: Option<ByteSize>,
+}
+
+/// Cuts what does not fit when asked to, then checks every item (`laser_search::fit`).
+fn fit_task(
+    model: &Model,
+    task: &mut Task,
+    truncate: Option<Truncate>,
+    pass: Pass,
+) -> anyhow::Result<()> {
+    if let Some(side) = truncate {
+        truncate_to_fit(model, task, side, pass)?;
+    }
+    check_context(model, task, pass)?;
+    Ok(())
+}
+
+/// The gradient accumulators a search holds at once, for its memory budget.
+fn search_accumulators(cfg: &SearchConfig) -> Option<usize> {
+    matches!(cfg.strategy, Strategy::Gradient | Strategy::Compose).then_some(cfg.grad_groups)
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -144,8 +166,7 @@ pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let choice = a.split;
     let mut model = load_model(env, &a.model, &bars)?;
-    let task = load_task(&task_path(&a.task, false)?)?;
-    check_context(&model, &task)?;
+    let mut task = load_task(&task_path(&a.task, false)?)?;
     let indices: Vec<usize> = match choice {
         SplitChoice::All => (0..task.items.len()).collect(),
         SplitChoice::Select | SplitChoice::Test => {
@@ -167,6 +188,8 @@ pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
             .apply(&mut model, &list.edits)
             .with_context(|| format!("applying {}", path.display()))?;
     }
+    apply_budget(&mut model, env.max_memory, None)?;
+    fit_task(&model, &mut task, a.task.truncate, Pass::Forward)?;
     let items = Split::items(&task, &indices);
     bars.note(&format!("evaluating {} items", items.len()));
     let t = std::time::Instant::now();
@@ -174,14 +197,18 @@ pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
     if a.json {
         let mut v = serde_json::to_value(&m)?;
         v["seconds"] = json!(t.elapsed().as_secs_f64());
+        if task.truncated > 0 {
+            v["truncated"] = json!(task.truncated);
+        }
         print_json(&v);
     } else {
         println!(
-            "{} items: accuracy {:.2}%, log-loss {:.4} ({:.1}s)",
+            "{} items: accuracy {:.2}%, log-loss {:.4} ({:.1}s){}",
             m.n,
             m.accuracy,
             m.logloss,
-            t.elapsed().as_secs_f64()
+            t.elapsed().as_secs_f64(),
+            truncated_note(&task)
         );
         if let Some(text) = crate::report::per_class_text(&m) {
             println!("{text}");
@@ -194,9 +221,10 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let score = a.score;
     let rhos = config::rhos(a.rho.as_ref())?;
-    let model = load_model(env, &a.model, &bars)?;
-    let task = load_task(&task_path(&a.task, false)?)?;
-    check_context(&model, &task)?;
+    let mut model = load_model(env, &a.model, &bars)?;
+    apply_budget(&mut model, env.max_memory, Some(a.grad_groups))?;
+    let mut task = load_task(&task_path(&a.task, false)?)?;
+    fit_task(&model, &mut task, a.task.truncate, Pass::Gradient)?;
     let split = Split::new(task.items.len(), a.task.n, a.task.seed)?;
     let items = Split::items(&task, &split.select);
     bars.note(&format!("gradient pass on {} items", items.len()));
@@ -211,21 +239,31 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
         .collect();
     if a.json {
         print_json(
-            &json!({"n": items.len(), "loss": r.loss, "matrices": matrices, "seconds": t.elapsed().as_secs_f64()}),
+            &json!({"n": items.len(), "loss": r.loss, "matrices": matrices, "seconds": t.elapsed().as_secs_f64(), "truncated": task.truncated}),
         );
     } else {
         println!(
-            "{} items, loss {:.4}; gradient pass {:.1}s, SVDs {:.1}s",
+            "{} items, loss {:.4}; gradient pass {:.1}s, SVDs {:.1}s{}",
             items.len(),
             r.loss,
             r.grad_seconds,
-            r.svd_seconds
+            r.svd_seconds,
+            truncated_note(&task)
         );
         for m in r.ranking.iter().take(15) {
             println!("  {:>11.3e}  ρ={:<6} {}", m.score, m.best_rho, m.name);
         }
     }
     Ok(())
+}
+
+/// ", 3 prompts truncated" when any were.
+fn truncated_note(task: &Task) -> String {
+    match task.truncated {
+        0 => String::new(),
+        1 => ", 1 prompt truncated".into(),
+        n => format!(", {n} prompts truncated"),
+    }
 }
 
 fn write_report(
@@ -254,11 +292,19 @@ fn run(
 
 pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
-    let cfg = config::search(&a.options, a.task.n, a.task.seed, a.out.clone(), Strategy::Gradient)?;
+    let cfg = config::search(
+        &a.options,
+        a.task.n,
+        a.task.seed,
+        a.task.truncate,
+        a.out.clone(),
+        Strategy::Gradient,
+    )?;
     if a.options.strategy.is_none() {
         return Err(usage("--strategy is required (gradient, exhaustive, compose or mp)"));
     }
     let mut model = load_model(env, &a.model, &bars)?;
+    apply_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
     let report = run(&mut model, &task_path(&a.task, false)?, &cfg, &bars)?;
     if let Some(dir) = &a.out {
         write_report(dir, &report, None)?;
@@ -275,9 +321,16 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let task = task_path(&a.task, true)?;
     let out = a.out.clone().unwrap_or_else(|| config::default_adapt_out(&task));
-    let cfg =
-        config::search(&a.options, a.task.n, a.task.seed, Some(out.clone()), Strategy::Gradient)?;
+    let cfg = config::search(
+        &a.options,
+        a.task.n,
+        a.task.seed,
+        a.task.truncate,
+        Some(out.clone()),
+        Strategy::Gradient,
+    )?;
     let mut model = load_model(env, &a.model, &bars)?;
+    apply_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
     let report = run(&mut model, &task, &cfg, &bars)?;
     // Export the adapted model into a temporary sibling and swap it in only once it is whole: a
     // failed write (full disk, file-size limit) leaves the previous model and reports untouched.
@@ -308,11 +361,12 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
 
 pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
-    let mut search = config::search(&a.options, a.n, a.seed, None, Strategy::Gradient)?;
+    let mut search = config::search(&a.options, a.n, a.seed, a.truncate, None, Strategy::Gradient)?;
     search.test_max = Some(a.options.test_max.unwrap_or(300));
     let tasks = suite_tasks(&a.tasks)?;
     let cfg = SuiteConfig { search, out: a.out.clone(), keep_going: a.keep_going };
     let mut model = load_model(env, &a.model, &bars)?;
+    apply_budget(&mut model, env.max_memory, search_accumulators(&cfg.search))?;
     let report = run_suite(&mut model, &tasks, &cfg, &bars);
     bars.finish();
     let report = report?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use laser_linalg::LASER_RHO_GRID;
-use laser_search::{SearchConfig, Strategy};
+use laser_search::{SearchConfig, Strategy, Truncate};
 
 use crate::args::SearchOptions;
 use crate::exit::usage;
@@ -109,6 +109,7 @@ pub fn search(
     opts: &SearchOptions,
     n: usize,
     seed: u64,
+    truncate: Option<Truncate>,
     out: Option<PathBuf>,
     default: Strategy,
 ) -> anyhow::Result<SearchConfig> {
@@ -141,6 +142,7 @@ pub fn search(
         compare_rules: opts.compare_rules,
         grad_groups: opts.grad_groups.unwrap_or(defaults.grad_groups),
         test_max: opts.test_max,
+        truncate,
         ..defaults
     })
 }

@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod config;
 mod exit;
+mod memory;
 mod plots;
 mod progress;
 mod report;
@@ -61,7 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .with_target(false)
             .init();
     }
-    let env = Env { backend, verbose: cli.verbose > 0 };
+    let env = Env { backend, verbose: cli.verbose > 0, max_memory: cli.max_memory };
     match &cli.command {
         Command::Inspect(a) => commands::inspect(&env, a),
         Command::Predict(a) => commands::predict(&env, a),

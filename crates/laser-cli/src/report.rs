@@ -46,6 +46,9 @@ fn size_text(r: &SearchReport, name: &str) -> String {
 pub fn summary(r: &SearchReport, output: Option<&std::path::Path>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "strategy {} on {} ({})", r.strategy.name(), r.task, r.task_format);
+    if r.truncated > 0 {
+        let _ = writeln!(s, "{} item prompts truncated to fit the model", r.truncated);
+    }
     let _ = writeln!(
         s,
         "selection ({} items): {} → {}   log-loss {} → {}",
@@ -110,6 +113,13 @@ pub fn markdown(r: &SearchReport, output: Option<&std::path::Path>) -> String {
         r.task_format,
         r.strategy.name()
     );
+    if r.truncated > 0 {
+        let _ = writeln!(
+            s,
+            "{} items had their prompts truncated to fit the model's context or memory budget.\n",
+            r.truncated
+        );
+    }
     let _ = writeln!(s, "| model state | items | accuracy | log-loss |\n|---|---|---|---|");
     metrics_row(&mut s, "base, selection", Some(&r.base.select));
     metrics_row(&mut s, "adapted, selection", Some(&r.best.select));

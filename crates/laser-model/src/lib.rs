@@ -52,8 +52,8 @@ pub use error::{ModelError, Result};
 pub use export::export_hf;
 pub use matrix::{MatrixInfo, MatrixKind};
 pub use model::{
-    Backend, GradientPass, HiddenStates, Model, PreparedBatch, PromptState, TokenTarget,
-    WeightStamp,
+    Backend, GradientPass, HiddenStates, Model, Pass, PreparedBatch, PromptState, RowShape,
+    TokenTarget, WeightStamp, mib,
 };
 pub use tokenizer::{PieceKind, Tokenizer};
 pub use weights::{

@@ -13,12 +13,14 @@
 //! Metrics follow LASER: accuracy in percent; log-loss = the mean over items of the mean per-token
 //! NLL of the gold answer under teacher forcing.
 
-use laser_model::{HiddenStates, Model, PreparedBatch, TokenTarget, Tokenizer, WeightStamp};
+use laser_model::{
+    HiddenStates, Model, Pass, PreparedBatch, RowShape, TokenTarget, Tokenizer, WeightStamp,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SearchError};
 use crate::masked::{MaskedLayout, check_scorable, masked_prompt, suffix_text};
-use crate::task::{Item, Target, Task};
+use crate::task::{Item, Target};
 
 /// Accuracy of one class (choice tasks).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,40 +255,6 @@ fn encode_prompt(tok: &Tokenizer, text: &str, item: usize) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
-/// Checks every item of `task` against the model's context before anything is allocated for it:
-/// an item whose prompt and longest answer together exceed it is an error naming the task file,
-/// the item (0-based, in file order) and both lengths.
-pub fn check_context(model: &Model, task: &Task) -> Result<()> {
-    let Some(tok) = model.tokenizer() else { return Ok(()) };
-    let (context, what) = model.context_length();
-    let masked = MaskedLayout::of(model, tok)?.is_some();
-    for (i, item) in task.items.iter().enumerate() {
-        let prompt = tok.encode_prompt(&item.prompt)?.len();
-        let answers: Vec<String> = match &item.target {
-            Target::Choice { choices, .. } => choices.clone(),
-            _ => vec![item.gold_continuation()],
-        };
-        let mut longest = 0;
-        for a in &answers {
-            longest = longest.max(tok.encode(a)?.len());
-        }
-        // A masked model also reads the masks, a suffix and its two special tokens.
-        let extra =
-            if masked { longest + tok.encode(suffix_text(&item.target))?.len() + 2 } else { 0 };
-        let need = prompt + longest + extra;
-        if need > context {
-            return Err(SearchError::task(
-                &task.path,
-                None,
-                format!(
-                    "item {i}: {need} tokens (prompt {prompt}, longest answer {longest}) exceed the model's {context}-token limit ({what}); shorten the item or drop it"
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// How the engine lays out the items; the default is the fast layout. The other exists so that
 /// the benchmarks can measure what each optimisation saves (`benches/eval_engine.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,12 +415,27 @@ impl Evaluator {
         let mut slots = vec![SeqSlot { batch: 0, first_target: 0, n_targets: 0 }; n_seqs];
         let mut batches = Vec::new();
         let mut start = 0;
+        // A batch's rows are padded to its first (longest) row; the activation budget may cut it
+        // shorter than `batch_tokens` does (a single row over it was refused by `check_context`).
+        let shape = |first: usize, end: usize| RowShape {
+            tokens: row_len(&rows[order[first]]),
+            prefix: prefix.len(),
+            scored: order[first..end]
+                .iter()
+                .map(|&r| rows[r].conts.iter().map(|(_, c)| c.len()).sum::<usize>())
+                .max()
+                .unwrap_or(0),
+        };
         while start < order.len() {
             let per_batch = (batch_tokens / row_len(&rows[order[start]]).max(1)).clamp(1, 256);
-            let members: Vec<&Row> = order[start..(start + per_batch).min(order.len())]
-                .iter()
-                .map(|&r| &rows[r])
-                .collect();
+            let mut end = (start + 1).min(order.len());
+            while end < order.len()
+                && end - start < per_batch
+                && model.fits_budget(Pass::Forward, end + 1 - start, shape(start, end + 1))
+            {
+                end += 1;
+            }
+            let members: Vec<&Row> = order[start..end].iter().map(|&r| &rows[r]).collect();
             let (prep, predictors) = prepare_rows(model, masked.as_ref(), &prefix, &members)?;
             let mut targets = Vec::new();
             for (row, r) in members.iter().enumerate() {
@@ -483,6 +466,11 @@ impl Evaluator {
     /// Number of items.
     pub fn len(&self) -> usize {
         self.scoring.len()
+    }
+
+    /// Device batches the items are laid out in (the token and memory budgets set how many).
+    pub fn batches(&self) -> usize {
+        self.batches.len()
     }
 
     /// Whether there are no items (never: `new` rejects that).

@@ -17,6 +17,7 @@
 mod edits;
 mod error;
 mod eval;
+mod fit;
 mod formats;
 mod interval;
 mod lock;
@@ -33,9 +34,9 @@ mod task;
 pub use edits::{Edit, EditEngine, EditList, EditSize, Factor, to_row_major};
 pub use error::{Result, SearchError};
 pub use eval::{
-    ClassAccuracy, EvalLayout, Evaluator, ItemScores, Metrics, check_context, gradient_pass,
-    normalise_answer,
+    ClassAccuracy, EvalLayout, Evaluator, ItemScores, Metrics, gradient_pass, normalise_answer,
 };
+pub use fit::{Truncate, check_context, truncate_to_fit};
 pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_task};
 pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
 pub use lock::{FolderLock, LOCK_FILE};

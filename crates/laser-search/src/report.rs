@@ -91,6 +91,9 @@ pub struct SearchReport {
     pub task: String,
     /// Task format.
     pub task_format: String,
+    /// Items whose prompt was cut to fit the model (`SearchConfig::truncate`).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub truncated: usize,
     /// Model source.
     pub model: String,
     /// The base model.
@@ -141,4 +144,8 @@ pub struct RuleOutcome {
     pub delta: Option<AccuracyDelta>,
     /// Why.
     pub reason: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -21,13 +21,14 @@ use std::time::Instant;
 
 use laser_linalg::faer::MatRef;
 use laser_linalg::{LASER_RHO_GRID, NoiseEstimator, TruncationScore, mp_rank};
-use laser_model::{MatrixInfo, MatrixKind, Model};
+use laser_model::{MatrixInfo, MatrixKind, Model, Pass};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::edits::{Edit, EditEngine, EditList, Factor};
 use crate::error::{Result, SearchError};
 use crate::eval::{Evaluator, Metrics};
+use crate::fit::Truncate;
 use crate::interval::AccuracyDelta;
 use crate::log::CandidateLog;
 use crate::ranking::rank_matrices;
@@ -133,6 +134,9 @@ pub struct SearchConfig {
     pub compare_rules: bool,
     /// Cap on the test split's items (the first ones of the shuffled remainder).
     pub test_max: Option<usize>,
+    /// Cut the prompts of items that do not fit the model's context or the activation budget at
+    /// this end (`None`: such an item is an error). Counted in [`SearchReport::truncated`].
+    pub truncate: Option<Truncate>,
 }
 
 impl Default for SearchConfig {
@@ -159,6 +163,7 @@ impl Default for SearchConfig {
             select: SelectRule::Guarded,
             compare_rules: false,
             test_max: None,
+            truncate: None,
         }
     }
 }
@@ -307,7 +312,7 @@ fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
 
 /// The identity written at the head of the candidate log.
 fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value {
-    serde_json::json!({
+    let mut id = serde_json::json!({
         "model": model.source().display().to_string(),
         "task": task.path.display().to_string(),
         "items": task.items.len(),
@@ -316,7 +321,12 @@ fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value
         "edited": model.edited(),
         // Version 2 logs hold per-item results, which the selection rules need.
         "log_version": 2,
-    })
+    });
+    // Truncated prompts are other items; the key is absent when off, so older logs resume.
+    if let Some(side) = cfg.truncate {
+        id["truncate"] = side.name().into();
+    }
+    id
 }
 
 fn rank_by_gradient(
@@ -379,9 +389,24 @@ pub fn run_search_with_progress(
     cfg: &SearchConfig,
     progress: &dyn Progress,
 ) -> Result<SearchReport> {
-    crate::eval::check_context(model, task)?;
     let start = Instant::now();
     validate(cfg, model)?;
+    // Only the gradient pass's sequences need to fit its (larger) activation estimate.
+    let pass = match cfg.strategy {
+        Strategy::Gradient | Strategy::Compose => Pass::Gradient,
+        Strategy::Exhaustive | Strategy::Mp => Pass::Forward,
+    };
+    let fitted;
+    let task = match cfg.truncate {
+        Some(side) => {
+            let mut copy = task.clone();
+            crate::fit::truncate_to_fit(model, &mut copy, side, pass)?;
+            fitted = copy;
+            &fitted
+        }
+        None => task,
+    };
+    crate::fit::check_context(model, task, pass)?;
     if !model.edited().is_empty() {
         return Err(SearchError::Config(
             "the model already has edits; search starts from the loaded model".into(),
@@ -527,6 +552,7 @@ pub fn run_search_with_progress(
         strategy: cfg.strategy,
         task: task.path.display().to_string(),
         task_format: task.format.name().into(),
+        truncated: task.truncated,
         model: scan.model.source().display().to_string(),
         base: SplitMetrics { select: base_select, test: base_test },
         best: Best { select: best_select, test: best_test, edits: best_edits, sizes },

@@ -103,6 +103,8 @@ pub struct Task {
     /// Records the protocol drops (FEVER's NOT ENOUGH INFO, duplicates and conflicts; BIG-bench
     /// list targets), counted so that nothing disappears silently.
     pub dropped: usize,
+    /// Items whose prompt was cut to fit the model (`truncate_to_fit`); 0 as loaded.
+    pub truncated: usize,
     /// Class names of a choice task whose items all share one choice list.
     pub classes: Option<Vec<String>>,
 }
@@ -132,6 +134,6 @@ impl Task {
             }
             _ => None,
         };
-        Ok(Self { path: path.to_owned(), format, items, dropped, classes })
+        Ok(Self { path: path.to_owned(), format, items, dropped, truncated: 0, classes })
     }
 }

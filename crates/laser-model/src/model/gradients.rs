@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::tensor::Tensor;
 
-use super::{Model, TokenTarget, host_vec};
+use super::{Model, Pass, RowShape, TokenTarget, host_vec};
 use crate::error::{ModelError, Result};
 use crate::layers::Params;
 use crate::taps::WeightTaps;
@@ -20,12 +20,16 @@ pub struct GradientPass {
     pub tokens: usize,
     /// `∂loss/∂W` per requested matrix, row-major in HF orientation.
     pub grads: BTreeMap<String, Vec<f32>>,
+    /// Micro-batches the sequences were split into (the micro-batch size and the activation
+    /// budget set how many).
+    pub micro_batches: usize,
 }
 
 impl Model {
     /// One backward pass: mean NLL over `targets` and `∂L/∂W` for each matrix in `names` (any 2-D
-    /// parameter), in HF orientation. Sequences are processed `micro_batch` at a time with gradients
-    /// accumulated, so peak memory is bounded by the micro-batch, not the sample count.
+    /// parameter), in HF orientation. Sequences are processed `micro_batch` at a time (fewer where
+    /// the activation budget needs it) with gradients accumulated, so peak memory is bounded by
+    /// the micro-batch, not the sample count.
     pub fn loss_and_gradients(
         &self,
         seqs: &[Vec<u32>],
@@ -88,12 +92,12 @@ impl Model {
             )));
         }
         let total = targets.len() as f64;
-        let mb = micro_batch.max(1);
+        let chunks = self.micro_batches(seqs, targets, micro_batch)?;
+        let micro_batches = chunks.len();
         let mut acc: HashMap<String, Tensor<2>> = HashMap::new();
         let mut acc_host: HashMap<String, Vec<f32>> = HashMap::new();
         let mut loss = 0.0f64;
-        for start in (0..seqs.len()).step_by(mb) {
-            let end = (start + mb).min(seqs.len());
+        for (start, end) in chunks {
             let chunk_targets: Vec<TokenTarget> = targets
                 .iter()
                 .filter(|t| t.seq >= start && t.seq < end)
@@ -139,6 +143,46 @@ impl Model {
             };
             grads.insert(name.clone(), g);
         }
-        Ok(GradientPass { loss, tokens: targets.len(), grads })
+        Ok(GradientPass { loss, tokens: targets.len(), grads, micro_batches })
+    }
+}
+
+impl Model {
+    /// Consecutive runs of at most `micro_batch` sequences whose gradient pass fits the
+    /// activation budget (memory.rs); a sequence that does not fit alone is refused.
+    fn micro_batches(
+        &self,
+        seqs: &[Vec<u32>],
+        targets: &[TokenTarget],
+        micro_batch: usize,
+    ) -> Result<Vec<(usize, usize)>> {
+        let mut scored = vec![0usize; seqs.len()];
+        for t in targets {
+            scored[t.seq] += 1;
+        }
+        let shape = |range: std::ops::Range<usize>| RowShape {
+            tokens: seqs[range.clone()].iter().map(Vec::len).max().unwrap_or(0),
+            prefix: 0,
+            scored: scored[range].iter().copied().max().unwrap_or(0),
+        };
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < seqs.len() {
+            self.check_activation_budget(
+                Pass::Gradient,
+                shape(start..start + 1),
+                &format!("sequence {start}"),
+            )?;
+            let mut end = start + 1;
+            while end < seqs.len()
+                && end - start < micro_batch.max(1)
+                && self.fits_budget(Pass::Gradient, end + 1 - start, shape(start..end + 1))
+            {
+                end += 1;
+            }
+            chunks.push((start, end));
+            start = end;
+        }
+        Ok(chunks)
     }
 }

@@ -26,12 +26,14 @@ mod backend;
 mod decoding;
 mod editing;
 mod gradients;
+mod memory;
 
 pub use backend::Backend;
 pub(crate) use backend::is_cpu;
 pub use decoding::PromptState;
 pub use editing::WeightStamp;
 pub use gradients::GradientPass;
+pub use memory::{Pass, RowShape, mib};
 
 /// One scored token: the logits at `position` of sequence `seq` should predict `token`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,8 @@ pub struct Model {
     /// Per layer, the clock value of the last change to one of its matrices (0: none yet).
     layer_changes: Vec<u64>,
     change_clock: u64,
+    /// Bytes of activations a pass may use (`memory.rs`); `None`: unlimited.
+    activation_budget: Option<u64>,
 }
 
 fn architecture(cfg: ModelConfig) -> Box<dyn Architecture> {
@@ -231,6 +235,7 @@ impl Model {
             instance: editing::NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             layer_changes: vec![0; num_layers],
             change_clock: 0,
+            activation_budget: None,
         })
     }
 
