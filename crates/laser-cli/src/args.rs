@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use laser_linalg::TruncationScore;
 use laser_model::{Backend, MatrixKind};
-use laser_search::{Factor, SelectRule, Strategy, Truncate};
+use laser_search::{Factor, SelectRule, Shard, Strategy, Truncate};
 
 use crate::config::{LayerRange, RhosPerMatrix, SplitChoice};
 use crate::memory::ByteSize;
@@ -53,6 +53,9 @@ pub enum Command {
     Suite(SuiteArgs),
     /// Apply an edit list and export the edited model.
     Apply(ApplyArgs),
+    /// Finish a search run as shards (`search --shard I/N`): read every shard's log from the
+    /// folder, choose and test as one process would, write report.json.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +139,9 @@ pub struct GradArgs {
     /// G times the gradient-pass time, the same ranking.
     #[arg(long, value_name = "G", default_value_t = 1)]
     pub grad_groups: usize,
+    /// Write the ranking to DIR/ranking.json, for searches and shards to read (`--ranking`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -184,6 +190,10 @@ pub struct SearchOptions {
     /// At most this many test items (default: all for search/adapt, 300 for suite).
     #[arg(long, value_name = "N")]
     pub test_max: Option<usize>,
+    /// Gradient and compose strategies: read the ranking from FILE (`laser grad --out`) instead
+    /// of running the gradient pass.
+    #[arg(long, value_name = "FILE")]
+    pub ranking: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +207,15 @@ pub struct SearchArgs {
     /// Folder for the resumable candidate log and report.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Run part I of N of the search (one-based) into --out, shared by all parts; `laser merge`
+    /// finishes. Without it, read from a Slurm array, a Kubernetes Indexed Job or an AWS Batch
+    /// array job's environment.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// The number of shards where the engine gives only an index (Kubernetes'
+    /// JOB_COMPLETION_INDEX); or set LASER_NUM_SHARDS.
+    #[arg(long, value_name = "N")]
+    pub num_shards: Option<usize>,
     /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -258,6 +277,19 @@ pub struct ApplyArgs {
     /// Output model folder (must not exist, or be empty).
     #[arg(long)]
     pub out: PathBuf,
+    /// Print one JSON object on stdout (the contract's keys) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The folder the shards wrote into (their --out).
+    pub dir: PathBuf,
+    /// Merge what the shards logged even if shards or candidates are missing (listed in the
+    /// report as `incomplete`).
+    #[arg(long)]
+    pub partial: bool,
     /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,

@@ -5,15 +5,16 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use laser_model::{Backend, Model, Pass, TokenTarget, export_hf};
 use laser_search::{
-    EditEngine, EditList, Evaluator, SearchConfig, SearchReport, Split, Strategy, SuiteConfig,
-    Task, Truncate, check_context, load_task, rank_matrices, run_search_with_progress, run_suite,
-    suite_tasks, truncate_to_fit,
+    EditEngine, EditList, Evaluator, RANKING_FILE, RankingFile, SearchConfig, SearchReport,
+    ShardSpec, Split, Strategy, SuiteConfig, Task, Truncate, check_context, load_task,
+    merge_search, rank_matrices, ranking_identity, run_search_shard, run_search_with_progress,
+    run_suite, suite_tasks, truncate_to_fit,
 };
 use serde_json::json;
 
 use crate::args::{
-    AdaptArgs, ApplyArgs, EvalArgs, GradArgs, InspectArgs, ModelArg, PredictArgs, SearchArgs,
-    SuiteArgs, TaskArgs,
+    AdaptArgs, ApplyArgs, EvalArgs, GradArgs, InspectArgs, MergeArgs, ModelArg, PredictArgs,
+    SearchArgs, SuiteArgs, TaskArgs,
 };
 use crate::config::{self, SplitChoice};
 use crate::exit::usage;
@@ -229,9 +230,32 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
     let items = Split::items(&task, &split.select);
     bars.note(&format!("gradient pass on {} items", items.len()));
     let t = std::time::Instant::now();
-    let micro_batch = laser_search::SearchConfig::default().micro_batch;
-    let r =
-        rank_matrices(&model, &items, model.matrices(), &rhos, score, micro_batch, a.grad_groups)?;
+    let cfg = SearchConfig {
+        n: a.task.n,
+        seed: a.task.seed,
+        score,
+        rhos: rhos.clone(),
+        truncate: a.task.truncate,
+        ..SearchConfig::default()
+    };
+    let r = rank_matrices(
+        &model,
+        &items,
+        model.matrices(),
+        &rhos,
+        score,
+        cfg.micro_batch,
+        a.grad_groups,
+    )?;
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let file = RankingFile {
+            identity: ranking_identity(&model, &task, &cfg),
+            loss: r.loss,
+            ranking: r.ranking.clone(),
+        };
+        file.write(&dir.join(RANKING_FILE))?;
+    }
     let matrices: Vec<_> = r
         .ranking
         .iter()
@@ -303,8 +327,31 @@ pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
     if a.options.strategy.is_none() {
         return Err(usage("--strategy is required (gradient, exhaustive, compose or mp)"));
     }
+    let shard = crate::shards::shard_from(a.shard, a.num_shards, &|v| std::env::var(v).ok())?;
+    if shard.is_some() && a.out.is_none() {
+        return Err(usage("--shard needs --out DIR, the folder every shard writes into"));
+    }
     let mut model = load_model(env, &a.model, &bars)?;
     apply_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
+    if let Some(shard) = shard {
+        let task = load_task(&task_path(&a.task, false)?)?;
+        let summary = run_search_shard(&mut model, &task, &cfg, shard, &bars);
+        bars.finish();
+        let summary = summary?;
+        if a.json {
+            print_json(&serde_json::to_value(&summary)?);
+        } else {
+            println!(
+                "shard {}: {} candidates ({} evaluated now) in {}; when every shard is done: laser merge {}",
+                summary.shard,
+                summary.candidates,
+                summary.evaluated,
+                summary.log.display(),
+                a.out.as_ref().map(|d| d.display().to_string()).unwrap_or_default()
+            );
+        }
+        return Ok(());
+    }
     let report = run(&mut model, &task_path(&a.task, false)?, &cfg, &bars)?;
     if let Some(dir) = &a.out {
         write_report(dir, &report, None)?;
@@ -377,6 +424,31 @@ pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", crate::report::suite_summary(&report));
         println!("report: {}", a.out.join("suite.md").display());
+    }
+    Ok(())
+}
+
+pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
+    let bars = Bars::new(a.json || env.verbose);
+    let spec = ShardSpec::read(&a.dir)?;
+    let cfg = SearchConfig { out: Some(a.dir.clone()), ..spec.config };
+    let mut model = load_model(env, &ModelArg { model: Some(spec.model) }, &bars)?;
+    apply_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
+    let task = load_task(&spec.task)?;
+    let report = merge_search(&mut model, &task, &cfg, spec.shards, a.partial, &bars);
+    bars.finish();
+    let report = report?;
+    write_report(&a.dir, &report, None)?;
+    if a.json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        print!("{}", crate::report::summary(&report, None));
+        if !report.incomplete.is_empty() {
+            println!(
+                "partial merge: {} candidates no shard logged were left out",
+                report.incomplete.len()
+            );
+        }
     }
     Ok(())
 }

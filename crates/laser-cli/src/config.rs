@@ -143,6 +143,7 @@ pub fn search(
         grad_groups: opts.grad_groups.unwrap_or(defaults.grad_groups),
         test_max: opts.test_max,
         truncate,
+        ranking_file: opts.ranking.clone(),
         ..defaults
     })
 }

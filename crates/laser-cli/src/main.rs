@@ -11,6 +11,7 @@ mod plots;
 mod progress;
 mod report;
 mod resources;
+mod shards;
 mod signals;
 
 use clap::Parser;
@@ -72,5 +73,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Adapt(a) => commands::adapt(&env, a),
         Command::Suite(a) => commands::suite(&env, a),
         Command::Apply(a) => commands::apply(&env, a),
+        Command::Merge(a) => commands::merge(&env, a),
     }
 }

@@ -13,6 +13,12 @@ use crate::exit::usage;
 /// room for the OS, the page cache of the weights file and the estimate's slack.
 pub const DEFAULT_FRACTION: f64 = 0.8;
 
+/// Held back from the budget for what neither the weights nor the activation estimate count:
+/// the binary and its libraries, the tokenizer, thread stacks, allocator slack, the SVD phase's
+/// one matrix at a time. Measured: SmolLM2's `laser grad` under `--max-memory 1.8G` without it
+/// peaked 68 MB over the budget (docs/SCALING.md).
+pub const RUNTIME_RESERVE: u64 = 256 << 20;
+
 /// A size in bytes: `123`, `512K`, `800M`, `1.5G`, `2T` (binary units; an `iB` or `B` suffix
 /// is accepted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +72,8 @@ pub fn default_budget() -> Option<u64> {
 }
 
 /// Sets `model`'s activation budget from `max_memory` (the flag, else the default): what is
-/// left after the weights it holds and, when `gradient_groups` is given, the accumulators of one
-/// group of matrices. A budget the model alone exceeds is a usage error naming the sizes.
+/// left after the weights it holds, [`RUNTIME_RESERVE`] and, when `gradient_groups` is given,
+/// the accumulators of one group of matrices. A budget the model alone exceeds is a usage error naming the sizes.
 pub fn apply_budget(
     model: &mut Model,
     max_memory: Option<ByteSize>,
@@ -78,7 +84,7 @@ pub fn apply_budget(
     };
     let weights = model.resident_bytes();
     let accumulators = gradient_groups.map_or(0, |g| model.matrix_bytes() / g.max(1) as u64);
-    let fixed = weights + accumulators;
+    let fixed = weights + accumulators + RUNTIME_RESERVE;
     if fixed >= total {
         let origin = match max_memory {
             Some(b) => format!("--max-memory {b}"),
@@ -89,13 +95,15 @@ pub fn apply_budget(
             ),
         };
         return Err(usage(format!(
-            "{origin} leaves nothing for activations: the model's weights take {}{}",
+            "{origin} leaves nothing for activations: the model's weights take {}{}, and {} is \
+             held back for the runtime",
             mib(weights),
             if accumulators > 0 {
-                format!(" and the gradient accumulators {}", mib(accumulators))
+                format!(", the gradient accumulators {}", mib(accumulators))
             } else {
                 String::new()
-            }
+            },
+            mib(RUNTIME_RESERVE)
         )));
     }
     tracing::info!(

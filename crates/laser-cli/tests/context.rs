@@ -148,8 +148,11 @@ fn truncate_cuts_an_over_long_prompt_and_counts_it() {
 fn budget_for(m: &std::path::Path, rows: usize, tokens: usize) -> String {
     let model = laser_model::Model::load(m, laser_model::Backend::Flex.device().unwrap()).unwrap();
     let shape = laser_model::RowShape { tokens, prefix: 0, scored: tokens };
-    (model.resident_bytes() + model.activation_bytes(laser_model::Pass::Forward, rows, shape))
-        .to_string()
+    let reserve = 256 << 20; // the CLI's runtime reserve
+    (model.resident_bytes()
+        + reserve
+        + model.activation_bytes(laser_model::Pass::Forward, rows, shape))
+    .to_string()
 }
 
 #[test]

@@ -35,6 +35,15 @@ pub enum SearchError {
     /// Another process is writing into the output folder.
     #[error("{}: another laser process{} is writing to this folder; wait for it to finish or use another output folder", path.display(), pid.map(|p| format!(" (PID {p})")).unwrap_or_default())]
     Busy { path: PathBuf, pid: Option<u32> },
+    /// A merge found shards or candidates missing from a sharded search's folder.
+    #[error("{}: the sharded search is incomplete: {}; run the missing shards (or merge with --partial)", dir.display(), incomplete_text(shards, candidates))]
+    Incomplete {
+        dir: PathBuf,
+        /// Shards (one-based) that left no log.
+        shards: Vec<usize>,
+        /// Candidates (log keys) no log holds, with the shard that evaluates each.
+        candidates: Vec<(usize, String)>,
+    },
     /// The caller asked the run to stop ([`crate::Progress::stop_requested`]); every candidate
     /// evaluated so far is in the log, so the same command resumes.
     #[error("stopped on request; every finished candidate is logged, and the same command resumes")]
@@ -82,4 +91,24 @@ pub(crate) fn read_text(path: &std::path::Path) -> Result<String> {
             format!("not UTF-8 text (invalid byte at offset {offset})"),
         )
     })
+}
+
+fn incomplete_text(shards: &[usize], candidates: &[(usize, String)]) -> String {
+    let mut parts = Vec::new();
+    if !shards.is_empty() {
+        let list: Vec<String> = shards.iter().map(usize::to_string).collect();
+        parts.push(format!("no log from shard {}", list.join(", ")));
+    }
+    if !candidates.is_empty() {
+        let shown: Vec<String> =
+            candidates.iter().take(5).map(|(s, k)| format!("{k} (shard {s})")).collect();
+        let more = candidates.len().saturating_sub(shown.len());
+        parts.push(format!(
+            "{} candidates not evaluated: {}{}",
+            candidates.len(),
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ));
+    }
+    parts.join("; ")
 }

@@ -13,7 +13,8 @@ use crate::masked::{MaskedLayout, suffix_text};
 use crate::task::{Item, Target, Task};
 
 /// Which end of an over-long prompt is cut. Answers are never cut: they are what is scored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Truncate {
     /// Drop the prompt's first tokens (keeps the question next to the answer).
     Left,

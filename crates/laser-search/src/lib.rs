@@ -23,10 +23,12 @@ mod interval;
 mod lock;
 mod log;
 mod masked;
+mod names;
 mod ranking;
 mod report;
 mod search;
 mod select;
+mod shard;
 mod split;
 mod suite;
 mod task;
@@ -40,15 +42,17 @@ pub use fit::{Truncate, check_context, truncate_to_fit};
 pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_task};
 pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
 pub use lock::{FolderLock, LOCK_FILE};
-pub use log::{CandidateLog, LoggedCandidate, write_atomic};
+pub use log::{CandidateLog, LOG_FILE, LoggedCandidate, write_atomic};
 pub use ranking::{GradientRanking, matrix_svd, rank_matrices};
 pub use report::{
     Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
 };
 pub use search::{
-    NoProgress, Progress, SearchConfig, Strategy, run_search, run_search_with_progress,
+    NoProgress, Progress, SearchConfig, Strategy, merge_search, ranking_identity, run_search,
+    run_search_shard, run_search_with_progress,
 };
 pub use select::{GUARD_ALPHA, SelectRule, Selection, mcnemar_one_sided, select};
+pub use shard::{RANKING_FILE, RankingFile, SPEC_FILE, Shard, ShardSpec, ShardSummary};
 pub use split::Split;
 pub use suite::{
     RuleSummary, StateMetrics, SuiteConfig, SuiteReport, SuiteTask, SuiteTaskResult, run_suite,

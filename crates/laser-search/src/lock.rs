@@ -23,8 +23,14 @@ impl FolderLock {
     /// Takes the lock of `dir` (created if missing), or fails with [`SearchError::Busy`] naming
     /// the process that holds it.
     pub fn acquire(dir: &Path) -> Result<Self> {
+        Self::acquire_named(dir, LOCK_FILE)
+    }
+
+    /// [`FolderLock::acquire`] of the lock file `name`: the shards of one search share a folder,
+    /// each writing its own log under its own lock.
+    pub fn acquire_named(dir: &Path, name: &str) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| SearchError::io(dir, e))?;
-        let path = dir.join(LOCK_FILE);
+        let path = dir.join(name);
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)

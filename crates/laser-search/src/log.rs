@@ -36,6 +36,9 @@ pub fn candidate_key(edits: &[Edit]) -> String {
     if edits.is_empty() { "base".to_owned() } else { EditList::key(edits) }
 }
 
+/// The log's file name in a single-process search's folder.
+pub const LOG_FILE: &str = "candidates.jsonl";
+
 /// The append-only log (or an in-memory stand-in without `--out`).
 #[derive(Debug)]
 pub struct CandidateLog {
@@ -53,50 +56,15 @@ impl CandidateLog {
 
     /// Opens (or creates) `dir/candidates.jsonl` for the search identified by `identity`.
     pub fn open(dir: &Path, identity: &Value) -> Result<Self> {
-        let lock = FolderLock::acquire(dir)?;
-        let path = dir.join("candidates.jsonl");
-        let mut known = HashMap::new();
-        let mut valid_len = 0u64;
-        if path.exists() {
-            let f = File::open(&path).map_err(|e| SearchError::io(&path, e))?;
-            let mut reader = BufReader::new(f);
-            let mut line = String::new();
-            let mut lineno = 0;
-            loop {
-                line.clear();
-                let n = reader.read_line(&mut line).map_err(|e| SearchError::io(&path, e))?;
-                if n == 0 || !line.ends_with('\n') {
-                    break; // end, or a torn last line (the write was cut short)
-                }
-                lineno += 1;
-                // A whole line that does not read back was not written by a search: refuse
-                // rather than drop it and everything after it.
-                let damaged = |message: String| SearchError::Log {
-                    path: path.clone(),
-                    line: Some(lineno),
-                    message: format!("{message}; the log is damaged (move it away to start over)"),
-                };
-                let v = serde_json::from_str::<Value>(&line).map_err(|e| damaged(e.to_string()))?;
-                if lineno == 1 {
-                    if v.get("search") != Some(identity) {
-                        return Err(SearchError::Log {
-                            path: path.clone(),
-                            line: None,
-                            message: "holds a different search (model, task or options differ); use another --out folder".into(),
-                        });
-                    }
-                } else {
-                    let c = serde_json::from_value::<LoggedCandidate>(v)
-                        .map_err(|e| damaged(format!("not a logged candidate: {e}")))?;
-                    if c.key != candidate_key(&c.edits) {
-                        return Err(damaged(format!("key `{}` does not match its edits", c.key)));
-                    }
-                    c.select.check().map_err(damaged)?;
-                    known.insert(c.key, c.select);
-                }
-                valid_len += n as u64;
-            }
-        }
+        Self::open_named(dir, LOG_FILE, crate::lock::LOCK_FILE, identity)
+    }
+
+    /// [`CandidateLog::open`] of the log `dir/name`, locked by `dir/lock` (a shard's log).
+    pub fn open_named(dir: &Path, name: &str, lock: &str, identity: &Value) -> Result<Self> {
+        let lock = FolderLock::acquire_named(dir, lock)?;
+        let path = dir.join(name);
+        let (known, valid_len) =
+            if path.exists() { read_log(&path, identity)? } else { (HashMap::new(), 0) };
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -111,6 +79,16 @@ impl CandidateLog {
             log.write_line(&serde_json::json!({ "search": identity }))?;
         }
         Ok(log)
+    }
+
+    /// An in-memory log holding every candidate of the logs at `paths` (the shards of one search,
+    /// read as they are: a shard still running may add more). Each must identify `identity`.
+    pub fn merged(paths: &[PathBuf], identity: &Value) -> Result<Self> {
+        let mut known = HashMap::new();
+        for path in paths {
+            known.extend(read_log(path, identity)?.0);
+        }
+        Ok(Self { file: None, _lock: None, known })
     }
 
     fn write_line(&mut self, v: &Value) -> Result<()> {
@@ -136,6 +114,52 @@ impl CandidateLog {
         self.known.insert(key, select.clone());
         Ok(())
     }
+}
+
+/// Every candidate of the log at `path` and the length of its whole lines (a torn last line is
+/// not counted); refused when its first line identifies another search than `identity`.
+fn read_log(path: &Path, identity: &Value) -> Result<(HashMap<String, Metrics>, u64)> {
+    let mut known = HashMap::new();
+    let mut valid_len = 0u64;
+    let f = File::open(path).map_err(|e| SearchError::io(path, e))?;
+    let mut reader = BufReader::new(f);
+    let mut line = String::new();
+    let mut lineno = 0;
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(|e| SearchError::io(path, e))?;
+        if n == 0 || !line.ends_with('\n') {
+            break; // end, or a torn last line (the write was cut short)
+        }
+        lineno += 1;
+        // A whole line that does not read back was not written by a search: refuse rather than
+        // drop it and everything after it.
+        let damaged = |message: String| SearchError::Log {
+            path: path.to_owned(),
+            line: Some(lineno),
+            message: format!("{message}; the log is damaged (move it away to start over)"),
+        };
+        let v = serde_json::from_str::<Value>(&line).map_err(|e| damaged(e.to_string()))?;
+        if lineno == 1 {
+            if v.get("search") != Some(identity) {
+                return Err(SearchError::Log {
+                    path: path.to_owned(),
+                    line: None,
+                    message: "holds a different search (model, task or options differ); use another --out folder".into(),
+                });
+            }
+        } else {
+            let c = serde_json::from_value::<LoggedCandidate>(v)
+                .map_err(|e| damaged(format!("not a logged candidate: {e}")))?;
+            if c.key != candidate_key(&c.edits) {
+                return Err(damaged(format!("key `{}` does not match its edits", c.key)));
+            }
+            c.select.check().map_err(damaged)?;
+            known.insert(c.key, c.select);
+        }
+        valid_len += n as u64;
+    }
+    Ok((known, valid_len))
 }
 
 /// Writes `bytes` to a temporary name beside `path`, syncs it, then renames it into place, so that

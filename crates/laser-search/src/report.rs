@@ -123,6 +123,9 @@ pub struct SearchReport {
     pub gradient_loss: Option<f64>,
     /// Time per phase.
     pub seconds: Seconds,
+    /// A partial merge of a sharded search: candidates no shard had logged, left out.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub incomplete: Vec<String>,
 }
 
 /// What one selection rule, restricted to some factorizations, would have recommended.

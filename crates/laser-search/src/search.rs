@@ -31,11 +31,12 @@ use crate::eval::{Evaluator, Metrics};
 use crate::fit::Truncate;
 use crate::interval::AccuracyDelta;
 use crate::log::CandidateLog;
-use crate::ranking::rank_matrices;
+use crate::ranking::{GradientRanking, rank_matrices};
 use crate::report::{
     Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
 };
 use crate::select::{SelectRule, Selection, select};
+use crate::shard::{RANKING_FILE, RankingFile, Shard, ShardSpec, ShardSummary};
 use crate::split::Split;
 use crate::task::Task;
 
@@ -93,7 +94,9 @@ impl std::str::FromStr for Strategy {
 }
 
 /// Every knob of a search. Defaults are the measured choices documented in `docs/RESULTS.md`.
-#[derive(Debug, Clone, PartialEq)]
+/// Serialised (a sharded search records it in its folder, `shard.rs`) with the options' stable
+/// names; `out` is where it is recorded, so it is not part of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchConfig {
     /// The strategy.
     pub strategy: Strategy,
@@ -111,12 +114,15 @@ pub struct SearchConfig {
     /// Restrict to these layers (inclusive range).
     pub layers: Option<(usize, usize)>,
     /// Restrict to these matrix kinds.
+    #[serde(with = "crate::names::some_list")]
     pub kinds: Option<Vec<MatrixKind>>,
     /// Split shuffle and clustering seed.
     pub seed: u64,
     /// Folder for the resumable candidate log.
+    #[serde(skip)]
     pub out: Option<PathBuf>,
     /// How the gradient strategy scores a truncation.
+    #[serde(with = "crate::names::one")]
     pub score: TruncationScore,
     /// Padded tokens per evaluation batch.
     pub batch_tokens: usize,
@@ -137,6 +143,10 @@ pub struct SearchConfig {
     /// Cut the prompts of items that do not fit the model's context or the activation budget at
     /// this end (`None`: such an item is an error). Counted in [`SearchReport::truncated`].
     pub truncate: Option<Truncate>,
+    /// Gradient and compose strategies: read the ranking from this file (`laser grad --out`)
+    /// instead of running the gradient pass; it must be a ranking of the same inputs.
+    #[serde(skip)]
+    pub ranking_file: Option<PathBuf>,
 }
 
 impl Default for SearchConfig {
@@ -164,6 +174,7 @@ impl Default for SearchConfig {
             compare_rules: false,
             test_max: None,
             truncate: None,
+            ranking_file: None,
         }
     }
 }
@@ -196,6 +207,32 @@ struct Scan<'a> {
     log: CandidateLog,
     candidates: Vec<CandidateResult>,
     resumed: usize,
+    /// Single edits this process evaluated (not read from a log).
+    evaluated: usize,
+    role: Role,
+    /// The output folder (shards and merges share it).
+    dir: Option<PathBuf>,
+    /// Merge with `partial`: candidates no shard logged, with the shard that owns each.
+    missing: Vec<(usize, String)>,
+    /// Single edits in this process's part of the list.
+    listed: usize,
+}
+
+/// What this process does in a search that may be split across processes (`shard.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The whole search.
+    Whole,
+    /// Every N-th candidate of the list, logged; no selection, no test split.
+    Shard(Shard),
+    /// No evaluation on the selection split: every candidate comes from the shards' logs.
+    Merge { shards: usize, partial: bool },
+}
+
+/// What a run produced.
+enum Outcome {
+    Report(Box<SearchReport>),
+    Shard(ShardSummary),
 }
 
 impl Scan<'_> {
@@ -209,9 +246,15 @@ impl Scan<'_> {
                 m.clone()
             }
             None => {
+                if let Role::Merge { .. } = self.role {
+                    return Err(SearchError::Config(format!(
+                        "candidate {key} is in no shard's log; a merge evaluates nothing on the selection split"
+                    )));
+                }
                 if self.progress.stop_requested() {
                     return Err(SearchError::Stopped);
                 }
+                self.evaluated += usize::from(!edits.is_empty());
                 // An edit below the cached layer makes the cache stale; the evaluator sees that
                 // from the model's weight stamp and runs the whole model.
                 let t = Instant::now();
@@ -238,9 +281,51 @@ impl Scan<'_> {
         Ok(metrics)
     }
 
+    /// What a shard did.
+    fn summary(&self, shard: Shard, start: Instant) -> ShardSummary {
+        ShardSummary {
+            shard: shard.to_string(),
+            candidates: self.listed,
+            evaluated: self.evaluated,
+            log: self.dir.clone().unwrap_or_default().join(shard.log_name()),
+            seconds: start.elapsed().as_secs_f64(),
+        }
+    }
+
     /// Evaluates single edits, grouped by layer so that each layer's inputs are computed once.
+    ///
+    /// The sorted list is what shards partition: a shard keeps its positions, a merge keeps the
+    /// logged candidates and refuses (or, `partial`, skips and records) the rest.
     fn scan_single(&mut self, mut edits: Vec<(usize, Edit)>) -> Result<()> {
         edits.sort_by_key(|(layer, _)| *layer);
+        let edits: Vec<(usize, Edit)> = match self.role {
+            Role::Whole => edits,
+            Role::Shard(shard) => edits
+                .into_iter()
+                .enumerate()
+                .filter(|(position, _)| shard.takes(*position))
+                .map(|(_, e)| e)
+                .collect(),
+            Role::Merge { shards, partial } => {
+                let mut kept = Vec::with_capacity(edits.len());
+                for (position, (layer, edit)) in edits.into_iter().enumerate() {
+                    if self.log.get(&edit.key()).is_some() {
+                        kept.push((layer, edit));
+                    } else {
+                        self.missing.push((Shard::owner(shards, position), edit.key()));
+                    }
+                }
+                if !self.missing.is_empty() && !partial {
+                    return Err(SearchError::Incomplete {
+                        dir: self.dir.clone().unwrap_or_default(),
+                        shards: Vec::new(),
+                        candidates: std::mem::take(&mut self.missing),
+                    });
+                }
+                kept
+            }
+        };
+        self.listed = edits.len();
         self.progress.phase("scan (selection split)", edits.len() as u64);
         for (layer, edit) in edits {
             if self.log.get(&edit.key()).is_none() {
@@ -329,14 +414,63 @@ fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value
     id
 }
 
-fn rank_by_gradient(
+/// The inputs a gradient ranking depends on: a ranking file is read only by a search of the
+/// same ones.
+pub fn ranking_identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value {
+    serde_json::json!({
+        "model": model.source().display().to_string(),
+        "task": task.path.display().to_string(),
+        "items": task.items.len(),
+        "n": cfg.n,
+        "seed": cfg.seed,
+        "truncate": cfg.truncate.map(Truncate::name),
+        "score": cfg.score.name(),
+        "rhos": cfg.rhos,
+        "micro_batch": cfg.micro_batch,
+    })
+}
+
+/// The gradient ranking of `matrices`: from `cfg.ranking_file` when given; in a sharded search
+/// from the folder's `ranking.json` (the first shard to finish its gradient pass publishes it,
+/// and a later one must agree); otherwise computed.
+fn gradient_ranking(
     scan: &mut Scan<'_>,
+    task: &Task,
     items: &[crate::task::Item],
     matrices: &[MatrixInfo],
     cfg: &SearchConfig,
-    secs: &mut Seconds,
-) -> Result<(Vec<MatrixScore>, f64)> {
-    scan.progress.phase("gradient pass + SVDs", 1);
+) -> Result<GradientRanking> {
+    let identity = ranking_identity(scan.model, task, cfg);
+    let shared = match scan.role {
+        Role::Whole => None,
+        Role::Shard(_) | Role::Merge { .. } => Some(shard_dir(cfg)?.join(RANKING_FILE)),
+    };
+    let from_file = |path: &std::path::Path| -> Result<GradientRanking> {
+        let file = RankingFile::read(path, &identity)?;
+        let mut ranking = file.ranking;
+        ranking.retain(|s| matrices.iter().any(|m| m.name == s.name));
+        if let Some(m) = matrices.iter().find(|m| !ranking.iter().any(|s| s.name == m.name)) {
+            return Err(SearchError::Log {
+                path: path.to_owned(),
+                line: None,
+                message: format!("the ranking has no score for {}", m.name),
+            });
+        }
+        Ok(GradientRanking { ranking, loss: file.loss, grad_seconds: 0.0, svd_seconds: 0.0 })
+    };
+    if let Some(path) = &cfg.ranking_file {
+        return from_file(path);
+    }
+    if let Some(path) = shared.as_ref().filter(|p| p.exists()) {
+        return from_file(path);
+    }
+    if let Role::Merge { .. } = scan.role {
+        let path = shared.unwrap_or_default();
+        return Err(SearchError::io(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no shard published its ranking"),
+        ));
+    }
     let r = rank_matrices(
         scan.model,
         items,
@@ -346,6 +480,33 @@ fn rank_by_gradient(
         cfg.micro_batch,
         cfg.grad_groups,
     )?;
+    if let Some(path) = shared {
+        let ours = RankingFile { identity, loss: r.loss, ranking: r.ranking.clone() };
+        let published = ours.publish(&path)?;
+        if published != ours {
+            return Err(SearchError::Log {
+                path,
+                line: None,
+                message: "another shard computed a different ranking (different hardware or \
+                          thread counts?); run `laser grad --out` once and pass its ranking to \
+                          every shard"
+                    .into(),
+            });
+        }
+    }
+    Ok(r)
+}
+
+fn rank_by_gradient(
+    scan: &mut Scan<'_>,
+    task: &Task,
+    items: &[crate::task::Item],
+    matrices: &[MatrixInfo],
+    cfg: &SearchConfig,
+    secs: &mut Seconds,
+) -> Result<(Vec<MatrixScore>, f64)> {
+    scan.progress.phase("gradient pass + SVDs", 1);
+    let r = gradient_ranking(scan, task, items, matrices, cfg)?;
     scan.progress.advance();
     tracing::info!(
         samples = items.len(),
@@ -389,8 +550,80 @@ pub fn run_search_with_progress(
     cfg: &SearchConfig,
     progress: &dyn Progress,
 ) -> Result<SearchReport> {
+    match search(model, task, cfg, Role::Whole, progress)? {
+        Outcome::Report(r) => Ok(*r),
+        Outcome::Shard(_) => Err(SearchError::Config("a whole search ended as a shard".into())),
+    }
+}
+
+/// Runs part `shard` of a search split across processes that share `cfg.out` (`shard.rs`):
+/// records the search in the folder (refusing one that holds another), evaluates the base model
+/// and this shard's candidates into its own log, and stops; [`merge_search`] finishes. Rerun
+/// after a failure, it resumes its log. Exhaustive and gradient strategies only.
+pub fn run_search_shard(
+    model: &mut Model,
+    task: &Task,
+    cfg: &SearchConfig,
+    shard: Shard,
+    progress: &dyn Progress,
+) -> Result<ShardSummary> {
+    let dir = shard_dir(cfg)?;
+    ShardSpec {
+        model: model.source().to_owned(),
+        task: task.path.clone(),
+        shards: shard.count(),
+        // Where it is recorded and where a ranking came from are not what is searched.
+        config: SearchConfig { out: None, ranking_file: None, ..cfg.clone() },
+    }
+    .record(dir)?;
+    match search(model, task, cfg, Role::Shard(shard), progress)? {
+        Outcome::Shard(summary) => Ok(summary),
+        Outcome::Report(_) => Err(SearchError::Config("a shard ended as a whole search".into())),
+    }
+}
+
+/// Finishes a sharded search from its folder `cfg.out`: every candidate from the shards' logs
+/// (nothing is evaluated on the selection split), then the selection rule and the test split as
+/// a single process would, for the same report. Missing shards or candidates are an error
+/// listing them, unless `partial` (the report then lists the candidates it lacked).
+pub fn merge_search(
+    model: &mut Model,
+    task: &Task,
+    cfg: &SearchConfig,
+    shards: usize,
+    partial: bool,
+    progress: &dyn Progress,
+) -> Result<SearchReport> {
+    match search(model, task, cfg, Role::Merge { shards, partial }, progress)? {
+        Outcome::Report(r) => Ok(*r),
+        Outcome::Shard(_) => Err(SearchError::Config("a merge ended as a shard".into())),
+    }
+}
+
+fn shard_dir(cfg: &SearchConfig) -> Result<&std::path::Path> {
+    cfg.out.as_deref().ok_or_else(|| {
+        SearchError::option("out", "a sharded search needs a folder all its shards share")
+    })
+}
+
+fn search(
+    model: &mut Model,
+    task: &Task,
+    cfg: &SearchConfig,
+    role: Role,
+    progress: &dyn Progress,
+) -> Result<Outcome> {
     let start = Instant::now();
     validate(cfg, model)?;
+    if role != Role::Whole && matches!(cfg.strategy, Strategy::Compose | Strategy::Mp) {
+        return Err(SearchError::option(
+            "shard",
+            format!(
+                "the {} strategy accepts edits one after another and cannot be split across processes; shard the exhaustive or gradient strategy",
+                cfg.strategy
+            ),
+        ));
+    }
     // Only the gradient pass's sequences need to fit its (larger) activation estimate.
     let pass = match cfg.strategy {
         Strategy::Gradient | Strategy::Compose => Pass::Gradient,
@@ -418,9 +651,31 @@ pub fn run_search_with_progress(
     }
     let select_items = Split::items(task, &split.select);
     let matrices = filtered_matrices(model, cfg)?;
-    let log = match &cfg.out {
-        Some(dir) => CandidateLog::open(dir, &identity(model, task, cfg))?,
-        None => CandidateLog::in_memory(),
+    let id = identity(model, task, cfg);
+    let log = match (role, &cfg.out) {
+        (Role::Whole, Some(dir)) => CandidateLog::open(dir, &id)?,
+        (Role::Whole, None) => CandidateLog::in_memory(),
+        (Role::Shard(shard), _) => {
+            CandidateLog::open_named(shard_dir(cfg)?, &shard.log_name(), &shard.lock_name(), &id)?
+        }
+        (Role::Merge { partial, .. }, _) => {
+            let dir = shard_dir(cfg)?;
+            let spec = ShardSpec::read(dir)?;
+            let (present, missing) = spec.logs(dir)?;
+            if !missing.is_empty() && !partial {
+                return Err(SearchError::Incomplete {
+                    dir: dir.to_owned(),
+                    shards: missing,
+                    candidates: Vec::new(),
+                });
+            }
+            CandidateLog::merged(&present, &id)?
+        }
+    };
+    // A merge writes the reports: one writer, as for a whole search.
+    let _merge_lock = match role {
+        Role::Merge { .. } => Some(crate::lock::FolderLock::acquire(shard_dir(cfg)?)?),
+        _ => None,
     };
     let evaluator = Evaluator::new(model, &select_items, cfg.batch_tokens)?;
     let mut secs = Seconds::default();
@@ -432,6 +687,11 @@ pub fn run_search_with_progress(
         log,
         candidates: Vec::new(),
         resumed: 0,
+        evaluated: 0,
+        role,
+        dir: cfg.out.clone(),
+        missing: Vec::new(),
+        listed: 0,
     };
 
     let t = Instant::now();
@@ -456,6 +716,9 @@ pub fn run_search_with_progress(
         Strategy::Exhaustive => {
             let t = Instant::now();
             scan.scan_single(grid(&matrices))?;
+            if let Role::Shard(shard) = role {
+                return Ok(Outcome::Shard(scan.summary(shard, start)));
+            }
             scan_time += t.elapsed().as_secs_f64();
             let s = select(cfg.select, &base_select, &scan.candidates);
             let chosen = chosen_or_base(&s, &scan.candidates, &base_select);
@@ -463,7 +726,8 @@ pub fn run_search_with_progress(
             chosen
         }
         Strategy::Gradient | Strategy::Compose => {
-            let (r, loss) = rank_by_gradient(&mut scan, &select_items, &matrices, cfg, &mut secs)?;
+            let (r, loss) =
+                rank_by_gradient(&mut scan, task, &select_items, &matrices, cfg, &mut secs)?;
             gradient_loss = Some(loss);
             let keep = cfg.rhos_per_matrix.unwrap_or(usize::MAX);
             let shortlist: Vec<(usize, Edit)> = r
@@ -479,6 +743,9 @@ pub fn run_search_with_progress(
             ranking = r;
             let t = Instant::now();
             scan.scan_single(shortlist)?;
+            if let Role::Shard(shard) = role {
+                return Ok(Outcome::Shard(scan.summary(shard, start)));
+            }
             let chosen = if cfg.strategy == Strategy::Gradient {
                 let s = select(cfg.select, &base_select, &scan.candidates);
                 let chosen = chosen_or_base(&s, &scan.candidates, &base_select);
@@ -548,7 +815,8 @@ pub fn run_search_with_progress(
         .into_iter()
         .map(|c| CandidateResult { select: Metrics { items: None, ..c.select }, ..c })
         .collect();
-    Ok(SearchReport {
+    let incomplete = scan.missing.iter().map(|(_, key)| key.clone()).collect();
+    Ok(Outcome::Report(Box::new(SearchReport {
         strategy: cfg.strategy,
         task: task.path.display().to_string(),
         task_format: task.format.name().into(),
@@ -565,7 +833,8 @@ pub fn run_search_with_progress(
         ranking,
         gradient_loss,
         seconds: secs,
-    })
+        incomplete,
+    })))
 }
 
 /// The test split's evaluator, and the states it has scored (a rule comparison asks for the same
