@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use laser_model::gguf::GgufFile;
 use laser_model::{Backend, Model, ModelConfig, parse_safetensors};
-use laser_search::{CandidateLog, EditList, parse_task};
+use laser_search::{CandidateLog, EditList, RankingFile, SPEC_FILE, ShardSpec, parse_task};
 
 /// The name every input is given; a rejection must mention it.
 pub const INPUT_NAME: &str = "fuzz-input";
@@ -120,6 +120,48 @@ pub fn candidate_log(bytes: &[u8]) -> Result<(), String> {
             Ok(_) => Ok(()),
             Err(e) => rejected(e.to_string()),
         });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// The identity the ranking-file seeds were written under.
+pub const RANKING_IDENTITY: &str = r#"{"model":"tiny","task":"fuzz","n":20}"#;
+
+/// A gradient ranking read with `--ranking` or from a sharded search's folder (`ranking.json`).
+pub fn ranking_file(bytes: &[u8]) -> Result<(), String> {
+    in_temp_dir("ranking", |dir| {
+        let path = dir.join(format!("{INPUT_NAME}.json"));
+        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        let identity: serde_json::Value = serde_json::from_str(RANKING_IDENTITY).expect("JSON");
+        match RankingFile::read(&path, &identity) {
+            Ok(_) => Ok(()),
+            Err(e) => rejected(e.to_string()),
+        }
+    })
+}
+
+/// A sharded search's record (`shards.json`), read by every shard and by `laser merge`; the
+/// folder's name carries [`INPUT_NAME`].
+pub fn shard_spec(bytes: &[u8]) -> Result<(), String> {
+    in_temp_dir("shards", |dir| {
+        std::fs::write(dir.join(SPEC_FILE), bytes).map_err(|e| e.to_string())?;
+        match ShardSpec::read(dir) {
+            Ok(_) => Ok(()),
+            Err(e) => rejected(e.to_string()),
+        }
+    })
+}
+
+/// Runs `f` in a fresh folder named after [`INPUT_NAME`], removed afterwards.
+fn in_temp_dir(tag: &str, f: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), String> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "{INPUT_NAME}-{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = f(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }

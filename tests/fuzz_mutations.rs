@@ -180,3 +180,13 @@ fn edit_lists_survive_mutation() {
 fn candidate_logs_survive_mutation() {
     fuzz("log", fuzzing::candidate_log, 2_000);
 }
+
+#[test]
+fn ranking_files_survive_mutation() {
+    fuzz("ranking", fuzzing::ranking_file, 5_000);
+}
+
+#[test]
+fn shard_specs_survive_mutation() {
+    fuzz("shards", fuzzing::shard_spec, 5_000);
+}

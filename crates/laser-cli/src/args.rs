@@ -53,8 +53,8 @@ pub enum Command {
     Suite(SuiteArgs),
     /// Apply an edit list and export the edited model.
     Apply(ApplyArgs),
-    /// Finish a search run as shards (`search --shard I/N`): read every shard's log from the
-    /// folder, choose and test as one process would, write report.json.
+    /// Finish a search or suite run as shards (`--shard I/N`): read every shard's results from
+    /// the folder and write what one process would (report.json; suite.json and suite.md).
     Merge(MergeArgs),
 }
 
@@ -259,6 +259,14 @@ pub struct SuiteArgs {
     /// Suite folder: per-task logs and results (a killed suite resumes), suite.json, suite.md.
     #[arg(long)]
     pub out: PathBuf,
+    /// Run every N-th task (part I of N, one-based) into --out, shared by all parts; `laser
+    /// merge` writes suite.json. Without it, read from a Slurm array, a Kubernetes Indexed Job
+    /// or an AWS Batch array job's environment.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// The number of shards where the engine gives only an index; or set LASER_NUM_SHARDS.
+    #[arg(long, value_name = "N")]
+    pub num_shards: Option<usize>,
     /// A task that fails becomes an error row instead of stopping the suite.
     #[arg(long)]
     pub keep_going: bool,

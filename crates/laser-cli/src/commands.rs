@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use laser_model::{Backend, Model, Pass, TokenTarget, export_hf};
 use laser_search::{
-    EditEngine, EditList, Evaluator, RANKING_FILE, RankingFile, SearchConfig, SearchReport,
-    ShardSpec, Split, Strategy, SuiteConfig, Task, Truncate, check_context, load_task,
-    merge_search, rank_matrices, ranking_identity, run_search_shard, run_search_with_progress,
-    run_suite, suite_tasks, truncate_to_fit,
+    EditEngine, EditList, Evaluator, RANKING_FILE, RankingFile, SUITE_SPEC_FILE, SearchConfig,
+    SearchReport, ShardSpec, Split, Strategy, SuiteConfig, SuitePart, SuiteShardSpec, Task,
+    Truncate, check_context, load_task, merge_search, rank_matrices, ranking_identity,
+    run_search_shard, run_search_with_progress, run_suite, suite_tasks, truncate_to_fit,
 };
 use serde_json::json;
 
@@ -411,24 +411,64 @@ pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
     let mut search = config::search(&a.options, a.n, a.seed, a.truncate, None, Strategy::Gradient)?;
     search.test_max = Some(a.options.test_max.unwrap_or(300));
     let tasks = suite_tasks(&a.tasks)?;
-    let cfg = SuiteConfig { search, out: a.out.clone(), keep_going: a.keep_going };
+    let shard = crate::shards::shard_from(a.shard, a.num_shards, &|v| std::env::var(v).ok())?;
+    let part = shard.map_or(SuitePart::Whole, SuitePart::Shard);
+    let cfg = SuiteConfig { search, out: a.out.clone(), keep_going: a.keep_going, part };
     let mut model = load_model(env, &a.model, &bars)?;
     apply_budget(&mut model, env.max_memory, search_accumulators(&cfg.search))?;
     let report = run_suite(&mut model, &tasks, &cfg, &bars);
     bars.finish();
     let report = report?;
-    write_atomic(&a.out.join("suite.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
-    write_atomic(&a.out.join("suite.md"), crate::report::suite_markdown(&report).as_bytes())?;
-    if a.json {
-        print_json(&serde_json::to_value(&report)?);
+    if let Some(shard) = shard {
+        // A shard's report covers its own tasks; the merge writes the suite's.
+        if a.json {
+            print_json(&serde_json::to_value(&report)?);
+        } else {
+            print!("{}", crate::report::suite_summary(&report));
+            println!(
+                "shard {shard}: {} tasks done; when every shard is: laser merge {}",
+                report.tasks.len(),
+                a.out.display()
+            );
+        }
+        return Ok(());
+    }
+    write_suite(&a.out, &report, a.json)
+}
+
+fn write_suite(out: &Path, report: &laser_search::SuiteReport, json: bool) -> anyhow::Result<()> {
+    write_atomic(&out.join("suite.json"), serde_json::to_string_pretty(report)?.as_bytes())?;
+    write_atomic(&out.join("suite.md"), crate::report::suite_markdown(report).as_bytes())?;
+    if json {
+        print_json(&serde_json::to_value(report)?);
     } else {
-        print!("{}", crate::report::suite_summary(&report));
-        println!("report: {}", a.out.join("suite.md").display());
+        print!("{}", crate::report::suite_summary(report));
+        println!("report: {}", out.join("suite.md").display());
     }
     Ok(())
 }
 
+/// `laser merge` of a sharded suite's folder.
+fn merge_suite(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
+    let bars = Bars::new(a.json || env.verbose);
+    let spec = SuiteShardSpec::read(&a.dir)?;
+    let tasks = suite_tasks(&spec.tasks)?;
+    let cfg = SuiteConfig {
+        search: spec.search,
+        out: a.dir.clone(),
+        keep_going: spec.keep_going,
+        part: SuitePart::Merge { shards: spec.shards, partial: a.partial },
+    };
+    let mut model = load_model(env, &ModelArg { model: Some(spec.model) }, &bars)?;
+    let report = run_suite(&mut model, &tasks, &cfg, &bars);
+    bars.finish();
+    write_suite(&a.dir, &report?, a.json)
+}
+
 pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
+    if a.dir.join(SUITE_SPEC_FILE).is_file() {
+        return merge_suite(env, a);
+    }
     let bars = Bars::new(a.json || env.verbose);
     let spec = ShardSpec::read(&a.dir)?;
     let cfg = SearchConfig { out: Some(a.dir.clone()), ..spec.config };

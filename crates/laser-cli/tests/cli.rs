@@ -640,3 +640,39 @@ fn a_suite_with_a_broken_task_file_names_it() {
     assert!(rows[0]["error"].is_null() && rows[2]["error"].is_null());
     assert_eq!(v["failed"], 1);
 }
+
+/// A suite split into two shards by task (issue 14): each shard runs every other task into the
+/// shared folder; the merge refuses while a task is missing, naming it and its shard, and then
+/// writes the rows a single process writes.
+#[test]
+fn a_suite_run_as_two_shards_merges_to_the_single_process_rows() {
+    let m = tiny_model("suite-shards");
+    let tasks = suite_folder("shards");
+    let single_out = tmp("suite-shards-single");
+    let single = json_of(&laser(&suite_args(&m, &tasks, &single_out)));
+    let out = tmp("suite-shards");
+    let shard = |i: &str| {
+        let mut args = suite_args(&m, &tasks, &out);
+        args.extend(["--shard", i]);
+        json_of(&laser(&args))
+    };
+    let first = shard("1/2");
+    let names: Vec<&str> =
+        first["tasks"].as_array().unwrap().iter().map(|t| t["task"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alpha", "gamma"], "round-robin over the suite's task order");
+    assert!(!out.join("suite.json").exists(), "a shard does not write the suite's report");
+    let o = laser(&["merge", s(&out)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("beta (shard 2)"), "{err}");
+    shard("2/2");
+    let merged = json_of(&laser(&["merge", s(&out), "--json"]));
+    assert_eq!(rows_without_time(&merged), rows_without_time(&single));
+    for key in ["mean_delta", "harmed", "helped", "failed", "select_rule"] {
+        assert_eq!(merged[key], single[key], "{key}");
+    }
+    assert!(out.join("suite.json").is_file() && out.join("suite.md").is_file());
+    let _ = std::fs::remove_dir_all(&single_out);
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&tasks);
+}

@@ -110,12 +110,15 @@ fn three_concurrent_shards_merge_to_the_single_process_result() {
             let o = c.wait_with_output().unwrap();
             assert!(o.status.success(), "{strategy}: {}", String::from_utf8_lossy(&o.stderr));
         }
-        for i in 1..=3 {
-            assert!(sharded.join(format!("candidates.shard-{i}-of-3.jsonl")).is_file());
-        }
+        // Every candidate evaluated once over all shards, plus one base evaluation per shard:
+        // each log holds its header, the base and its share.
+        let logged: usize =
+            (1..=3).map(|i| lines(&sharded.join(format!("candidates.shard-{i}-of-3.jsonl")))).sum();
         let o = run(&["merge".into(), s(&sharded).into(), "--json".into()], &[]);
         let merged = json_of(&o);
         assert_eq!(essence(&merged), essence(&report_of(&single)), "{strategy}");
+        let candidates = merged["candidates_evaluated"].as_u64().unwrap() as usize;
+        assert_eq!(logged, 3 * 2 + candidates, "{strategy}");
         assert_eq!(essence(&report_of(&sharded)), essence(&merged), "report.json is the output");
         let _ = std::fs::remove_dir_all(&single);
         let _ = std::fs::remove_dir_all(&sharded);

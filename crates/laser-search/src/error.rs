@@ -41,7 +41,7 @@ pub enum SearchError {
         dir: PathBuf,
         /// Shards (one-based) that left no log.
         shards: Vec<usize>,
-        /// Candidates (log keys) no log holds, with the shard that evaluates each.
+        /// Candidates (log keys) or suite tasks no shard finished, with the shard that owns each.
         candidates: Vec<(usize, String)>,
     },
     /// The caller asked the run to stop ([`crate::Progress::stop_requested`]); every candidate
@@ -104,7 +104,7 @@ fn incomplete_text(shards: &[usize], candidates: &[(usize, String)]) -> String {
             candidates.iter().take(5).map(|(s, k)| format!("{k} (shard {s})")).collect();
         let more = candidates.len().saturating_sub(shown.len());
         parts.push(format!(
-            "{} candidates not evaluated: {}{}",
+            "{} not done: {}{}",
             candidates.len(),
             shown.join(", "),
             if more > 0 { format!(" and {more} more") } else { String::new() }

@@ -55,7 +55,7 @@ pub use select::{GUARD_ALPHA, SelectRule, Selection, mcnemar_one_sided, select};
 pub use shard::{RANKING_FILE, RankingFile, SPEC_FILE, Shard, ShardSpec, ShardSummary};
 pub use split::Split;
 pub use suite::{
-    RuleSummary, StateMetrics, SuiteConfig, SuiteReport, SuiteTask, SuiteTaskResult, run_suite,
-    suite_tasks,
+    RuleSummary, SUITE_SPEC_FILE, StateMetrics, SuiteConfig, SuitePart, SuiteReport,
+    SuiteShardSpec, SuiteTask, SuiteTaskResult, run_suite, suite_tasks,
 };
 pub use task::{Item, Target, Task, TaskFormat};

@@ -22,6 +22,7 @@ use crate::log::write_atomic;
 use crate::report::RuleOutcome;
 use crate::search::{Progress, SearchConfig, run_search_with_progress};
 use crate::select::SelectRule;
+use crate::shard::Shard;
 use crate::split::Split;
 use crate::task::Task;
 
@@ -91,6 +92,77 @@ pub struct SuiteConfig {
     pub out: PathBuf,
     /// A task that fails to load or run becomes an error row instead of stopping the suite.
     pub keep_going: bool,
+    /// The whole suite, one shard of its tasks, or the merge of the shards' results.
+    pub part: SuitePart,
+}
+
+/// What this process does with a suite split across processes that share its folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SuitePart {
+    /// Every task.
+    #[default]
+    Whole,
+    /// Every N-th task of the list (round-robin); the report holds its tasks only.
+    Shard(Shard),
+    /// Runs nothing: every task's stored result, from the shards; a missing one is an error
+    /// naming it and its shard, unless `partial` (the report then holds the tasks present).
+    Merge { shards: usize, partial: bool },
+}
+
+/// The file recording a sharded suite in its folder: the same for every shard.
+pub const SUITE_SPEC_FILE: &str = "suite-shards.json";
+
+/// What a sharded suite's folder holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteShardSpec {
+    /// The model, as given to the shards.
+    pub model: PathBuf,
+    /// The task files, in suite order.
+    pub tasks: Vec<PathBuf>,
+    /// How many shards.
+    pub shards: usize,
+    /// The search run on every task.
+    pub search: SearchConfig,
+    /// Failed tasks become error rows.
+    pub keep_going: bool,
+}
+
+impl SuiteShardSpec {
+    /// Records it in `dir`, or refuses when the folder records another sharded suite.
+    pub fn record(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| SearchError::io(dir, e))?;
+        let path = dir.join(SUITE_SPEC_FILE);
+        if !path.exists() {
+            let tmp = dir.join(format!(".{SUITE_SPEC_FILE}.tmp-{}", std::process::id()));
+            write_atomic(&tmp, serde_json::to_string_pretty(self).expect("serialises").as_bytes())?;
+            let linked = std::fs::hard_link(&tmp, &path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(SearchError::io(&path, e)),
+            }
+        }
+        if &Self::read(dir)? != self {
+            return Err(SearchError::Log {
+                path,
+                line: None,
+                message: "this folder holds another sharded suite; a shard must run with the same model, tasks, options and shard count, or use another --out folder".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The spec recorded in `dir`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(SUITE_SPEC_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| SearchError::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| SearchError::Log {
+            path,
+            line: Some(e.line()),
+            message: format!("not a sharded suite's record: {e}"),
+        })
+    }
 }
 
 /// Accuracy and log-loss of one model state (a suite row keeps aggregates only).
@@ -227,10 +299,30 @@ pub fn run_suite(
 ) -> Result<SuiteReport> {
     let start = Instant::now();
     let loaded = load_all(tasks, cfg)?;
-    let _lock = crate::lock::FolderLock::acquire(&cfg.out)?;
+    // Shards of one suite share its folder: each holds its own lock.
+    let _lock = match cfg.part {
+        SuitePart::Shard(shard) => {
+            SuiteShardSpec {
+                model: model.source().to_owned(),
+                tasks: tasks.iter().map(|t| t.path.clone()).collect(),
+                shards: shard.count(),
+                search: SearchConfig { out: None, ranking_file: None, ..cfg.search.clone() },
+                keep_going: cfg.keep_going,
+            }
+            .record(&cfg.out)?;
+            crate::lock::FolderLock::acquire_named(&cfg.out, &shard.lock_name())?
+        }
+        _ => crate::lock::FolderLock::acquire(&cfg.out)?,
+    };
     let mut rows = Vec::with_capacity(tasks.len());
     let mut resumed = 0;
-    for (task, loaded) in tasks.iter().zip(loaded) {
+    let mut missing = Vec::new();
+    for (position, (task, loaded)) in tasks.iter().zip(loaded).enumerate() {
+        if let SuitePart::Shard(shard) = cfg.part
+            && !shard.takes(position)
+        {
+            continue;
+        }
         let dir = cfg.out.join(&task.name);
         let stored_path = dir.join("result.json");
         let config = fingerprint(model, task, &cfg.search);
@@ -242,6 +334,11 @@ pub fn run_suite(
             tracing::info!(task = %task.name, "finished in an earlier run; read back");
             resumed += 1;
             rows.push(stored.result);
+            continue;
+        }
+        if let SuitePart::Merge { shards, .. } = cfg.part {
+            // Failed tasks (keep_going) store no result; their shard must run them again.
+            missing.push((Shard::owner(shards, position), task.name.clone()));
             continue;
         }
         if progress.stop_requested() {
@@ -264,6 +361,15 @@ pub fn run_suite(
             write_atomic(&stored_path, &bytes)?;
         }
         rows.push(row);
+    }
+    if let SuitePart::Merge { partial: false, .. } = cfg.part
+        && !missing.is_empty()
+    {
+        return Err(SearchError::Incomplete {
+            dir: cfg.out.clone(),
+            shards: Vec::new(),
+            candidates: missing,
+        });
     }
     Ok(summarise(model, cfg, rows, resumed, start.elapsed().as_secs_f64()))
 }
