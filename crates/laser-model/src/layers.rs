@@ -4,23 +4,79 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 use faer::{MatMut, MatRef, Par};
 
 use crate::config::{Activation, Llama3RopeScaling};
 use crate::taps::WeightTaps;
 
-/// A row-major host copy of a 2-D parameter, shared by reference.
+/// A 2-D parameter readable on the host as a row-major slice, shared by reference.
 #[derive(Debug, Clone)]
 pub(crate) struct HostMatrix {
     pub(crate) rows: usize,
     pub(crate) cols: usize,
-    pub(crate) data: Arc<Vec<f32>>,
+    data: HostData,
+}
+
+/// Where a host matrix's numbers live.
+#[derive(Debug, Clone)]
+enum HostData {
+    /// In the flex backend's own buffer of the device tensor, read in place: the weight is held
+    /// once (issue 15: no second f32 copy where the backend's buffer can be read).
+    Flex(FlexTensor),
+    /// In a copy (backends whose buffers cannot be read in place).
+    Owned(Arc<Vec<f32>>),
+}
+
+impl HostMatrix {
+    /// A host view of `tensor` (`[rows, cols]`): its own buffer on the flex backend, a copy on
+    /// any other.
+    pub(crate) fn of(tensor: &Tensor<2>) -> crate::error::Result<Self> {
+        let [rows, cols] = tensor.dims();
+        if let Ok(flex) = tensor.clone().try_into_primitive::<Flex>()
+            && readable_in_place(&flex, rows * cols)
+        {
+            return Ok(Self { rows, cols, data: HostData::Flex(flex) });
+        }
+        let data = tensor
+            .to_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| crate::error::ModelError::Backend(format!("{e:?}")))?;
+        Ok(Self { rows, cols, data: HostData::Owned(Arc::new(data)) })
+    }
+
+    /// The row-major numbers.
+    pub(crate) fn as_slice(&self) -> &[f32] {
+        match &self.data {
+            HostData::Flex(t) => &t.storage::<f32>()[..self.rows * self.cols],
+            HostData::Owned(v) => v,
+        }
+    }
+
+    /// Floats held by this view beyond the device tensor's (0 when it reads that buffer).
+    pub(crate) fn extra_elements(&self) -> usize {
+        match &self.data {
+            HostData::Flex(_) => 0,
+            HostData::Owned(v) => v.len(),
+        }
+    }
+}
+
+/// Whether a flex tensor's buffer is `n` contiguous f32 from its start.
+fn readable_in_place(t: &FlexTensor, n: usize) -> bool {
+    t.dtype() == burn::tensor::DType::F32
+        && t.is_contiguous()
+        && t.layout().start_offset() == 0
+        && t.bytes().len() >= n * 4
 }
 
 /// Device tensors by HF name. 1-D parameters (norms, biases) are stored as `[1, n]`.
 ///
-/// On CPU backends, inference also keeps a host copy of every matrix: faer's matmul (AVX-512
+/// On CPU backends, inference also reads every matrix on the host (in the flex backend's own
+/// buffer; a copy on ndarray): faer's matmul (AVX-512
 /// where the CPU has it) runs ~4× faster here than the gemm inside burn's CPU backends
 /// (`cargo bench --bench forward -- matmul`), and the
 /// linear layers are most of the work. The autodiff parameter set has no host copies; its weight
@@ -125,9 +181,9 @@ fn host_matmul(x: Tensor<2>, w: &HostMatrix, transpose: bool) -> Tensor<2> {
     let xs = data.as_slice::<f32>().expect("converted to f32");
     let lhs = MatRef::from_row_major_slice(xs, m, k);
     let rhs = if transpose {
-        MatRef::from_row_major_slice(&w.data, w.rows, w.cols).transpose()
+        MatRef::from_row_major_slice(w.as_slice(), w.rows, w.cols).transpose()
     } else {
-        MatRef::from_row_major_slice(&w.data, w.rows, w.cols)
+        MatRef::from_row_major_slice(w.as_slice(), w.rows, w.cols)
     };
     let mut out = vec![0.0f32; m * n];
     // Threads only pay off past a few MFLOP (decoding one token is far below).

@@ -53,11 +53,16 @@ impl HostTensor {
 
     /// Fails on the first NaN or infinity.
     pub fn check_finite(&self, name: &str) -> Result<()> {
-        match self.data.iter().position(|x| !x.is_finite()) {
-            None => Ok(()),
-            Some(index) => {
-                Err(ModelError::NonFinite { name: name.to_owned(), index, value: self.data[index] })
-            }
+        check_finite(name, &self.data)
+    }
+}
+
+/// Fails on the first NaN or infinity of the values of tensor `name`.
+pub(crate) fn check_finite(name: &str, data: &[f32]) -> Result<()> {
+    match data.iter().position(|x| !x.is_finite()) {
+        None => Ok(()),
+        Some(index) => {
+            Err(ModelError::NonFinite { name: name.to_owned(), index, value: data[index] })
         }
     }
 }

@@ -267,3 +267,25 @@ fn bad_batches_are_errors_not_panics() {
             .is_err()
     );
 }
+
+/// Regression (issue 15): on the flex backend every matrix was held twice, the device tensor and
+/// a host copy for faer's matmul; now the host view reads the device tensor's own buffer, also
+/// after an edit. An edit adds exactly the kept original; restoring gives it back.
+#[test]
+fn the_flex_backend_holds_each_weight_once() {
+    if backend() != laser_model::Backend::Flex {
+        return; // other backends keep host copies by design
+    }
+    for family in FAMILIES {
+        let mut model = load_tiny(family);
+        assert_eq!(model.host_copy_bytes(), 0, "{family}");
+        let loaded = model.resident_bytes();
+        let m = model.matrices()[0].clone();
+        let w = model.matrix(&m.name).unwrap();
+        model.replace_matrix(&m.name, w.iter().map(|x| x * 0.5).collect()).unwrap();
+        assert_eq!(model.host_copy_bytes(), 0, "{family}");
+        assert_eq!(model.resident_bytes(), loaded + w.len() as u64 * 4, "{family}");
+        model.restore_all();
+        assert_eq!(model.resident_bytes(), loaded, "{family}");
+    }
+}

@@ -7,7 +7,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::Model;
 use crate::error::{ModelError, Result};
 use crate::layers::HostMatrix;
-use crate::weights::HostTensor;
+use crate::weights::check_finite;
 
 /// Identifies the weights of layers `0..L` of one model at one moment: two stamps taken with
 /// [`Model::weights_below`] are equal only if no matrix of those layers was replaced or restored
@@ -50,13 +50,12 @@ impl Model {
                 got: vec![data.len()],
             });
         }
-        HostTensor { shape: vec![data.len()], data: data.clone() }.check_finite(name)?;
-        let new_host = self.params.host.contains_key(name).then(|| HostMatrix {
-            rows: shape[0],
-            cols: shape[1],
-            data: std::sync::Arc::new(data.clone()),
-        });
+        check_finite(name, &data)?;
         let new = Tensor::from_data(TensorData::new(data, shape), &self.device);
+        let new_host = match self.params.host.contains_key(name) {
+            true => Some(HostMatrix::of(&new)?),
+            false => None,
+        };
         let old =
             self.params.map.insert(name.to_owned(), new).expect("editable matrices are parameters");
         let old_host = new_host.and_then(|h| self.params.host.insert(name.to_owned(), h));

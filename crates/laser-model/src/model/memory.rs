@@ -90,19 +90,33 @@ impl Model {
         }
     }
 
-    /// Bytes the model's weights occupy now: device tensors, the CPU backends' host copies of
-    /// the matrices, and the originals of edited matrices kept for restoring.
+    /// Bytes the model's weights occupy now: device tensors, host copies of the matrices where
+    /// the backend's buffer cannot be read in place (ndarray), and the originals of edited
+    /// matrices kept for restoring.
     pub fn resident_bytes(&self) -> u64 {
         let device: u64 = self.params.map.values().map(|t| t.shape().num_elements() as u64).sum();
-        let host: u64 = self.params.host.values().map(|m| (m.rows * m.cols) as u64).sum();
+        let host: u64 = self.params.host.values().map(|m| m.extra_elements() as u64).sum();
         let originals: u64 = self
             .originals
             .values()
             .map(|(t, h)| {
-                t.shape().num_elements() as u64 + h.as_ref().map_or(0, |m| (m.rows * m.cols) as u64)
+                t.shape().num_elements() as u64
+                    + h.as_ref().map_or(0, |m| m.extra_elements() as u64)
             })
             .sum();
         (device + host + originals) * F32
+    }
+
+    /// Bytes held in host copies of matrices beside their device tensors: 0 on the flex
+    /// backend, whose buffers are read in place; every matrix again on ndarray or a GPU.
+    pub fn host_copy_bytes(&self) -> u64 {
+        let current: u64 = self.params.host.values().map(|m| m.extra_elements() as u64).sum();
+        let kept: u64 = self
+            .originals
+            .values()
+            .filter_map(|(_, h)| h.as_ref().map(|m| m.extra_elements() as u64))
+            .sum();
+        (current + kept) * F32
     }
 
     /// Bytes of the gradient accumulators of every editable matrix (one f32 per weight).

@@ -168,7 +168,7 @@ impl Model {
         let mut map = HashMap::new();
         let mut shapes = HashMap::new();
         let mut host = HashMap::new();
-        // CPU backends get host copies of the matrices for faer's faster matmul (see `Params`).
+        // CPU backends read the matrices on the host for faer's faster matmul (see `Params`).
         let use_host = backend::is_cpu(&device);
         let in_file =
             |e: ModelError| ModelError::InFile { path: source.to_owned(), error: Box::new(e) };
@@ -186,12 +186,12 @@ impl Model {
             }
             t.check_finite(&name).map_err(in_file)?;
             shapes.insert(name.clone(), shape);
-            if use_host && t.shape.len() == 2 {
-                let (rows, cols) = (t.shape[0], t.shape[1]);
-                let data = std::sync::Arc::new(t.data.clone());
-                host.insert(name.clone(), HostMatrix { rows, cols, data });
+            let matrix = t.shape.len() == 2;
+            let tensor = to_device(t, &device);
+            if use_host && matrix {
+                host.insert(name.clone(), HostMatrix::of(&tensor)?);
             }
-            map.insert(name, to_device(t, &device));
+            map.insert(name, tensor);
         }
         // Optional tensors some checkpoints carry.
         for name in ["roberta.embeddings.token_type_embeddings.weight"] {
