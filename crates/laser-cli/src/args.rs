@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use laser_linalg::TruncationScore;
-use laser_model::{Backend, MatrixKind};
+use laser_model::{Backend, MatrixKind, WeightDtype};
 use laser_search::{Factor, SelectRule, Shard, Strategy, Truncate};
 
 use crate::config::{LayerRange, RhosPerMatrix, SplitChoice};
@@ -63,6 +63,10 @@ pub struct ModelArg {
     /// HF model folder or .gguf file (default: SmolLM2-135M-Instruct, fetched on first use).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// How the editable matrices are stored: f32, or bf16 (half their memory; computation stays
+    /// f32; flex backend only).
+    #[arg(long, default_value = "f32", value_name = "f32|bf16")]
+    pub dtype: WeightDtype,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +302,7 @@ pub struct MergeArgs {
     /// report as `incomplete`).
     #[arg(long)]
     pub partial: bool,
+
     /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,

@@ -60,7 +60,8 @@ fn load_model(env: &Env, arg: &ModelArg, bars: &Bars) -> anyhow::Result<Model> {
     bars.note(&format!("loading {}", path.display()));
     let device = env.backend.device()?;
     let t = std::time::Instant::now();
-    let model = Model::load(&path, device)?;
+    let mut model = Model::load(&path, device)?;
+    model.set_matrix_dtype(arg.dtype)?;
     tracing::info!(
         model = %path.display(),
         family = model.family().name(),
@@ -459,7 +460,8 @@ fn merge_suite(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
         keep_going: spec.keep_going,
         part: SuitePart::Merge { shards: spec.shards, partial: a.partial },
     };
-    let mut model = load_model(env, &ModelArg { model: Some(spec.model) }, &bars)?;
+    let arg = ModelArg { model: Some(spec.model), dtype: spec.dtype };
+    let mut model = load_model(env, &arg, &bars)?;
     let report = run_suite(&mut model, &tasks, &cfg, &bars);
     bars.finish();
     write_suite(&a.dir, &report?, a.json)
@@ -472,7 +474,8 @@ pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let spec = ShardSpec::read(&a.dir)?;
     let cfg = SearchConfig { out: Some(a.dir.clone()), ..spec.config };
-    let mut model = load_model(env, &ModelArg { model: Some(spec.model) }, &bars)?;
+    let arg = ModelArg { model: Some(spec.model), dtype: spec.dtype };
+    let mut model = load_model(env, &arg, &bars)?;
     apply_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
     let task = load_task(&spec.task)?;
     let report = merge_search(&mut model, &task, &cfg, spec.shards, a.partial, &bars);

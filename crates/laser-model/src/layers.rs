@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData, activation};
 use faer::{MatMut, MatRef, Par};
 
 use crate::config::{Activation, Llama3RopeScaling};
@@ -23,16 +23,16 @@ pub(crate) struct HostMatrix {
 /// Where a host matrix's numbers live.
 #[derive(Debug, Clone)]
 enum HostData {
-    /// In the flex backend's own buffer of the device tensor, read in place: the weight is held
-    /// once (issue 15: no second f32 copy where the backend's buffer can be read).
+    /// In the flex backend's own buffer of the device tensor (f32 or bf16), read in place: the
+    /// weight is held once (issue 15: no second copy where the backend's buffer can be read).
     Flex(FlexTensor),
-    /// In a copy (backends whose buffers cannot be read in place).
+    /// In an f32 copy (backends whose buffers cannot be read in place).
     Owned(Arc<Vec<f32>>),
 }
 
 impl HostMatrix {
-    /// A host view of `tensor` (`[rows, cols]`): its own buffer on the flex backend, a copy on
-    /// any other.
+    /// A host view of `tensor` (`[rows, cols]`): its own buffer on the flex backend, an f32 copy
+    /// on any other.
     pub(crate) fn of(tensor: &Tensor<2>) -> crate::error::Result<Self> {
         let [rows, cols] = tensor.dims();
         if let Ok(flex) = tensor.clone().try_into_primitive::<Flex>()
@@ -48,29 +48,36 @@ impl HostMatrix {
         Ok(Self { rows, cols, data: HostData::Owned(Arc::new(data)) })
     }
 
-    /// The row-major numbers.
-    pub(crate) fn as_slice(&self) -> &[f32] {
+    /// Calls `f` with the row-major numbers as f32: in place for f32, widened into a temporary
+    /// for bf16 (one matrix at a time).
+    pub(crate) fn with_f32<R>(&self, f: impl FnOnce(&[f32]) -> R) -> R {
+        let n = self.rows * self.cols;
         match &self.data {
-            HostData::Flex(t) => &t.storage::<f32>()[..self.rows * self.cols],
-            HostData::Owned(v) => v,
+            HostData::Flex(t) if t.dtype() == DType::BF16 => {
+                let wide: Vec<f32> =
+                    t.storage::<half::bf16>()[..n].iter().map(|x| x.to_f32()).collect();
+                f(&wide)
+            }
+            HostData::Flex(t) => f(&t.storage::<f32>()[..n]),
+            HostData::Owned(v) => f(v),
         }
     }
 
-    /// Floats held by this view beyond the device tensor's (0 when it reads that buffer).
-    pub(crate) fn extra_elements(&self) -> usize {
+    /// Bytes held by this view beyond the device tensor's (0 when it reads that buffer).
+    pub(crate) fn extra_bytes(&self) -> u64 {
         match &self.data {
             HostData::Flex(_) => 0,
-            HostData::Owned(v) => v.len(),
+            HostData::Owned(v) => v.len() as u64 * 4,
         }
     }
 }
 
-/// Whether a flex tensor's buffer is `n` contiguous f32 from its start.
+/// Whether a flex tensor's buffer holds `n` contiguous f32 or bf16 from its start.
 fn readable_in_place(t: &FlexTensor, n: usize) -> bool {
-    t.dtype() == burn::tensor::DType::F32
+    matches!(t.dtype(), DType::F32 | DType::BF16)
         && t.is_contiguous()
         && t.layout().start_offset() == 0
-        && t.bytes().len() >= n * 4
+        && t.bytes().len() >= n * t.dtype().size()
 }
 
 /// Device tensors by HF name. 1-D parameters (norms, biases) are stored as `[1, n]`.
@@ -91,7 +98,14 @@ pub struct Params {
 
 impl Params {
     /// The tensor `name`; the loader guarantees every name an architecture asks for exists.
+    ///
+    /// Always f32: a matrix stored as bf16 is widened here (computation stays f32).
     pub(crate) fn get(&self, name: &str) -> Tensor<2> {
+        self.get_stored(name).cast(FloatDType::F32)
+    }
+
+    /// The tensor `name` in its storage type.
+    pub(crate) fn get_stored(&self, name: &str) -> Tensor<2> {
         match self.map.get(name) {
             Some(t) => t.clone(),
             None => unreachable!("parameter `{name}` was validated at load time"),
@@ -180,22 +194,21 @@ fn host_matmul(x: Tensor<2>, w: &HostMatrix, transpose: bool) -> Tensor<2> {
     let data = x.into_data().convert::<f32>();
     let xs = data.as_slice::<f32>().expect("converted to f32");
     let lhs = MatRef::from_row_major_slice(xs, m, k);
-    let rhs = if transpose {
-        MatRef::from_row_major_slice(w.as_slice(), w.rows, w.cols).transpose()
-    } else {
-        MatRef::from_row_major_slice(w.as_slice(), w.rows, w.cols)
-    };
     let mut out = vec![0.0f32; m * n];
     // Threads only pay off past a few MFLOP (decoding one token is far below).
     let par = if m * k * n >= 1 << 22 { Par::rayon(0) } else { Par::Seq };
-    faer::linalg::matmul::matmul(
-        MatMut::from_row_major_slice_mut(&mut out, m, n),
-        faer::Accum::Replace,
-        lhs,
-        rhs,
-        1.0f32,
-        par,
-    );
+    w.with_f32(|ws| {
+        let rhs = MatRef::from_row_major_slice(ws, w.rows, w.cols);
+        let rhs = if transpose { rhs.transpose() } else { rhs };
+        faer::linalg::matmul::matmul(
+            MatMut::from_row_major_slice_mut(&mut out, m, n),
+            faer::Accum::Replace,
+            lhs,
+            rhs,
+            1.0f32,
+            par,
+        );
+    });
     Tensor::from_data(TensorData::new(out, [m, n]), &device)
 }
 

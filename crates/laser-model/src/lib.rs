@@ -53,7 +53,7 @@ pub use export::export_hf;
 pub use matrix::{MatrixInfo, MatrixKind};
 pub use model::{
     Backend, GradientPass, HiddenStates, Model, Pass, PreparedBatch, PromptState, RowShape,
-    TokenTarget, WeightStamp, mib,
+    TokenTarget, WeightDtype, WeightStamp, mib,
 };
 pub use tokenizer::{PieceKind, Tokenizer};
 pub use weights::{

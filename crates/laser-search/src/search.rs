@@ -407,9 +407,13 @@ fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value
         // Version 2 logs hold per-item results, which the selection rules need.
         "log_version": 2,
     });
-    // Truncated prompts are other items; the key is absent when off, so older logs resume.
+    // Truncated prompts are other items, bf16 weights another model; the keys are absent for
+    // the defaults, so older logs resume.
     if let Some(side) = cfg.truncate {
         id["truncate"] = side.name().into();
+    }
+    if model.matrix_dtype() != laser_model::WeightDtype::F32 {
+        id["dtype"] = model.matrix_dtype().name().into();
     }
     id
 }
@@ -427,6 +431,7 @@ pub fn ranking_identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde
         "score": cfg.score.name(),
         "rhos": cfg.rhos,
         "micro_batch": cfg.micro_batch,
+        "dtype": model.matrix_dtype().name(),
     })
 }
 
@@ -570,6 +575,7 @@ pub fn run_search_shard(
     let dir = shard_dir(cfg)?;
     ShardSpec {
         model: model.source().to_owned(),
+        dtype: model.matrix_dtype(),
         task: task.path.clone(),
         shards: shard.count(),
         // Where it is recorded and where a ranking came from are not what is searched.

@@ -14,6 +14,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use laser_model::WeightDtype;
+
 use crate::error::{Result, SearchError};
 use crate::log::write_atomic;
 use crate::report::MatrixScore;
@@ -98,6 +100,9 @@ impl FromStr for Shard {
 pub struct ShardSpec {
     /// The model, as given to the shards.
     pub model: PathBuf,
+    /// How the shards stored the model's matrices.
+    #[serde(with = "crate::names::one", default)]
+    pub dtype: WeightDtype,
     /// The task file.
     pub task: PathBuf,
     /// How many shards.

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use laser_model::Model;
+use laser_model::{Model, WeightDtype};
 use serde::{Deserialize, Serialize};
 
 use crate::edits::Edit;
@@ -117,6 +117,9 @@ pub const SUITE_SPEC_FILE: &str = "suite-shards.json";
 pub struct SuiteShardSpec {
     /// The model, as given to the shards.
     pub model: PathBuf,
+    /// How the shards stored the model's matrices.
+    #[serde(with = "crate::names::one", default)]
+    pub dtype: WeightDtype,
     /// The task files, in suite order.
     pub tasks: Vec<PathBuf>,
     /// How many shards.
@@ -261,11 +264,16 @@ struct Stored {
 
 /// Everything that changes a task's result, for deciding whether a stored one still holds.
 fn fingerprint(model: &Model, task: &SuiteTask, cfg: &SearchConfig) -> serde_json::Value {
-    serde_json::json!({
+    let mut f = serde_json::json!({
         "model": model.source().display().to_string(),
         "task": task.path.display().to_string(),
         "search": format!("{:?}", SearchConfig { out: None, ..cfg.clone() }),
-    })
+    });
+    // Absent for f32, so that results stored before bf16 existed still count.
+    if model.matrix_dtype() != WeightDtype::F32 {
+        f["dtype"] = model.matrix_dtype().name().into();
+    }
+    f
 }
 
 /// Loads every task up front, so that a broken file stops the suite before any work (or, with
@@ -304,6 +312,7 @@ pub fn run_suite(
         SuitePart::Shard(shard) => {
             SuiteShardSpec {
                 model: model.source().to_owned(),
+                dtype: model.matrix_dtype(),
                 tasks: tasks.iter().map(|t| t.path.clone()).collect(),
                 shards: shard.count(),
                 search: SearchConfig { out: None, ranking_file: None, ..cfg.search.clone() },

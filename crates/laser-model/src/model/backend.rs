@@ -69,6 +69,11 @@ impl std::str::FromStr for Backend {
 /// The one place that decides it: CPU backends get host copies of the editable matrices for
 /// faer's matmul, and a −∞ attention mask. burn's device enum has a variant per compiled feature,
 /// so the check reads the variant's name, which does not depend on them.
+/// Whether `device` is the flex backend's (whose buffers the host can read in place).
+pub(crate) fn is_flex(device: &Device) -> bool {
+    format!("{device:?}").contains("Flex(")
+}
+
 pub(crate) fn is_cpu(device: &Device) -> bool {
     let name = format!("{device:?}");
     name.contains("Flex(") || name.contains("NdArray(")

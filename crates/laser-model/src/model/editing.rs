@@ -51,7 +51,7 @@ impl Model {
             });
         }
         check_finite(name, &data)?;
-        let new = Tensor::from_data(TensorData::new(data, shape), &self.device);
+        let new = self.stored(Tensor::from_data(TensorData::new(data, shape), &self.device));
         let new_host = match self.params.host.contains_key(name) {
             true => Some(HostMatrix::of(&new)?),
             false => None,

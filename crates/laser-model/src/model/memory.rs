@@ -94,29 +94,25 @@ impl Model {
     /// the backend's buffer cannot be read in place (ndarray), and the originals of edited
     /// matrices kept for restoring.
     pub fn resident_bytes(&self) -> u64 {
-        let device: u64 = self.params.map.values().map(|t| t.shape().num_elements() as u64).sum();
-        let host: u64 = self.params.host.values().map(|m| m.extra_elements() as u64).sum();
+        let bytes =
+            |t: &burn::tensor::Tensor<2>| t.shape().num_elements() as u64 * t.dtype().size() as u64;
+        let device: u64 = self.params.map.values().map(bytes).sum();
+        let host: u64 = self.params.host.values().map(|m| m.extra_bytes()).sum();
         let originals: u64 = self
             .originals
             .values()
-            .map(|(t, h)| {
-                t.shape().num_elements() as u64
-                    + h.as_ref().map_or(0, |m| m.extra_elements() as u64)
-            })
+            .map(|(t, h)| bytes(t) + h.as_ref().map_or(0, |m| m.extra_bytes()))
             .sum();
-        (device + host + originals) * F32
+        device + host + originals
     }
 
     /// Bytes held in host copies of matrices beside their device tensors: 0 on the flex
     /// backend, whose buffers are read in place; every matrix again on ndarray or a GPU.
     pub fn host_copy_bytes(&self) -> u64 {
-        let current: u64 = self.params.host.values().map(|m| m.extra_elements() as u64).sum();
-        let kept: u64 = self
-            .originals
-            .values()
-            .filter_map(|(_, h)| h.as_ref().map(|m| m.extra_elements() as u64))
-            .sum();
-        (current + kept) * F32
+        let current: u64 = self.params.host.values().map(|m| m.extra_bytes()).sum();
+        let kept: u64 =
+            self.originals.values().filter_map(|(_, h)| h.as_ref().map(|m| m.extra_bytes())).sum();
+        current + kept
     }
 
     /// Bytes of the gradient accumulators of every editable matrix (one f32 per weight).

@@ -24,6 +24,7 @@ use crate::weights::{HostTensor, WeightMap};
 
 mod backend;
 mod decoding;
+mod dtype;
 mod editing;
 mod gradients;
 mod memory;
@@ -31,6 +32,7 @@ mod memory;
 pub use backend::Backend;
 pub(crate) use backend::is_cpu;
 pub use decoding::PromptState;
+pub use dtype::WeightDtype;
 pub use editing::WeightStamp;
 pub use gradients::GradientPass;
 pub use memory::{Pass, RowShape, mib};
@@ -99,6 +101,8 @@ pub struct Model {
     change_clock: u64,
     /// Bytes of activations a pass may use (`memory.rs`); `None`: unlimited.
     activation_budget: Option<u64>,
+    /// How the editable matrices are stored (`dtype.rs`).
+    matrix_dtype: WeightDtype,
 }
 
 fn architecture(cfg: ModelConfig) -> Box<dyn Architecture> {
@@ -236,6 +240,7 @@ impl Model {
             layer_changes: vec![0; num_layers],
             change_clock: 0,
             activation_budget: None,
+            matrix_dtype: WeightDtype::F32,
         })
     }
 
