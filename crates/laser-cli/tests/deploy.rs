@@ -182,3 +182,26 @@ fn the_kubernetes_manifest_parses_and_its_parts_agree() {
     assert_eq!(mount(&shards), mount(&merge), "one shared volume at one path");
     assert!(out.starts_with(mount(&shards).1.as_str().unwrap()), "--out is on the shared volume");
 }
+
+#[test]
+fn every_shell_script_parses() {
+    if !bash_or_skip("every_shell_script_parses") {
+        return;
+    }
+    let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&scripts).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sh") {
+            let o = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+            assert!(
+                o.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} scripts found in {}", scripts.display());
+}

@@ -51,7 +51,8 @@ fn bf16_matrices_halve_their_bytes_and_stay_near_the_oracle() {
         let worst = logits.iter().zip(expect).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         let targets = reference_targets(family, &r.ids);
         let name = model.matrices()[0].name.clone();
-        let pass = model.loss_and_gradients(&r.ids, &targets, &[name.clone()], 2).unwrap();
+        let pass =
+            model.loss_and_gradients(&r.ids, &targets, std::slice::from_ref(&name), 2).unwrap();
         let loss_error = (pass.loss - r.loss).abs() / r.loss.abs();
         eprintln!(
             "{family}: bf16 max |Δlogit| / scale = {:.2e}, relative loss error {loss_error:.2e}",

@@ -16,168 +16,31 @@
 //! the chosen edits, at the end (and, with [`SearchConfig::compare_rules`], for every rule's
 //! choice, as a diagnostic that never feeds back into the choice).
 
+mod config;
+mod gradient;
+mod greedy;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
-use laser_linalg::faer::MatRef;
-use laser_linalg::{LASER_RHO_GRID, NoiseEstimator, TruncationScore, mp_rank};
-use laser_model::{MatrixInfo, MatrixKind, Model, Pass};
-use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use laser_model::{MatrixInfo, Model, Pass};
 
-use crate::edits::{Edit, EditEngine, EditList, Factor};
+use config::validate;
+pub use config::{SearchConfig, Strategy};
+use gradient::rank_by_gradient;
+pub use gradient::ranking_identity;
+use greedy::{compose, marchenko_pastur};
+
+use crate::edits::{Edit, EditEngine, Factor};
 use crate::error::{Result, SearchError};
 use crate::eval::{Evaluator, Metrics};
-use crate::fit::Truncate;
 use crate::interval::AccuracyDelta;
 use crate::log::CandidateLog;
-use crate::ranking::{GradientRanking, rank_matrices};
-use crate::report::{
-    Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
-};
+use crate::report::{Best, CandidateResult, RuleOutcome, SearchReport, Seconds, SplitMetrics};
 use crate::select::{SelectRule, Selection, select};
-use crate::shard::{RANKING_FILE, RankingFile, Shard, ShardSpec, ShardSummary};
+use crate::shard::{Shard, ShardSpec, ShardSummary};
 use crate::split::Split;
 use crate::task::Task;
-
-/// Which search to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Strategy {
-    /// Every grid point.
-    Exhaustive,
-    /// Gradient-ranked top-K.
-    Gradient,
-    /// Greedy stacking of the gradient scan's edits.
-    Compose,
-    /// Marchenko–Pastur ranks, accepted greedily.
-    Mp,
-}
-
-impl Strategy {
-    /// Parses `exhaustive`, `gradient`, `compose` or `mp`.
-    pub fn from_name(s: &str) -> Option<Self> {
-        match s {
-            "exhaustive" => Some(Self::Exhaustive),
-            "gradient" => Some(Self::Gradient),
-            "compose" => Some(Self::Compose),
-            "mp" => Some(Self::Mp),
-            _ => None,
-        }
-    }
-
-    /// The CLI name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Exhaustive => "exhaustive",
-            Self::Gradient => "gradient",
-            Self::Compose => "compose",
-            Self::Mp => "mp",
-        }
-    }
-}
-
-impl std::fmt::Display for Strategy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Strategy {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Self::from_name(s).ok_or_else(|| {
-            format!("unknown strategy `{s}` (expected gradient, exhaustive, compose or mp)")
-        })
-    }
-}
-
-/// Every knob of a search. Defaults are the measured choices documented in `docs/RESULTS.md`.
-/// Serialised (a sharded search records it in its folder, `shard.rs`) with the options' stable
-/// names; `out` is where it is recorded, so it is not part of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchConfig {
-    /// The strategy.
-    pub strategy: Strategy,
-    /// Selection items (the rest of the task is the test split).
-    pub n: usize,
-    /// Matrices scanned by the gradient strategy.
-    pub top_k: usize,
-    /// Gradient / compose: per scanned matrix, only this many ρ values, those with the best
-    /// predicted truncation score (`None`: the whole ρ grid).
-    pub rhos_per_matrix: Option<usize>,
-    /// Kept-rank fractions scanned.
-    pub rhos: Vec<f32>,
-    /// Factorizations scanned.
-    pub factors: Vec<Factor>,
-    /// Restrict to these layers (inclusive range).
-    pub layers: Option<(usize, usize)>,
-    /// Restrict to these matrix kinds.
-    #[serde(with = "crate::names::some_list")]
-    pub kinds: Option<Vec<MatrixKind>>,
-    /// Split shuffle and clustering seed.
-    pub seed: u64,
-    /// Folder for the resumable candidate log.
-    #[serde(skip)]
-    pub out: Option<PathBuf>,
-    /// How the gradient strategy scores a truncation.
-    #[serde(with = "crate::names::one")]
-    pub score: TruncationScore,
-    /// Padded tokens per evaluation batch.
-    pub batch_tokens: usize,
-    /// Sequences per gradient micro-batch.
-    pub micro_batch: usize,
-    /// Gradient passes, each over one run of layers: the gradient accumulators held at once
-    /// shrink by this factor and the gradient pass takes as many times longer; the ranking is
-    /// the same.
-    pub grad_groups: usize,
-    /// How the scanned single edits become the recommendation (gradient and exhaustive; compose
-    /// and mp accept edits greedily by their own procedure and ignore it).
-    pub select: SelectRule,
-    /// Diagnostic: also evaluate on the test split what every rule (on every factorization
-    /// scanned, and on all of them) would have chosen, reported in [`SearchReport::rules`].
-    pub compare_rules: bool,
-    /// Cap on the test split's items (the first ones of the shuffled remainder).
-    pub test_max: Option<usize>,
-    /// Cut the prompts of items that do not fit the model's context or the activation budget at
-    /// this end (`None`: such an item is an error). Counted in [`SearchReport::truncated`].
-    pub truncate: Option<Truncate>,
-    /// Gradient and compose strategies: read the ranking from this file (`laser grad --out`)
-    /// instead of running the gradient pass; it must be a ranking of the same inputs.
-    #[serde(skip)]
-    pub ranking_file: Option<PathBuf>,
-}
-
-impl Default for SearchConfig {
-    fn default() -> Self {
-        Self {
-            strategy: Strategy::Gradient,
-            n: 100,
-            top_k: 5,
-            // Measured on four tasks (docs/RESULTS.md): the two best-predicted ρ per matrix reach
-            // the full grid's selection accuracy within a point, at 2/9 of the candidates.
-            rhos_per_matrix: Some(2),
-            rhos: LASER_RHO_GRID.to_vec(),
-            factors: vec![Factor::Svd],
-            layers: None,
-            kinds: None,
-            seed: 0,
-            out: None,
-            score: TruncationScore::FirstOrder,
-            batch_tokens: 4096,
-            micro_batch: 8,
-            grad_groups: 1,
-            // Measured on the 15-task BIG-bench suite (docs/RESULTS.md): the only rule that
-            // harmed no task on held-out items.
-            select: SelectRule::Guarded,
-            compare_rules: false,
-            test_max: None,
-            truncate: None,
-            ranking_file: None,
-        }
-    }
-}
 
 /// Progress reports from a running search (the CLI draws bars from them).
 pub trait Progress {
@@ -364,37 +227,6 @@ fn filtered_matrices(model: &Model, cfg: &SearchConfig) -> Result<Vec<MatrixInfo
     Ok(ms)
 }
 
-fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
-    if cfg.rhos.is_empty() {
-        return Err(SearchError::option("rhos", "needs at least one value"));
-    }
-    if let Some(bad) = cfg.rhos.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
-        return Err(SearchError::option("rhos", format!("{bad} is outside (0, 1]")));
-    }
-    if cfg.factors.is_empty() {
-        return Err(SearchError::option("factors", "needs at least one factorization"));
-    }
-    if cfg.top_k == 0 {
-        return Err(SearchError::option("top_k", "must be at least 1"));
-    }
-    if cfg.test_max == Some(0) {
-        return Err(SearchError::option("test_max", "must be at least 1"));
-    }
-    if cfg.rhos_per_matrix == Some(0) {
-        return Err(SearchError::option("rhos_per_matrix", "must be at least 1"));
-    }
-    if let Some((lo, hi)) = cfg.layers {
-        let l = model.config().num_layers;
-        if lo > hi || hi >= l {
-            return Err(SearchError::option(
-                "layers",
-                format!("{lo}-{hi} is outside this model's layers 0-{}", l - 1),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The identity written at the head of the candidate log.
 fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value {
     let mut id = serde_json::json!({
@@ -416,131 +248,6 @@ fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value
         id["dtype"] = model.matrix_dtype().name().into();
     }
     id
-}
-
-/// The inputs a gradient ranking depends on: a ranking file is read only by a search of the
-/// same ones.
-pub fn ranking_identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value {
-    serde_json::json!({
-        "model": model.source().display().to_string(),
-        "task": task.path.display().to_string(),
-        "items": task.items.len(),
-        "n": cfg.n,
-        "seed": cfg.seed,
-        "truncate": cfg.truncate.map(Truncate::name),
-        "score": cfg.score.name(),
-        "rhos": cfg.rhos,
-        "micro_batch": cfg.micro_batch,
-        "dtype": model.matrix_dtype().name(),
-    })
-}
-
-/// The gradient ranking of `matrices`: from `cfg.ranking_file` when given; in a sharded search
-/// from the folder's `ranking.json` (the first shard to finish its gradient pass publishes it,
-/// and a later one must agree); otherwise computed.
-fn gradient_ranking(
-    scan: &mut Scan<'_>,
-    task: &Task,
-    items: &[crate::task::Item],
-    matrices: &[MatrixInfo],
-    cfg: &SearchConfig,
-) -> Result<GradientRanking> {
-    let identity = ranking_identity(scan.model, task, cfg);
-    let shared = match scan.role {
-        Role::Whole => None,
-        Role::Shard(_) | Role::Merge { .. } => Some(shard_dir(cfg)?.join(RANKING_FILE)),
-    };
-    let from_file = |path: &std::path::Path| -> Result<GradientRanking> {
-        let file = RankingFile::read(path, &identity)?;
-        let mut ranking = file.ranking;
-        ranking.retain(|s| matrices.iter().any(|m| m.name == s.name));
-        if let Some(m) = matrices.iter().find(|m| !ranking.iter().any(|s| s.name == m.name)) {
-            return Err(SearchError::Log {
-                path: path.to_owned(),
-                line: None,
-                message: format!("the ranking has no score for {}", m.name),
-            });
-        }
-        Ok(GradientRanking { ranking, loss: file.loss, grad_seconds: 0.0, svd_seconds: 0.0 })
-    };
-    if let Some(path) = &cfg.ranking_file {
-        return from_file(path);
-    }
-    if let Some(path) = shared.as_ref().filter(|p| p.exists()) {
-        return from_file(path);
-    }
-    if let Role::Merge { .. } = scan.role {
-        let path = shared.unwrap_or_default();
-        return Err(SearchError::io(
-            &path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no shard published its ranking"),
-        ));
-    }
-    let r = rank_matrices(
-        scan.model,
-        items,
-        matrices,
-        &cfg.rhos,
-        cfg.score,
-        cfg.micro_batch,
-        cfg.grad_groups,
-    )?;
-    if let Some(path) = shared {
-        let ours = RankingFile { identity, loss: r.loss, ranking: r.ranking.clone() };
-        let published = ours.publish(&path)?;
-        if published != ours {
-            return Err(SearchError::Log {
-                path,
-                line: None,
-                message: "another shard computed a different ranking (different hardware or \
-                          thread counts?); run `laser grad --out` once and pass its ranking to \
-                          every shard"
-                    .into(),
-            });
-        }
-    }
-    Ok(r)
-}
-
-fn rank_by_gradient(
-    scan: &mut Scan<'_>,
-    task: &Task,
-    items: &[crate::task::Item],
-    matrices: &[MatrixInfo],
-    cfg: &SearchConfig,
-    secs: &mut Seconds,
-) -> Result<(Vec<MatrixScore>, f64)> {
-    scan.progress.phase("gradient pass + SVDs", 1);
-    let r = gradient_ranking(scan, task, items, matrices, cfg)?;
-    scan.progress.advance();
-    tracing::info!(
-        samples = items.len(),
-        loss = r.loss,
-        grad_seconds = r.grad_seconds,
-        svd_seconds = r.svd_seconds,
-        "gradient pass and σ-gradients"
-    );
-    for s in r.ranking.iter().take(cfg.top_k) {
-        tracing::info!(matrix = %s.name, score = s.score, best_rho = s.best_rho, "top matrix");
-    }
-    secs.grad = r.grad_seconds;
-    // The ranking kept σ and g only; the matrices the scan edits get their SVDs again, by the
-    // ranking's own call (bit-identical), in parallel across matrices.
-    let t = Instant::now();
-    let scanned: Vec<&MatrixInfo> = r
-        .ranking
-        .iter()
-        .take(cfg.top_k)
-        .filter_map(|s| matrices.iter().find(|m| m.name == s.name))
-        .collect();
-    let model = &*scan.model;
-    let svds: Vec<Result<laser_linalg::ThinSvd>> =
-        scanned.par_iter().map(|m| crate::ranking::matrix_svd(model, m)).collect();
-    for (m, svd) in scanned.iter().zip(svds) {
-        scan.engine.insert_svd(&m.name, svd?);
-    }
-    secs.svd = r.svd_seconds + t.elapsed().as_secs_f64();
-    Ok((r.ranking, r.loss))
 }
 
 /// Runs a search. The model is left unedited; apply `report.best.edits` to adapt it.
@@ -916,94 +623,4 @@ fn compare_rules(
         }
     }
     out
-}
-
-/// Greedy stacking: single edits in order of selection merit (one per matrix, only those that beat
-/// the base model), each kept while selection accuracy does not drop; stops at the first drop.
-fn compose(scan: &mut Scan<'_>, base: &Metrics) -> Result<(Vec<Edit>, Metrics)> {
-    let mut singles: Vec<CandidateResult> =
-        scan.candidates.iter().filter(|c| c.select.better_than(base)).cloned().collect();
-    singles.sort_by(|a, b| {
-        b.select
-            .accuracy
-            .total_cmp(&a.select.accuracy)
-            .then(a.select.logloss.total_cmp(&b.select.logloss))
-            .then(EditList::key(&a.edits).cmp(&EditList::key(&b.edits)))
-    });
-    let mut chosen: Vec<Edit> = Vec::new();
-    let mut current = base.clone();
-    scan.evaluator.clear_cache();
-    for c in singles {
-        let e = &c.edits[0];
-        if chosen.iter().any(|x| x.name == e.name) {
-            continue;
-        }
-        let mut trial = chosen.clone();
-        trial.push(e.clone());
-        let m = if chosen.is_empty() { c.select.clone() } else { scan.evaluate(&trial)? };
-        if m.accuracy < current.accuracy {
-            break;
-        }
-        chosen = trial;
-        current = m;
-    }
-    Ok((chosen, current))
-}
-
-/// laserRMT-style: each matrix's Marchenko–Pastur rank as its edit, from the last layer down,
-/// kept when selection metrics are not worse than the current state.
-fn marchenko_pastur(
-    scan: &mut Scan<'_>,
-    matrices: &[MatrixInfo],
-    base: &Metrics,
-    ranking: &mut Vec<MatrixScore>,
-) -> Result<(Vec<Edit>, Metrics)> {
-    let weights: Vec<Vec<f32>> =
-        matrices.iter().map(|m| scan.model.matrix(&m.name)).collect::<laser_model::Result<_>>()?;
-    let spectra: Vec<Result<Vec<f32>>> = matrices
-        .par_iter()
-        .zip(&weights)
-        .map(|(m, w)| {
-            let [r, c] = m.shape;
-            laser_linalg::singular_values(MatRef::from_row_major_slice(w, r, c))
-                .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })
-        })
-        .collect();
-    let mut order: Vec<(MatrixInfo, f32)> = Vec::new();
-    for (m, s) in matrices.iter().zip(spectra) {
-        let s = s?;
-        let [r, c] = m.shape;
-        let est = mp_rank(&s, r, c, NoiseEstimator::MedianMp)
-            .map_err(|source| SearchError::Linalg { name: m.name.clone(), source })?;
-        let rho = (est.rank.max(1) as f32 / r.min(c) as f32).min(1.0);
-        ranking.push(MatrixScore {
-            name: m.name.clone(),
-            layer: m.layer,
-            kind: m.kind.name().into(),
-            shape: m.shape,
-            grad_norm: 0.0,
-            score: 1.0 - f64::from(rho),
-            best_rho: rho,
-            predicted_delta_loss: 0.0,
-            rhos_by_score: Vec::new(),
-        });
-        if rho < 1.0 {
-            order.push((m.clone(), rho));
-        }
-    }
-    order.sort_by(|a, b| b.0.layer.cmp(&a.0.layer).then(a.0.name.cmp(&b.0.name)));
-    let mut chosen: Vec<Edit> = Vec::new();
-    let mut current = base.clone();
-    for (m, rho) in order {
-        // Accepted edits sit at or above this layer: the base states entering it are still valid.
-        scan.evaluator.cache_layer(scan.model, m.layer)?;
-        let mut trial = chosen.clone();
-        trial.push(Edit::svd(m.name.clone(), rho));
-        let metrics = scan.evaluate(&trial)?;
-        if !current.better_than(&metrics) {
-            chosen = trial;
-            current = metrics;
-        }
-    }
-    Ok((chosen, current))
 }

@@ -1,0 +1,183 @@
+//! What a search runs: the strategy and every knob, with the defaults measured in
+//! `docs/RESULTS.md`, and the checks that need the model.
+
+use std::path::PathBuf;
+
+use laser_linalg::{LASER_RHO_GRID, TruncationScore};
+use laser_model::{MatrixKind, Model};
+use serde::{Deserialize, Serialize};
+
+use crate::edits::Factor;
+use crate::error::{Result, SearchError};
+use crate::fit::Truncate;
+use crate::select::SelectRule;
+
+/// Which search to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Every grid point.
+    Exhaustive,
+    /// Gradient-ranked top-K.
+    Gradient,
+    /// Greedy stacking of the gradient scan's edits.
+    Compose,
+    /// Marchenko–Pastur ranks, accepted greedily.
+    Mp,
+}
+
+impl Strategy {
+    /// Parses `exhaustive`, `gradient`, `compose` or `mp`.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "exhaustive" => Some(Self::Exhaustive),
+            "gradient" => Some(Self::Gradient),
+            "compose" => Some(Self::Compose),
+            "mp" => Some(Self::Mp),
+            _ => None,
+        }
+    }
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Exhaustive => "exhaustive",
+            Self::Gradient => "gradient",
+            Self::Compose => "compose",
+            Self::Mp => "mp",
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::from_name(s).ok_or_else(|| {
+            format!("unknown strategy `{s}` (expected gradient, exhaustive, compose or mp)")
+        })
+    }
+}
+
+/// Every knob of a search. Defaults are the measured choices documented in `docs/RESULTS.md`.
+/// Serialised (a sharded search records it in its folder, `shard.rs`) with the options' stable
+/// names; `out` is where it is recorded, so it is not part of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Selection items (the rest of the task is the test split).
+    pub n: usize,
+    /// Matrices scanned by the gradient strategy.
+    pub top_k: usize,
+    /// Gradient / compose: per scanned matrix, only this many ρ values, those with the best
+    /// predicted truncation score (`None`: the whole ρ grid).
+    pub rhos_per_matrix: Option<usize>,
+    /// Kept-rank fractions scanned.
+    pub rhos: Vec<f32>,
+    /// Factorizations scanned.
+    pub factors: Vec<Factor>,
+    /// Restrict to these layers (inclusive range).
+    pub layers: Option<(usize, usize)>,
+    /// Restrict to these matrix kinds.
+    #[serde(with = "crate::names::some_list")]
+    pub kinds: Option<Vec<MatrixKind>>,
+    /// Split shuffle and clustering seed.
+    pub seed: u64,
+    /// Folder for the resumable candidate log.
+    #[serde(skip)]
+    pub out: Option<PathBuf>,
+    /// How the gradient strategy scores a truncation.
+    #[serde(with = "crate::names::one")]
+    pub score: TruncationScore,
+    /// Padded tokens per evaluation batch.
+    pub batch_tokens: usize,
+    /// Sequences per gradient micro-batch.
+    pub micro_batch: usize,
+    /// Gradient passes, each over one run of layers: the gradient accumulators held at once
+    /// shrink by this factor and the gradient pass takes as many times longer; the ranking is
+    /// the same.
+    pub grad_groups: usize,
+    /// How the scanned single edits become the recommendation (gradient and exhaustive; compose
+    /// and mp accept edits greedily by their own procedure and ignore it).
+    pub select: SelectRule,
+    /// Diagnostic: also evaluate on the test split what every rule (on every factorization
+    /// scanned, and on all of them) would have chosen, reported in [`SearchReport::rules`].
+    pub compare_rules: bool,
+    /// Cap on the test split's items (the first ones of the shuffled remainder).
+    pub test_max: Option<usize>,
+    /// Cut the prompts of items that do not fit the model's context or the activation budget at
+    /// this end (`None`: such an item is an error). Counted in [`SearchReport::truncated`].
+    pub truncate: Option<Truncate>,
+    /// Gradient and compose strategies: read the ranking from this file (`laser grad --out`)
+    /// instead of running the gradient pass; it must be a ranking of the same inputs.
+    #[serde(skip)]
+    pub ranking_file: Option<PathBuf>,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Gradient,
+            n: 100,
+            top_k: 5,
+            // Measured on four tasks (docs/RESULTS.md): the two best-predicted ρ per matrix reach
+            // the full grid's selection accuracy within a point, at 2/9 of the candidates.
+            rhos_per_matrix: Some(2),
+            rhos: LASER_RHO_GRID.to_vec(),
+            factors: vec![Factor::Svd],
+            layers: None,
+            kinds: None,
+            seed: 0,
+            out: None,
+            score: TruncationScore::FirstOrder,
+            batch_tokens: 4096,
+            micro_batch: 8,
+            grad_groups: 1,
+            // Measured on the 15-task BIG-bench suite (docs/RESULTS.md): the only rule that
+            // harmed no task on held-out items.
+            select: SelectRule::Guarded,
+            compare_rules: false,
+            test_max: None,
+            truncate: None,
+            ranking_file: None,
+        }
+    }
+}
+
+pub(super) fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
+    if cfg.rhos.is_empty() {
+        return Err(SearchError::option("rhos", "needs at least one value"));
+    }
+    if let Some(bad) = cfg.rhos.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
+        return Err(SearchError::option("rhos", format!("{bad} is outside (0, 1]")));
+    }
+    if cfg.factors.is_empty() {
+        return Err(SearchError::option("factors", "needs at least one factorization"));
+    }
+    if cfg.top_k == 0 {
+        return Err(SearchError::option("top_k", "must be at least 1"));
+    }
+    if cfg.test_max == Some(0) {
+        return Err(SearchError::option("test_max", "must be at least 1"));
+    }
+    if cfg.rhos_per_matrix == Some(0) {
+        return Err(SearchError::option("rhos_per_matrix", "must be at least 1"));
+    }
+    if let Some((lo, hi)) = cfg.layers {
+        let l = model.config().num_layers;
+        if lo > hi || hi >= l {
+            return Err(SearchError::option(
+                "layers",
+                format!("{lo}-{hi} is outside this model's layers 0-{}", l - 1),
+            ));
+        }
+    }
+    Ok(())
+}
