@@ -117,19 +117,10 @@ impl ShardSpec {
     /// is a hard link of a complete temporary file, so concurrent shards never see half a file
     /// and exactly one of them creates it.
     pub fn record(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| SearchError::io(dir, e))?;
         let path = dir.join(SPEC_FILE);
         let text = serde_json::to_string_pretty(self).expect("a spec serialises");
-        if !path.exists() {
-            let tmp = dir.join(format!(".{SPEC_FILE}.tmp-{}", std::process::id()));
-            write_atomic(&tmp, text.as_bytes())?;
-            let linked = std::fs::hard_link(&tmp, &path);
-            let _ = std::fs::remove_file(&tmp);
-            match linked {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(SearchError::io(&path, e)),
-            }
+        if create_once(&path, text.as_bytes())? {
+            return Ok(());
         }
         let there = Self::read(dir)?;
         if &there != self {
@@ -212,18 +203,33 @@ impl RankingFile {
     /// Publishes it as `path` unless a file is there already (another shard was first); returns
     /// the ranking now at `path`.
     pub fn publish(&self, path: &Path) -> Result<Self> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".{RANKING_FILE}.tmp-{}", std::process::id()));
-        self.write(&tmp)?;
-        let linked = std::fs::hard_link(&tmp, path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => Ok(self.clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::read(path, &self.identity)
-            }
-            Err(e) => Err(SearchError::io(path, e)),
+        let text = serde_json::to_string_pretty(self).expect("serialises");
+        if create_once(path, text.as_bytes())? {
+            Ok(self.clone())
+        } else {
+            Self::read(path, &self.identity)
         }
+    }
+}
+
+/// Creates `path` holding `bytes` unless it exists (then `false`). The file appears whole or not
+/// at all — a hard link of a complete temporary file — and of processes racing to create it,
+/// exactly one succeeds: the others read what it wrote.
+pub(crate) fn create_once(path: &Path, bytes: &[u8]) -> Result<bool> {
+    if path.exists() {
+        return Ok(false);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| SearchError::io(dir, e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    write_atomic(&tmp, bytes)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(SearchError::io(path, e)),
     }
 }
 

@@ -133,18 +133,10 @@ pub struct SuiteShardSpec {
 impl SuiteShardSpec {
     /// Records it in `dir`, or refuses when the folder records another sharded suite.
     pub fn record(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| SearchError::io(dir, e))?;
         let path = dir.join(SUITE_SPEC_FILE);
-        if !path.exists() {
-            let tmp = dir.join(format!(".{SUITE_SPEC_FILE}.tmp-{}", std::process::id()));
-            write_atomic(&tmp, serde_json::to_string_pretty(self).expect("serialises").as_bytes())?;
-            let linked = std::fs::hard_link(&tmp, &path);
-            let _ = std::fs::remove_file(&tmp);
-            match linked {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(SearchError::io(&path, e)),
-            }
+        let text = serde_json::to_string_pretty(self).expect("serialises");
+        if crate::shard::create_once(&path, text.as_bytes())? {
+            return Ok(());
         }
         if &Self::read(dir)? != self {
             return Err(SearchError::Log {
