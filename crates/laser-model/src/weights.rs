@@ -113,11 +113,28 @@ pub fn load_safetensors_file(path: &Path) -> Result<WeightMap> {
     // SAFETY: the map is read-only and private; the file is opened read-only and not modified by
     // this process. Another process truncating it concurrently could fault, as with any mmap.
     let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
-    parse_safetensors(&mmap, path)
+    // Each tensor's pages go back once it is converted: otherwise every touched page of the file
+    // stays in the resident set beside the f32 tensors built from it, and loading peaks at twice
+    // the weights (measured on the synthetic 1B llama: 7.46 GB for 3.81 GB of f32).
+    parse_with(&mmap, path, |data| {
+        let offset = data.as_ptr() as usize - mmap.as_ptr() as usize;
+        // SAFETY: a read-only private file mapping has no modified pages, so MADV_DONTNEED only
+        // drops cached pages; a later read faults the same file contents back in. No reference
+        // observes a change. Failure (an OS without it) only costs the saving.
+        #[cfg(unix)]
+        let _ = unsafe {
+            mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, data.len())
+        };
+    })
 }
 
 /// Decodes safetensors bytes to f32 tensors; `path` only names the file in errors.
 pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<WeightMap> {
+    parse_with(bytes, path, |_| {})
+}
+
+/// [`parse_safetensors`], calling `converted` with each tensor's bytes once they are decoded.
+fn parse_with(bytes: &[u8], path: &Path, mut converted: impl FnMut(&[u8])) -> Result<WeightMap> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| ModelError::format(path, format!("not a valid safetensors file: {e}")))?;
     let mut out = WeightMap::new();
@@ -129,6 +146,7 @@ pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<WeightMap> {
                 view.dtype()
             ))
         })?;
+        converted(view.data());
         out.insert(name, HostTensor::new(view.shape().to_vec(), data)?);
     }
     Ok(out)
