@@ -100,7 +100,7 @@ fn truncate_cuts_an_over_long_prompt_and_counts_it() {
         ]));
         assert_eq!(grad["truncated"].as_u64(), Some(1));
     }
-    let o = laser(&[
+    let search = [
         "search",
         "--model",
         s(&m),
@@ -114,30 +114,13 @@ fn truncate_cuts_an_over_long_prompt_and_counts_it() {
         "1",
         "--out",
         s(&out),
-        "--truncate",
-        "left",
-    ]);
+    ];
+    let o = laser(&[&search[..], &["--truncate", "left"]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["truncated"].as_u64(), Some(1));
+    assert_eq!(report_json(&out)["truncated"].as_u64(), Some(1));
     // A log written with truncation is another search: without it the item is refused again,
     // not resumed from that log.
-    let o = laser(&[
-        "search",
-        "--model",
-        s(&m),
-        "--task",
-        s(&task),
-        "--n",
-        "6",
-        "--strategy",
-        "gradient",
-        "--top-k",
-        "1",
-        "--out",
-        s(&out),
-    ]);
+    let o = laser(&search);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     let _ = std::fs::remove_file(&task);
     let _ = std::fs::remove_dir_all(&out);

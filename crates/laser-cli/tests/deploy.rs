@@ -122,10 +122,7 @@ fn the_slurm_script_runs_shards_and_the_merge_like_one_search() {
     }
     let o = slurm_run(&script, &common(vec![("LASER_MERGE", "1".into())]));
     assert!(o.status.success(), "merge: {}", String::from_utf8_lossy(&o.stderr));
-    let read = |d: &Path| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap()
-    };
-    let (a, b) = (read(&single), read(&out));
+    let (a, b) = (report_json(&single), report_json(&out));
     for key in ["base", "best", "selection", "delta", "candidates_evaluated"] {
         assert_eq!(a[key], b[key], "{key}");
     }

@@ -63,10 +63,6 @@ fn essence(r: &Value) -> Value {
     })
 }
 
-fn report_of(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
-}
-
 fn gradient_args(m: &Path, task: &Path, out: &Path) -> Vec<String> {
     [
         "search",
@@ -116,10 +112,10 @@ fn three_concurrent_shards_merge_to_the_single_process_result() {
             (1..=3).map(|i| lines(&sharded.join(format!("candidates.shard-{i}-of-3.jsonl")))).sum();
         let o = run(&["merge".into(), s(&sharded).into(), "--json".into()], &[]);
         let merged = json_of(&o);
-        assert_eq!(essence(&merged), essence(&report_of(&single)), "{strategy}");
+        assert_eq!(essence(&merged), essence(&report_json(&single)), "{strategy}");
         let candidates = merged["candidates_evaluated"].as_u64().unwrap() as usize;
         assert_eq!(logged, 3 * 2 + candidates, "{strategy}");
-        assert_eq!(essence(&report_of(&sharded)), essence(&merged), "report.json is the output");
+        assert_eq!(essence(&report_json(&sharded)), essence(&merged), "report.json is the output");
         let _ = std::fs::remove_dir_all(&single);
         let _ = std::fs::remove_dir_all(&sharded);
     }
@@ -168,7 +164,7 @@ fn a_shard_killed_mid_way_and_rerun_merges_to_the_same_result() {
     let total = rerun["candidates"].as_u64().unwrap() as usize;
     assert_eq!(rerun["evaluated"].as_u64().unwrap() as usize, total - (logged - 2));
     let merged = json_of(&run(&["merge".into(), s(&dir).into(), "--json".into()], &[]));
-    assert_eq!(essence(&merged), essence(&report_of(&single)));
+    assert_eq!(essence(&merged), essence(&report_json(&single)));
     let _ = std::fs::remove_dir_all(&single);
     let _ = std::fs::remove_dir_all(&dir);
 }

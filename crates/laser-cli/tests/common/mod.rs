@@ -82,3 +82,8 @@ pub fn exhaustive_search_args(m: &Path, task: &Path, out: &Path) -> Vec<String> 
     ];
     args.iter().map(|a| a.to_string()).collect()
 }
+
+/// The `report.json` a search, adapt or merge wrote into `dir`.
+pub fn report_json(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
+}
