@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use laser_model::{Model, WeightDtype, mib};
+use laser_model::{Model, mib};
 
 use crate::exit::usage;
 
@@ -83,13 +83,9 @@ pub fn apply_budget(
         return Ok(());
     };
     let weights = model.resident_bytes();
-    let mut accumulators = gradient_groups.map_or(0, |g| model.matrix_bytes() / g.max(1) as u64);
-    // A gradient pass over bf16 matrices widens every one of them to f32 inside the autodiff
-    // graph (the backward needs them): measured, a bf16 adapt under a budget that ignored this
-    // peaked 0.65 GB over it.
-    if gradient_groups.is_some() && model.matrix_dtype() == WeightDtype::Bf16 {
-        accumulators += model.matrix_bytes();
-    }
+    // bf16 matrices (flex only) are read in place by the gradient pass's linear op, one matrix
+    // widened at a time (within the reserve), so the pass holds no f32 copy of them.
+    let accumulators = gradient_groups.map_or(0, |g| model.matrix_bytes() / g.max(1) as u64);
     let fixed = weights + accumulators + RUNTIME_RESERVE;
     if fixed >= total {
         let origin = match max_memory {
@@ -105,10 +101,7 @@ pub fn apply_budget(
              held back for the runtime",
             mib(weights),
             if accumulators > 0 {
-                format!(
-                    ", the gradient pass's accumulators (and f32 copies of bf16 matrices) {}",
-                    mib(accumulators)
-                )
+                format!(", the gradient pass's accumulators {}", mib(accumulators))
             } else {
                 String::new()
             },

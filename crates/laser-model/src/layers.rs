@@ -9,6 +9,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData, activation};
 use faer::{MatMut, MatRef, Par};
 
+use crate::autodiff_linear::{self, TapTarget};
 use crate::config::{Activation, Llama3RopeScaling};
 use crate::taps::WeightTaps;
 
@@ -82,12 +83,12 @@ fn readable_in_place(t: &FlexTensor, n: usize) -> bool {
 
 /// Device tensors by HF name. 1-D parameters (norms, biases) are stored as `[1, n]`.
 ///
-/// On CPU backends, inference also reads every matrix on the host (in the flex backend's own
-/// buffer; a copy on ndarray): faer's matmul (AVX-512
-/// where the CPU has it) runs ~4× faster here than the gemm inside burn's CPU backends
-/// (`cargo bench --bench forward -- matmul`), and the
-/// linear layers are most of the work. The autodiff parameter set has no host copies; its weight
-/// gradients go through [`WeightTaps`] so that `∂L/∂W` is a faer product too.
+/// On CPU backends every matrix is also read on the host (in the flex backend's own buffer; a
+/// copy on ndarray): faer's matmul runs several times faster than the gemm inside burn's CPU
+/// backends (`cargo bench --bench forward -- matmul`), and the linear layers are most of the
+/// work. The gradient pass reads the same views through a custom autodiff op
+/// (`autodiff_linear.rs`, flex only); its weight gradients go into [`WeightTaps`] as faer
+/// products.
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     pub(crate) map: HashMap<String, Tensor<2>>,
@@ -128,26 +129,39 @@ impl Params {
 
     /// `x Wᵀ` for the parameter `name` (`[out, in]`, HF `nn.Linear` orientation), `x: [N, in]`.
     pub(crate) fn matmul_t(&self, x: Tensor<2>, name: &str) -> Tensor<2> {
-        if let Some(taps) = self.taps.as_ref().filter(|t| t.covers(name)) {
-            let y = x.clone().matmul(self.get(name).transpose());
-            return taps.tap(name, &x, y, true);
-        }
-        match self.host.get(name) {
-            Some(w) => host_matmul(x, w, true),
-            None => x.matmul(self.get(name).transpose()),
-        }
+        self.linear_map(x, name, true)
     }
 
     /// `x W` for the parameter `name` stored `[in, out]` (GPT-2's `Conv1D`).
     fn matmul(&self, x: Tensor<2>, name: &str) -> Tensor<2> {
-        if let Some(taps) = self.taps.as_ref().filter(|t| t.covers(name)) {
-            let y = x.clone().matmul(self.get(name));
-            return taps.tap(name, &x, y, false);
+        self.linear_map(x, name, false)
+    }
+
+    /// `x Wᵀ` (`transposed`) or `x W`: on the host in faer where the weight has a host view —
+    /// in the gradient pass as one autodiff op with a faer backward (`autodiff_linear.rs`) —
+    /// and burn's matmul otherwise. A tapped weight's gradient comes from that op, or, where the
+    /// op does not apply, from an output probe (`taps.rs`).
+    fn linear_map(&self, x: Tensor<2>, name: &str, transposed: bool) -> Tensor<2> {
+        let host = self.host.get(name);
+        let Some(taps) = &self.taps else {
+            return match host {
+                Some(w) => host_matmul(x, w, transposed),
+                None => burn_matmul(x, self.get(name), transposed),
+            };
+        };
+        let tapped = taps.covers(name);
+        if let Some(w) = host {
+            let tap = tapped.then_some(TapTarget { taps, name });
+            if let Some(out) = autodiff_linear::linear(&x, w, transposed, tap) {
+                return match (tapped, out.tracked) {
+                    // An untracked input (the embeddings' output): only the weight side matters.
+                    (true, false) => taps.tap(name, &x, out.y, transposed),
+                    _ => out.y,
+                };
+            }
         }
-        match self.host.get(name) {
-            Some(w) => host_matmul(x, w, false),
-            None => x.matmul(self.get(name)),
-        }
+        let y = burn_matmul(x.clone(), self.get(name), transposed);
+        if tapped { taps.tap(name, &x, y, transposed) } else { y }
     }
 
     /// An HF `nn.Linear`: `x Wᵀ + b` over `[B, T, in]`.
@@ -186,14 +200,40 @@ impl Params {
     }
 }
 
+/// `x Wᵀ` (`transposed`) or `x W` with burn's matmul.
+fn burn_matmul(x: Tensor<2>, w: Tensor<2>, transposed: bool) -> Tensor<2> {
+    if transposed { x.matmul(w.transpose()) } else { x.matmul(w) }
+}
+
 /// `x W` (or `x Wᵀ`) with faer on the host; the result goes back to `x`'s device.
 fn host_matmul(x: Tensor<2>, w: &HostMatrix, transpose: bool) -> Tensor<2> {
-    let device = x.device();
     let [m, k] = x.dims();
     let n = if transpose { w.rows } else { w.cols };
+    // On flex, read `x` in its own buffer and hand the result over without copies (`into_data`
+    // copies a shared tensor, and q/k/v or gate/up share their input).
+    if let Ok(flex) = x.clone().try_into_primitive::<Flex>()
+        && let Some(xs) = flex.as_slice::<f32>()
+    {
+        let out = host_product(xs, m, k, w, transpose);
+        return Tensor::from_primitive::<Flex>(FlexTensor::from_data(TensorData::new(out, [m, n])));
+    }
+    let device = x.device();
     let data = x.into_data().convert::<f32>();
     let xs = data.as_slice::<f32>().expect("converted to f32");
-    let lhs = MatRef::from_row_major_slice(xs, m, k);
+    let out = host_product(xs, m, k, w, transpose);
+    Tensor::from_data(TensorData::new(out, [m, n]), &device)
+}
+
+/// `lhs W` (or `lhs Wᵀ`) in faer for a row-major `lhs: [m, k]`; row-major `[m, n]`.
+pub(crate) fn host_product(
+    lhs: &[f32],
+    m: usize,
+    k: usize,
+    w: &HostMatrix,
+    transpose: bool,
+) -> Vec<f32> {
+    let n = if transpose { w.rows } else { w.cols };
+    let lhs = MatRef::from_row_major_slice(lhs, m, k);
     let mut out = vec![0.0f32; m * n];
     // Threads only pay off past a few MFLOP (decoding one token is far below).
     let par = if m * k * n >= 1 << 22 { Par::rayon(0) } else { Par::Seq };
@@ -209,7 +249,7 @@ fn host_matmul(x: Tensor<2>, w: &HostMatrix, transpose: bool) -> Tensor<2> {
             par,
         );
     });
-    Tensor::from_data(TensorData::new(out, [m, n]), &device)
+    out
 }
 
 /// RMSNorm (llama): `x / sqrt(mean(x²) + ε) · w`.

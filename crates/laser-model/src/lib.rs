@@ -24,6 +24,7 @@ compile_error!(
 );
 
 mod arch;
+mod autodiff_linear;
 mod config;
 mod error;
 mod export;

@@ -1,5 +1,5 @@
 //! The gradient pass: mean NLL over token targets and `∂L/∂W` of chosen matrices, micro-batched,
-//! with weight gradients taken through output taps (`taps.rs`) as faer products.
+//! with weight gradients taken as faer products (`taps.rs`, `autodiff_linear.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -54,17 +54,33 @@ impl Model {
             }
         }
         let ad = self.device.clone().autodiff();
-        // Block matrices are only ever used as linear maps: their gradients come from probes.
+        // Block matrices are only ever used as linear maps: their gradients come from the taps.
         // Anything else asked for (an embedding, a tied head) is tracked by autodiff itself.
         let tapped: HashSet<String> = wanted
             .iter()
             .filter(|n| self.matrix_index.contains_key(**n))
             .map(|n| (*n).to_owned())
             .collect();
-        let taps = Arc::new(WeightTaps::new(tapped.clone()));
+        let taps = Arc::new(WeightTaps::new(
+            tapped
+                .iter()
+                .map(|n| {
+                    let [r, c] = self.params.get_stored(n).dims();
+                    (n.clone(), [r, c])
+                })
+                .collect(),
+        ));
         let mut tracked = HashMap::new();
         let params = Params {
-            host: HashMap::new(),
+            // The host views inference reads: the gradient pass's linear op reads them too. Not
+            // for a weight autodiff tracks itself (its gradient must flow through burn's matmul).
+            host: self
+                .params
+                .host
+                .iter()
+                .filter(|(k, _)| tapped.contains(*k) || !wanted.contains(k.as_str()))
+                .map(|(k, m)| (k.clone(), m.clone()))
+                .collect(),
             taps: Some(taps.clone()),
             map: self
                 .params
@@ -95,7 +111,6 @@ impl Model {
         let chunks = self.micro_batches(seqs, targets, micro_batch)?;
         let micro_batches = chunks.len();
         let mut acc: HashMap<String, Tensor<2>> = HashMap::new();
-        let mut acc_host: HashMap<String, Vec<f32>> = HashMap::new();
         let mut loss = 0.0f64;
         for (start, end) in chunks {
             let chunk_targets: Vec<TokenTarget> = targets
@@ -118,7 +133,7 @@ impl Model {
             let chunk_loss = lp.sum().neg().div_scalar(total);
             loss += f64::from(host_vec(chunk_loss.clone())?[0]);
             let grads = chunk_loss.backward();
-            taps.accumulate(&grads, &self.shapes, &mut acc_host)?;
+            taps.accumulate(&grads)?;
             for (name, t) in &tracked {
                 if let Some(g) = t.grad(&grads) {
                     let g = g.without_autodiff();
@@ -130,6 +145,7 @@ impl Model {
                 }
             }
         }
+        let mut acc_host = taps.take_sums();
         let mut grads = BTreeMap::new();
         for name in names {
             let g = match (acc.remove(name), acc_host.remove(name)) {
