@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::{ConfigReader, Family, ModelConfig};
 use crate::error::{ModelError, Result};
-use crate::layers::{Params, RotaryLayout, activate, merge_heads, rms_norm, soft_cap, split_heads};
+use crate::layers::{Params, RotaryLayout, gated, merge_heads, rms_norm, soft_cap, split_heads};
 use crate::llama::{block_matrices, layer, lm_head, outer_tensors, token_embedding};
 use crate::matrix::MatrixInfo;
 
@@ -121,8 +121,7 @@ impl Architecture for Gemma2 {
         let h = self.norm(p, x.clone(), &layer(l, "pre_feedforward_layernorm.weight"));
         let gate = p.linear(h.clone(), &layer(l, "mlp.gate_proj.weight"), None);
         let up = p.linear(h, &layer(l, "mlp.up_proj.weight"), None);
-        let m =
-            p.linear(activate(gate, c.activation) * up, &layer(l, "mlp.down_proj.weight"), None);
+        let m = p.linear(gated(gate, up, c.activation), &layer(l, "mlp.down_proj.weight"), None);
         x + self.norm(p, m, &layer(l, "post_feedforward_layernorm.weight"))
     }
 

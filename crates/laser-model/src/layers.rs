@@ -11,6 +11,7 @@ use faer::{MatMut, MatRef, Par};
 
 use crate::autodiff_linear::{self, TapTarget};
 use crate::config::{Activation, Llama3RopeScaling};
+use crate::host_kernels;
 use crate::taps::WeightTaps;
 
 /// A 2-D parameter readable on the host as a row-major slice, shared by reference.
@@ -273,6 +274,16 @@ pub(crate) fn layer_norm(x: Tensor<3>, w: Tensor<3>, b: Tensor<3>, eps: f64) -> 
     centred * (var + eps).sqrt().recip() * w + b
 }
 
+/// A gated MLP's inner activation `act(gate) · up`; SiLU in one fused pass where it applies.
+pub(crate) fn gated(gate: Tensor<3>, up: Tensor<3>, act: Activation) -> Tensor<3> {
+    if act == Activation::Silu
+        && let Some(out) = host_kernels::silu_mul(&gate, &up)
+    {
+        return out;
+    }
+    activate(gate, act) * up
+}
+
 pub(crate) fn activate(x: Tensor<3>, act: Activation) -> Tensor<3> {
     match act {
         Activation::Silu => activation::silu(x),
@@ -416,6 +427,9 @@ pub(crate) fn attention(
     scale: f64,
     softcap: Option<f64>,
 ) -> Tensor<4> {
+    if let Some(out) = host_kernels::attention(&q, &k, &v, mask, scale, softcap) {
+        return out;
+    }
     let [b, h, tq, hd] = q.dims();
     let [_, kv, tk, _] = k.dims();
     let rep = h / kv;

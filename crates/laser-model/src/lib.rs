@@ -34,6 +34,7 @@ pub mod gguf;
 mod gpt2;
 mod gpt_neox;
 mod gptj;
+mod host_kernels;
 mod kquants;
 mod layers;
 mod llama;

@@ -13,7 +13,7 @@ use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices};
 use crate::config::{ConfigReader, Family, ModelConfig};
 use crate::error::Result;
 use crate::layers::{
-    Params, RotaryLayout, activate, embed, merge_heads, rms_norm, rms_norm_heads, split_heads,
+    Params, RotaryLayout, embed, gated, merge_heads, rms_norm, rms_norm_heads, split_heads,
 };
 use crate::matrix::{MatrixInfo, MatrixKind};
 
@@ -202,7 +202,7 @@ impl Architecture for Llama {
         let up =
             p.linear(h, &layer(l, "mlp.up_proj.weight"), self.bias(p, mb, l, "mlp.up_proj.bias"));
         x + p.linear(
-            activate(gate, c.activation) * up,
+            gated(gate, up, c.activation),
             &layer(l, "mlp.down_proj.weight"),
             self.bias(p, mb, l, "mlp.down_proj.bias"),
         )

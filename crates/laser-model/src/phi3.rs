@@ -10,7 +10,7 @@ use burn::tensor::Tensor;
 use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
 use crate::config::{ConfigReader, Family, ModelConfig};
 use crate::error::{ModelError, Result};
-use crate::layers::{Params, RotaryLayout, activate, merge_heads, rms_norm, split_heads};
+use crate::layers::{Params, RotaryLayout, gated, merge_heads, rms_norm, split_heads};
 use crate::llama::{layer, lm_head, outer_tensors, token_embedding};
 use crate::matrix::{MatrixInfo, MatrixKind};
 
@@ -129,7 +129,7 @@ impl Architecture for Phi3 {
         let f = c.intermediate_size;
         let gate = gate_up.clone().narrow(2, 0, f);
         let up = gate_up.narrow(2, f, f);
-        x + p.linear(activate(gate, c.activation) * up, &layer(l, "mlp.down_proj.weight"), None)
+        x + p.linear(gated(gate, up, c.activation), &layer(l, "mlp.down_proj.weight"), None)
     }
 
     fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
