@@ -5,6 +5,7 @@
 //! after an edit.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use burn::tensor::{Device, Int, Tensor};
 
@@ -21,6 +22,8 @@ pub struct BatchInput {
     pub(crate) ids: Tensor<1, Int>,
     /// Flat `[B·T]` learned-position ids (gpt2, roberta).
     pub(crate) positions: Tensor<1, Int>,
+    /// The same ids on the host (the host rotary kernel reads them).
+    pub(crate) position_ids: Arc<Vec<i64>>,
     /// Total length of each sequence, cached prefix included.
     pub(crate) lengths: Vec<usize>,
     /// Length of the cached prefix before every sequence (their first position).
@@ -47,8 +50,9 @@ pub struct Context {
     pub(crate) rotary: Option<Rotary>,
     /// Position of the first token of this batch (the cached prefix length).
     pub(crate) offset: usize,
-    /// Per-token positions of packed rows (rotary tables are gathered by them).
-    pub(crate) token_positions: Option<Tensor<1, Int>>,
+    /// Per-token positions of packed rows (rotary tables are gathered by them), on the device
+    /// and on the host.
+    pub(crate) token_positions: Option<(Tensor<1, Int>, Arc<Vec<i64>>)>,
     pub(crate) cache: Option<RefCell<KvCache>>,
     /// Attention-score soft-capping (Gemma 2).
     pub(crate) softcap: Option<f64>,
@@ -123,7 +127,8 @@ impl BatchInput {
         }
         Self {
             ids: int_tensor(ids, device),
-            positions: int_tensor(positions, device),
+            positions: int_tensor(positions.clone(), device),
+            position_ids: Arc::new(positions),
             lengths: seqs.iter().map(|s| offset + s.len()).collect(),
             offset,
             batch: seqs.len(),
@@ -174,7 +179,8 @@ impl BatchInput {
         }
         Self {
             ids: int_tensor(ids, device),
-            positions: int_tensor(positions, device),
+            positions: int_tensor(positions.clone(), device),
+            position_ids: Arc::new(positions),
             lengths: lens.iter().map(|l| offset + l).collect(),
             offset,
             batch: rows.len(),
@@ -211,7 +217,8 @@ impl Context {
                 device,
             )
         });
-        let token_positions = batch.segments.as_ref().map(|_| batch.positions.clone());
+        let token_positions =
+            batch.segments.as_ref().map(|_| (batch.positions.clone(), batch.position_ids.clone()));
         Self {
             mask,
             rotary,
@@ -225,7 +232,7 @@ impl Context {
     /// Applies rotary embeddings at this batch's positions.
     pub(crate) fn rotate(&self, x: Tensor<4>) -> Tensor<4> {
         match (&self.rotary, &self.token_positions) {
-            (Some(r), Some(p)) => r.apply_at(x, p),
+            (Some(r), Some((p, host))) => r.apply_at(x, p, host),
             (Some(r), None) => r.apply(x, self.offset),
             (None, _) => x,
         }

@@ -319,6 +319,10 @@ pub(crate) struct Rotary {
     sin: Tensor<2>,
     rotate: Tensor<2>,
     rot: usize,
+    layout: RotaryLayout,
+    /// `cos` and `sin` on the host (`[positions, rot]` row-major), for the host kernel.
+    host_cos: Arc<Vec<f32>>,
+    host_sin: Arc<Vec<f32>>,
 }
 
 impl Rotary {
@@ -360,10 +364,13 @@ impl Rotary {
             r[src * rot + j] = sign;
         }
         Self {
-            cos: Tensor::from_data(TensorData::new(cos, [positions, rot]), device),
-            sin: Tensor::from_data(TensorData::new(sin, [positions, rot]), device),
+            cos: Tensor::from_data(TensorData::new(cos.clone(), [positions, rot]), device),
+            sin: Tensor::from_data(TensorData::new(sin.clone(), [positions, rot]), device),
             rotate: Tensor::from_data(TensorData::new(r, [rot, rot]), device),
             rot,
+            layout,
+            host_cos: Arc::new(cos),
+            host_sin: Arc::new(sin),
         }
     }
 
@@ -371,17 +378,46 @@ impl Rotary {
     /// (within the table).
     pub(crate) fn apply(&self, x: Tensor<4>, offset: usize) -> Tensor<4> {
         let t = x.dims()[2];
+        if let Some(out) = self.host_rotate(&x, |_, ti| offset + ti) {
+            return out;
+        }
         let cos = self.cos.clone().narrow(0, offset, t).reshape([1, 1, t, self.rot]);
         let sin = self.sin.clone().narrow(0, offset, t).reshape([1, 1, t, self.rot]);
         self.rotate_with(x, cos, sin)
     }
 
-    /// Rotates `x: [B, H, T, hd]` where token (b, t) sits at position `positions[b·T + t]`.
-    pub(crate) fn apply_at(&self, x: Tensor<4>, positions: &Tensor<1, Int>) -> Tensor<4> {
+    /// Rotates `x: [B, H, T, hd]` where token (b, t) sits at position `positions[b·T + t]`
+    /// (`host`: the same positions on the host).
+    pub(crate) fn apply_at(
+        &self,
+        x: Tensor<4>,
+        positions: &Tensor<1, Int>,
+        host: &[i64],
+    ) -> Tensor<4> {
         let [b, _, t, _] = x.dims();
+        if let Some(out) = self.host_rotate(&x, |bi, ti| host[bi * t + ti] as usize) {
+            return out;
+        }
         let cos = self.cos.clone().select(0, positions.clone()).reshape([b, 1, t, self.rot]);
         let sin = self.sin.clone().select(0, positions.clone()).reshape([b, 1, t, self.rot]);
         self.rotate_with(x, cos, sin)
+    }
+
+    /// The rotation on the host for a plain flex `x` (`None` otherwise), token (b, t) at
+    /// `position(b, t)` (within the table).
+    fn host_rotate(
+        &self,
+        x: &Tensor<4>,
+        position: impl Fn(usize, usize) -> usize + Sync,
+    ) -> Option<Tensor<4>> {
+        let h = x.dims()[1];
+        host_kernels::rotary(
+            x,
+            self.rot,
+            self.layout == RotaryLayout::Interleaved,
+            (&self.host_cos, &self.host_sin),
+            |row, ti| position(row / h, ti),
+        )
     }
 
     fn rotate_with(&self, x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {

@@ -1,4 +1,5 @@
-//! Fused inference kernels on the flex backend's own buffers: SiLU·up and masked attention.
+//! Fused inference kernels on the flex backend's own buffers: SiLU·up, rotary embeddings and
+//! masked attention.
 //!
 //! Built from burn ops, these steps ran as many single-threaded passes over the activations with
 //! libm's scalar `expf` (a profile of the forward pass: SiLU 28% of the main thread, attention
@@ -8,6 +9,7 @@
 
 mod attention;
 mod exp;
+mod rotary;
 
 use std::borrow::Cow;
 
@@ -18,6 +20,7 @@ use rayon::prelude::*;
 
 pub(crate) use attention::attention;
 pub(crate) use exp::exp_slice;
+pub(crate) use rotary::rotary;
 
 /// Rows below this many elements run on the calling thread (rayon's split costs more).
 const PARALLEL_MIN: usize = 1 << 15;
