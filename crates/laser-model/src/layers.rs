@@ -9,7 +9,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData, activation};
 use faer::{MatMut, MatRef, Par};
 
-use crate::autodiff_linear::{self, TapTarget};
+use crate::autodiff_ops::{self, TapTarget};
 use crate::config::{Activation, Llama3RopeScaling};
 use crate::host_kernels;
 use crate::taps::WeightTaps;
@@ -88,7 +88,7 @@ fn readable_in_place(t: &FlexTensor, n: usize) -> bool {
 /// copy on ndarray): faer's matmul runs several times faster than the gemm inside burn's CPU
 /// backends (`cargo bench --bench forward -- matmul`), and the linear layers are most of the
 /// work. The gradient pass reads the same views through a custom autodiff op
-/// (`autodiff_linear.rs`, flex only); its weight gradients go into [`WeightTaps`] as faer
+/// (`autodiff_ops/linear.rs`, flex only); its weight gradients go into [`WeightTaps`] as faer
 /// products.
 #[derive(Debug, Clone, Default)]
 pub struct Params {
@@ -139,7 +139,7 @@ impl Params {
     }
 
     /// `x Wᵀ` (`transposed`) or `x W`: on the host in faer where the weight has a host view —
-    /// in the gradient pass as one autodiff op with a faer backward (`autodiff_linear.rs`) —
+    /// in the gradient pass as one autodiff op with a faer backward (`autodiff_ops/linear.rs`) —
     /// and burn's matmul otherwise. A tapped weight's gradient comes from that op, or, where the
     /// op does not apply, from an output probe (`taps.rs`).
     fn linear_map(&self, x: Tensor<2>, name: &str, transposed: bool) -> Tensor<2> {
@@ -153,7 +153,7 @@ impl Params {
         let tapped = taps.covers(name);
         if let Some(w) = host {
             let tap = tapped.then_some(TapTarget { taps, name });
-            if let Some(out) = autodiff_linear::linear(&x, w, transposed, tap) {
+            if let Some(out) = autodiff_ops::linear(&x, w, transposed, tap) {
                 return match (tapped, out.tracked) {
                     // An untracked input (the embeddings' output): only the weight side matters.
                     (true, false) => taps.tap(name, &x, out.y, transposed),
@@ -277,7 +277,8 @@ pub(crate) fn layer_norm(x: Tensor<3>, w: Tensor<3>, b: Tensor<3>, eps: f64) -> 
 /// A gated MLP's inner activation `act(gate) · up`; SiLU in one fused pass where it applies.
 pub(crate) fn gated(gate: Tensor<3>, up: Tensor<3>, act: Activation) -> Tensor<3> {
     if act == Activation::Silu
-        && let Some(out) = host_kernels::silu_mul(&gate, &up)
+        && let Some(out) =
+            host_kernels::silu_mul(&gate, &up).or_else(|| autodiff_ops::silu_mul(&gate, &up))
     {
         return out;
     }

@@ -24,7 +24,7 @@ compile_error!(
 );
 
 mod arch;
-mod autodiff_linear;
+mod autodiff_ops;
 mod config;
 mod error;
 mod export;

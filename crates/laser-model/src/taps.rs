@@ -2,7 +2,7 @@
 //!
 //! For `Y = X Wᵀ` the weight gradient is `∂L/∂W = (∂L/∂Y)ᵀ X`. Weights are never marked as
 //! requiring a gradient (burn's autodiff would run that product on its own gemm, several times
-//! slower than faer here). On flex, the gradient pass's linear op (`autodiff_linear.rs`) hands
+//! slower than faer here). On flex, the gradient pass's linear op (`autodiff_ops/linear.rs`) hands
 //! `∂L/∂Y` and `X` to [`WeightTaps::add_weight_gradient`] from its backward step. Elsewhere (other
 //! backends, or an untracked layer input) the pass adds a zero "probe" tensor to the layer's
 //! output, `Y' = X Wᵀ + Z`, and asks autodiff for `∂L/∂Z = ∂L/∂Y` ([`WeightTaps::tap`], then

@@ -53,7 +53,14 @@ pub(crate) fn silu_mul<const D: usize>(gate: &Tensor<D>, up: &Tensor<D>) -> Opti
     if up.dims() != dims {
         return None;
     }
-    let (g, u) = (row_major(&g), row_major(&u));
+    Some(from_vec(silu_mul_values(&row_major(&g), &row_major(&u)), dims))
+}
+
+/// Elements per parallel chunk of the elementwise kernels.
+const CHUNK: usize = 1 << 14;
+
+/// `g·σ(g)·u` for equal-length slices.
+pub(crate) fn silu_mul_values(g: &[f32], u: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0f32; g.len()];
     let kernel = |(o, (g, u)): (&mut [f32], (&[f32], &[f32]))| {
         // o ← e^(−g), then o ← g·u / (1 + o): one vectorised pass each.
@@ -65,13 +72,93 @@ pub(crate) fn silu_mul<const D: usize>(gate: &Tensor<D>, up: &Tensor<D>) -> Opti
             *o = g * u / (1.0 + *o);
         }
     };
-    const CHUNK: usize = 1 << 14;
     if out.len() >= PARALLEL_MIN {
         out.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
             .for_each(kernel);
     } else {
-        kernel((&mut out, (&g, &u)));
+        kernel((&mut out, (g, u)));
     }
-    Some(from_vec(out, dims))
+    out
+}
+
+/// The gradients of `y = g·σ(g)·u` given `dy`: `∂/∂g = dy·u·σ(g)·(1 + g·(1 − σ(g)))` and
+/// `∂/∂u = dy·g·σ(g)`, each only when asked for.
+pub(crate) fn silu_mul_backward(
+    g: &[f32],
+    u: &[f32],
+    dy: &[f32],
+    want_g: bool,
+    want_u: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let n = g.len();
+    let mut dg = vec![0.0f32; if want_g { n } else { 0 }];
+    let mut du = vec![0.0f32; if want_u { n } else { 0 }];
+    let kernel = |start: usize, dg: Option<&mut [f32]>, du: Option<&mut [f32]>| {
+        let len = CHUNK.min(n - start);
+        let (g, u, dy) = (&g[start..][..len], &u[start..][..len], &dy[start..][..len]);
+        let mut sig: Vec<f32> = g.iter().map(|&x| -x).collect();
+        exp_slice(&mut sig);
+        sig.iter_mut().for_each(|e| *e = 1.0 / (1.0 + *e));
+        if let Some(dg) = dg {
+            for (i, d) in dg.iter_mut().enumerate() {
+                let (s, x) = (sig[i], g[i]);
+                *d = dy[i] * u[i] * s * (1.0 + x * (1.0 - s));
+            }
+        }
+        if let Some(du) = du {
+            for (i, d) in du.iter_mut().enumerate() {
+                *d = dy[i] * g[i] * sig[i];
+            }
+        }
+    };
+    let (mut dg_chunks, mut du_chunks) = (dg.chunks_mut(CHUNK), du.chunks_mut(CHUNK));
+    let mut work: Vec<_> =
+        (0..n.div_ceil(CHUNK)).map(|c| (c * CHUNK, dg_chunks.next(), du_chunks.next())).collect();
+    if n >= PARALLEL_MIN {
+        work.par_iter_mut().for_each(|(s, a, b)| kernel(*s, a.as_deref_mut(), b.as_deref_mut()));
+    } else {
+        work.iter_mut().for_each(|(s, a, b)| kernel(*s, a.as_deref_mut(), b.as_deref_mut()));
+    }
+    drop(work);
+    (want_g.then_some(dg), want_u.then_some(du))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn silu_mul_f64(g: f64, u: f64) -> f64 {
+        g / (1.0 + (-g).exp()) * u
+    }
+
+    /// Values and both gradients against f64 and central finite differences, across the
+    /// parallel threshold (so both code paths run).
+    #[test]
+    fn silu_mul_values_and_gradients_match_finite_differences() {
+        for n in [7usize, PARALLEL_MIN + 3] {
+            let g: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 6.0).collect();
+            let u: Vec<f32> = (0..n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 20.0).collect();
+            let dy: Vec<f32> = (0..n).map(|i| ((i * 29 % 89) as f32 - 44.0) / 30.0).collect();
+            let y = silu_mul_values(&g, &u);
+            let (dg, du) = silu_mul_backward(&g, &u, &dy, true, true);
+            let (dg, du) = (dg.unwrap(), du.unwrap());
+            let h = 1e-5;
+            for i in 0..n {
+                let (gi, ui, d) = (f64::from(g[i]), f64::from(u[i]), f64::from(dy[i]));
+                let want_y = silu_mul_f64(gi, ui);
+                let want_dg = d * (silu_mul_f64(gi + h, ui) - silu_mul_f64(gi - h, ui)) / (2.0 * h);
+                let want_du = d * (silu_mul_f64(gi, ui + h) - silu_mul_f64(gi, ui - h)) / (2.0 * h);
+                let close = |got: f32, want: f64| {
+                    (f64::from(got) - want).abs() <= 1e-5 * (1.0 + want.abs())
+                };
+                assert!(close(y[i], want_y), "y[{i}] {} vs {want_y}", y[i]);
+                assert!(close(dg[i], want_dg), "dg[{i}] {} vs {want_dg}", dg[i]);
+                assert!(close(du[i], want_du), "du[{i}] {} vs {want_du}", du[i]);
+            }
+            let (only_g, none_u) = silu_mul_backward(&g, &u, &dy, true, false);
+            assert_eq!(only_g.unwrap(), dg);
+            assert!(none_u.is_none());
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The gradient pass: mean NLL over token targets and `∂L/∂W` of chosen matrices, micro-batched,
-//! with weight gradients taken as faer products (`taps.rs`, `autodiff_linear.rs`).
+//! with weight gradients taken as faer products (`taps.rs`, `autodiff_ops/linear.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

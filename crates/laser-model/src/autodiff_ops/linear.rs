@@ -8,23 +8,19 @@
 //! the matrix is tapped its backward step also adds `∂L/∂W = (∂L/∂Y)ᵀ X` into the tap's host
 //! accumulator ([`WeightTaps`]), so no output probe is needed either.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Tensor, TensorData};
-use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 
+use super::{FlexAutodiff, contiguous_f32, dims2};
 use crate::layers::{HostMatrix, host_product};
 use crate::taps::WeightTaps;
-
-/// The autodiff flavour of the flex backend that `Device::autodiff()` produces.
-type FlexAutodiff = Autodiff<Flex, NoCheckpointing>;
 
 /// Where a tapped use of a weight sends its `∂L/∂W`.
 #[derive(Debug, Clone)]
@@ -115,22 +111,5 @@ impl Backward<Flex, 1> for HostLinear {
             grads
                 .register::<Flex>(parent.id, FlexTensor::from_data(TensorData::new(dx, [n, d_in])));
         }
-    }
-}
-
-fn dims2(t: &FlexTensor) -> [usize; 2] {
-    t.layout().shape().dims::<2>()
-}
-
-/// The tensor's numbers as a contiguous row-major f32 slice (borrowed when already so).
-fn contiguous_f32(t: &FlexTensor) -> Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .map(<[f32]>::to_vec)
-                .unwrap_or_else(|| unreachable!("a contiguous f32 copy is readable as a slice")),
-        ),
     }
 }
