@@ -464,7 +464,9 @@ pub(crate) fn attention(
     scale: f64,
     softcap: Option<f64>,
 ) -> Tensor<4> {
-    if let Some(out) = host_kernels::attention(&q, &k, &v, mask, scale, softcap) {
+    if let Some(out) = host_kernels::attention(&q, &k, &v, mask, scale, softcap)
+        .or_else(|| autodiff_ops::attention(&q, &k, &v, mask, scale, softcap))
+    {
         return out;
     }
     let [b, h, tq, hd] = q.dims();

@@ -2,6 +2,7 @@
 //! backward on the host (faer products, fused elementwise kernels) where burn's autodiff would
 //! record and replay many small ops on its own gemm and scalar math.
 
+mod attention;
 mod gated;
 mod linear;
 
@@ -13,6 +14,7 @@ use burn::tensor::TensorData;
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 
+pub(crate) use attention::attention;
 pub(crate) use gated::silu_mul;
 pub(crate) use linear::{TapTarget, linear};
 

@@ -18,7 +18,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-pub(crate) use attention::attention;
+pub(crate) use attention::{AttentionShape, attention, attention_backward, attention_forward};
 pub(crate) use exp::exp_slice;
 pub(crate) use rotary::rotary;
 
