@@ -22,7 +22,7 @@ pub(crate) fn rotary(
     let flex = flex_f32(x)?;
     let dims = x.dims();
     let [_, _, t, hd] = dims;
-    if rot == 0 || rot > hd || rot % 2 != 0 {
+    if rot == 0 || rot > hd || !rot.is_multiple_of(2) {
         return None;
     }
     let xs = row_major(&flex);
