@@ -21,7 +21,9 @@ use laser::model::{HostTensor, Tokenizer, WeightMap, save_safetensors};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(out) = args.first().map(PathBuf::from) else {
+    // An option is never an output folder: `synthetic_llama --help` once wrote 3.8 GB into
+    // a folder named `--help` inside the repository.
+    let Some(out) = args.first().filter(|a| !a.starts_with('-')).map(PathBuf::from) else {
         eprintln!("usage: synthetic_llama OUT_DIR [LAYERS D FFN]");
         std::process::exit(2);
     };
