@@ -13,7 +13,7 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 
-use super::{FlexAutodiff, contiguous_f32, flex_from_vec};
+use super::{FlexAutodiff, flex_from_vec, row_major};
 use crate::host_kernels::{AttentionShape, attention_backward, attention_forward};
 
 /// `softmax(scale · q kᵀ + mask) v` for f32 autodiff flex tensors (the mask a constant);
@@ -39,15 +39,12 @@ pub(crate) fn attention(
     if [&qa, &ka, &va, &ma].iter().any(|t| t.primitive().dtype() != DType::F32) || ma.is_tracked() {
         return None;
     }
-    let (qs, ks, vs) = (
-        contiguous_f32(qa.primitive()),
-        contiguous_f32(ka.primitive()),
-        contiguous_f32(va.primitive()),
-    );
+    let (qs, ks, vs) =
+        (row_major(qa.primitive()), row_major(ka.primitive()), row_major(va.primitive()));
     let tracked = qa.is_tracked() || ka.is_tracked() || va.is_tracked();
     let (out, probs) = attention_forward(
         shape,
-        (&qs, &ks, &vs, &contiguous_f32(ma.primitive())),
+        (&qs, &ks, &vs, &row_major(ma.primitive())),
         scale as f32,
         None,
         tracked,
@@ -95,9 +92,9 @@ impl Backward<Flex, 3> for Attention {
         let [q, k, v] = &st.inputs;
         let (dq, dk, dv) = attention_backward(
             st.shape,
-            (&contiguous_f32(q), &contiguous_f32(k), &contiguous_f32(v)),
+            (&row_major(q), &row_major(k), &row_major(v)),
             &st.probs,
-            &contiguous_f32(&dy),
+            &row_major(&dy),
             st.scale,
         );
         for (parent, (grad, input)) in ops.parents.into_iter().zip([(dq, q), (dk, k), (dv, v)]) {

@@ -10,7 +10,7 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 
-use super::{FlexAutodiff, contiguous_f32, flex_from_vec};
+use super::{FlexAutodiff, flex_from_vec, row_major};
 use crate::host_kernels::{silu_mul_backward, silu_mul_values};
 
 /// `silu(gate) · up` for f32 autodiff flex tensors of one shape; `None` otherwise.
@@ -24,7 +24,7 @@ pub(crate) fn silu_mul<const D: usize>(gate: &Tensor<D>, up: &Tensor<D>) -> Opti
     if g.primitive().dtype() != DType::F32 || u.primitive().dtype() != DType::F32 {
         return None;
     }
-    let out = silu_mul_values(&contiguous_f32(g.primitive()), &contiguous_f32(u.primitive()));
+    let out = silu_mul_values(&row_major(g.primitive()), &row_major(u.primitive()));
     let out = flex_from_vec(out, &dims);
     let y =
         match SiluMul.prepare::<NoCheckpointing>([g.node(), u.node()]).compute_bound().stateful() {
@@ -49,9 +49,9 @@ impl Backward<Flex, 2> for SiluMul {
         let (g, u) = ops.state;
         let shape = g.layout().shape().to_vec();
         let (dg, du) = silu_mul_backward(
-            &contiguous_f32(&g),
-            &contiguous_f32(&u),
-            &contiguous_f32(&dy),
+            &row_major(&g),
+            &row_major(&u),
+            &row_major(&dy),
             gate_parent.is_some(),
             up_parent.is_some(),
         );

@@ -18,7 +18,7 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 
-use super::{FlexAutodiff, contiguous_f32, dims2};
+use super::{FlexAutodiff, dims2, row_major};
 use crate::layers::{HostMatrix, host_product};
 use crate::taps::WeightTaps;
 
@@ -54,7 +54,7 @@ pub(crate) fn linear(
     }
     let [n, d_in] = dims2(x.primitive());
     let d_out = if transposed { weight.rows } else { weight.cols };
-    let y = host_product(&contiguous_f32(x.primitive()), n, d_in, weight, transposed);
+    let y = host_product(&row_major(x.primitive()), n, d_in, weight, transposed);
     let y = FlexTensor::from_data(TensorData::new(y, [n, d_out]));
     let (y, tracked) =
         match HostLinear.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
@@ -90,19 +90,11 @@ impl Backward<Flex, 1> for HostLinear {
         let [parent] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
         let [n, d_out] = dims2(&dy);
-        let dy = contiguous_f32(&dy);
+        let dy = row_major(&dy);
         let state = ops.state;
         if let Some((taps, name, x)) = &state.tap {
             let [_, d_in] = dims2(x);
-            taps.add_weight_gradient(
-                name,
-                &dy,
-                &contiguous_f32(x),
-                n,
-                d_out,
-                d_in,
-                state.transposed,
-            );
+            taps.add_weight_gradient(name, &dy, &row_major(x), n, d_out, d_in, state.transposed);
         }
         if let Some(parent) = parent {
             // ∂L/∂X = ∂L/∂Y · W for X Wᵀ, ∂L/∂Y · Wᵀ for X W.

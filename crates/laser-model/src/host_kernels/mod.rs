@@ -31,13 +31,17 @@ fn flex_f32<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
     (flex.dtype() == DType::F32).then_some(flex)
 }
 
-/// The numbers of a flex f32 tensor in row-major order of its logical shape.
-fn row_major(t: &FlexTensor) -> Cow<'_, [f32]> {
+/// The numbers of a flex f32 tensor in row-major order of its logical shape (borrowed when its
+/// buffer already is that).
+pub(crate) fn row_major(t: &FlexTensor) -> Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => Cow::Borrowed(s),
-        None => {
-            Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default())
-        }
+        None => Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .map(<[f32]>::to_vec)
+                .unwrap_or_else(|| unreachable!("a contiguous f32 copy is readable as a slice")),
+        ),
     }
 }
 
