@@ -16,7 +16,10 @@ pub fn smollm2() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
+/// The default model; first asks the allocator to keep freed buffers, as the `laser` command
+/// does, so that the benches measure what the command runs.
 pub fn load() -> Model {
+    laser::model::allocator::retain_freed_memory();
     let backend = std::env::var("LASER_BACKEND")
         .ok()
         .and_then(|b| Backend::from_name(&b))

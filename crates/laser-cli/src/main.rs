@@ -29,6 +29,7 @@ fn main() {
         }
     };
     signals::install();
+    laser_model::allocator::retain_freed_memory();
     let result = run(cli);
     if let Some(signal) = signals::received() {
         // Stopped at a candidate boundary (or finished before the next one): the logs are synced.

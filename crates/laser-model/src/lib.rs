@@ -23,6 +23,7 @@ compile_error!(
     "laser-model reads little-endian tensor files in place; big-endian targets are unsupported"
 );
 
+pub mod allocator;
 mod arch;
 mod autodiff_ops;
 mod config;
