@@ -18,6 +18,7 @@ use laser_model::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::batching;
 use crate::error::{Result, SearchError};
 use crate::masked::{MaskedLayout, check_scorable, masked_prompt, suffix_text};
 use crate::task::{Item, Target};
@@ -413,28 +414,31 @@ impl Evaluator {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&r| std::cmp::Reverse(row_len(&rows[r])));
         let mut slots = vec![SeqSlot { batch: 0, first_target: 0, n_targets: 0 }; n_seqs];
-        let mut batches = Vec::new();
-        let mut start = 0;
+        let lengths: Vec<usize> = order.iter().map(|&r| row_len(&rows[r])).collect();
+        let scored = |r: usize| rows[r].conts.iter().map(|(_, c)| c.len()).sum::<usize>();
         // A batch's rows are padded to its first (longest) row; the activation budget may cut it
         // shorter than `batch_tokens` does (a single row over it was refused by `check_context`).
-        let shape = |first: usize, end: usize| RowShape {
-            tokens: row_len(&rows[order[first]]),
-            prefix: prefix.len(),
-            scored: order[first..end]
-                .iter()
-                .map(|&r| rows[r].conts.iter().map(|(_, c)| c.len()).sum::<usize>())
-                .max()
-                .unwrap_or(0),
-        };
-        while start < order.len() {
-            let per_batch = (batch_tokens / row_len(&rows[order[start]]).max(1)).clamp(1, 256);
-            let mut end = (start + 1).min(order.len());
-            while end < order.len()
-                && end - start < per_batch
-                && model.fits_budget(Pass::Forward, end + 1 - start, shape(start, end + 1))
-            {
+        let max_end = |start: usize| {
+            let per_batch = (batch_tokens / lengths[start].max(1)).clamp(1, 256);
+            let mut most_scored = scored(order[start]);
+            let mut end = start + 1;
+            while end < order.len() && end - start < per_batch {
+                most_scored = most_scored.max(scored(order[end]));
+                let shape =
+                    RowShape { tokens: lengths[start], prefix: prefix.len(), scored: most_scored };
+                if !model.fits_budget(Pass::Forward, end + 1 - start, shape) {
+                    break;
+                }
                 end += 1;
             }
+            end
+        };
+        let cuts = batching::partition(&lengths, batching::BATCH_COST_TOKENS, max_end);
+        let padded_tokens: usize = cuts.iter().map(|b| b.len() * lengths[b.start]).sum();
+        tracing::debug!(batches = cuts.len(), padded_tokens, "evaluation batches");
+        let mut batches = Vec::with_capacity(cuts.len());
+        for cut in cuts {
+            let (start, end) = (cut.start, cut.end);
             let members: Vec<&Row> = order[start..end].iter().map(|&r| &rows[r]).collect();
             let (prep, predictors) = prepare_rows(model, masked.as_ref(), &prefix, &members)?;
             let mut targets = Vec::new();
@@ -451,7 +455,6 @@ impl Evaluator {
                 }
             }
             batches.push(Batch { prep, targets });
-            start += members.len();
         }
         let stop_tokens = model
             .config()
