@@ -82,8 +82,15 @@ pub fn summary(r: &SearchReport, output: Option<&std::path::Path>) -> String {
     let t = &r.seconds;
     let _ = writeln!(
         s,
-        "{} candidates ({} resumed); time: grad {:.1}s, svd {:.1}s, scan {:.1}s, test {:.1}s, total {:.1}s",
-        r.candidates_evaluated, r.candidates_resumed, t.grad, t.svd, t.scan, t.test, t.total
+        "{} candidates ({} resumed{}); time: grad {:.1}s, svd {:.1}s, scan {:.1}s, test {:.1}s, total {:.1}s",
+        r.candidates_evaluated,
+        r.candidates_resumed,
+        same_matrices_text(r),
+        t.grad,
+        t.svd,
+        t.scan,
+        t.test,
+        t.total
     );
     if let Some(o) = output {
         let _ = writeln!(s, "adapted model: {}", o.display());
@@ -162,8 +169,10 @@ pub fn markdown(r: &SearchReport, output: Option<&std::path::Path>) -> String {
     );
     let _ = writeln!(
         s,
-        "\n{} candidates evaluated ({} from a resumed log).",
-        r.candidates_evaluated, r.candidates_resumed
+        "\n{} candidates evaluated ({} from a resumed log{}).",
+        r.candidates_evaluated,
+        r.candidates_resumed,
+        same_matrices_text(r)
     );
     if !r.ranking.is_empty() {
         let _ = writeln!(
@@ -322,4 +331,12 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
         }
     }
     s
+}
+
+/// ", N with the same matrices as an earlier candidate" when a scan reused metrics.
+fn same_matrices_text(r: &SearchReport) -> String {
+    match r.candidates_same_matrices {
+        0 => String::new(),
+        n => format!(", {n} with the same matrices as an earlier candidate"),
+    }
 }

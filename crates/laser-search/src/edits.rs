@@ -327,9 +327,14 @@ impl EditEngine {
         Ok(EditSize { name: edit.name.clone(), dense: m * n, factorized })
     }
 
-    /// Applies edits to the model (each on the original matrix). Fails without changing the model
-    /// if any edit is invalid.
-    pub fn apply(&mut self, model: &mut Model, edits: &[Edit]) -> Result<()> {
+    /// The replacement matrices of `edits` (each built from the original matrix), sorted by
+    /// matrix name: two edit lists that give equal replacements give the same model. Fails if a
+    /// matrix is edited twice or an edit is invalid.
+    pub fn replacements(
+        &mut self,
+        model: &Model,
+        edits: &[Edit],
+    ) -> Result<Vec<(String, Vec<f32>)>> {
         let mut seen = std::collections::HashSet::new();
         for e in edits {
             if !seen.insert(e.name.as_str()) {
@@ -339,15 +344,31 @@ impl EditEngine {
                 });
             }
         }
-        let replacements = edits
+        let mut replacements = edits
             .iter()
             .map(|e| Ok((e.name.clone(), self.reconstruct(model, e)?)))
             .collect::<Result<Vec<_>>>()?;
-        for (name, data) in replacements {
-            model.replace_matrix(&name, data)?;
-        }
-        Ok(())
+        replacements.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(replacements)
     }
+
+    /// Applies edits to the model (each on the original matrix). Fails without changing the model
+    /// if any edit is invalid.
+    pub fn apply(&mut self, model: &mut Model, edits: &[Edit]) -> Result<()> {
+        let replacements = self.replacements(model, edits)?;
+        put_replacements(model, replacements)
+    }
+}
+
+/// Puts replacement matrices (from [`EditEngine::replacements`]) into the model.
+pub(crate) fn put_replacements(
+    model: &mut Model,
+    replacements: Vec<(String, Vec<f32>)>,
+) -> Result<()> {
+    for (name, data) in replacements {
+        model.replace_matrix(&name, data)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

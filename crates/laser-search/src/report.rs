@@ -113,6 +113,10 @@ pub struct SearchReport {
     pub candidates_evaluated: usize,
     /// Of those, how many came from the resumed log.
     pub candidates_resumed: usize,
+    /// Of those, how many built bit for bit the same matrices as a candidate evaluated before
+    /// them (e.g. two ρ that keep the same rank) and took its metrics instead of an evaluation.
+    #[serde(default)]
+    pub candidates_same_matrices: usize,
     /// Every candidate, in evaluation order.
     pub candidates: Vec<CandidateResult>,
     /// Gradient / mp strategies: every considered matrix, best first.

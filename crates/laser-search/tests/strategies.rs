@@ -7,7 +7,8 @@ mod common;
 use common::*;
 use laser_model::Model;
 use laser_search::{
-    Edit, EditEngine, Factor, SearchConfig, SelectRule, Split, Strategy, load_task, run_search,
+    Edit, EditEngine, Evaluator, Factor, Metrics, SearchConfig, SelectRule, Split, Strategy,
+    load_task, run_search,
 };
 
 const PLANTED: &str = "model.layers.1.mlp.down_proj.weight";
@@ -223,6 +224,39 @@ fn an_interrupted_search_resumes_to_the_same_result() {
     let err = run_search(&mut model, &task, &cfg).unwrap_err().to_string();
     assert!(err.contains("does not match its edits"), "{err}");
     std::fs::remove_dir_all(out).unwrap();
+}
+
+/// Regression (issue 18): two ρ that keep the same rank build the same matrix, and the scan
+/// evaluated that model twice. The second now takes the first's metrics, which must be what an
+/// evaluation gives.
+#[test]
+fn candidates_that_build_the_same_matrices_are_evaluated_once() {
+    let mut model = tiny("llama");
+    let (path, _) = planted_task(&mut model, 20);
+    let task = load_task(&path).unwrap();
+    // Every matrix of the tiny llama has at most 64 columns or rows: ρ = 0.02 and 0.01 both
+    // keep rank 1, ρ = 0.5 keeps 16 or 32.
+    let cfg = SearchConfig { rhos: vec![0.5, 0.02, 0.01], ..config(Strategy::Exhaustive, 20) };
+    let report = run_search(&mut model, &task, &cfg).unwrap();
+    let matrices = model.matrices().len();
+    assert_eq!(report.candidates_evaluated, 3 * matrices);
+    assert_eq!(report.candidates_same_matrices, matrices, "one per matrix: ρ = 0.01");
+    let split = Split::new(task.items.len(), 20, cfg.seed).unwrap();
+    let items = Split::items(&task, &split.select);
+    let evaluator = Evaluator::new(&model, &items, cfg.batch_tokens).unwrap();
+    let mut engine = EditEngine::new(cfg.seed);
+    for name in [PLANTED, "model.layers.0.self_attn.k_proj.weight"] {
+        let scanned = |rho: f32| {
+            report.candidates.iter().find(|c| c.edits == vec![Edit::svd(name, rho)]).unwrap()
+        };
+        assert_eq!(scanned(0.01).select, scanned(0.02).select, "{name}");
+        engine.apply(&mut model, &[Edit::svd(name, 0.01)]).unwrap();
+        // Reports keep no per-item outcomes.
+        let fresh = Metrics { items: None, ..evaluator.evaluate(&model).unwrap() };
+        model.restore_all();
+        assert_eq!(scanned(0.01).select, fresh, "{name}: reused metrics = an evaluation");
+        assert_ne!(scanned(0.5).select, fresh, "{name}: another rank, other metrics");
+    }
 }
 
 #[test]

@@ -19,6 +19,7 @@
 mod config;
 mod gradient;
 mod greedy;
+mod same_weights;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -30,8 +31,9 @@ pub use config::{SearchConfig, Strategy};
 use gradient::rank_by_gradient;
 pub use gradient::ranking_identity;
 use greedy::{compose, marchenko_pastur};
+use same_weights::EvaluatedWeights;
 
-use crate::edits::{Edit, EditEngine, Factor};
+use crate::edits::{Edit, EditEngine, Factor, put_replacements};
 use crate::error::{Result, SearchError};
 use crate::eval::{Evaluator, Metrics};
 use crate::interval::AccuracyDelta;
@@ -72,6 +74,8 @@ struct Scan<'a> {
     resumed: usize,
     /// Single edits this process evaluated (not read from a log).
     evaluated: usize,
+    /// Of those, how many took the metrics of one with the same matrices.
+    same_matrices: usize,
     role: Role,
     /// The output folder (shards and merges share it).
     dir: Option<PathBuf>,
@@ -79,6 +83,9 @@ struct Scan<'a> {
     missing: Vec<(usize, String)>,
     /// Single edits in this process's part of the list.
     listed: usize,
+    /// What this process's evaluations replaced: a candidate that builds the same matrices as
+    /// one of them takes its metrics (`same_weights.rs`).
+    evaluated_weights: EvaluatedWeights,
 }
 
 /// What this process does in a search that may be split across processes (`shard.rs`).
@@ -118,14 +125,45 @@ impl Scan<'_> {
                     return Err(SearchError::Stopped);
                 }
                 self.evaluated += usize::from(!edits.is_empty());
-                // An edit below the cached layer makes the cache stale; the evaluator sees that
-                // from the model's weight stamp and runs the whole model.
                 let t = Instant::now();
-                self.engine.apply(self.model, edits)?;
-                let m = self.evaluator.evaluate(self.model);
-                self.model.restore_all();
+                let replacements = self.engine.replacements(self.model, edits)?;
+                let fingerprint = same_weights::fingerprint(&replacements);
+                let same = match edits.is_empty() {
+                    true => None,
+                    false => self.evaluated_weights.find(
+                        &mut self.engine,
+                        self.model,
+                        fingerprint,
+                        &replacements,
+                    )?,
+                };
+                let m = match same {
+                    Some((same, m)) => {
+                        self.same_matrices += 1;
+                        tracing::info!(
+                            candidate = %key,
+                            same_matrices_as = %crate::log::candidate_key(&same),
+                            "builds the same matrices as an evaluated candidate: its metrics"
+                        );
+                        m
+                    }
+                    None => {
+                        // An edit below the cached layer makes the cache stale; the evaluator
+                        // sees that from the model's weight stamp and runs the whole model.
+                        if let Err(e) = put_replacements(self.model, replacements) {
+                            self.model.restore_all();
+                            return Err(e);
+                        }
+                        let m = self.evaluator.evaluate(self.model);
+                        self.model.restore_all();
+                        let m = m?;
+                        if !edits.is_empty() {
+                            self.evaluated_weights.insert(fingerprint, edits, &m);
+                        }
+                        m
+                    }
+                };
                 self.progress.advance();
-                let m = m?;
                 tracing::info!(
                     candidate = %key,
                     accuracy = m.accuracy,
@@ -401,10 +439,12 @@ fn search(
         candidates: Vec::new(),
         resumed: 0,
         evaluated: 0,
+        same_matrices: 0,
         role,
         dir: cfg.out.clone(),
         missing: Vec::new(),
         listed: 0,
+        evaluated_weights: EvaluatedWeights::default(),
     };
 
     let t = Instant::now();
@@ -542,6 +582,7 @@ fn search(
         rules,
         candidates_evaluated,
         candidates_resumed: scan.resumed,
+        candidates_same_matrices: scan.same_matrices,
         candidates,
         ranking,
         gradient_loss,
