@@ -52,10 +52,11 @@ fn evaluation_split_to_fit_a_budget_scores_what_unsplit_batches_score() {
     let mut model = tiny("llama");
     let prompts: Vec<String> = (0..12).map(|i| words(300 + i, 2 + (i as usize % 5))).collect();
     let t = task("budget-eval", &prompts);
+    // No budget: one or two batches (the batching cuts where padding costs more than a batch).
     let whole = Evaluator::new(&model, &t.items, 1 << 20).unwrap();
-    assert_eq!(whole.batches(), 1);
+    assert!(whole.batches() <= 2, "{} batches", whole.batches());
     let whole = whole.evaluate(&model).unwrap();
-    // Room for about one row at a time: twelve batches instead of one.
+    // Room for about one row at a time: a batch per row or two.
     let longest = t.items.iter().map(|i| i.prompt.len() + 12).max().unwrap();
     model.set_activation_budget(Some(rows_budget(&model, Pass::Forward, 1, longest + 8)));
     let split = Evaluator::new(&model, &t.items, 1 << 20).unwrap();
