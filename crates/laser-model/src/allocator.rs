@@ -3,10 +3,11 @@
 //! A forward pass allocates and frees the same few large buffers (a batch's activations, 1–30 MB
 //! each) in every layer. glibc's malloc returns such blocks to the kernel — `mmap`/`munmap` past
 //! its dynamic threshold, or trimming the top of the heap — so every layer pays page faults and
-//! zeroing on fresh pages: a fifth of `laser eval`'s time on SmolLM2 went to the kernel
+//! zeroing on fresh pages: a quarter of `laser eval`'s time on SmolLM2 went to the kernel
 //! (`docs/BENCHMARKS.md`, issue 18). [`retain_freed_memory`] tells glibc to serve those sizes from
-//! its heap and to keep freed memory for reuse; peak memory is unchanged (freed blocks are reused,
-//! not added to), only its return to the kernel waits until the process ends.
+//! its heap and to keep freed memory for reuse. Freed blocks are reused, not added to, so the peak
+//! grows only by the top pad and fragmentation (+37 to +49 MB measured on runs peaking at 1 and
+//! 5.6 GB); memory freed after the peak goes back to the kernel only when the process ends.
 //!
 //! The setting is process-wide, so the library never applies it on its own: the `laser` command
 //! and the benchmarks call it first thing; a program embedding the engine may do the same.
