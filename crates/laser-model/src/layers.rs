@@ -321,9 +321,6 @@ pub(crate) struct Rotary {
     rotate: Tensor<2>,
     rot: usize,
     layout: RotaryLayout,
-    /// `cos` and `sin` on the host (`[positions, rot]` row-major), for the host kernel.
-    host_cos: Arc<Vec<f32>>,
-    host_sin: Arc<Vec<f32>>,
 }
 
 impl Rotary {
@@ -365,13 +362,11 @@ impl Rotary {
             r[src * rot + j] = sign;
         }
         Self {
-            cos: Tensor::from_data(TensorData::new(cos.clone(), [positions, rot]), device),
-            sin: Tensor::from_data(TensorData::new(sin.clone(), [positions, rot]), device),
+            cos: Tensor::from_data(TensorData::new(cos, [positions, rot]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [positions, rot]), device),
             rotate: Tensor::from_data(TensorData::new(r, [rot, rot]), device),
             rot,
             layout,
-            host_cos: Arc::new(cos),
-            host_sin: Arc::new(sin),
         }
     }
 
@@ -416,7 +411,7 @@ impl Rotary {
             x,
             self.rot,
             self.layout == RotaryLayout::Interleaved,
-            (&self.host_cos, &self.host_sin),
+            (&self.cos, &self.sin),
             |row, ti| position(row / h, ti),
         )
     }

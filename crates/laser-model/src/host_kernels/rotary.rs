@@ -11,12 +11,12 @@ use burn::tensor::Tensor;
 /// Rotates the first `rot` dimensions of every head of a plain flex `x: [B, H, T, hd]`, token
 /// (b, t) of head block `b·H + h` at table row `position(b·H + h, t)`; `None` when `x` is not
 /// one. Pairs: `j ↔ j + rot/2` (HF `rotate_half`) or, `interleaved`, `2i ↔ 2i + 1` (GPT-J);
-/// `tables` are `cos` and `sin`, `[positions, rot]` row-major.
+/// `tables` are `cos` and `sin`, `[positions, rot]` flex tensors (read in place).
 pub(crate) fn rotary(
     x: &Tensor<4>,
     rot: usize,
     interleaved: bool,
-    tables: (&[f32], &[f32]),
+    tables: (&Tensor<2>, &Tensor<2>),
     position: impl Fn(usize, usize) -> usize + Sync,
 ) -> Option<Tensor<4>> {
     let flex = flex_f32(x)?;
@@ -26,7 +26,8 @@ pub(crate) fn rotary(
         return None;
     }
     let xs = row_major(&flex);
-    let (cos, sin) = tables;
+    let (cos, sin) = (flex_f32(tables.0)?, flex_f32(tables.1)?);
+    let (cos, sin) = (row_major(&cos), row_major(&sin));
     let half = rot / 2;
     let mut out = vec![0.0f32; xs.len()];
     let block = t * hd;
