@@ -235,7 +235,7 @@ pub(crate) fn host_product(
 ) -> Vec<f32> {
     let n = if transpose { w.rows } else { w.cols };
     let lhs = MatRef::from_row_major_slice(lhs, m, k);
-    let mut out = vec![0.0f32; m * n];
+    let mut out = host_kernels::zeroed(m * n);
     // Threads only pay off past a few MFLOP (decoding one token is far below).
     let par = if m * k * n >= 1 << 22 { Par::rayon(0) } else { Par::Seq };
     w.with_f32(|ws| {
@@ -255,6 +255,9 @@ pub(crate) fn host_product(
 
 /// RMSNorm (llama): `x / sqrt(mean(x²) + ε) · w`.
 pub(crate) fn rms_norm(x: Tensor<3>, w: Tensor<3>, eps: f64) -> Tensor<3> {
+    if let Some(out) = host_kernels::rms_norm(&x, &w, eps) {
+        return out;
+    }
     let ms = x.clone().powi_scalar(2).mean_dim(2);
     x * (ms + eps).sqrt().recip() * w
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ModelError, Result};
@@ -59,7 +60,16 @@ impl HostTensor {
 
 /// Fails on the first NaN or infinity of the values of tensor `name`.
 pub(crate) fn check_finite(name: &str, data: &[f32]) -> Result<()> {
-    match data.iter().position(|x| !x.is_finite()) {
+    // In parallel chunks: a serial scan of SmolLM2's weights was 0.2 s of every command's start.
+    const CHUNK: usize = 1 << 16;
+    let first_bad = |c: &[f32]| c.iter().position(|x| !x.is_finite());
+    let bad = data
+        .par_chunks(CHUNK)
+        .map(first_bad)
+        .enumerate()
+        .find_first(|(_, at)| at.is_some())
+        .and_then(|(chunk, at)| at.map(|i| chunk * CHUNK + i));
+    match bad {
         None => Ok(()),
         Some(index) => {
             Err(ModelError::NonFinite { name: name.to_owned(), index, value: data[index] })
@@ -199,4 +209,26 @@ fn bytemuck_f32(data: &[f32]) -> &[u8] {
     // SAFETY: f32 has no padding and any byte pattern is a valid u8; alignment only decreases.
     // safetensors stores little-endian, which is every platform this crate targets.
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parallel scan reports the first bad value, wherever the chunks split.
+    #[test]
+    fn check_finite_names_the_first_bad_index_across_chunks() {
+        let mut data = vec![0.5f32; 3 * (1 << 16) + 5];
+        assert!(check_finite("w", &data).is_ok());
+        data[150_000] = f32::NAN;
+        data[70_000] = f32::INFINITY;
+        match check_finite("w", &data) {
+            Err(ModelError::NonFinite { name, index, value }) => {
+                assert_eq!((name.as_str(), index, value), ("w", 70_000, f32::INFINITY));
+            }
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+        data[3] = f32::NEG_INFINITY;
+        assert!(matches!(check_finite("w", &data), Err(ModelError::NonFinite { index: 3, .. })));
+    }
 }

@@ -6,7 +6,7 @@
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use super::{exp_slice, flex_f32, from_vec, row_major};
+use super::{exp_slice, flex_f32, from_vec, row_major, zeroed};
 use burn::tensor::Tensor;
 
 /// The sizes of one attention call.
@@ -134,7 +134,7 @@ pub(crate) fn attention_forward(
         })
         .collect();
     // Scatter into [B, Tq, H, hd]: head g·rep + r of query t.
-    let mut data = vec![0.0f32; s.batch * tq * s.heads * hd];
+    let mut data = zeroed(s.batch * tq * s.heads * hd);
     let mut kept = Vec::with_capacity(if keep_probabilities { units.len() } else { 0 });
     for (unit, (out, probs)) in units.into_iter().enumerate() {
         let (bi, g) = (unit / s.kv_heads, unit % s.kv_heads);
@@ -196,9 +196,9 @@ pub(crate) fn attention_backward(
             (dq, dk, dv)
         })
         .collect();
-    let mut dq = vec![0.0f32; q.len()];
-    let mut dk = vec![0.0f32; k.len()];
-    let mut dv = vec![0.0f32; v.len()];
+    let mut dq = zeroed(q.len());
+    let mut dk = zeroed(k.len());
+    let mut dv = zeroed(v.len());
     for (unit, (uq, uk, uv)) in units.into_iter().enumerate() {
         let (qo, ko) = s.offsets(unit);
         dq[qo..qo + uq.len()].copy_from_slice(&uq);
