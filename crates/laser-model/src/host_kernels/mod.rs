@@ -1,5 +1,5 @@
 //! Fused inference kernels on the flex backend's own buffers: SiLU·up, RMSNorm, rotary
-//! embeddings and masked attention.
+//! embeddings, masked attention and the scoring of target tokens.
 //!
 //! Built from burn ops, these steps ran as many single-threaded passes over the activations with
 //! libm's scalar `expf` (a profile of the forward pass: SiLU 28% of the main thread, attention
@@ -11,6 +11,7 @@ mod attention;
 mod exp;
 mod norm;
 mod rotary;
+mod scoring;
 
 use std::borrow::Cow;
 
@@ -23,6 +24,7 @@ pub(crate) use attention::{AttentionShape, attention, attention_backward, attent
 pub(crate) use exp::exp_slice;
 pub(crate) use norm::rms_norm;
 pub(crate) use rotary::rotary;
+pub(crate) use scoring::target_log_probs;
 
 /// Rows below this many elements run on the calling thread (rayon's split costs more).
 const PARALLEL_MIN: usize = 1 << 15;

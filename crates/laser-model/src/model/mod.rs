@@ -692,7 +692,12 @@ impl Model {
         }
         let rows = self.checked_target_rows(prep, targets)?;
         let hidden = self.final_hidden(&self.params, prep, from);
-        let lp = activation::log_softmax(self.head_rows(&self.params, prep, hidden, rows), 1);
+        let logits = self.head_rows(&self.params, prep, hidden, rows);
+        let tokens: Vec<u32> = targets.iter().map(|t| t.token).collect();
+        if let Some(scored) = crate::host_kernels::target_log_probs(&logits, &tokens) {
+            return Ok(scored);
+        }
+        let lp = activation::log_softmax(logits, 1);
         let top = lp.clone().argmax(1).reshape([targets.len()]);
         let top = top
             .into_data()
