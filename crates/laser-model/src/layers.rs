@@ -255,7 +255,9 @@ pub(crate) fn host_product(
 
 /// RMSNorm (llama): `x / sqrt(mean(x²) + ε) · w`.
 pub(crate) fn rms_norm(x: Tensor<3>, w: Tensor<3>, eps: f64) -> Tensor<3> {
-    if let Some(out) = host_kernels::rms_norm(&x, &w, eps) {
+    if let Some(out) =
+        host_kernels::rms_norm(&x, &w, eps).or_else(|| autodiff_ops::rms_norm(&x, &w, eps))
+    {
         return out;
     }
     let ms = x.clone().powi_scalar(2).mean_dim(2);
@@ -402,21 +404,22 @@ impl Rotary {
         self.rotate_with(x, cos, sin)
     }
 
-    /// The rotation on the host for a plain flex `x` (`None` otherwise), token (b, t) at
-    /// `position(b, t)` (within the table).
+    /// The rotation on the host for a plain or autodiff flex `x` (`None` otherwise), token
+    /// (b, t) at `position(b, t)` (within the table).
     fn host_rotate(
         &self,
         x: &Tensor<4>,
         position: impl Fn(usize, usize) -> usize + Sync,
     ) -> Option<Tensor<4>> {
-        let h = x.dims()[1];
-        host_kernels::rotary(
-            x,
-            self.rot,
-            self.layout == RotaryLayout::Interleaved,
-            (&self.cos, &self.sin),
-            |row, ti| position(row / h, ti),
-        )
+        let [b, h, t, _] = x.dims();
+        let interleaved = self.layout == RotaryLayout::Interleaved;
+        let tables = (&self.cos, &self.sin);
+        host_kernels::rotary(x, self.rot, interleaved, tables, |row, ti| position(row / h, ti))
+            .or_else(|| {
+                let positions = (0..b).flat_map(|bi| (0..t).map(move |ti| (bi, ti)));
+                let positions = positions.map(|(bi, ti)| position(bi, ti)).collect();
+                autodiff_ops::rotary(x, tables, self.rot, interleaved, positions)
+            })
     }
 
     fn rotate_with(&self, x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {

@@ -5,6 +5,8 @@
 mod attention;
 mod gated;
 mod linear;
+mod norm;
+mod rotary;
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -17,6 +19,8 @@ use crate::host_kernels::row_major;
 pub(crate) use attention::attention;
 pub(crate) use gated::silu_mul;
 pub(crate) use linear::{TapTarget, linear};
+pub(crate) use norm::rms_norm;
+pub(crate) use rotary::rotary;
 
 /// The autodiff flavour of the flex backend that `Device::autodiff()` produces.
 type FlexAutodiff = Autodiff<Flex, NoCheckpointing>;

@@ -22,8 +22,8 @@ use rayon::prelude::*;
 
 pub(crate) use attention::{AttentionShape, attention, attention_backward, attention_forward};
 pub(crate) use exp::exp_slice;
-pub(crate) use norm::rms_norm;
-pub(crate) use rotary::rotary;
+pub(crate) use norm::{rms_norm, rms_norm_backward, rms_norm_values};
+pub(crate) use rotary::{RotaryTables, rotary, rotary_values};
 pub(crate) use scoring::target_log_probs;
 
 /// Rows below this many elements run on the calling thread (rayon's split costs more).
