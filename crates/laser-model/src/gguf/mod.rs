@@ -127,10 +127,16 @@ impl GgmlType {
 /// Dequantizes `n` weights of type `ty` from `bytes` (which must hold exactly their blocks).
 pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(n);
+    dequantize_into(ty, bytes, &mut out);
+    out
+}
+
+/// [`dequantize`] appending to `out` (which then needs no allocation when it has the room).
+pub(crate) fn dequantize_into(ty: GgmlType, bytes: &[u8], out: &mut Vec<f32>) {
     match ty {
-        GgmlType::F32 => decode_into(FloatBytes::F32, bytes, &mut out),
-        GgmlType::F16 => decode_into(FloatBytes::F16, bytes, &mut out),
-        GgmlType::BF16 => decode_into(FloatBytes::Bf16, bytes, &mut out),
+        GgmlType::F32 => decode_into(FloatBytes::F32, bytes, out),
+        GgmlType::F16 => decode_into(FloatBytes::F16, bytes, out),
+        GgmlType::BF16 => decode_into(FloatBytes::Bf16, bytes, out),
         GgmlType::Q8_0 => {
             for block in bytes.chunks_exact(34) {
                 let d = f16_at(&block[0..2]);
@@ -189,11 +195,10 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Vec<f32> {
                 _ => kquants::q8_k,
             };
             for block in bytes.chunks_exact(size) {
-                f(block, &mut out);
+                f(block, out);
             }
         }
     }
-    out
 }
 
 /// A tensor's entry in the table.
@@ -423,10 +428,15 @@ impl GgufFile {
 
     /// Dequantizes a tensor to f32 in HF (row-major, outermost-first) shape.
     pub fn tensor(&self, info: &GgufTensorInfo) -> HostTensor {
-        let n = info.dims.iter().product();
-        let data = dequantize(info.ty, &self.mmap[info.range.clone()], n);
-        // `parse` checked that the byte range holds exactly the product of the dims.
+        let mut data = Vec::with_capacity(info.dims.iter().product());
+        self.dequantize_into(info, &mut data);
         HostTensor { shape: info.dims.iter().rev().copied().collect(), data }
+    }
+
+    /// Appends a tensor's values, dequantized to f32 and in HF order, to `out`.
+    pub(crate) fn dequantize_into(&self, info: &GgufTensorInfo, out: &mut Vec<f32>) {
+        // `parse` checked that the byte range holds exactly the product of the dims.
+        dequantize_into(info.ty, &self.mmap[info.range.clone()], out);
     }
 
     pub(crate) fn meta(&self, key: &str) -> Result<&GgufValue> {
