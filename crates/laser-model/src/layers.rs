@@ -411,15 +411,11 @@ impl Rotary {
         x: &Tensor<4>,
         position: impl Fn(usize, usize) -> usize + Sync,
     ) -> Option<Tensor<4>> {
-        let [b, h, t, _] = x.dims();
+        let h = x.dims()[1];
         let interleaved = self.layout == RotaryLayout::Interleaved;
         let tables = (&self.cos, &self.sin);
         host_kernels::rotary(x, self.rot, interleaved, tables, |row, ti| position(row / h, ti))
-            .or_else(|| {
-                let positions = (0..b).flat_map(|bi| (0..t).map(move |ti| (bi, ti)));
-                let positions = positions.map(|(bi, ti)| position(bi, ti)).collect();
-                autodiff_ops::rotary(x, tables, self.rot, interleaved, positions)
-            })
+            .or_else(|| autodiff_ops::rotary(x, tables, self.rot, interleaved, &position))
     }
 
     fn rotate_with(&self, x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {

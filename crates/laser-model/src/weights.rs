@@ -62,13 +62,9 @@ impl HostTensor {
 pub(crate) fn check_finite(name: &str, data: &[f32]) -> Result<()> {
     // In parallel chunks: a serial scan of SmolLM2's weights was 0.2 s of every command's start.
     const CHUNK: usize = 1 << 16;
-    let first_bad = |c: &[f32]| c.iter().position(|x| !x.is_finite());
-    let bad = data
-        .par_chunks(CHUNK)
-        .map(first_bad)
-        .enumerate()
-        .find_first(|(_, at)| at.is_some())
-        .and_then(|(chunk, at)| at.map(|i| chunk * CHUNK + i));
+    let bad = data.par_chunks(CHUNK).enumerate().find_map_first(|(chunk, values)| {
+        values.iter().position(|x| !x.is_finite()).map(|i| chunk * CHUNK + i)
+    });
     match bad {
         None => Ok(()),
         Some(index) => {

@@ -17,14 +17,14 @@ use super::{FlexAutodiff, flex_from_vec, row_major};
 use crate::host_kernels::{RotaryTables, rotary_values};
 
 /// Rotates the first `rot` dimensions of every head of an f32 autodiff flex `x: [B, H, T, hd]`,
-/// token (b, t) at table row `positions[b·T + t]` of `cos` and `sin` (`[positions, rot]`);
-/// `None` when an input is not such a tensor or a position lies outside the tables.
+/// token (b, t) at table row `position(b, t)` of `cos` and `sin` (`[positions, rot]`); `None`
+/// when an input is not such a tensor or a position lies outside the tables.
 pub(crate) fn rotary(
     x: &Tensor<4>,
     (cos, sin): (&Tensor<2>, &Tensor<2>),
     rot: usize,
     interleaved: bool,
-    positions: Vec<usize>,
+    position: impl Fn(usize, usize) -> usize,
 ) -> Option<Tensor<4>> {
     let dims = x.dims();
     let [b, _, t, hd] = dims;
@@ -33,9 +33,7 @@ pub(crate) fn rotary(
         && rot <= hd
         && rot.is_multiple_of(2)
         && cos.dims() == [table_rows, rot]
-        && sin.dims() == cos.dims()
-        && positions.len() == b * t
-        && positions.iter().all(|&p| p < table_rows);
+        && sin.dims() == cos.dims();
     if !fits {
         return None;
     }
@@ -43,6 +41,14 @@ pub(crate) fn rotary(
     let [ca, sa] = [cos, sin].map(|t| t.clone().try_into_primitive::<FlexAutodiff>().ok());
     let (ca, sa) = (ca?, sa?);
     if [&xa, &ca, &sa].iter().any(|t| t.primitive().dtype() != DType::F32) {
+        return None;
+    }
+    // Kept for the backward; built only once the inputs are known to be this op's.
+    let positions: Vec<usize> = (0..b)
+        .flat_map(|bi| (0..t).map(move |ti| (bi, ti)))
+        .map(|(bi, ti)| position(bi, ti))
+        .collect();
+    if positions.iter().any(|&p| p >= table_rows) {
         return None;
     }
     let state = RotaryState {

@@ -214,6 +214,13 @@ pub struct GgufTensorInfo {
     pub range: std::ops::Range<usize>,
 }
 
+impl GgufTensorInfo {
+    /// The shape in HF order (outermost first; GGUF lists the innermost dimension first).
+    pub fn hf_shape(&self) -> Vec<usize> {
+        self.dims.iter().rev().copied().collect()
+    }
+}
+
 /// A parsed GGUF file (the data stays memory-mapped).
 #[derive(Debug)]
 pub struct GgufFile {
@@ -430,7 +437,7 @@ impl GgufFile {
     pub fn tensor(&self, info: &GgufTensorInfo) -> HostTensor {
         let mut data = Vec::with_capacity(info.dims.iter().product());
         self.dequantize_into(info, &mut data);
-        HostTensor { shape: info.dims.iter().rev().copied().collect(), data }
+        HostTensor { shape: info.hf_shape(), data }
     }
 
     /// Appends a tensor's values, dequantized to f32 and in HF order, to `out`.

@@ -111,7 +111,7 @@ impl GgufModel {
             .for_each(|(out, (info, _))| f.dequantize_into(info, out));
         let mut weights = WeightMap::new();
         for ((info, hf), data) in named.into_iter().zip(buffers) {
-            let mut t = HostTensor { shape: info.dims.iter().rev().copied().collect(), data };
+            let mut t = HostTensor { shape: info.hf_shape(), data };
             if arch == "llama" && info.name.ends_with("attn_q.weight") {
                 t = checked_unpermute(t, heads, &info.name, path)?;
             } else if arch == "llama" && info.name.ends_with("attn_k.weight") {

@@ -1,6 +1,7 @@
-//! RMSNorm in one pass per row, parallel over rows, and its backward for the gradient pass. burn's version (square, mean, add ε, square
-//! root, reciprocal, two broadcast products) was six passes over the activations on the main
-//! thread while the workers waited: 0.35 s of a `laser eval` run's ~3 s of serial time.
+//! RMSNorm in one pass per row, parallel over rows, and its backward for the gradient pass.
+//! burn's version (square, mean, add ε, square root, reciprocal, two broadcast products) was six
+//! passes over the activations on the main thread while the workers waited: 0.35 s of a
+//! `laser eval` run's ~3 s of serial time.
 
 use rayon::prelude::*;
 
@@ -31,8 +32,7 @@ pub(crate) fn rms_norm_values(xs: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
         }
     };
     if xs.len() >= PARALLEL_MIN {
-        // Whole rows per task, ~16k elements each.
-        let rows = (PARALLEL_MIN / 2 / d).max(1) * d;
+        let rows = task_elements(d);
         out.par_chunks_mut(rows).zip(xs.par_chunks(rows)).for_each(|(o, x)| {
             o.chunks_exact_mut(d).zip(x.chunks_exact(d)).for_each(kernel);
         });
@@ -69,8 +69,8 @@ pub(crate) fn rms_norm_backward(
         }
         dw
     };
-    let rows = if xs.len() >= PARALLEL_MIN { (PARALLEL_MIN / 2 / d).max(1) * d } else { xs.len() };
     let parts: Vec<Vec<f32>> = if xs.len() >= PARALLEL_MIN {
+        let rows = task_elements(d);
         dx.par_chunks_mut(rows)
             .zip(xs.par_chunks(rows).zip(dy.par_chunks(rows)))
             .map(|(o, (x, g))| kernel(o, x, g))
@@ -86,6 +86,11 @@ pub(crate) fn rms_norm_backward(
         sum
     });
     (dx, dw)
+}
+
+/// Elements of one parallel task: whole `d`-wide rows, ~16k elements.
+fn task_elements(d: usize) -> usize {
+    (PARALLEL_MIN / 2 / d).max(1) * d
 }
 
 /// `mean(x²)`, summed in eight lanes (vectorised) and then across them.
