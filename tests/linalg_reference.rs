@@ -7,9 +7,9 @@ use laser::linalg::faer::MatRef;
 use laser::linalg::{sigma_gradient, thin_svd};
 use safetensors::{Dtype, SafeTensors};
 
-const FAMILIES: [&str; 11] = [
+const FAMILIES: [&str; 12] = [
     "llama", "gpt2", "gptj", "gpt_neox", "roberta", "llama3", "qwen2", "mistral", "qwen3", "phi3",
-    "gemma2",
+    "gemma2", "gemma3",
 ];
 
 fn fixture(family: &str, file: &str) -> Vec<u8> {

@@ -60,7 +60,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ModelArg {
-    /// HF model folder or .gguf file (default: SmolLM2-135M-Instruct, fetched on first use).
+    /// HF model folder, .gguf file, or a built-in model's name — smollm2-135m (the default) or
+    /// gemma-3-270m — fetched on first use.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// How the editable matrices are stored: f32, or bf16 (half their memory; computation stays

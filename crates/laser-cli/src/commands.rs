@@ -20,7 +20,7 @@ use crate::config::{self, SplitChoice};
 use crate::exit::usage;
 use crate::memory::{ByteSize, apply_budget};
 use crate::progress::Bars;
-use crate::resources::{bundled_task, default_model, write_atomic};
+use crate::resources::{bundled_task, resolve_model, write_atomic};
 
 /// Shared by every command: which backend, and whether to narrate on stderr.
 pub struct Env {
@@ -53,14 +53,14 @@ fn print_json(v: &serde_json::Value) {
 }
 
 fn load_model(env: &Env, arg: &ModelArg, bars: &Bars) -> anyhow::Result<Model> {
-    let path = match &arg.model {
-        Some(p) => p.clone(),
-        None => default_model(!bars.enabled())?,
-    };
+    let path = resolve_model(arg.model.as_deref(), !bars.enabled())?;
     bars.note(&format!("loading {}", path.display()));
     let device = env.backend.device()?;
     let t = std::time::Instant::now();
     let mut model = Model::load(&path, device)?;
+    for note in model.load_notes() {
+        bars.note(note);
+    }
     model.set_matrix_dtype(arg.dtype)?;
     tracing::info!(
         model = %path.display(),

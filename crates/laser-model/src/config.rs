@@ -23,6 +23,10 @@ pub enum Family {
     /// Gemma2ForCausalLM: scaled embeddings, `(1 + w)` RMSNorms around attention and MLP,
     /// logit soft-capping.
     Gemma2,
+    /// Gemma3ForCausalLM (`gemma3_text`), and the language model of Gemma3ForConditionalGeneration:
+    /// Gemma 2's layout with per-head `(1 + w)` RMSNorms on q and k, sliding-window and full layers
+    /// with their own RoPE bases, no attention soft-cap.
+    Gemma3,
     /// GPT2LMHeadModel.
     Gpt2,
     /// GPTJForCausalLM.
@@ -35,7 +39,7 @@ pub enum Family {
 
 impl Family {
     /// The name used in reports and `laser inspect` (`llama`, `mistral`, `qwen2`, `qwen3`, `phi3`,
-    /// `gemma2`, `gpt2`, `gptj`, `gpt_neox`, `roberta`).
+    /// `gemma2`, `gemma3`, `gpt2`, `gptj`, `gpt_neox`, `roberta`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Llama => "llama",
@@ -44,6 +48,7 @@ impl Family {
             Self::Qwen3 => "qwen3",
             Self::Phi3 => "phi3",
             Self::Gemma2 => "gemma2",
+            Self::Gemma3 => "gemma3",
             Self::Gpt2 => "gpt2",
             Self::Gptj => "gptj",
             Self::GptNeox => "gpt_neox",
@@ -132,6 +137,19 @@ impl Llama3RopeScaling {
     }
 }
 
+/// Layers that attend within a sliding window, computed (not refused): Gemma 3 mixes them with
+/// full-attention layers, each kind with its own RoPE base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalAttention {
+    /// A query at position p sees keys at positions p − window + 1 ..= p on a sliding layer (HF's
+    /// `kv_idx > q_idx − sliding_window`, llama.cpp's `p1 − p0 < n_swa`).
+    pub window: usize,
+    /// Per layer, whether it slides.
+    pub sliding: Vec<bool>,
+    /// RoPE base of the sliding layers (`rope_local_base_freq`); never scaled.
+    pub rope_theta: f64,
+}
+
 /// The architecture hyper-parameters every family shares, normalised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
@@ -187,6 +205,11 @@ pub struct ModelConfig {
     /// Scores are scaled by `attention_scalar^-½` instead of `head_dim^-½` (Gemma 2's
     /// `query_pre_attn_scalar`).
     pub attention_scalar: Option<f64>,
+    /// Linear RoPE scaling (`rope_type: linear`): inverse frequencies divided by this factor.
+    pub rope_linear_factor: Option<f64>,
+    /// Sliding-window layers computed within their window (Gemma 3); `sliding_window` above is
+    /// the limit of families that refuse longer sequences instead.
+    pub local_attention: Option<LocalAttention>,
     /// The raw `config.json` (kept for export).
     pub raw: serde_json::Value,
 }
@@ -226,6 +249,67 @@ pub(crate) struct ConfigReader<'a> {
     rope: Option<RopeParameters>,
     /// Llama 3.x RoPE scaling, parsed for every family that rotates.
     pub(crate) rope_scaling: Option<Llama3RopeScaling>,
+    /// Linear RoPE scaling's factor, parsed for every family that rotates.
+    pub(crate) rope_linear_factor: Option<f64>,
+}
+
+impl<'a> ConfigReader<'a> {
+    /// A reader over one config object (`config.json`, or a nested `text_config`), its RoPE
+    /// scaling parsed and checked.
+    pub(crate) fn new(raw: &'a serde_json::Value, path: &'a Path) -> Result<Self> {
+        let rope: Option<RopeParameters> = field(raw, &["rope_parameters", "rope_scaling"], path)?;
+        let mut rope_linear_factor = None;
+        let rope_scaling = match rope.as_ref().and_then(|r| r.rope_type.as_deref()) {
+            None | Some("default") => None,
+            Some("linear") => {
+                let factor = rope.as_ref().and_then(|r| r.factor);
+                match factor {
+                    Some(f) if f.is_finite() && f > 0.0 => rope_linear_factor = Some(f),
+                    _ => {
+                        return Err(ModelError::config(
+                            path,
+                            "rope_type `linear` needs a positive `factor`",
+                        ));
+                    }
+                }
+                None
+            }
+            Some("llama3") => {
+                let r = rope.as_ref().expect("has a rope_type");
+                let need = |v: Option<f64>, key: &str| {
+                    v.filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
+                        ModelError::config(
+                            path,
+                            format!("rope_type `llama3` needs a positive `{key}`"),
+                        )
+                    })
+                };
+                let s = Llama3RopeScaling {
+                    factor: need(r.factor, "factor")?,
+                    low_freq_factor: need(r.low_freq_factor, "low_freq_factor")?,
+                    high_freq_factor: need(r.high_freq_factor, "high_freq_factor")?,
+                    original_max_position_embeddings: need(
+                        r.original_max_position_embeddings,
+                        "original_max_position_embeddings",
+                    )?,
+                };
+                if s.high_freq_factor <= s.low_freq_factor {
+                    return Err(ModelError::config(
+                        path,
+                        "rope_type `llama3` needs high_freq_factor > low_freq_factor",
+                    ));
+                }
+                Some(s)
+            }
+            Some(kind) => {
+                return Err(ModelError::config(
+                    path,
+                    format!("unsupported rope_type `{kind}` (supported: default, linear, llama3)"),
+                ));
+            }
+        };
+        Ok(ConfigReader { raw, path, rope, rope_scaling, rope_linear_factor })
+    }
 }
 
 impl ConfigReader<'_> {
@@ -280,58 +364,27 @@ impl ModelConfig {
             return Err(ModelError::config(path, "expected a JSON object"));
         }
         let model_type: String = required(&raw, &["model_type"], path)?;
-        let rope: Option<RopeParameters> = field(&raw, &["rope_parameters", "rope_scaling"], path)?;
-        let rope_scaling = match rope.as_ref().and_then(|r| r.rope_type.as_deref()) {
-            None | Some("default") => None,
-            Some("llama3") => {
-                let r = rope.as_ref().expect("has a rope_type");
-                let need = |v: Option<f64>, key: &str| {
-                    v.filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
-                        ModelError::config(
-                            path,
-                            format!("rope_type `llama3` needs a positive `{key}`"),
-                        )
-                    })
-                };
-                let s = Llama3RopeScaling {
-                    factor: need(r.factor, "factor")?,
-                    low_freq_factor: need(r.low_freq_factor, "low_freq_factor")?,
-                    high_freq_factor: need(r.high_freq_factor, "high_freq_factor")?,
-                    original_max_position_embeddings: need(
-                        r.original_max_position_embeddings,
-                        "original_max_position_embeddings",
-                    )?,
-                };
-                if s.high_freq_factor <= s.low_freq_factor {
-                    return Err(ModelError::config(
-                        path,
-                        "rope_type `llama3` needs high_freq_factor > low_freq_factor",
-                    ));
-                }
-                Some(s)
-            }
-            Some(kind) => {
-                return Err(ModelError::config(
-                    path,
-                    format!("unsupported rope_type `{kind}` (supported: default, llama3)"),
-                ));
-            }
-        };
-        let r = ConfigReader { raw: &raw, path, rope, rope_scaling };
-        let cfg = match model_type.as_str() {
+        let r = ConfigReader::new(&raw, path)?;
+        let mut cfg = match model_type.as_str() {
             "llama" | "mistral" | "qwen2" | "qwen3" => crate::llama::parse_config(&r, &model_type)?,
             "phi3" => crate::phi3::parse_config(&r)?,
             "gemma2" => crate::gemma2::parse_config(&r)?,
+            "gemma3_text" | "gemma3" => crate::gemma3::parse_config(&r, &model_type)?,
             "gpt2" | "gptj" => crate::gpt2::parse_config(&r, &model_type)?,
             "gpt_neox" => crate::gpt_neox::parse_config(&r)?,
             "roberta" => crate::roberta::parse_config(&r)?,
             other => {
                 return Err(ModelError::Unsupported(format!(
-                    "{}: model_type `{other}` (supported: llama, mistral, qwen2, qwen3, phi3, gemma2, gpt2, gptj, gpt_neox, roberta)",
+                    "{}: model_type `{other}` (supported: llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, gemma3, gpt2, gptj, gpt_neox, roberta)",
                     path.display()
                 )));
             }
         };
+        // Linear RoPE scaling means the same for every rotary family (HF divides the inverse
+        // frequencies); a family that reads its own (Gemma 3's per-layer-type form) has set it.
+        if cfg.rope_linear_factor.is_none() {
+            cfg.rope_linear_factor = r.rope_linear_factor;
+        }
         cfg.validate(path)?;
         Ok(cfg)
     }
@@ -366,6 +419,8 @@ impl ModelConfig {
             attn_logit_softcap: None,
             final_logit_softcap: None,
             attention_scalar: None,
+            rope_linear_factor: None,
+            local_attention: None,
             raw: serde_json::Value::Null,
         }
     }
@@ -391,7 +446,12 @@ impl ModelConfig {
         }
         let explicit_head_dim = matches!(
             self.family,
-            Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 | Family::Gemma2
+            Family::Llama
+                | Family::Mistral
+                | Family::Qwen2
+                | Family::Qwen3
+                | Family::Gemma2
+                | Family::Gemma3
         );
         if !explicit_head_dim && self.num_heads * self.head_dim != self.hidden_size {
             return bad(format!(
@@ -413,6 +473,24 @@ impl ModelConfig {
         }
         if self.sliding_window == Some(0) {
             return bad("`sliding_window` is 0".into());
+        }
+        if let Some(local) = &self.local_attention {
+            if local.window == 0 {
+                return bad("`sliding_window` is 0".into());
+            }
+            if local.sliding.len() != self.num_layers {
+                return bad(format!(
+                    "`layer_types` has {} entries for {} layers",
+                    local.sliding.len(),
+                    self.num_layers
+                ));
+            }
+            if !(local.rope_theta.is_finite() && local.rope_theta > 0.0) {
+                return bad(format!("local RoPE base {} must be positive", local.rope_theta));
+            }
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta >= 0.0) {
+            return bad(format!("RoPE base {} must be finite and not negative", self.rope_theta));
         }
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
             return bad(format!("norm epsilon {} must be positive", self.norm_eps));

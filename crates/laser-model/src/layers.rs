@@ -333,6 +333,7 @@ impl Rotary {
         rot: usize,
         theta: f64,
         scaling: Option<&Llama3RopeScaling>,
+        linear_factor: Option<f64>,
         positions: usize,
         layout: RotaryLayout,
         device: &Device,
@@ -341,6 +342,7 @@ impl Rotary {
         let inv_freq: Vec<f64> = (0..half)
             .map(|i| 1.0 / theta.powf((2 * i) as f64 / rot as f64))
             .map(|f| scaling.map_or(f, |s| s.scale(f)))
+            .map(|f| linear_factor.map_or(f, |s| f / s))
             .collect();
         let freq_of = |j: usize| match layout {
             RotaryLayout::Half => inv_freq[j % half],
@@ -493,19 +495,17 @@ fn masked_value(device: &Device) -> f32 {
     if crate::model::is_cpu(device) { f32::NEG_INFINITY } else { -1e9 }
 }
 
-/// Additive mask `[B, 1, T, prefix + T]` for packed rows (a prompt followed by several
-/// continuations) after `prefix` cached tokens every row shares: token i sees the whole prefix,
-/// and token j ≤ i of its row when j is in the prompt (segment 0) or in i's own continuation.
-/// Padding as in [`attention_mask`].
-pub(crate) fn packed_attention_mask(
+/// Which keys each query of packed rows (a prompt followed by several continuations) may not
+/// see, `[B, T, prefix + T]` row-major, after `prefix` cached tokens every row shares: token i
+/// sees the whole prefix, and token j ≤ i of its row when j is in the prompt (segment 0) or in
+/// i's own continuation. Padding as in [`attention_mask_data`].
+pub(crate) fn packed_attention_mask_data(
     segments: &[Vec<u16>],
     t: usize,
     prefix: usize,
-    device: &Device,
-) -> Tensor<4> {
+) -> Vec<bool> {
     let tk = prefix + t;
-    let masked = masked_value(device);
-    let mut data = vec![0.0f32; segments.len() * t * tk];
+    let mut hidden = vec![false; segments.len() * t * tk];
     for (bi, seg) in segments.iter().enumerate() {
         let len = seg.len();
         for i in 0..t {
@@ -513,40 +513,52 @@ pub(crate) fn packed_attention_mask(
                 let visible =
                     j < len && (i >= len || (j <= i && (seg[j] == 0 || seg[j] == seg[i])));
                 if !visible {
-                    data[(bi * t + i) * tk + prefix + j] = masked;
+                    hidden[(bi * t + i) * tk + prefix + j] = true;
                 }
             }
         }
     }
-    Tensor::from_data(TensorData::new(data, [segments.len(), 1, t, tk]), device)
+    hidden
 }
 
-/// Additive attention mask `[B, 1, Tq, offset + Tq]` for queries at positions `offset..offset+Tq`:
-/// 0 where a query may see a key, [`masked_value`] elsewhere. `lengths` are each sequence's total length
-/// (cached prefix included); keys past it are hidden, and causal masks also hide later keys.
-/// Padded query rows see the real keys, so no row is all-masked (their outputs are never read).
-pub(crate) fn attention_mask(
+/// Which keys each query at positions `offset..offset+Tq` may not see, `[B, Tq, offset + Tq]`
+/// row-major. `lengths` are each sequence's total length (cached prefix included); keys past it
+/// are hidden, and causal masks also hide later keys. Padded query rows see the real keys, so no
+/// row is all-masked (their outputs are never read).
+pub(crate) fn attention_mask_data(
     lengths: &[usize],
     tq: usize,
     offset: usize,
     causal: bool,
-    device: &Device,
-) -> Tensor<4> {
+) -> Vec<bool> {
     let tk = offset + tq;
-    let masked = masked_value(device);
-    let mut data = vec![0.0f32; lengths.len() * tq * tk];
+    let mut hidden = vec![false; lengths.len() * tq * tk];
     for (bi, &len) in lengths.iter().enumerate() {
         for i in 0..tq {
             let pos = offset + i;
             for j in 0..tk {
                 let visible = j < len && (!causal || j <= pos || pos >= len);
                 if !visible {
-                    data[(bi * tq + i) * tk + j] = masked;
+                    hidden[(bi * tq + i) * tk + j] = true;
                 }
             }
         }
     }
-    Tensor::from_data(TensorData::new(data, [lengths.len(), 1, tq, tk]), device)
+    hidden
+}
+
+/// The additive attention mask `[B, 1, T, prefix + T]` of `hidden` (`[B, T, prefix + T]`): 0
+/// where a query may see a key, [`masked_value`] elsewhere.
+pub(crate) fn mask_tensor(
+    hidden: Vec<bool>,
+    b: usize,
+    t: usize,
+    prefix: usize,
+    device: &Device,
+) -> Tensor<4> {
+    let masked = masked_value(device);
+    let data: Vec<f32> = hidden.into_iter().map(|h| if h { masked } else { 0.0 }).collect();
+    Tensor::from_data(TensorData::new(data, [b, 1, t, prefix + t]), device)
 }
 
 /// Token ids `[B·T]` as an Int tensor (for embedding lookups).

@@ -16,7 +16,7 @@
 //!
 //! Families (one file each): [`Family::Llama`] (whose file also serves the llama-layout families
 //! [`Family::Mistral`], [`Family::Qwen2`], [`Family::Qwen3`] and Llama 3's RoPE scaling),
-//! [`Family::Phi3`], [`Family::Gemma2`], [`Family::Gpt2`], [`Family::Gptj`], [`Family::GptNeox`], [`Family::Roberta`].
+//! [`Family::Phi3`], [`Family::Gemma2`], [`Family::Gemma3`], [`Family::Gpt2`], [`Family::Gptj`], [`Family::GptNeox`], [`Family::Roberta`].
 
 #[cfg(target_endian = "big")]
 compile_error!(
@@ -31,6 +31,7 @@ mod error;
 mod export;
 mod floats;
 mod gemma2;
+mod gemma3;
 pub mod gguf;
 mod gpt2;
 mod gpt_neox;
@@ -50,7 +51,7 @@ mod weights;
 /// The device a model's tensors live on (burn's), re-exported so that a library user needs no
 /// burn import: `Backend::Flex.device()?` gives one.
 pub use burn::tensor::Device;
-pub use config::{Activation, Family, Llama3RopeScaling, ModelConfig};
+pub use config::{Activation, Family, Llama3RopeScaling, LocalAttention, ModelConfig};
 pub use error::{ModelError, Result};
 pub use export::export_hf;
 pub use matrix::{MatrixInfo, MatrixKind};

@@ -109,13 +109,16 @@ fn float_types_decode_exactly() {
 /// and `ffn_up`, `gemma2` with norms stored as 1 + w — unpermuted.
 #[test]
 fn ggufs_of_every_llama_like_family_match_the_oracle() {
-    for family in ["llama", "llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2"] {
+    for family in ["llama", "llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"] {
         let path = write_tmp(&format!("family-{family}"), &tiny_gguf(family));
         let gguf = Model::load(&path, Backend::Flex.device().unwrap()).unwrap();
         let original = load_tiny(family);
         assert_eq!(gguf.family(), original.family(), "{family}");
         assert_eq!(gguf.config().rope_scaling, original.config().rope_scaling, "{family}");
         assert_eq!(gguf.config().sliding_window, original.config().sliding_window, "{family}");
+        assert_eq!(gguf.config().local_attention, original.config().local_attention, "{family}");
+        assert_eq!(gguf.config().rope_linear_factor, original.config().rope_linear_factor);
+        assert_eq!(gguf.config().attention_scalar, original.config().attention_scalar, "{family}");
         let r = reference(family);
         let logits = gguf.all_logits(&r.ids).unwrap();
         let oracle = r.tensors["logits"].data();
@@ -139,7 +142,7 @@ fn ggufs_of_every_llama_like_family_match_the_oracle() {
 /// RoPE scaling recovered from `rope_freqs.weight` and Gemma 2's soft-caps and window survive.
 #[test]
 fn a_gguf_exports_to_an_hf_folder_with_the_same_logits() {
-    for family in ["llama3", "gemma2", "phi3"] {
+    for family in ["llama3", "gemma2", "gemma3", "phi3"] {
         let path = write_tmp(&format!("export-{family}"), &tiny_gguf(family));
         let gguf = Model::load(&path, Backend::Flex.device().unwrap()).unwrap();
         let dir =

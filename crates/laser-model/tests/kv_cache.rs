@@ -5,8 +5,10 @@ mod common;
 use common::*;
 use laser_model::TokenTarget;
 
-const CAUSAL: [&str; 10] =
-    ["llama", "gpt2", "gptj", "gpt_neox", "llama3", "qwen2", "mistral", "qwen3", "phi3", "gemma2"];
+const CAUSAL: [&str; 11] = [
+    "llama", "gpt2", "gptj", "gpt_neox", "llama3", "qwen2", "mistral", "qwen3", "phi3", "gemma2",
+    "gemma3",
+];
 
 #[test]
 fn continuations_scored_over_a_cached_prompt_match_full_sequences() {

@@ -10,6 +10,7 @@
 //! | `qwen3` | Qwen3ForCausalLM | q/k norms, `attention.key_length` |
 //! | `phi3` | Phi3ForCausalLM | `attn_qkv` = `qkv_proj`, `ffn_up` = the fused `gate_up_proj` |
 //! | `gemma2` | Gemma2ForCausalLM | four norms, soft-capping, alternating sliding window |
+//! | `gemma3` | Gemma3ForCausalLM | as gemma2 plus q/k norms; every 6th layer full, local RoPE base 10,000 (llama.cpp's rules: not in the file) |
 
 use std::path::Path;
 
@@ -33,6 +34,8 @@ pub struct GgufModel {
     pub weights: WeightMap,
     /// Tokenizer rebuilt from the metadata.
     pub tokenizer: Tokenizer,
+    /// How settings the file does not hold were filled in (llama.cpp's hard-coded rules).
+    pub notes: Vec<String>,
 }
 
 /// llama.cpp stores Q/K rows permuted for its interleaved RoPE; HF uses `rotate_half`.
@@ -55,7 +58,7 @@ pub fn unpermute_rows(t: &HostTensor, heads: usize) -> HostTensor {
 }
 
 /// GGUF architectures this loader reads (llama.cpp's names).
-pub const GGUF_ARCHITECTURES: [&str; 5] = ["llama", "qwen2", "qwen3", "phi3", "gemma2"];
+pub const GGUF_ARCHITECTURES: [&str; 6] = ["llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"];
 
 /// Tensors llama.cpp writes for RoPE variants the families here do not implement.
 const UNSUPPORTED_TENSORS: [(&str, &str); 2] = [
@@ -66,6 +69,14 @@ const UNSUPPORTED_TENSORS: [(&str, &str); 2] = [
 /// Gemma 2 27B (46 layers) scales queries by `1/√(d/H)` instead of `1/√head_dim`; llama.cpp
 /// recognises it by its depth, as the GGUF has no key for `query_pre_attn_scalar`.
 const GEMMA2_27B_LAYERS: u64 = 46;
+
+/// Gemma 3 27B (62 layers) likewise: llama.cpp scales its queries by `1/√(d/H)`.
+const GEMMA3_27B_LAYERS: u64 = 62;
+
+/// What a Gemma 3 GGUF does not store and llama.cpp hard-codes: every 6th layer attends fully,
+/// the others slide with RoPE base 10,000 (unscaled).
+const GEMMA3_PATTERN: u64 = 6;
+const GEMMA3_LOCAL_THETA: f64 = 10_000.0;
 
 impl GgufModel {
     /// Loads a GGUF file of one of [`GGUF_ARCHITECTURES`].
@@ -116,13 +127,23 @@ impl GgufModel {
                 t = checked_unpermute(t, heads, &info.name, path)?;
             } else if arch == "llama" && info.name.ends_with("attn_k.weight") {
                 t = checked_unpermute(t, kv_heads, &info.name, path)?;
-            } else if arch == "gemma2" && info.name.ends_with("norm.weight") {
-                // Gemma's RMSNorm multiplies by 1 + w; llama.cpp's converter stored 1 + w.
+            } else if (arch == "gemma2" || arch == "gemma3") && info.name.ends_with("norm.weight") {
+                // Gemma's RMSNorm multiplies by 1 + w; llama.cpp's converter stored 1 + w (Gemma 3's
+                // q/k norms included).
                 t.data.iter_mut().for_each(|w| *w -= 1.0);
             }
             weights.insert(hf, t);
         }
-        Ok(Self { config, weights, tokenizer })
+        let mut notes = Vec::new();
+        let stated = f.metadata.contains_key("gemma3.attention.sliding_window_pattern")
+            && f.metadata.contains_key("gemma3.rope.freq_base_swa");
+        if arch == "gemma3" && !stated {
+            notes.push(format!(
+                "note: {}: the GGUF does not store Gemma 3's layer pattern or local RoPE base; as llama.cpp: every {GEMMA3_PATTERN}th layer full attention, the others a sliding window with base {GEMMA3_LOCAL_THETA}",
+                path.display()
+            ));
+        }
+        Ok(Self { config, weights, tokenizer, notes })
     }
 }
 
@@ -202,6 +223,55 @@ fn hf_config(f: &GgufFile, arch: &str, vocab_size: usize, path: &Path) -> Result
                 "layer_types": layer_types,
             })
         }
+        "gemma3" => {
+            // `attention.scale` (llama.cpp's generic key) overrides its depth rule when present.
+            let scalar = match get_f("attention.scale") {
+                // The scale is stored as an f32 (1/√24 reads back as 1/23.999998); Gemma's
+                // `query_pre_attn_scalar` is a whole number, so one within f32 rounding of a
+                // whole number is that number.
+                Some(scale) if scale.is_finite() && scale > 0.0 => {
+                    let scalar = 1.0 / (scale * scale);
+                    if (scalar - scalar.round()).abs() <= 1e-5 * scalar {
+                        scalar.round()
+                    } else {
+                        scalar
+                    }
+                }
+                _ if layers == GEMMA3_27B_LAYERS => (hidden / heads.max(1)) as f64,
+                _ => head_dim as f64,
+            };
+            let layer_types =
+                gemma3_layer_types(f, &key("attention.sliding_window_pattern"), layers, path)?;
+            let local_theta = get_f("rope.freq_base_swa").unwrap_or(GEMMA3_LOCAL_THETA);
+            let mut full = json!({"rope_type": "default", "rope_theta": theta});
+            let scaling = f.metadata.get(&key("rope.scaling.type")).and_then(GgufValue::as_str);
+            match (scaling, get_f("rope.scaling.factor")) {
+                (None | Some("none"), _) => {}
+                (Some("linear"), Some(factor)) if factor.is_finite() && factor > 0.0 => {
+                    full = json!({"rope_type": "linear", "rope_theta": theta, "factor": factor});
+                }
+                (Some(kind), factor) => {
+                    return Err(ModelError::Unsupported(format!(
+                        "{}: Gemma 3 RoPE scaling `{kind}` with factor {factor:?} (supported: linear)",
+                        path.display()
+                    )));
+                }
+            }
+            json!({
+                "architectures": ["Gemma3ForCausalLM"],
+                "model_type": "gemma3_text",
+                "head_dim": head_dim,
+                "hidden_activation": "gelu_pytorch_tanh",
+                "query_pre_attn_scalar": scalar,
+                "final_logit_softcapping": get_f("final_logit_softcapping"),
+                "sliding_window": window,
+                "layer_types": layer_types,
+                "rope_parameters": {
+                    "full_attention": full,
+                    "sliding_attention": {"rope_type": "default", "rope_theta": local_theta},
+                },
+            })
+        }
         _ => {
             let (class, model_type) = match arch {
                 "qwen2" => ("Qwen2ForCausalLM", "qwen2"),
@@ -240,6 +310,10 @@ fn hf_config(f: &GgufFile, arch: &str, vocab_size: usize, path: &Path) -> Result
             raw[k] = v.clone();
         }
     }
+    if arch == "gemma3" {
+        // Its bases are per layer type, in `rope_parameters`.
+        raw.as_object_mut().expect("an object literal").remove("rope_theta");
+    }
     for (key, meta) in [
         ("bos_token_id", "tokenizer.ggml.bos_token_id"),
         ("eos_token_id", "tokenizer.ggml.eos_token_id"),
@@ -249,6 +323,44 @@ fn hf_config(f: &GgufFile, arch: &str, vocab_size: usize, path: &Path) -> Result
         }
     }
     Ok(raw)
+}
+
+/// Gemma 3's layer kinds: llama.cpp's hard-coded rule (every 6th layer full), unless the file
+/// states `attention.sliding_window_pattern` — a period (layer l slides unless (l + 1) is a
+/// multiple of it) or one bool per layer (true: sliding), as newer converters write.
+fn gemma3_layer_types(
+    f: &GgufFile,
+    key: &str,
+    layers: u64,
+    path: &Path,
+) -> Result<Vec<&'static str>> {
+    let kind = |sliding: bool| if sliding { "sliding_attention" } else { "full_attention" };
+    match f.metadata.get(key) {
+        None => Ok((0..layers).map(|l| kind((l + 1) % GEMMA3_PATTERN != 0)).collect()),
+        Some(GgufValue::Array(flags)) => {
+            if flags.len() as u64 != layers {
+                return Err(ModelError::format(
+                    path,
+                    format!("`{key}` has {} entries for {layers} layers", flags.len()),
+                ));
+            }
+            flags
+                .iter()
+                .map(|v| match v {
+                    GgufValue::Bool(b) => Ok(kind(*b)),
+                    other => {
+                        Err(ModelError::format(path, format!("`{key}`: {other:?} is not a bool")))
+                    }
+                })
+                .collect()
+        }
+        Some(v) => match v.as_u64() {
+            Some(period) if period > 0 => {
+                Ok((0..layers).map(|l| kind((l + 1) % period != 0)).collect())
+            }
+            _ => Err(ModelError::format(path, format!("`{key}` = {v:?} is not a positive period"))),
+        },
+    }
 }
 
 fn checked_unpermute(t: HostTensor, heads: usize, name: &str, path: &Path) -> Result<HostTensor> {
@@ -275,9 +387,13 @@ fn hf_name(arch: &str, gguf: &str) -> Option<String> {
             let layer: usize = layer.parse().ok()?;
             let hf = match (arch, part) {
                 (_, "attn_norm.weight") => "input_layernorm.weight",
-                ("gemma2", "post_attention_norm.weight") => "post_attention_layernorm.weight",
-                ("gemma2", "ffn_norm.weight") => "pre_feedforward_layernorm.weight",
-                ("gemma2", "post_ffw_norm.weight") => "post_feedforward_layernorm.weight",
+                ("gemma2" | "gemma3", "post_attention_norm.weight") => {
+                    "post_attention_layernorm.weight"
+                }
+                ("gemma2" | "gemma3", "ffn_norm.weight") => "pre_feedforward_layernorm.weight",
+                ("gemma2" | "gemma3", "post_ffw_norm.weight") => {
+                    "post_feedforward_layernorm.weight"
+                }
                 (_, "ffn_norm.weight") => "post_attention_layernorm.weight",
                 ("phi3", "attn_qkv.weight") => "self_attn.qkv_proj.weight",
                 ("phi3", "ffn_up.weight") => "mlp.gate_up_proj.weight",

@@ -11,6 +11,7 @@ use crate::arch::{Architecture, BatchInput, Context, KvCache};
 use crate::config::{Family, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::gemma2::Gemma2;
+use crate::gemma3::Gemma3;
 use crate::gpt_neox::GptNeox;
 use crate::gpt2::Gpt2;
 use crate::gptj::Gptj;
@@ -103,6 +104,8 @@ pub struct Model {
     activation_budget: Option<u64>,
     /// How the editable matrices are stored (`dtype.rs`).
     matrix_dtype: WeightDtype,
+    /// See [`Model::load_notes`].
+    notes: Vec<String>,
 }
 
 fn architecture(cfg: ModelConfig) -> Box<dyn Architecture> {
@@ -110,6 +113,7 @@ fn architecture(cfg: ModelConfig) -> Box<dyn Architecture> {
         Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 => Box::new(Llama { cfg }),
         Family::Phi3 => Box::new(Phi3 { cfg }),
         Family::Gemma2 => Box::new(Gemma2 { cfg }),
+        Family::Gemma3 => Box::new(Gemma3 { cfg }),
         Family::Gpt2 => Box::new(Gpt2 { cfg }),
         Family::Gptj => Box::new(Gptj { cfg }),
         Family::GptNeox => Box::new(GptNeox { cfg }),
@@ -117,8 +121,36 @@ fn architecture(cfg: ModelConfig) -> Box<dyn Architecture> {
     }
 }
 
-/// Old GPT-2 checkpoints store `h.0.…`, `wte.weight` without the `transformer.` prefix.
-fn normalise_names(family: Family, mut weights: WeightMap) -> WeightMap {
+/// Old GPT-2 checkpoints store `h.0.…`, `wte.weight` without the `transformer.` prefix; a
+/// Gemma3ForConditionalGeneration folder stores its language model under `language_model.model.`
+/// (transformers 4) or `model.language_model.` (transformers 5), beside a vision tower that is
+/// not read.
+/// Returns the weights under the names the family reads, and notes for the user.
+fn normalise_names(family: Family, mut weights: WeightMap) -> (WeightMap, Vec<String>) {
+    let mut notes = Vec::new();
+    if family == Family::Gemma3 && !weights.contains_key("model.embed_tokens.weight") {
+        let mut skipped = 0usize;
+        weights = weights
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let text = k
+                    .strip_prefix("language_model.model.")
+                    .or_else(|| k.strip_prefix("model.language_model."))
+                    .map(|rest| format!("model.{rest}"))
+                    .or_else(|| k.strip_prefix("language_model.").map(str::to_owned))
+                    .or_else(|| (k == "lm_head.weight").then(|| k.clone()));
+                if text.is_none() {
+                    skipped += 1;
+                }
+                text.map(|name| (name, v))
+            })
+            .collect();
+        if skipped > 0 {
+            notes.push(format!(
+                "note: a Gemma 3 multimodal checkpoint: its language model is read; {skipped} tensors of the vision tower and projector are not used"
+            ));
+        }
+    }
     if family == Family::Gpt2
         && !weights.contains_key("transformer.wte.weight")
         && weights.contains_key("wte.weight")
@@ -131,7 +163,7 @@ fn normalise_names(family: Family, mut weights: WeightMap) -> WeightMap {
                 })
                 .collect();
     }
-    weights
+    (weights, notes)
 }
 
 impl Model {
@@ -147,7 +179,10 @@ impl Model {
             Self::from_weights(cfg, weights, tokenizer, device, path)
         } else if path.is_file() {
             let gguf = crate::gguf::GgufModel::load(path)?;
-            Self::from_weights(gguf.config, gguf.weights, Some(gguf.tokenizer), device, path)
+            let mut model =
+                Self::from_weights(gguf.config, gguf.weights, Some(gguf.tokenizer), device, path)?;
+            model.notes.extend(gguf.notes);
+            Ok(model)
         } else {
             Err(ModelError::io(
                 path,
@@ -168,7 +203,7 @@ impl Model {
         source: &Path,
     ) -> Result<Self> {
         let arch = architecture(cfg);
-        let mut weights = normalise_names(arch.config().family, weights);
+        let (mut weights, notes) = normalise_names(arch.config().family, weights);
         let mut map = HashMap::new();
         let mut shapes = HashMap::new();
         let mut host = HashMap::new();
@@ -241,7 +276,14 @@ impl Model {
             change_clock: 0,
             activation_budget: None,
             matrix_dtype: WeightDtype::F32,
+            notes,
         })
+    }
+
+    /// What loading chose to say: tensors of a checkpoint that the model does not read (a
+    /// multimodal checkpoint's vision tower), and how a GGUF's missing keys were filled in.
+    pub fn load_notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The normalised config.

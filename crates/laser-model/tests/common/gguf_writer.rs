@@ -189,7 +189,7 @@ pub fn tiny_gguf(family: &str) -> Vec<u8> {
     let model = load_tiny(family);
     let c = model.config().clone();
     let arch = match family {
-        "qwen2" | "qwen3" | "phi3" | "gemma2" => family,
+        "qwen2" | "qwen3" | "phi3" | "gemma2" | "gemma3" => family,
         _ => "llama",
     };
     let key = |k: &str| format!("{arch}.{k}");
@@ -209,6 +209,24 @@ pub fn tiny_gguf(family: &str) -> Vec<u8> {
             w.f32(&key("attn_logit_softcapping"), c.attn_logit_softcap.unwrap() as f32);
             w.f32(&key("final_logit_softcapping"), c.final_logit_softcap.unwrap() as f32);
             w.u32(&key("attention.sliding_window"), c.sliding_window.unwrap() as u32);
+        }
+        "gemma3" => {
+            // What newer converters state and llama.cpp otherwise hard-codes (every 6th layer
+            // full, local base 10,000): the tiny model's 2-layer pattern needs stating.
+            let local = c.local_attention.as_ref().unwrap();
+            w.u32(&key("attention.key_length"), c.head_dim as u32);
+            w.u32(&key("attention.value_length"), c.head_dim as u32);
+            w.u32(&key("attention.sliding_window"), local.window as u32);
+            let period = local.sliding.iter().position(|s| !s).unwrap() + 1;
+            w.u32(&key("attention.sliding_window_pattern"), period as u32);
+            w.f32(&key("rope.freq_base"), c.rope_theta as f32);
+            w.f32(&key("rope.freq_base_swa"), local.rope_theta as f32);
+            if let Some(factor) = c.rope_linear_factor {
+                w.string(&key("rope.scaling.type"), "linear");
+                w.f32(&key("rope.scaling.factor"), factor as f32);
+            }
+            let scale = 1.0 / c.attention_scalar.unwrap().sqrt();
+            w.f32(&key("attention.scale"), scale as f32);
         }
         "phi3" => {
             w.u32(&key("rope.dimension_count"), c.rotary_dim as u32);
@@ -234,8 +252,8 @@ pub fn tiny_gguf(family: &str) -> Vec<u8> {
             &llama3_rope_freqs(s, c.rope_theta, c.rotary_dim),
         );
     }
-    if matches!(arch, "phi3" | "gemma2") {
-        sentencepiece_vocab(&mut w, c.vocab_size, arch != "gemma2");
+    if matches!(arch, "phi3" | "gemma2" | "gemma3") {
+        sentencepiece_vocab(&mut w, c.vocab_size, arch == "phi3");
     } else {
         w.string("tokenizer.ggml.model", "gpt2");
         w.string("tokenizer.ggml.pre", "smollm");
@@ -244,7 +262,7 @@ pub fn tiny_gguf(family: &str) -> Vec<u8> {
         w.strings("tokenizer.ggml.merges", &[]);
     }
     let permuted = arch == "llama";
-    let norm_shift = if arch == "gemma2" { 1.0 } else { 0.0 };
+    let norm_shift = if matches!(arch, "gemma2" | "gemma3") { 1.0 } else { 0.0 };
     let mut put = |gguf: &str, hf: &str, permute_heads: Option<usize>| {
         let Some(t) = model.parameter(hf) else { return };
         let data = match permute_heads.filter(|_| permuted) {
@@ -261,7 +279,7 @@ pub fn tiny_gguf(family: &str) -> Vec<u8> {
     if !c.tie_word_embeddings {
         put("output.weight", "lm_head.weight", None);
     }
-    let norms: &[(&str, &str)] = if arch == "gemma2" {
+    let norms: &[(&str, &str)] = if matches!(arch, "gemma2" | "gemma3") {
         &[
             ("attn_norm", "input_layernorm"),
             ("post_attention_norm", "post_attention_layernorm"),

@@ -7,9 +7,9 @@ pub mod gguf_writer;
 
 use laser_model::{Backend, HostTensor, Model, TokenTarget};
 
-pub const FAMILIES: [&str; 11] = [
+pub const FAMILIES: [&str; 12] = [
     "llama", "gpt2", "gptj", "gpt_neox", "roberta", "llama3", "qwen2", "mistral", "qwen3", "phi3",
-    "gemma2",
+    "gemma2", "gemma3",
 ];
 
 pub fn tiny_dir(family: &str) -> PathBuf {

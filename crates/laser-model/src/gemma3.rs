@@ -1,0 +1,283 @@
+//! Gemma 3 text models (Gemma3ForCausalLM, `model_type: gemma3_text`; and the language model of a
+//! Gemma3ForConditionalGeneration folder, `model_type: gemma3`, read from its `text_config`).
+//!
+//! Gemma 2's block — embeddings scaled by √d, RMSNorm as `x̂ · (1 + w)` before and after attention
+//! and the MLP, a GELU-tanh gated MLP, a tied head — with three changes: a per-head `(1 + w)`
+//! RMSNorm on q and k before RoPE; layers of two kinds (`layer_types`: sliding-window and full
+//! attention, by default every 6th layer full), each kind with its own RoPE base (`rope_local_base_freq`
+//! = 10,000 on sliding layers, plain; `rope_theta` = 1,000,000 on full layers, with any linear
+//! `rope_scaling`); no attention soft-cap by default. Sliding layers are computed within their
+//! window, so prompts longer than it are attended as HF and llama.cpp attend them.
+//! Gemma Team 2025, *Gemma 3 Technical Report*, arXiv:2503.19786.
+
+use burn::tensor::Tensor;
+use serde_json::Value;
+
+use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
+use crate::config::{ConfigReader, Family, LocalAttention, ModelConfig};
+use crate::error::{ModelError, Result};
+use crate::layers::{
+    Params, RotaryLayout, gated, merge_heads, rms_norm, rms_norm_heads, soft_cap, split_heads,
+};
+use crate::llama::{block_matrices, layer, lm_head, outer_tensors, token_embedding};
+use crate::matrix::MatrixInfo;
+
+/// HF's `Gemma3TextConfig` defaults, used where a config leaves a field out (hub configs of the
+/// multimodal models give only what differs from them).
+const DEFAULT_GLOBAL_THETA: f64 = 1_000_000.0;
+const DEFAULT_LOCAL_THETA: f64 = 10_000.0;
+const DEFAULT_PATTERN: usize = 6;
+
+/// The config of `model_type` gemma3_text, or of gemma3 (multimodal: its `text_config`).
+pub(crate) fn parse_config(outer: &ConfigReader<'_>, model_type: &str) -> Result<ModelConfig> {
+    if model_type == "gemma3_text" {
+        return parse_text(outer, outer.raw.clone());
+    }
+    let text = match outer.raw.get("text_config") {
+        Some(t) if t.is_object() => t.clone(),
+        _ => {
+            return Err(ModelError::config(
+                outer.path,
+                "model_type `gemma3` needs a `text_config` object (the language model's config)",
+            ));
+        }
+    };
+    // The text model alone, as transformers saves a Gemma3ForCausalLM: what `export` writes.
+    let mut raw = text.clone();
+    raw["model_type"] = "gemma3_text".into();
+    raw["architectures"] = serde_json::json!(["Gemma3ForCausalLM"]);
+    if raw.get("tie_word_embeddings").is_none() {
+        raw["tie_word_embeddings"] =
+            outer.raw.get("tie_word_embeddings").cloned().unwrap_or(Value::Bool(true));
+    }
+    let r = ConfigReader::new(&text, outer.path)?;
+    parse_text(&r, raw)
+}
+
+fn parse_text(r: &ConfigReader<'_>, raw: Value) -> Result<ModelConfig> {
+    if r.field::<bool>(&["use_bidirectional_attention"])?.unwrap_or(false) {
+        return Err(ModelError::Unsupported(format!(
+            "{}: `use_bidirectional_attention` (EmbeddingGemma) is not a causal language model",
+            r.path.display()
+        )));
+    }
+    let hidden: usize = r.field(&["hidden_size"])?.unwrap_or(2304);
+    let heads: usize = r.field(&["num_attention_heads"])?.unwrap_or(8);
+    let head_dim: usize = r.field(&["head_dim"])?.unwrap_or(256);
+    let layers: usize = r.field(&["num_hidden_layers"])?.unwrap_or(26);
+    let positive = |key: &str| -> Result<Option<f64>> {
+        match r.field::<f64>(&[key])? {
+            Some(v) if !(v.is_finite() && v > 0.0) => {
+                Err(ModelError::config(r.path, format!("`{key}` = {v} must be positive")))
+            }
+            v => Ok(v),
+        }
+    };
+    let sliding = layer_kinds(r, layers)?;
+    let (global_theta, linear, local_theta) = rope_bases(r)?;
+    let window: usize = r.field(&["sliding_window"])?.unwrap_or(4096);
+    let local_attention = sliding.iter().any(|&s| s).then(|| LocalAttention {
+        window,
+        sliding: sliding.clone(),
+        rope_theta: local_theta,
+    });
+    Ok(ModelConfig {
+        vocab_size: r.field(&["vocab_size"])?.unwrap_or(262_208),
+        hidden_size: hidden,
+        intermediate_size: r.field(&["intermediate_size"])?.unwrap_or(9216),
+        num_layers: layers,
+        num_heads: heads,
+        num_kv_heads: r.field(&["num_key_value_heads"])?.unwrap_or(4),
+        head_dim,
+        norm_eps: r.field(&["rms_norm_eps"])?.unwrap_or(1e-6),
+        rope_theta: global_theta,
+        rotary_dim: head_dim,
+        max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(131_072),
+        activation: r.activation(&["hidden_activation", "hidden_act"], "gelu_pytorch_tanh")?,
+        tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(true),
+        attention_bias: r.field(&["attention_bias"])?.unwrap_or(false),
+        pad_token_id: r.field(&["pad_token_id"])?,
+        rope_scaling: r.rope_scaling,
+        rope_linear_factor: linear,
+        local_attention,
+        attn_logit_softcap: positive("attn_logit_softcapping")?,
+        final_logit_softcap: positive("final_logit_softcapping")?,
+        attention_scalar: Some(positive("query_pre_attn_scalar")?.unwrap_or(256.0)),
+        raw,
+        ..ModelConfig::defaults_for(Family::Gemma3)
+    })
+}
+
+/// Per layer, whether it slides: `layer_types`, else every `sliding_window_pattern`-th layer
+/// (default 6th) full, as HF's `Gemma3TextConfig` and llama.cpp derive it.
+fn layer_kinds(r: &ConfigReader<'_>, layers: usize) -> Result<Vec<bool>> {
+    if let Some(types) = r.field::<Vec<String>>(&["layer_types"])? {
+        if types.len() != layers {
+            return Err(ModelError::config(
+                r.path,
+                format!("`layer_types` has {} entries for {layers} layers", types.len()),
+            ));
+        }
+        return types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match t.as_str() {
+                "sliding_attention" => Ok(true),
+                "full_attention" => Ok(false),
+                other => Err(ModelError::config(
+                    r.path,
+                    format!("`layer_types[{i}]` = `{other}` (expected sliding_attention or full_attention)"),
+                )),
+            })
+            .collect();
+    }
+    let pattern: usize =
+        r.field(&["sliding_window_pattern", "_sliding_window_pattern"])?.unwrap_or(DEFAULT_PATTERN);
+    if pattern == 0 {
+        return Err(ModelError::config(r.path, "`sliding_window_pattern` is 0"));
+    }
+    Ok((0..layers).map(|i| (i + 1) % pattern != 0).collect())
+}
+
+/// (full layers' RoPE base, their linear scaling factor, sliding layers' base): transformers 5
+/// writes `rope_parameters: {full_attention: {…}, sliding_attention: {…}}`; older configs
+/// `rope_theta`, `rope_local_base_freq` and `rope_scaling` (full layers only).
+fn rope_bases(r: &ConfigReader<'_>) -> Result<(f64, Option<f64>, f64)> {
+    let per_kind = r.raw.get("rope_parameters").filter(|p| p.get("full_attention").is_some());
+    let Some(params) = per_kind else {
+        let global = r.rope_theta(DEFAULT_GLOBAL_THETA, &["rope_theta"])?;
+        let local = r.field(&["rope_local_base_freq"])?.unwrap_or(DEFAULT_LOCAL_THETA);
+        return Ok((global, r.rope_linear_factor, local));
+    };
+    let kind = |name: &str, default_theta: f64| -> Result<(f64, Option<f64>)> {
+        let Some(p) = params.get(name).filter(|p| !p.is_null()) else {
+            return Ok((default_theta, None));
+        };
+        let key = format!("rope_parameters.{name}");
+        let number = |field: &str| -> Result<Option<f64>> {
+            match p.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => {
+                    v.as_f64().filter(|x| x.is_finite() && *x > 0.0).map(Some).ok_or_else(|| {
+                        ModelError::config(r.path, format!("`{key}.{field}` must be positive"))
+                    })
+                }
+            }
+        };
+        let theta = number("rope_theta")?.unwrap_or(default_theta);
+        match p.get("rope_type").and_then(Value::as_str).unwrap_or("default") {
+            "default" => Ok((theta, None)),
+            "linear" => match number("factor")? {
+                Some(f) => Ok((theta, Some(f))),
+                None => Err(ModelError::config(
+                    r.path,
+                    format!("`{key}`: rope_type `linear` needs a positive `factor`"),
+                )),
+            },
+            other => Err(ModelError::config(
+                r.path,
+                format!("`{key}`: unsupported rope_type `{other}` (supported: default, linear)"),
+            )),
+        }
+    };
+    let (global, linear) = kind("full_attention", DEFAULT_GLOBAL_THETA)?;
+    let (local, local_linear) = kind("sliding_attention", DEFAULT_LOCAL_THETA)?;
+    if local_linear.is_some() {
+        return Err(ModelError::config(
+            r.path,
+            "`rope_parameters.sliding_attention`: scaled RoPE on sliding layers is not supported",
+        ));
+    }
+    Ok((global, linear, local))
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Gemma3 {
+    pub(crate) cfg: ModelConfig,
+}
+
+impl Gemma3 {
+    /// Gemma's RMSNorm: the weight is stored as an offset from 1.
+    fn norm(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
+        rms_norm(x, p.vec3(name).add_scalar(1.0), self.cfg.norm_eps)
+    }
+
+    /// The per-head `(1 + w)` RMSNorm on q or k (`which`: `q` or `k`).
+    fn head_norm(&self, p: &Params, l: usize, x: Tensor<4>, which: &str) -> Tensor<4> {
+        let w = p.vec4(&layer(l, &format!("self_attn.{which}_norm.weight"))).add_scalar(1.0);
+        rms_norm_heads(x, w, self.cfg.norm_eps)
+    }
+}
+
+impl Architecture for Gemma3 {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn rotary_layout(&self) -> Option<RotaryLayout> {
+        Some(RotaryLayout::Half)
+    }
+
+    fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let c = &self.cfg;
+        let d = c.hidden_size;
+        let mut out = outer_tensors(c);
+        let mut table: Vec<(&str, Vec<usize>)> = vec![
+            ("input_layernorm.weight", vec![d]),
+            ("post_attention_layernorm.weight", vec![d]),
+            ("pre_feedforward_layernorm.weight", vec![d]),
+            ("post_feedforward_layernorm.weight", vec![d]),
+            ("self_attn.q_norm.weight", vec![c.head_dim]),
+            ("self_attn.k_norm.weight", vec![c.head_dim]),
+        ];
+        table.extend(block_matrices(c).into_iter().map(|(n, _, s)| (n, s.to_vec())));
+        out.extend(per_layer_tensors(c.num_layers, layer, &table));
+        out
+    }
+
+    fn editable(&self) -> Vec<MatrixInfo> {
+        per_layer_matrices(self.cfg.num_layers, layer, &block_matrices(&self.cfg))
+    }
+
+    fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
+        // HF multiplies by √d in the weights' dtype; these weights are f32.
+        let scale = f64::from((self.cfg.hidden_size as f32).sqrt());
+        token_embedding(p, batch).mul_scalar(scale)
+    }
+
+    /// # Shapes
+    /// `x: [B, T, d]` → `[B, T, d]`.
+    fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
+        let c = &self.cfg;
+        let h = self.norm(p, x.clone(), &layer(l, "input_layernorm.weight"));
+        let proj = |name: &str, input: Tensor<3>| {
+            p.linear(input, &layer(l, &format!("self_attn.{name}.weight")), None)
+        };
+        let q = split_heads(proj("q_proj", h.clone()), c.num_heads);
+        let k = split_heads(proj("k_proj", h.clone()), c.num_kv_heads);
+        let q = ctx.rotate_layer(l, self.head_norm(p, l, q, "q"));
+        let k = ctx.rotate_layer(l, self.head_norm(p, l, k, "k"));
+        let v = split_heads(proj("v_proj", h), c.num_kv_heads);
+        let scalar = c.attention_scalar.unwrap_or(c.head_dim as f64);
+        let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / scalar.sqrt()));
+        let a = self.norm(p, proj("o_proj", a), &layer(l, "post_attention_layernorm.weight"));
+        let x = x + a;
+        let h = self.norm(p, x.clone(), &layer(l, "pre_feedforward_layernorm.weight"));
+        let gate = p.linear(h.clone(), &layer(l, "mlp.gate_proj.weight"), None);
+        let up = p.linear(h, &layer(l, "mlp.up_proj.weight"), None);
+        let m = p.linear(gated(gate, up, c.activation), &layer(l, "mlp.down_proj.weight"), None);
+        x + self.norm(p, m, &layer(l, "post_feedforward_layernorm.weight"))
+    }
+
+    fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
+        self.norm(p, x, "model.norm.weight")
+    }
+
+    fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
+        let logits = lm_head(p, h, &self.cfg);
+        match self.cfg.final_logit_softcap {
+            Some(cap) => soft_cap(logits, cap),
+            None => logits,
+        }
+    }
+}
