@@ -7,7 +7,8 @@ candidate edit replaces a weight with its rank-k SVD approximation and reruns th
 
 Same protocol as `laser eval` (DESIGN.md): BIG-bench multiple-choice prompt = task_prefix +
 example_input_prefix + input + example_output_prefix with trailing whitespace stripped, choice
-continuation " " + name, prompt and continuation tokenized separately without BOS; selection split
+continuation " " + name, prompt and continuation tokenized separately without BOS (with --bos, BOS
+before the prompt, for models such as Gemma 3 whose GGUF asks for it); selection split
 = first N after the SplitMix64 Fisher–Yates shuffle the Rust code uses. Accuracy in percent,
 log-loss = mean over items of the gold continuation's mean per-token NLL.
 
@@ -89,6 +90,9 @@ def main():
     ap.add_argument("--split", choices=["select", "test", "all"], default="select")
     ap.add_argument("--edits", help="edit list JSON ({\"edits\": [...]}, factor svd)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bos", action="store_true",
+                    help="put the tokenizer's BOS before each prompt (Gemma: as `laser` does for a "
+                         "model whose GGUF says add_bos_token)")
     args = ap.parse_args()
 
     import torch
@@ -121,7 +125,7 @@ def main():
     with torch.inference_mode():
         for i in idx:
             prompt, choices, gold = items[i]
-            p = encode(prompt)
+            p = ([tok.bos_token_id] if args.bos else []) + encode(prompt)
             totals, gold_nll = [], None
             for c, choice in enumerate(choices):
                 a = encode(choice)

@@ -161,9 +161,12 @@ fn a_multimodal_folder_yields_its_language_model() {
     }
 }
 
+/// A config edit of a refusal case.
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn bad_gemma3_settings_are_refused_naming_them() {
-    let cases: [(&str, Box<dyn Fn(&mut serde_json::Value)>, &str); 5] = [
+    let cases: [(&str, Edit, &str); 5] = [
         (
             "types",
             Box::new(|c| c["layer_types"] = serde_json::json!(["full_attention"])),
