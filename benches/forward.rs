@@ -1,6 +1,7 @@
 //! Forward and forward + backward throughput of the default model, SmolLM2-135M (fetched by
 //! `scripts/fetch-smollm2.sh`), on batches of 100-token sequences; plus the batched σ-gradient
-//! computation (SVD + `u_iᵀ G v_i`) for all 210 matrices.
+//! computation (SVD + `u_iᵀ G v_i`) for all 210 matrices. The throughput groups run on Gemma 3
+//! 270M too (`cargo bench --bench forward -- gemma3_270m`).
 //!
 //! `cargo bench --bench forward` (results: `docs/BENCHMARKS.md`). `LASER_BACKEND=ndarray` (with
 //! `--features ndarray`) runs the same on burn's ndarray backend.
@@ -24,9 +25,18 @@ fn random_batch(b: usize, t: usize, vocab: usize, seed: u64) -> Vec<Vec<u32>> {
 }
 
 fn forward(c: &mut Criterion) {
-    let model = load();
+    throughput(c, &load(), "smollm2");
+}
+
+/// The same workloads on Gemma 3 270M (`-- gemma3_270m`): its 262,144-row head and 256-wide
+/// heads at a 512-token sliding window.
+fn forward_gemma3(c: &mut Criterion) {
+    throughput(c, &common::load_from(common::gemma3_270m()), "gemma3_270m");
+}
+
+fn throughput(c: &mut Criterion, model: &laser::model::Model, tag: &str) {
     let vocab = model.config().vocab_size;
-    let mut group = c.benchmark_group("smollm2_forward");
+    let mut group = c.benchmark_group(format!("{tag}_forward"));
     group.sample_size(10).measurement_time(Duration::from_secs(20));
     for b in [1usize, 8] {
         let seqs = random_batch(b, 100, vocab, 1);
@@ -42,7 +52,7 @@ fn forward(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("smollm2_forward_backward");
+    let mut group = c.benchmark_group(format!("{tag}_forward_backward"));
     group.sample_size(10).measurement_time(Duration::from_secs(30));
     let seqs = random_batch(4, 100, vocab, 2);
     let targets: Vec<TokenTarget> = (0..4)
@@ -51,7 +61,7 @@ fn forward(c: &mut Criterion) {
         .collect();
     let names: Vec<String> = model.matrices().iter().map(|m| m.name.clone()).collect();
     group.throughput(Throughput::Elements(400));
-    group.bench_function("b4_t100_all_210_grads", |bench| {
+    group.bench_function(format!("b4_t100_all_{}_grads", names.len()), |bench| {
         bench.iter(|| model.loss_and_gradients(black_box(&seqs), &targets, &names, 4).unwrap())
     });
     group.finish();
@@ -120,5 +130,5 @@ fn matmul(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, forward, sigma_gradients, matmul);
+criterion_group!(benches, forward, forward_gemma3, sigma_gradients, matmul);
 criterion_main!(benches);

@@ -262,7 +262,12 @@ fn hf_config(f: &GgufFile, arch: &str, vocab_size: usize, path: &Path) -> Result
                 "model_type": "gemma3_text",
                 "head_dim": head_dim,
                 "hidden_activation": "gelu_pytorch_tanh",
-                "query_pre_attn_scalar": scalar,
+                // transformers' strict config wants an int here (a float fails its validation).
+                "query_pre_attn_scalar": if scalar.fract() == 0.0 && scalar < 1e15 {
+                    json!(scalar as u64)
+                } else {
+                    json!(scalar)
+                },
                 "final_logit_softcapping": get_f("final_logit_softcapping"),
                 "sliding_window": window,
                 "layer_types": layer_types,
