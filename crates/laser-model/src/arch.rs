@@ -9,12 +9,14 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Int, Tensor};
 
-use crate::config::{Family, ModelConfig};
+use crate::config::{ConfigReader, Family, ModelConfig};
+use crate::error::Result;
 use crate::layers::{
     Params, Rotary, RotaryLayout, attention, attention_mask_data, int_tensor, mask_tensor,
     packed_attention_mask_data,
 };
-use crate::matrix::{MatrixInfo, MatrixKind};
+use crate::weight_path::WeightSchema;
+use crate::weights::WeightMap;
 
 /// A right-padded batch of token sequences on a device.
 #[derive(Debug, Clone)]
@@ -69,39 +71,44 @@ pub(crate) struct LocalContext {
     sliding: Arc<Vec<bool>>,
 }
 
-/// The editable matrices of every layer from one per-layer table of (suffix, kind, HF shape).
-pub(crate) fn per_layer_matrices(
-    layers: usize,
-    name: impl Fn(usize, &str) -> String,
-    table: &[(&str, MatrixKind, [usize; 2])],
-) -> Vec<MatrixInfo> {
-    (0..layers)
-        .flat_map(|l| table.iter().map(move |&(suffix, kind, shape)| (l, suffix, kind, shape)))
-        .map(|(l, suffix, kind, shape)| MatrixInfo { name: name(l, suffix), layer: l, kind, shape })
-        .collect()
+/// One family in the registry (`families/mod.rs`): its name, the configs and GGUF files that are
+/// its own, how it reads its config and how it builds itself. Each family file declares its entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FamilyEntry {
+    pub(crate) family: Family,
+    /// The `config.json` `model_type`s it reads.
+    pub(crate) model_types: &'static [&'static str],
+    /// The GGUF `general.architecture`s (llama.cpp's names) it reads.
+    pub(crate) gguf_architectures: &'static [&'static str],
+    /// Parses a config of one of `model_types` (the second argument).
+    pub(crate) parse_config: fn(&ConfigReader<'_>, &str) -> Result<ModelConfig>,
+    /// The architecture of a parsed config.
+    pub(crate) build: fn(ModelConfig) -> Box<dyn Architecture>,
 }
 
-/// Every layer's tensors from one per-layer table of (suffix, HF shape).
-pub(crate) fn per_layer_tensors(
-    layers: usize,
-    name: impl Fn(usize, &str) -> String,
-    table: &[(&str, Vec<usize>)],
-) -> Vec<(String, Vec<usize>)> {
-    (0..layers)
-        .flat_map(|l| {
-            table.iter().map(|(suffix, shape)| (name(l, suffix), shape.clone())).collect::<Vec<_>>()
-        })
-        .collect()
-}
-
+/// What every family file implements: its tensors (named once, through [`WeightSchema`]) and the
+/// steps of its forward pass.
 pub(crate) trait Architecture: Send + Sync + std::fmt::Debug {
     fn config(&self) -> &ModelConfig;
-    /// Every tensor the forward pass reads, with its HF shape (validated at load).
-    fn expected_tensors(&self) -> Vec<(String, Vec<usize>)>;
-    /// The editable matrices (DESIGN.md's table), in layer order.
-    fn editable(&self) -> Vec<MatrixInfo>;
+    /// Every tensor the forward pass reads, with its HF shape (validated at load), and the
+    /// editable matrices among them.
+    fn weights(&self) -> &WeightSchema;
     fn rotary_layout(&self) -> Option<RotaryLayout> {
         None
+    }
+    /// A checkpoint's tensors under the names [`Architecture::weights`] lists (older or
+    /// multimodal layouts store them under others), and notes for the user.
+    fn normalise_names(&self, weights: WeightMap) -> (WeightMap, Vec<String>) {
+        (weights, Vec::new())
+    }
+    /// The size of a learned position table, which bounds a sequence's positions; `None` for
+    /// rotary families.
+    fn position_table(&self) -> Option<usize> {
+        None
+    }
+    /// The id of the learned position of token `position` (`real`: not padding).
+    fn position_id(&self, position: usize, _real: bool) -> i64 {
+        position as i64
     }
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3>;
     fn block(&self, p: &Params, layer: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3>;
@@ -117,9 +124,10 @@ impl BatchInput {
     pub(crate) fn new(
         seqs: &[Vec<u32>],
         offset: usize,
-        cfg: &ModelConfig,
+        arch: &dyn Architecture,
         device: &Device,
     ) -> Self {
+        let cfg = arch.config();
         let seq = seqs.iter().map(Vec::len).max().unwrap_or(0);
         let pad = i64::from(cfg.pad_token_id.unwrap_or(0));
         let mut ids = Vec::with_capacity(seqs.len() * seq);
@@ -128,12 +136,7 @@ impl BatchInput {
             for i in 0..seq {
                 let real = i < s.len();
                 ids.push(if real { i64::from(s[i]) } else { pad });
-                positions.push(match cfg.family {
-                    // RoBERTa numbers real tokens from padding_idx + 1; padding keeps padding_idx.
-                    Family::Roberta if real => pad + 1 + (offset + i) as i64,
-                    Family::Roberta => pad,
-                    _ => (offset + i) as i64,
-                });
+                positions.push(arch.position_id(offset + i, real));
             }
         }
         Self {

@@ -7,58 +7,29 @@ use serde::Deserialize;
 
 use crate::error::{ModelError, Result};
 
-/// The supported architecture families.
+/// An architecture family: its name in reports and whether it predicts the next token. Each
+/// family's file declares its own (`families/`), and the registry lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// LlamaForCausalLM (SmolLM2, TinyLlama, Llama-2, Llama 3.x with `llama3` rope scaling).
-    Llama,
-    /// MistralForCausalLM: the llama layout with a sliding attention window.
-    Mistral,
-    /// Qwen2ForCausalLM (Qwen2, Qwen2.5): the llama layout with biases on q, k and v.
-    Qwen2,
-    /// Qwen3ForCausalLM: the llama layout with a per-head RMSNorm on q and k.
-    Qwen3,
-    /// Phi3ForCausalLM: fused `qkv_proj` and `gate_up_proj`.
-    Phi3,
-    /// Gemma2ForCausalLM: scaled embeddings, `(1 + w)` RMSNorms around attention and MLP,
-    /// logit soft-capping.
-    Gemma2,
-    /// Gemma3ForCausalLM (`gemma3_text`), and the language model of Gemma3ForConditionalGeneration:
-    /// Gemma 2's layout with per-head `(1 + w)` RMSNorms on q and k, sliding-window and full layers
-    /// with their own RoPE bases, no attention soft-cap.
-    Gemma3,
-    /// GPT2LMHeadModel.
-    Gpt2,
-    /// GPTJForCausalLM.
-    Gptj,
-    /// GPTNeoXForCausalLM (Pythia).
-    GptNeox,
-    /// RobertaForMaskedLM.
-    Roberta,
+pub struct Family {
+    name: &'static str,
+    causal: bool,
 }
 
 impl Family {
+    /// A family called `name`; `causal`: it predicts the next token (not masked ones).
+    pub(crate) const fn new(name: &'static str, causal: bool) -> Self {
+        Self { name, causal }
+    }
+
     /// The name used in reports and `laser inspect` (`llama`, `mistral`, `qwen2`, `qwen3`, `phi3`,
     /// `gemma2`, `gemma3`, `gpt2`, `gptj`, `gpt_neox`, `roberta`).
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Llama => "llama",
-            Self::Mistral => "mistral",
-            Self::Qwen2 => "qwen2",
-            Self::Qwen3 => "qwen3",
-            Self::Phi3 => "phi3",
-            Self::Gemma2 => "gemma2",
-            Self::Gemma3 => "gemma3",
-            Self::Gpt2 => "gpt2",
-            Self::Gptj => "gptj",
-            Self::GptNeox => "gpt_neox",
-            Self::Roberta => "roberta",
-        }
+        self.name
     }
 
     /// Whether the model predicts the next token (as opposed to masked tokens).
     pub fn is_causal(self) -> bool {
-        !matches!(self, Self::Roberta)
+        self.causal
     }
 }
 
@@ -232,7 +203,7 @@ fn field<T: serde::de::DeserializeOwned>(
     Ok(None)
 }
 
-fn required<T: serde::de::DeserializeOwned>(
+pub(crate) fn required<T: serde::de::DeserializeOwned>(
     raw: &serde_json::Value,
     keys: &[&str],
     path: &Path,
@@ -331,6 +302,29 @@ impl ConfigReader<'_> {
             .unwrap_or(default))
     }
 
+    /// The width of one head where a family may state it (`keys`), else `hidden / heads` rounded
+    /// down, as HF computes it.
+    pub(crate) fn stated_head_dim(
+        &self,
+        keys: &[&str],
+        hidden: usize,
+        heads: usize,
+    ) -> Result<usize> {
+        Ok(self.field(keys)?.unwrap_or(hidden / heads.max(1)))
+    }
+
+    /// The width of one head where it is `hidden / heads`, which must divide. Zero heads give 0,
+    /// for [`ModelConfig::validate`] to name.
+    pub(crate) fn head_dim(&self, hidden: usize, heads: usize) -> Result<usize> {
+        if heads != 0 && !hidden.is_multiple_of(heads) {
+            return Err(ModelError::config(
+                self.path,
+                format!("hidden_size {hidden} is not num_attention_heads {heads} × head width"),
+            ));
+        }
+        Ok(hidden / heads.max(1))
+    }
+
     /// The activation named by `keys`, else `default`.
     pub(crate) fn activation(&self, keys: &[&str], default: &str) -> Result<Activation> {
         let name: String = self.field(keys)?.unwrap_or_else(|| default.to_owned());
@@ -344,51 +338,6 @@ impl ConfigReader<'_> {
 }
 
 impl ModelConfig {
-    /// Reads and validates `config.json`.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
-        Self::from_bytes(&bytes, path)
-    }
-
-    /// Parses and validates the bytes of a `config.json`; `path` only names the file in errors.
-    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        let raw: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| ModelError::config(path, format!("not JSON: {e}")))?;
-        Self::from_json(raw, path)
-    }
-
-    /// Builds a config from parsed JSON; `path` is only used in error messages.
-    pub fn from_json(raw: serde_json::Value, path: &Path) -> Result<Self> {
-        if !raw.is_object() {
-            return Err(ModelError::config(path, "expected a JSON object"));
-        }
-        let model_type: String = required(&raw, &["model_type"], path)?;
-        let r = ConfigReader::new(&raw, path)?;
-        let mut cfg = match model_type.as_str() {
-            "llama" | "mistral" | "qwen2" | "qwen3" => crate::llama::parse_config(&r, &model_type)?,
-            "phi3" => crate::phi3::parse_config(&r)?,
-            "gemma2" => crate::gemma2::parse_config(&r)?,
-            "gemma3_text" | "gemma3" => crate::gemma3::parse_config(&r, &model_type)?,
-            "gpt2" | "gptj" => crate::gpt2::parse_config(&r, &model_type)?,
-            "gpt_neox" => crate::gpt_neox::parse_config(&r)?,
-            "roberta" => crate::roberta::parse_config(&r)?,
-            other => {
-                return Err(ModelError::Unsupported(format!(
-                    "{}: model_type `{other}` (supported: llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, gemma3, gpt2, gptj, gpt_neox, roberta)",
-                    path.display()
-                )));
-            }
-        };
-        // Linear RoPE scaling means the same for every rotary family (HF divides the inverse
-        // frequencies); a family that reads its own (Gemma 3's per-layer-type form) has set it.
-        if cfg.rope_linear_factor.is_none() {
-            cfg.rope_linear_factor = r.rope_linear_factor;
-        }
-        cfg.validate(path)?;
-        Ok(cfg)
-    }
-
     /// A config of `family` whose dimensions are 0 (each family's `parse_config` sets them, and
     /// [`ModelConfig::validate`] rejects any left at 0) and whose options are off: no biases,
     /// no RoPE scaling, no window, no soft-caps. Families state only what they read.
@@ -443,21 +392,6 @@ impl ModelConfig {
             if v > 1 << 24 {
                 return bad(format!("`{name}` = {v} is implausibly large"));
             }
-        }
-        let explicit_head_dim = matches!(
-            self.family,
-            Family::Llama
-                | Family::Mistral
-                | Family::Qwen2
-                | Family::Qwen3
-                | Family::Gemma2
-                | Family::Gemma3
-        );
-        if !explicit_head_dim && self.num_heads * self.head_dim != self.hidden_size {
-            return bad(format!(
-                "hidden_size {} is not num_attention_heads {} × head width",
-                self.hidden_size, self.num_heads
-            ));
         }
         if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return bad(format!(

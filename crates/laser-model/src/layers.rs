@@ -177,21 +177,6 @@ impl Params {
         }
     }
 
-    /// A linear layer with bias named `{prefix}.weight` / `{prefix}.bias`.
-    pub(crate) fn dense(&self, x: Tensor<3>, prefix: &str) -> Tensor<3> {
-        self.linear(x, &format!("{prefix}.weight"), Some(self.vec3(&format!("{prefix}.bias"))))
-    }
-
-    /// A LayerNorm named `{prefix}.weight` / `{prefix}.bias`.
-    pub(crate) fn layer_norm(&self, x: Tensor<3>, prefix: &str, eps: f64) -> Tensor<3> {
-        layer_norm(
-            x,
-            self.vec3(&format!("{prefix}.weight")),
-            self.vec3(&format!("{prefix}.bias")),
-            eps,
-        )
-    }
-
     /// A GPT-2 `Conv1D` (weight stored `[in, out]`): `x W + b`.
     pub(crate) fn conv1d(&self, x: Tensor<3>, name: &str, b: Tensor<3>) -> Tensor<3> {
         let [bsz, t, d_in] = x.dims();
@@ -492,7 +477,7 @@ pub(crate) fn soft_cap<const D: usize>(x: Tensor<D>, c: f64) -> Tensor<D> {
 /// visible key, so no softmax row is all −∞. GPU shading languages may assume that no infinities
 /// occur (WGSL allows it), so other devices keep a large finite value.
 fn masked_value(device: &Device) -> f32 {
-    if crate::model::is_cpu(device) { f32::NEG_INFINITY } else { -1e9 }
+    if crate::model::backend::is_cpu(device) { f32::NEG_INFINITY } else { -1e9 }
 }
 
 /// Which keys each query of packed rows (a prompt followed by several continuations) may not

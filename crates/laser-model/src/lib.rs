@@ -14,9 +14,9 @@
 //! # Ok::<(), laser_model::ModelError>(())
 //! ```
 //!
-//! Families (one file each): [`Family::Llama`] (whose file also serves the llama-layout families
-//! [`Family::Mistral`], [`Family::Qwen2`], [`Family::Qwen3`] and Llama 3's RoPE scaling),
-//! [`Family::Phi3`], [`Family::Gemma2`], [`Family::Gemma3`], [`Family::Gpt2`], [`Family::Gptj`], [`Family::GptNeox`], [`Family::Roberta`].
+//! Families, one file each in `src/families/` and one line each in its registry ([`families`]):
+//! llama (whose file also serves the llama-layout families mistral, qwen2, qwen3 and Llama 3's
+//! RoPE scaling), phi3, gemma2, gemma3, gpt2, gptj, gpt_neox, roberta.
 
 #[cfg(target_endian = "big")]
 compile_error!(
@@ -29,23 +29,17 @@ mod autodiff_ops;
 mod config;
 mod error;
 mod export;
+mod families;
 mod floats;
-mod gemma2;
-mod gemma3;
 pub mod gguf;
-mod gpt2;
-mod gpt_neox;
-mod gptj;
 mod host_kernels;
 mod kquants;
 mod layers;
-mod llama;
 mod matrix;
 mod model;
-mod phi3;
-mod roberta;
 mod taps;
 mod tokenizer;
+mod weight_path;
 mod weights;
 
 /// The device a model's tensors live on (burn's), re-exported so that a library user needs no
@@ -54,6 +48,7 @@ pub use burn::tensor::Device;
 pub use config::{Activation, Family, Llama3RopeScaling, LocalAttention, ModelConfig};
 pub use error::{ModelError, Result};
 pub use export::export_hf;
+pub use families::{RegisteredFamily, families};
 pub use matrix::{MatrixInfo, MatrixKind};
 pub use model::{
     Backend, GradientPass, HiddenStates, Model, Pass, PreparedBatch, PromptState, RowShape,

@@ -18,7 +18,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 
 #[test]
 fn edit_then_restore_is_bit_identical_and_changes_outputs_meanwhile() {
-    for family in FAMILIES {
+    for family in fixtures() {
         let mut model = load_tiny(family);
         let r = reference(family);
         let before = model.all_logits(&r.ids).unwrap();
@@ -63,7 +63,7 @@ fn replacing_with_bad_data_is_an_error_naming_the_matrix() {
 
 #[test]
 fn running_from_cached_layer_inputs_equals_the_full_forward() {
-    for family in FAMILIES {
+    for family in fixtures() {
         let model = load_tiny(family);
         let r = reference(family);
         let prep = model.prepare(&r.ids).unwrap();
@@ -89,7 +89,7 @@ fn running_from_cached_layer_inputs_equals_the_full_forward() {
 
 #[test]
 fn padding_does_not_change_real_positions() {
-    for family in FAMILIES {
+    for family in fixtures() {
         let model = load_tiny(family);
         let r = reference(family);
         // Three lengths in one batch vs each sequence alone.
@@ -209,7 +209,7 @@ fn a_shared_prefix_keeps_loss_and_gradients_exact() {
 
 #[test]
 fn export_then_load_gives_identical_logits_for_every_family() {
-    for family in FAMILIES {
+    for family in fixtures() {
         let mut model = load_tiny(family);
         let r = reference(family);
         // Export an edited model: the edit must survive the round trip.
@@ -276,7 +276,7 @@ fn the_flex_backend_holds_each_weight_once() {
     if backend() != laser_model::Backend::Flex {
         return; // other backends keep host copies by design
     }
-    for family in FAMILIES {
+    for family in fixtures() {
         let mut model = load_tiny(family);
         assert_eq!(model.host_copy_bytes(), 0, "{family}");
         let loaded = model.resident_bytes();

@@ -85,10 +85,43 @@ fn mistral_refuses_sequences_longer_than_its_sliding_window() {
 fn an_unknown_family_lists_the_supported_ones() {
     let dir = with_config("llama", "unknown", |c| c["model_type"] = "mamba".into());
     let err = load(&dir).unwrap_err().to_string();
-    for family in ["llama", "mistral", "qwen2", "qwen3", "gpt2", "gptj", "gpt_neox", "roberta"] {
-        assert!(err.contains(family), "{err}");
+    for family in laser_model::families() {
+        for model_type in family.model_types() {
+            assert!(err.contains(&format!(" {model_type}")), "{model_type}: {err}");
+        }
     }
     assert!(err.contains("mamba"), "{err}");
+}
+
+/// The registry and the fixtures agree: every registered family has a tiny fixture that loads
+/// as it (so every test iterating the fixtures covers it), every fixture loads as a registered
+/// family, and each `model_type` and GGUF architecture belongs to one family only.
+#[test]
+fn every_registered_family_has_a_fixture_and_every_fixture_a_family() {
+    let registered: Vec<_> = laser_model::families().map(|f| f.family()).collect();
+    let loaded: Vec<_> = fixtures().map(|f| (f, load_tiny(f).family())).collect();
+    for family in &registered {
+        assert!(
+            loaded.iter().any(|(_, f)| f == family),
+            "family {} has no fixture under tests/fixtures/tiny",
+            family.name()
+        );
+    }
+    for (fixture, family) in &loaded {
+        assert!(registered.contains(family), "{fixture}: unregistered family {}", family.name());
+    }
+    let mut model_types: Vec<&str> =
+        laser_model::families().flat_map(|f| f.model_types().iter().copied()).collect();
+    let mut archs: Vec<&str> =
+        laser_model::families().flat_map(|f| f.gguf_architectures().iter().copied()).collect();
+    let (types, arch_count) = (model_types.len(), archs.len());
+    model_types.sort_unstable();
+    model_types.dedup();
+    archs.sort_unstable();
+    archs.dedup();
+    assert_eq!(model_types.len(), types, "a model_type is claimed twice");
+    assert_eq!(archs.len(), arch_count, "a GGUF architecture is claimed twice");
+    assert_eq!(laser_model::gguf::gguf_architectures().len(), arch_count);
 }
 
 /// Each new family reports its own name, and Qwen2's q/k/v biases and Qwen3's q/k norms are

@@ -109,7 +109,12 @@ fn float_types_decode_exactly() {
 /// and `ffn_up`, `gemma2` with norms stored as 1 + w — unpermuted.
 #[test]
 fn ggufs_of_every_llama_like_family_match_the_oracle() {
-    for family in ["llama", "llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"] {
+    let fixtures = ["llama", "llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"];
+    // Every GGUF architecture a registered family reads has its fixture here.
+    for arch in laser_model::gguf::gguf_architectures() {
+        assert!(fixtures.contains(&arch), "GGUF architecture {arch} is not tested");
+    }
+    for family in fixtures {
         let path = write_tmp(&format!("family-{family}"), &tiny_gguf(family));
         let gguf = Model::load(&path, Backend::Flex.device().unwrap()).unwrap();
         let original = load_tiny(family);

@@ -5,14 +5,9 @@ mod common;
 use common::*;
 use laser_model::TokenTarget;
 
-const CAUSAL: [&str; 11] = [
-    "llama", "gpt2", "gptj", "gpt_neox", "llama3", "qwen2", "mistral", "qwen3", "phi3", "gemma2",
-    "gemma3",
-];
-
 #[test]
 fn continuations_scored_over_a_cached_prompt_match_full_sequences() {
-    for family in CAUSAL {
+    for family in causal_fixtures() {
         let model = load_tiny(family);
         let ids = &reference(family).ids;
         let prompt = ids[0][..5].to_vec();
@@ -38,7 +33,7 @@ fn continuations_scored_over_a_cached_prompt_match_full_sequences() {
 
 #[test]
 fn greedy_generation_with_a_cache_matches_recomputing_everything() {
-    for family in CAUSAL {
+    for family in causal_fixtures() {
         let model = load_tiny(family);
         let prompt = reference(family).ids[1][..4].to_vec();
         let generated = model.generate_greedy(&prompt, 6, &[]).unwrap();
@@ -70,7 +65,7 @@ fn masked_language_models_cannot_continue_prompts() {
 
 #[test]
 fn packed_rows_score_each_continuation_as_if_alone() {
-    for family in CAUSAL {
+    for family in causal_fixtures() {
         let model = load_tiny(family);
         let ids = &reference(family).ids;
         let rows = vec![

@@ -11,7 +11,7 @@ fn max_abs(v: &[f32]) -> f32 {
 
 #[test]
 fn logits_match_the_oracle_for_every_family() {
-    for family in FAMILIES {
+    for family in fixtures() {
         let model = load_tiny(family);
         let r = reference(family);
         let logits = model.all_logits(&r.ids).unwrap();
@@ -25,7 +25,7 @@ fn logits_match_the_oracle_for_every_family() {
 
 #[test]
 fn loss_and_every_gradient_match_the_oracle() {
-    for family in FAMILIES {
+    for family in fixtures() {
         assert_loss_and_gradients_match_the_oracle(&load_tiny(family), family);
     }
 }
@@ -38,7 +38,7 @@ fn bf16_matrices_halve_their_bytes_and_stay_near_the_oracle() {
     if backend() != laser_model::Backend::Flex {
         return; // bf16 weights are a flex-backend feature
     }
-    for family in FAMILIES {
+    for family in fixtures() {
         let mut model = load_tiny(family);
         let (f32_bytes, matrix_bytes) = (model.resident_bytes(), model.matrix_bytes());
         model.set_matrix_dtype(laser_model::WeightDtype::Bf16).unwrap();

@@ -19,7 +19,7 @@ mod model;
 mod rope_factors;
 mod tokenizer;
 
-pub use model::{GGUF_ARCHITECTURES, GgufModel, unpermute_rows};
+pub use model::{GgufModel, gguf_architectures, unpermute_rows};
 
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]

@@ -57,8 +57,11 @@ pub fn unpermute_rows(t: &HostTensor, heads: usize) -> HostTensor {
     HostTensor { shape: t.shape.clone(), data }
 }
 
-/// GGUF architectures this loader reads (llama.cpp's names).
-pub const GGUF_ARCHITECTURES: [&str; 6] = ["llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"];
+/// GGUF architectures this loader reads (llama.cpp's names): those the registered families
+/// declare.
+pub fn gguf_architectures() -> Vec<&'static str> {
+    crate::families::gguf_architectures().collect()
+}
 
 /// Tensors llama.cpp writes for RoPE variants the families here do not implement.
 const UNSUPPORTED_TENSORS: [(&str, &str); 2] = [
@@ -79,16 +82,17 @@ const GEMMA3_PATTERN: u64 = 6;
 const GEMMA3_LOCAL_THETA: f64 = 10_000.0;
 
 impl GgufModel {
-    /// Loads a GGUF file of one of [`GGUF_ARCHITECTURES`].
+    /// Loads a GGUF file of one of [`gguf_architectures`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let f = GgufFile::open(path)?;
         let arch = f.meta("general.architecture")?.as_str().unwrap_or_default().to_owned();
-        if !GGUF_ARCHITECTURES.contains(&arch.as_str()) {
+        let supported = gguf_architectures();
+        if !supported.contains(&arch.as_str()) {
             return Err(ModelError::Unsupported(format!(
                 "{}: GGUF architecture `{arch}` (supported: {})",
                 path.display(),
-                GGUF_ARCHITECTURES.join(", ")
+                supported.join(", ")
             )));
         }
         if let Some((name, what)) =

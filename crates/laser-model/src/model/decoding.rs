@@ -34,7 +34,7 @@ impl Model {
         self.require_causal()?;
         let seqs = [prompt.to_vec()];
         self.check_sequences(&seqs)?;
-        let batch = BatchInput::new(&seqs, 0, self.config(), &self.device);
+        let batch = BatchInput::new(&seqs, 0, self.arch.as_ref(), &self.device);
         let empty = vec![None; self.config().num_layers];
         let ctx = Context::new(self.arch.as_ref(), &batch, 0, Some(empty), &self.device);
         let hidden = self.forward_hidden(&self.params, &batch, &ctx);
@@ -66,7 +66,7 @@ impl Model {
                 kv.as_ref().map(|(k, v)| (k.clone().repeat_dim(0, b), v.clone().repeat_dim(0, b)))
             })
             .collect();
-        let batch = BatchInput::new(conts, state.len, self.config(), &self.device);
+        let batch = BatchInput::new(conts, state.len, self.arch.as_ref(), &self.device);
         let ctx = Context::new(self.arch.as_ref(), &batch, state.len, Some(cache), &self.device);
         let hidden = self.forward_hidden(&self.params, &batch, &ctx);
         // The first token of each continuation is predicted by the prompt's last position.
@@ -122,7 +122,7 @@ impl Model {
     fn extend(&self, state: PromptState, token: u32) -> Result<PromptState> {
         let seqs = [vec![token]];
         self.check_sequences_at(&seqs, state.len)?;
-        let batch = BatchInput::new(&seqs, state.len, self.config(), &self.device);
+        let batch = BatchInput::new(&seqs, state.len, self.arch.as_ref(), &self.device);
         let ctx =
             Context::new(self.arch.as_ref(), &batch, state.len, Some(state.cache), &self.device);
         let hidden = self.forward_hidden(&self.params, &batch, &ctx);

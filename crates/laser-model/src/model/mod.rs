@@ -10,28 +10,20 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 use crate::arch::{Architecture, BatchInput, Context, KvCache};
 use crate::config::{Family, ModelConfig};
 use crate::error::{ModelError, Result};
-use crate::gemma2::Gemma2;
-use crate::gemma3::Gemma3;
-use crate::gpt_neox::GptNeox;
-use crate::gpt2::Gpt2;
-use crate::gptj::Gptj;
 use crate::layers::{HostMatrix, Params};
-use crate::llama::Llama;
 use crate::matrix::MatrixInfo;
-use crate::phi3::Phi3;
-use crate::roberta::Roberta;
 use crate::tokenizer::Tokenizer;
-use crate::weights::{HostTensor, WeightMap};
+use crate::weights::HostTensor;
 
-mod backend;
+pub(crate) mod backend;
 mod decoding;
 mod dtype;
 mod editing;
 mod gradients;
+mod loading;
 mod memory;
 
 pub use backend::Backend;
-pub(crate) use backend::is_cpu;
 pub use decoding::PromptState;
 pub use dtype::WeightDtype;
 pub use editing::WeightStamp;
@@ -108,178 +100,7 @@ pub struct Model {
     notes: Vec<String>,
 }
 
-fn architecture(cfg: ModelConfig) -> Box<dyn Architecture> {
-    match cfg.family {
-        Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 => Box::new(Llama { cfg }),
-        Family::Phi3 => Box::new(Phi3 { cfg }),
-        Family::Gemma2 => Box::new(Gemma2 { cfg }),
-        Family::Gemma3 => Box::new(Gemma3 { cfg }),
-        Family::Gpt2 => Box::new(Gpt2 { cfg }),
-        Family::Gptj => Box::new(Gptj { cfg }),
-        Family::GptNeox => Box::new(GptNeox { cfg }),
-        Family::Roberta => Box::new(Roberta { cfg }),
-    }
-}
-
-/// Old GPT-2 checkpoints store `h.0.…`, `wte.weight` without the `transformer.` prefix; a
-/// Gemma3ForConditionalGeneration folder stores its language model under `language_model.model.`
-/// (transformers 4) or `model.language_model.` (transformers 5), beside a vision tower that is
-/// not read.
-/// Returns the weights under the names the family reads, and notes for the user.
-fn normalise_names(family: Family, mut weights: WeightMap) -> (WeightMap, Vec<String>) {
-    let mut notes = Vec::new();
-    if family == Family::Gemma3 && !weights.contains_key("model.embed_tokens.weight") {
-        let mut skipped = 0usize;
-        weights = weights
-            .into_iter()
-            .filter_map(|(k, v)| {
-                let text = k
-                    .strip_prefix("language_model.model.")
-                    .or_else(|| k.strip_prefix("model.language_model."))
-                    .map(|rest| format!("model.{rest}"))
-                    .or_else(|| k.strip_prefix("language_model.").map(str::to_owned))
-                    .or_else(|| (k == "lm_head.weight").then(|| k.clone()));
-                if text.is_none() {
-                    skipped += 1;
-                }
-                text.map(|name| (name, v))
-            })
-            .collect();
-        if skipped > 0 {
-            notes.push(format!(
-                "note: a Gemma 3 multimodal checkpoint: its language model is read; {skipped} tensors of the vision tower and projector are not used"
-            ));
-        }
-    }
-    if family == Family::Gpt2
-        && !weights.contains_key("transformer.wte.weight")
-        && weights.contains_key("wte.weight")
-    {
-        weights =
-            weights
-                .into_iter()
-                .map(|(k, v)| {
-                    if k.starts_with("lm_head") { (k, v) } else { (format!("transformer.{k}"), v) }
-                })
-                .collect();
-    }
-    (weights, notes)
-}
-
 impl Model {
-    /// Loads an HF model folder (`config.json`, safetensors, `tokenizer.json`) or a `.gguf` file.
-    pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Self> {
-        let path = path.as_ref();
-        if path.is_dir() {
-            let cfg = ModelConfig::from_file(path.join("config.json"))?;
-            let weights = crate::weights::load_safetensors_dir(path)?;
-            let tok_path = path.join("tokenizer.json");
-            let tokenizer =
-                if tok_path.is_file() { Some(Tokenizer::from_file(&tok_path)?) } else { None };
-            Self::from_weights(cfg, weights, tokenizer, device, path)
-        } else if path.is_file() {
-            let gguf = crate::gguf::GgufModel::load(path)?;
-            let mut model =
-                Self::from_weights(gguf.config, gguf.weights, Some(gguf.tokenizer), device, path)?;
-            model.notes.extend(gguf.notes);
-            Ok(model)
-        } else {
-            Err(ModelError::io(
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such model folder or .gguf file",
-                ),
-            ))
-        }
-    }
-
-    /// Builds a model from host weights, validating every tensor the architecture reads.
-    pub fn from_weights(
-        cfg: ModelConfig,
-        weights: WeightMap,
-        tokenizer: Option<Tokenizer>,
-        device: Device,
-        source: &Path,
-    ) -> Result<Self> {
-        let arch = architecture(cfg);
-        let (mut weights, notes) = normalise_names(arch.config().family, weights);
-        let mut map = HashMap::new();
-        let mut shapes = HashMap::new();
-        let mut host = HashMap::new();
-        // CPU backends read the matrices on the host for faer's faster matmul (see `Params`).
-        let use_host = backend::is_cpu(&device);
-        let in_file =
-            |e: ModelError| ModelError::InFile { path: source.to_owned(), error: Box::new(e) };
-        for (name, shape) in arch.expected_tensors() {
-            let t = weights.remove(&name).ok_or_else(|| ModelError::MissingTensor {
-                name: name.clone(),
-                path: source.to_owned(),
-            })?;
-            if t.shape != shape {
-                return Err(in_file(ModelError::TensorShape {
-                    name,
-                    expected: shape,
-                    got: t.shape,
-                }));
-            }
-            t.check_finite(&name).map_err(in_file)?;
-            shapes.insert(name.clone(), shape);
-            let matrix = t.shape.len() == 2;
-            let tensor = to_device(t, &device);
-            if use_host && matrix {
-                host.insert(name.clone(), HostMatrix::of(&tensor)?);
-            }
-            map.insert(name, tensor);
-        }
-        // Optional tensors some checkpoints carry.
-        for name in ["roberta.embeddings.token_type_embeddings.weight"] {
-            if let Some(t) = weights.remove(name) {
-                if t.shape.len() != 2 || t.shape[1] != arch.config().hidden_size || t.shape[0] == 0
-                {
-                    return Err(in_file(ModelError::TensorShape {
-                        name: name.into(),
-                        expected: vec![1, arch.config().hidden_size],
-                        got: t.shape,
-                    }));
-                }
-                t.check_finite(name).map_err(in_file)?;
-                shapes.insert(name.to_owned(), t.shape.clone());
-                map.insert(name.to_owned(), to_device(t, &device));
-            }
-        }
-        if let Some(tok) = &tokenizer
-            && tok.vocab_size() > arch.config().vocab_size
-        {
-            return Err(ModelError::Tokenizer(format!(
-                "{}: the tokenizer has {} tokens but the model's vocabulary is {}",
-                source.display(),
-                tok.vocab_size(),
-                arch.config().vocab_size
-            )));
-        }
-        let matrices = arch.editable();
-        let num_layers = arch.config().num_layers;
-        let matrix_index = matrices.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
-        Ok(Self {
-            arch,
-            device,
-            params: Params { map, host, taps: None },
-            originals: HashMap::new(),
-            matrices,
-            matrix_index,
-            shapes,
-            tokenizer,
-            source: source.to_owned(),
-            instance: editing::NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            layer_changes: vec![0; num_layers],
-            change_clock: 0,
-            activation_budget: None,
-            matrix_dtype: WeightDtype::F32,
-            notes,
-        })
-    }
-
     /// What loading chose to say: tensors of a checkpoint that the model does not read (a
     /// multimodal checkpoint's vision tower), and how a GGUF's missing keys were filled in.
     pub fn load_notes(&self) -> &[String] {
@@ -371,15 +192,11 @@ impl Model {
 
     fn position_limit(&self) -> (usize, &'static str) {
         let cfg = self.config();
-        match cfg.family {
-            Family::Gpt2 => (cfg.max_positions, "its position table"),
-            Family::Roberta => (
-                cfg.max_positions.saturating_sub(cfg.pad_token_id.unwrap_or(1) as usize + 1),
-                "its position table",
-            ),
+        match self.arch.position_table() {
+            Some(table) => (table, "its position table"),
             // RoPE extrapolates without failing, but past the trained context its outputs are
             // not the model's: refused, like an over-long sequence of a position table.
-            _ => match cfg.sliding_window {
+            None => match cfg.sliding_window {
                 Some(w) if w < cfg.max_positions => (w, "its sliding attention window"),
                 _ => (cfg.max_positions, "its context length, max_position_embeddings"),
             },
@@ -431,15 +248,15 @@ impl Model {
         seqs: &[Vec<u32>],
         device: &Device,
     ) -> PreparedBatch {
-        let (cfg, p) = (self.config(), prefix.len());
-        let batch = BatchInput::new(seqs, p, cfg, device);
+        let p = prefix.len();
+        let batch = BatchInput::new(seqs, p, self.arch.as_ref(), device);
         let ctx = Context::new(self.arch.as_ref(), &batch, p, None, device);
         PreparedBatch { batch, ctx, prefix: self.shared_prefix(prefix, device) }
     }
 
     fn shared_prefix(&self, prefix: &[u32], device: &Device) -> Option<SharedPrefix> {
         (!prefix.is_empty()).then(|| {
-            let batch = BatchInput::new(&[prefix.to_vec()], 0, self.config(), device);
+            let batch = BatchInput::new(&[prefix.to_vec()], 0, self.arch.as_ref(), device);
             let ctx = Context::new(self.arch.as_ref(), &batch, 0, None, device);
             SharedPrefix { batch, ctx }
         })
@@ -769,15 +586,6 @@ impl Model {
             )))
         }
     }
-}
-
-fn to_device(t: HostTensor, device: &Device) -> Tensor<2> {
-    let shape = match t.shape.as_slice() {
-        [n] => [1, *n],
-        [r, c] => [*r, *c],
-        other => [1, other.iter().product()],
-    };
-    Tensor::from_data(TensorData::new(t.data, shape), device)
 }
 
 /// Copies a tensor to the host as f32.

@@ -7,10 +7,29 @@ pub mod gguf_writer;
 
 use laser_model::{Backend, HostTensor, Model, TokenTarget};
 
-pub const FAMILIES: [&str; 12] = [
-    "llama", "gpt2", "gptj", "gpt_neox", "roberta", "llama3", "qwen2", "mistral", "qwen3", "phi3",
-    "gemma2", "gemma3",
-];
+/// Every tiny fixture (`tests/fixtures/tiny/<name>/`), by folder name: a family's fixture joins
+/// every test that iterates them by being there (`families.rs` checks that each registered
+/// family has one).
+pub fn fixtures() -> impl Iterator<Item = &'static str> {
+    static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let root = tiny_dir("");
+        let mut names: Vec<String> = std::fs::read_dir(&root)
+            .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+            .map(|e| e.unwrap())
+            .filter(|e| e.path().join("config.json").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert!(names.len() >= 12, "only {} fixtures under {}", names.len(), root.display());
+        names
+    });
+    NAMES.iter().map(String::as_str)
+}
+
+/// The fixtures of families that predict the next token.
+pub fn causal_fixtures() -> impl Iterator<Item = &'static str> {
+    fixtures().filter(|f| load_tiny(f).family().is_causal())
+}
 
 pub fn tiny_dir(family: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny").join(family)

@@ -7,18 +7,27 @@
 
 use burn::tensor::Tensor;
 
-use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
+use super::llama::Outer;
+use crate::arch::{Architecture, BatchInput, Context, FamilyEntry};
 use crate::config::{ConfigReader, Family, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::layers::{Params, RotaryLayout, gated, merge_heads, rms_norm, split_heads};
-use crate::llama::{layer, lm_head, outer_tensors, token_embedding};
-use crate::matrix::{MatrixInfo, MatrixKind};
+use crate::matrix::MatrixKind;
+use crate::weight_path::{Linear, WeightPath, WeightSchema};
+
+pub(crate) const PHI3: FamilyEntry = FamilyEntry {
+    family: Family::new("phi3", true),
+    model_types: &["phi3"],
+    gguf_architectures: &["phi3"],
+    parse_config: |r, _| parse_config(r),
+    build: |cfg| Box::new(Phi3::new(cfg)),
+};
 
 /// The config of `model_type` phi3.
-pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
+fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
     let hidden: usize = r.required(&["hidden_size"])?;
     let heads: usize = r.required(&["num_attention_heads"])?;
-    let head_dim = hidden / heads.max(1);
+    let head_dim = r.head_dim(hidden, heads)?;
     let pct =
         r.field::<f64>(&["partial_rotary_factor"])?.or(r.partial_rotary_factor()).unwrap_or(1.0);
     if !(pct > 0.0 && pct <= 1.0) {
@@ -45,20 +54,49 @@ pub(crate) fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
         rope_scaling: r.rope_scaling,
         sliding_window: r.field(&["sliding_window"])?,
         raw: r.raw.clone(),
-        ..ModelConfig::defaults_for(Family::Phi3)
+        ..ModelConfig::defaults_for(PHI3.family)
     })
+}
+
+/// One Phi-3 block's tensors.
+#[derive(Debug, Clone)]
+struct Block {
+    input_norm: String,
+    qkv: Linear,
+    o: Linear,
+    post_attention_norm: String,
+    gate_up: Linear,
+    down: Linear,
+}
+
+impl Block {
+    fn new(b: &WeightPath<'_>, c: &ModelConfig) -> Self {
+        let (d, f) = (c.hidden_size, c.intermediate_size);
+        let qkv_rows = (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
+        let (attn, mlp) = (b.pp("self_attn"), b.pp("mlp"));
+        Self {
+            input_norm: b.pp("input_layernorm").tensor("weight", &[d]),
+            post_attention_norm: b.pp("post_attention_layernorm").tensor("weight", &[d]),
+            qkv: attn.pp("qkv_proj").linear([qkv_rows, d], Some(MatrixKind::Qkv), false),
+            o: attn.pp("o_proj").linear([d, c.num_heads * c.head_dim], Some(MatrixKind::O), false),
+            gate_up: mlp.pp("gate_up_proj").linear([2 * f, d], Some(MatrixKind::FcGateUp), false),
+            down: mlp.pp("down_proj").linear([d, f], Some(MatrixKind::FcOut), false),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Phi3 {
-    pub(crate) cfg: ModelConfig,
+    cfg: ModelConfig,
+    weights: WeightSchema,
+    outer: Outer,
+    blocks: Vec<Block>,
 }
 
 impl Phi3 {
-    /// (rows of `qkv_proj`, rows of `gate_up_proj`).
-    fn fused_rows(&self) -> (usize, usize) {
-        let c = &self.cfg;
-        ((c.num_heads + 2 * c.num_kv_heads) * c.head_dim, 2 * c.intermediate_size)
+    fn new(cfg: ModelConfig) -> Self {
+        let (weights, outer, blocks) = Outer::model(&cfg, Block::new);
+        Self { cfg, weights, outer, blocks }
     }
 }
 
@@ -67,76 +105,43 @@ impl Architecture for Phi3 {
         &self.cfg
     }
 
+    fn weights(&self) -> &WeightSchema {
+        &self.weights
+    }
+
     fn rotary_layout(&self) -> Option<RotaryLayout> {
         Some(RotaryLayout::Half)
     }
 
-    fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
-        let c = &self.cfg;
-        let (d, f) = (c.hidden_size, c.intermediate_size);
-        let (qkv, gate_up) = self.fused_rows();
-        let mut out = outer_tensors(c);
-        out.extend(per_layer_tensors(
-            c.num_layers,
-            layer,
-            &[
-                ("input_layernorm.weight", vec![d]),
-                ("post_attention_layernorm.weight", vec![d]),
-                ("self_attn.qkv_proj.weight", vec![qkv, d]),
-                ("self_attn.o_proj.weight", vec![d, c.num_heads * c.head_dim]),
-                ("mlp.gate_up_proj.weight", vec![gate_up, d]),
-                ("mlp.down_proj.weight", vec![d, f]),
-            ],
-        ));
-        out
-    }
-
-    fn editable(&self) -> Vec<MatrixInfo> {
-        let c = &self.cfg;
-        let (d, f) = (c.hidden_size, c.intermediate_size);
-        let (qkv, gate_up) = self.fused_rows();
-        per_layer_matrices(
-            c.num_layers,
-            layer,
-            &[
-                ("self_attn.qkv_proj.weight", MatrixKind::Qkv, [qkv, d]),
-                ("self_attn.o_proj.weight", MatrixKind::O, [d, c.num_heads * c.head_dim]),
-                ("mlp.gate_up_proj.weight", MatrixKind::FcGateUp, [gate_up, d]),
-                ("mlp.down_proj.weight", MatrixKind::FcOut, [d, f]),
-            ],
-        )
-    }
-
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
-        token_embedding(p, batch)
+        self.outer.embed(p, batch)
     }
 
     /// # Shapes
     /// `x: [B, T, d]` → `[B, T, d]`.
     fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
-        let c = &self.cfg;
+        let (c, b) = (&self.cfg, &self.blocks[l]);
         let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
-        let h = rms_norm(x.clone(), p.vec3(&layer(l, "input_layernorm.weight")), c.norm_eps);
-        let qkv = p.linear(h, &layer(l, "self_attn.qkv_proj.weight"), None);
+        let h = rms_norm(x.clone(), p.vec3(&b.input_norm), c.norm_eps);
+        let qkv = b.qkv.forward(p, h);
         let q = ctx.rotate(split_heads(qkv.clone().narrow(2, 0, qd), c.num_heads));
         let k = ctx.rotate(split_heads(qkv.clone().narrow(2, qd, kvd), c.num_kv_heads));
         let v = split_heads(qkv.narrow(2, qd + kvd, kvd), c.num_kv_heads);
         let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / (c.head_dim as f64).sqrt()));
-        let x = x + p.linear(a, &layer(l, "self_attn.o_proj.weight"), None);
-        let h =
-            rms_norm(x.clone(), p.vec3(&layer(l, "post_attention_layernorm.weight")), c.norm_eps);
-        let gate_up = p.linear(h, &layer(l, "mlp.gate_up_proj.weight"), None);
+        let x = x + b.o.forward(p, a);
+        let h = rms_norm(x.clone(), p.vec3(&b.post_attention_norm), c.norm_eps);
+        let gate_up = b.gate_up.forward(p, h);
         let f = c.intermediate_size;
         let gate = gate_up.clone().narrow(2, 0, f);
         let up = gate_up.narrow(2, f, f);
-        x + p.linear(gated(gate, up, c.activation), &layer(l, "mlp.down_proj.weight"), None)
+        x + b.down.forward(p, gated(gate, up, c.activation))
     }
 
     fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
-        rms_norm(x, p.vec3("model.norm.weight"), self.cfg.norm_eps)
+        rms_norm(x, p.vec3(&self.outer.norm), self.cfg.norm_eps)
     }
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
-        lm_head(p, h, &self.cfg)
+        self.outer.head(p, h)
     }
 }

@@ -13,14 +13,22 @@
 use burn::tensor::Tensor;
 use serde_json::Value;
 
-use crate::arch::{Architecture, BatchInput, Context, per_layer_matrices, per_layer_tensors};
+use super::gemma2::{GemmaBlock, gemma_head, gemma_norm};
+use super::llama::Outer;
+use crate::arch::{Architecture, BatchInput, Context, FamilyEntry};
 use crate::config::{ConfigReader, Family, LocalAttention, ModelConfig};
 use crate::error::{ModelError, Result};
-use crate::layers::{
-    Params, RotaryLayout, gated, merge_heads, rms_norm, rms_norm_heads, soft_cap, split_heads,
+use crate::layers::{Params, RotaryLayout, merge_heads, rms_norm_heads, split_heads};
+use crate::weight_path::WeightSchema;
+use crate::weights::WeightMap;
+
+pub(crate) const GEMMA3: FamilyEntry = FamilyEntry {
+    family: Family::new("gemma3", true),
+    model_types: &["gemma3_text", "gemma3"],
+    gguf_architectures: &["gemma3"],
+    parse_config,
+    build: |cfg| Box::new(Gemma3::new(cfg)),
 };
-use crate::llama::{block_matrices, layer, lm_head, outer_tensors, token_embedding};
-use crate::matrix::MatrixInfo;
 
 /// HF's `Gemma3TextConfig` defaults, used where a config leaves a field out (hub configs of the
 /// multimodal models give only what differs from them).
@@ -29,7 +37,7 @@ const DEFAULT_LOCAL_THETA: f64 = 10_000.0;
 const DEFAULT_PATTERN: usize = 6;
 
 /// The config of `model_type` gemma3_text, or of gemma3 (multimodal: its `text_config`).
-pub(crate) fn parse_config(outer: &ConfigReader<'_>, model_type: &str) -> Result<ModelConfig> {
+fn parse_config(outer: &ConfigReader<'_>, model_type: &str) -> Result<ModelConfig> {
     if model_type == "gemma3_text" {
         return parse_text(outer, outer.raw.clone());
     }
@@ -104,7 +112,7 @@ fn parse_text(r: &ConfigReader<'_>, raw: Value) -> Result<ModelConfig> {
         final_logit_softcap: positive("final_logit_softcapping")?,
         attention_scalar: Some(positive("query_pre_attn_scalar")?.unwrap_or(256.0)),
         raw,
-        ..ModelConfig::defaults_for(Family::Gemma3)
+        ..ModelConfig::defaults_for(GEMMA3.family)
     })
 }
 
@@ -193,19 +201,21 @@ fn rope_bases(r: &ConfigReader<'_>) -> Result<(f64, Option<f64>, f64)> {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Gemma3 {
-    pub(crate) cfg: ModelConfig,
+    cfg: ModelConfig,
+    weights: WeightSchema,
+    outer: Outer,
+    blocks: Vec<GemmaBlock>,
 }
 
 impl Gemma3 {
-    /// Gemma's RMSNorm: the weight is stored as an offset from 1.
-    fn norm(&self, p: &Params, x: Tensor<3>, name: &str) -> Tensor<3> {
-        rms_norm(x, p.vec3(name).add_scalar(1.0), self.cfg.norm_eps)
+    fn new(cfg: ModelConfig) -> Self {
+        let (weights, outer, blocks) = Outer::model(&cfg, |b, c| GemmaBlock::new(b, c, true));
+        Self { cfg, weights, outer, blocks }
     }
 
-    /// The per-head `(1 + w)` RMSNorm on q or k (`which`: `q` or `k`).
-    fn head_norm(&self, p: &Params, l: usize, x: Tensor<4>, which: &str) -> Tensor<4> {
-        let w = p.vec4(&layer(l, &format!("self_attn.{which}_norm.weight"))).add_scalar(1.0);
-        rms_norm_heads(x, w, self.cfg.norm_eps)
+    /// The per-head `(1 + w)` RMSNorm on q or k.
+    fn head_norm(&self, p: &Params, x: Tensor<4>, name: &str) -> Tensor<4> {
+        rms_norm_heads(x, p.vec4(name).add_scalar(1.0), self.cfg.norm_eps)
     }
 }
 
@@ -214,70 +224,73 @@ impl Architecture for Gemma3 {
         &self.cfg
     }
 
+    fn weights(&self) -> &WeightSchema {
+        &self.weights
+    }
+
     fn rotary_layout(&self) -> Option<RotaryLayout> {
         Some(RotaryLayout::Half)
     }
 
-    fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
-        let c = &self.cfg;
-        let d = c.hidden_size;
-        let mut out = outer_tensors(c);
-        let mut table: Vec<(&str, Vec<usize>)> = vec![
-            ("input_layernorm.weight", vec![d]),
-            ("post_attention_layernorm.weight", vec![d]),
-            ("pre_feedforward_layernorm.weight", vec![d]),
-            ("post_feedforward_layernorm.weight", vec![d]),
-            ("self_attn.q_norm.weight", vec![c.head_dim]),
-            ("self_attn.k_norm.weight", vec![c.head_dim]),
-        ];
-        table.extend(block_matrices(c).into_iter().map(|(n, _, s)| (n, s.to_vec())));
-        out.extend(per_layer_tensors(c.num_layers, layer, &table));
-        out
-    }
-
-    fn editable(&self) -> Vec<MatrixInfo> {
-        per_layer_matrices(self.cfg.num_layers, layer, &block_matrices(&self.cfg))
+    /// A Gemma3ForConditionalGeneration folder stores its language model under
+    /// `language_model.model.` (transformers 4) or `model.language_model.` (transformers 5),
+    /// beside a vision tower that is not read.
+    fn normalise_names(&self, weights: WeightMap) -> (WeightMap, Vec<String>) {
+        if weights.contains_key(&self.outer.embed) {
+            return (weights, Vec::new());
+        }
+        let mut skipped = 0usize;
+        let weights = weights
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let text = k
+                    .strip_prefix("language_model.model.")
+                    .or_else(|| k.strip_prefix("model.language_model."))
+                    .map(|rest| format!("model.{rest}"))
+                    .or_else(|| k.strip_prefix("language_model.").map(str::to_owned))
+                    .or_else(|| (k == "lm_head.weight").then(|| k.clone()));
+                if text.is_none() {
+                    skipped += 1;
+                }
+                text.map(|name| (name, v))
+            })
+            .collect();
+        let notes = (skipped > 0).then(|| format!(
+            "note: a Gemma 3 multimodal checkpoint: its language model is read; {skipped} tensors of the vision tower and projector are not used"
+        ));
+        (weights, notes.into_iter().collect())
     }
 
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
         // HF multiplies by √d in the weights' dtype; these weights are f32.
         let scale = f64::from((self.cfg.hidden_size as f32).sqrt());
-        token_embedding(p, batch).mul_scalar(scale)
+        self.outer.embed(p, batch).mul_scalar(scale)
     }
 
     /// # Shapes
     /// `x: [B, T, d]` → `[B, T, d]`.
     fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
-        let c = &self.cfg;
-        let h = self.norm(p, x.clone(), &layer(l, "input_layernorm.weight"));
-        let proj = |name: &str, input: Tensor<3>| {
-            p.linear(input, &layer(l, &format!("self_attn.{name}.weight")), None)
-        };
-        let q = split_heads(proj("q_proj", h.clone()), c.num_heads);
-        let k = split_heads(proj("k_proj", h.clone()), c.num_kv_heads);
-        let q = ctx.rotate_layer(l, self.head_norm(p, l, q, "q"));
-        let k = ctx.rotate_layer(l, self.head_norm(p, l, k, "k"));
-        let v = split_heads(proj("v_proj", h), c.num_kv_heads);
+        let (c, b) = (&self.cfg, &self.blocks[l]);
+        let norm = |x: Tensor<3>, name: &str| gemma_norm(p, x, name, c.norm_eps);
+        let (q_norm, k_norm) = b.qk_norm.as_ref().expect("Gemma 3 blocks have q and k norms");
+        let h = norm(x.clone(), &b.input_norm);
+        let q = split_heads(b.attn.q.forward(p, h.clone()), c.num_heads);
+        let k = split_heads(b.attn.k.forward(p, h.clone()), c.num_kv_heads);
+        let q = ctx.rotate_layer(l, self.head_norm(p, q, q_norm));
+        let k = ctx.rotate_layer(l, self.head_norm(p, k, k_norm));
+        let v = split_heads(b.attn.v.forward(p, h), c.num_kv_heads);
         let scalar = c.attention_scalar.unwrap_or(c.head_dim as f64);
         let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / scalar.sqrt()));
-        let a = self.norm(p, proj("o_proj", a), &layer(l, "post_attention_layernorm.weight"));
-        let x = x + a;
-        let h = self.norm(p, x.clone(), &layer(l, "pre_feedforward_layernorm.weight"));
-        let gate = p.linear(h.clone(), &layer(l, "mlp.gate_proj.weight"), None);
-        let up = p.linear(h, &layer(l, "mlp.up_proj.weight"), None);
-        let m = p.linear(gated(gate, up, c.activation), &layer(l, "mlp.down_proj.weight"), None);
-        x + self.norm(p, m, &layer(l, "post_feedforward_layernorm.weight"))
+        let x = x + norm(b.attn.o.forward(p, a), &b.post_attention_norm);
+        let h = norm(x.clone(), &b.pre_feedforward_norm);
+        x + norm(b.mlp.forward(p, h, c.activation), &b.post_feedforward_norm)
     }
 
     fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
-        self.norm(p, x, "model.norm.weight")
+        gemma_norm(p, x, &self.outer.norm, self.cfg.norm_eps)
     }
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
-        let logits = lm_head(p, h, &self.cfg);
-        match self.cfg.final_logit_softcap {
-            Some(cap) => soft_cap(logits, cap),
-            None => logits,
-        }
+        gemma_head(&self.outer, p, h, &self.cfg)
     }
 }

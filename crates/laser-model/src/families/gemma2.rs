@@ -1,0 +1,172 @@
+//! Gemma 2 (Gemma2ForCausalLM): token embeddings scaled by √d; RMSNorm as `x̂ · (1 + w)`, four per
+//! block (before and after attention, before and after the MLP); grouped-query attention with
+//! `rotate_half` RoPE, scores scaled by `query_pre_attn_scalar^-½` and soft-capped
+//! (`c · tanh(s / c)`); a GELU-tanh gated MLP; a tied head whose logits are soft-capped too.
+//! Alternate layers use a sliding window: sequences longer than it are refused (the model's
+//! position limit), so every accepted sequence is attended exactly.
+//! Gemma Team 2024, *Gemma 2: Improving Open Language Models at a Practical Size*, arXiv:2408.00118.
+
+use burn::tensor::Tensor;
+
+use super::llama::{GatedMlp, Outer, Projections};
+use crate::arch::{Architecture, BatchInput, Context, FamilyEntry};
+use crate::config::{ConfigReader, Family, ModelConfig};
+use crate::error::{ModelError, Result};
+use crate::layers::{Params, RotaryLayout, merge_heads, rms_norm, soft_cap, split_heads};
+use crate::weight_path::{WeightPath, WeightSchema};
+
+pub(crate) const GEMMA2: FamilyEntry = FamilyEntry {
+    family: Family::new("gemma2", true),
+    model_types: &["gemma2"],
+    gguf_architectures: &["gemma2"],
+    parse_config: |r, _| parse_config(r),
+    build: |cfg| Box::new(Gemma2::new(cfg)),
+};
+
+/// The config of `model_type` gemma2.
+fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
+    let hidden: usize = r.required(&["hidden_size"])?;
+    let heads: usize = r.required(&["num_attention_heads"])?;
+    let head_dim = r.stated_head_dim(&["head_dim"], hidden, heads)?;
+    let layer_types: Option<Vec<String>> = r.field(&["layer_types"])?;
+    // Gemma 2 alternates sliding and global layers; without `layer_types` every other
+    // layer slides, as in HF's default.
+    let any_sliding =
+        layer_types.as_ref().is_none_or(|t| t.iter().any(|x| x == "sliding_attention"));
+    let positive = |key: &str| -> Result<Option<f64>> {
+        match r.field::<f64>(&[key])? {
+            Some(v) if !(v.is_finite() && v > 0.0) => {
+                Err(ModelError::config(r.path, format!("`{key}` = {v} must be positive")))
+            }
+            v => Ok(v),
+        }
+    };
+    Ok(ModelConfig {
+        vocab_size: r.required(&["vocab_size"])?,
+        hidden_size: hidden,
+        intermediate_size: r.required(&["intermediate_size"])?,
+        num_layers: r.required(&["num_hidden_layers"])?,
+        num_heads: heads,
+        num_kv_heads: r.field(&["num_key_value_heads"])?.unwrap_or(heads),
+        head_dim,
+        norm_eps: r.field(&["rms_norm_eps"])?.unwrap_or(1e-6),
+        rope_theta: r.rope_theta(10000.0, &["rope_theta"])?,
+        rotary_dim: head_dim,
+        max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(8192),
+        activation: r.activation(&["hidden_activation", "hidden_act"], "gelu_pytorch_tanh")?,
+        tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(true),
+        attention_bias: r.field(&["attention_bias"])?.unwrap_or(false),
+        pad_token_id: r.field(&["pad_token_id"])?,
+        rope_scaling: r.rope_scaling,
+        sliding_window: if any_sliding { r.field(&["sliding_window"])? } else { None },
+        attn_logit_softcap: positive("attn_logit_softcapping")?,
+        final_logit_softcap: positive("final_logit_softcapping")?,
+        attention_scalar: Some(positive("query_pre_attn_scalar")?.unwrap_or(head_dim as f64)),
+        raw: r.raw.clone(),
+        ..ModelConfig::defaults_for(GEMMA2.family)
+    })
+}
+
+/// Gemma's RMSNorm: the weight `name` is stored as an offset from 1.
+pub(crate) fn gemma_norm(p: &Params, x: Tensor<3>, name: &str, eps: f64) -> Tensor<3> {
+    rms_norm(x, p.vec3(name).add_scalar(1.0), eps)
+}
+
+/// Gemma's LM head: the tied head's logits, soft-capped when the config says so.
+pub(crate) fn gemma_head(outer: &Outer, p: &Params, h: Tensor<2>, c: &ModelConfig) -> Tensor<2> {
+    let logits = outer.head(p, h);
+    match c.final_logit_softcap {
+        Some(cap) => soft_cap(logits, cap),
+        None => logits,
+    }
+}
+
+/// One Gemma block's tensors (Gemma 2's; Gemma 3 adds per-head norms on q and k).
+#[derive(Debug, Clone)]
+pub(crate) struct GemmaBlock {
+    pub(crate) input_norm: String,
+    pub(crate) post_attention_norm: String,
+    pub(crate) pre_feedforward_norm: String,
+    pub(crate) post_feedforward_norm: String,
+    pub(crate) qk_norm: Option<(String, String)>,
+    pub(crate) attn: Projections,
+    pub(crate) mlp: GatedMlp,
+}
+
+impl GemmaBlock {
+    /// Under block path `b`; `qk_norm`: with Gemma 3's q and k norms.
+    pub(crate) fn new(b: &WeightPath<'_>, c: &ModelConfig, qk_norm: bool) -> Self {
+        let d = c.hidden_size;
+        let norm = |name: &str| b.pp(name).tensor("weight", &[d]);
+        let attn = b.pp("self_attn");
+        Self {
+            input_norm: norm("input_layernorm"),
+            post_attention_norm: norm("post_attention_layernorm"),
+            pre_feedforward_norm: norm("pre_feedforward_layernorm"),
+            post_feedforward_norm: norm("post_feedforward_layernorm"),
+            qk_norm: qk_norm.then(|| {
+                let norm = |name: &str| attn.pp(name).tensor("weight", &[c.head_dim]);
+                (norm("q_norm"), norm("k_norm"))
+            }),
+            attn: Projections::new(&attn, c, |_| false),
+            mlp: GatedMlp::new(&b.pp("mlp"), c, false),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Gemma2 {
+    cfg: ModelConfig,
+    weights: WeightSchema,
+    outer: Outer,
+    blocks: Vec<GemmaBlock>,
+}
+
+impl Gemma2 {
+    fn new(cfg: ModelConfig) -> Self {
+        let (weights, outer, blocks) = Outer::model(&cfg, |b, c| GemmaBlock::new(b, c, false));
+        Self { cfg, weights, outer, blocks }
+    }
+}
+
+impl Architecture for Gemma2 {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn weights(&self) -> &WeightSchema {
+        &self.weights
+    }
+
+    fn rotary_layout(&self) -> Option<RotaryLayout> {
+        Some(RotaryLayout::Half)
+    }
+
+    fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
+        self.outer.embed(p, batch).mul_scalar((self.cfg.hidden_size as f64).sqrt())
+    }
+
+    /// # Shapes
+    /// `x: [B, T, d]` → `[B, T, d]`.
+    fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
+        let (c, b) = (&self.cfg, &self.blocks[l]);
+        let norm = |x: Tensor<3>, name: &str| gemma_norm(p, x, name, c.norm_eps);
+        let h = norm(x.clone(), &b.input_norm);
+        let q = ctx.rotate(split_heads(b.attn.q.forward(p, h.clone()), c.num_heads));
+        let k = ctx.rotate(split_heads(b.attn.k.forward(p, h.clone()), c.num_kv_heads));
+        let v = split_heads(b.attn.v.forward(p, h), c.num_kv_heads);
+        let scalar = c.attention_scalar.unwrap_or(c.head_dim as f64);
+        let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / scalar.sqrt()));
+        let x = x + norm(b.attn.o.forward(p, a), &b.post_attention_norm);
+        let h = norm(x.clone(), &b.pre_feedforward_norm);
+        x + norm(b.mlp.forward(p, h, c.activation), &b.post_feedforward_norm)
+    }
+
+    fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
+        gemma_norm(p, x, &self.outer.norm, self.cfg.norm_eps)
+    }
+
+    fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
+        gemma_head(&self.outer, p, h, &self.cfg)
+    }
+}

@@ -1,0 +1,275 @@
+//! Llama (LlamaForCausalLM) and the families that keep its layout: SmolLM2, TinyLlama, Llama-2,
+//! Llama 3.x (`llama3` RoPE frequency scaling, in `layers::Rotary`), Mistral (a sliding window,
+//! enforced by the model's position limit), Qwen2 / Qwen2.5 (biases on q, k, v) and Qwen3
+//! (per-head RMSNorm on q and k before RoPE, explicit `head_dim`).
+//!
+//! Pre-norm blocks with RMSNorm, grouped-query attention with HF `rotate_half` RoPE, a SwiGLU MLP
+//! `down(silu(gate(x)) · up(x))`, and an LM head that may be tied to the token embedding.
+//! Touvron et al. 2023, *LLaMA: Open and Efficient Foundation Language Models*, arXiv:2302.13971.
+
+use burn::tensor::Tensor;
+
+use crate::arch::{Architecture, BatchInput, Context, FamilyEntry};
+use crate::config::{Activation, ConfigReader, Family, ModelConfig};
+use crate::error::Result;
+use crate::layers::{
+    Params, RotaryLayout, embed, gated, merge_heads, rms_norm, rms_norm_heads, split_heads,
+};
+use crate::matrix::MatrixKind;
+use crate::weight_path::{Linear, WeightPath, WeightSchema};
+
+pub(crate) const LLAMA: FamilyEntry = entry("llama", &["llama"], &["llama"]);
+pub(crate) const MISTRAL: FamilyEntry = entry("mistral", &["mistral"], &[]);
+pub(crate) const QWEN2: FamilyEntry = entry("qwen2", &["qwen2"], &["qwen2"]);
+pub(crate) const QWEN3: FamilyEntry = entry("qwen3", &["qwen3"], &["qwen3"]);
+
+const fn entry(
+    name: &'static str,
+    model_types: &'static [&'static str],
+    gguf_architectures: &'static [&'static str],
+) -> FamilyEntry {
+    FamilyEntry {
+        family: Family::new(name, true),
+        model_types,
+        gguf_architectures,
+        parse_config,
+        build: |cfg| Box::new(Llama::new(cfg)),
+    }
+}
+
+/// The config of `model_type` llama, mistral, qwen2 or qwen3.
+fn parse_config(r: &ConfigReader<'_>, model_type: &str) -> Result<ModelConfig> {
+    let hidden: usize = r.required(&["hidden_size"])?;
+    let heads: usize = r.required(&["num_attention_heads"])?;
+    let head_dim = r.stated_head_dim(&["head_dim"], hidden, heads)?;
+    let family = match model_type {
+        "mistral" => MISTRAL.family,
+        "qwen2" => QWEN2.family,
+        "qwen3" => QWEN3.family,
+        _ => LLAMA.family,
+    };
+    let qwen = family == QWEN2.family || family == QWEN3.family;
+    // Qwen2 and Qwen3 use a window only when `use_sliding_window` says so; Mistral
+    // whenever `sliding_window` is set.
+    let window_on = if qwen { r.field(&["use_sliding_window"])?.unwrap_or(false) } else { true };
+    let sliding_window: Option<usize> =
+        if window_on { r.field(&["sliding_window"])? } else { None };
+    Ok(ModelConfig {
+        vocab_size: r.required(&["vocab_size"])?,
+        hidden_size: hidden,
+        intermediate_size: r.required(&["intermediate_size"])?,
+        num_layers: r.required(&["num_hidden_layers"])?,
+        num_heads: heads,
+        num_kv_heads: r.field(&["num_key_value_heads"])?.unwrap_or(heads),
+        head_dim,
+        norm_eps: r.field(&["rms_norm_eps"])?.unwrap_or(1e-6),
+        rope_theta: r.rope_theta(10000.0, &["rope_theta"])?,
+        rotary_dim: head_dim,
+        max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(2048),
+        activation: r.activation(&["hidden_act"], "silu")?,
+        tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(false),
+        attention_bias: r.field(&["attention_bias"])?.unwrap_or(false),
+        mlp_bias: r.field(&["mlp_bias"])?.unwrap_or(false),
+        pad_token_id: r.field(&["pad_token_id"])?,
+        rope_scaling: r.rope_scaling,
+        qkv_bias: family == QWEN2.family,
+        qk_norm: family == QWEN3.family,
+        sliding_window,
+        raw: r.raw.clone(),
+        ..ModelConfig::defaults_for(family)
+    })
+}
+
+/// The llama layout's tensors outside the blocks (Phi-3 and the Gemmas share it): the token
+/// embedding, the final norm, and the LM head — the embedding itself when tied.
+#[derive(Debug, Clone)]
+pub(crate) struct Outer {
+    pub(crate) embed: String,
+    pub(crate) norm: String,
+    pub(crate) head: String,
+}
+
+impl Outer {
+    /// Names them under `root`, and returns the path of the blocks (`model.layers`).
+    pub(crate) fn new<'s>(root: &WeightPath<'s>, c: &ModelConfig) -> (Self, WeightPath<'s>) {
+        let (d, v) = (c.hidden_size, c.vocab_size);
+        let model = root.pp("model");
+        let embed = model.pp("embed_tokens").tensor("weight", &[v, d]);
+        let norm = model.pp("norm").tensor("weight", &[d]);
+        let head = if c.tie_word_embeddings {
+            embed.clone()
+        } else {
+            root.pp("lm_head").tensor("weight", &[v, d])
+        };
+        (Self { embed, norm, head }, model.pp("layers"))
+    }
+
+    /// Names a llama-layout model's tensors: these, then `block(path, cfg)` for every layer.
+    pub(crate) fn model<B>(
+        cfg: &ModelConfig,
+        block: impl Fn(&WeightPath<'_>, &ModelConfig) -> B,
+    ) -> (WeightSchema, Self, Vec<B>) {
+        let (weights, (outer, blocks)) = WeightSchema::build(|root| {
+            let (outer, layers) = Self::new(root, cfg);
+            (outer, (0..cfg.num_layers).map(|l| block(&layers.layer(l), cfg)).collect())
+        });
+        (weights, outer, blocks)
+    }
+
+    /// # Shapes
+    /// → `[B, T, d]`.
+    pub(crate) fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
+        embed(p.get(&self.embed), batch.ids.clone(), batch.batch, batch.seq)
+    }
+
+    /// # Shapes
+    /// `h: [N, d]` → `[N, V]`.
+    pub(crate) fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
+        p.matmul_t(h, &self.head)
+    }
+}
+
+/// The llama layout's attention projections, editable as q, k, v and o.
+#[derive(Debug, Clone)]
+pub(crate) struct Projections {
+    pub(crate) q: Linear,
+    pub(crate) k: Linear,
+    pub(crate) v: Linear,
+    pub(crate) o: Linear,
+}
+
+impl Projections {
+    /// Under `attn` (`self_attn`); `bias(name)`: whether projection `name` has a bias.
+    pub(crate) fn new(attn: &WeightPath<'_>, c: &ModelConfig, bias: impl Fn(&str) -> bool) -> Self {
+        let d = c.hidden_size;
+        let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
+        let proj = |name: &str, kind, shape| attn.pp(name).linear(shape, Some(kind), bias(name));
+        Self {
+            q: proj("q_proj", MatrixKind::Q, [qd, d]),
+            k: proj("k_proj", MatrixKind::K, [kvd, d]),
+            v: proj("v_proj", MatrixKind::V, [kvd, d]),
+            o: proj("o_proj", MatrixKind::O, [d, qd]),
+        }
+    }
+}
+
+/// The llama layout's gated MLP `down(act(gate(x)) · up(x))`, editable as fc_in, fc_up, fc_out.
+#[derive(Debug, Clone)]
+pub(crate) struct GatedMlp {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+impl GatedMlp {
+    /// Under `mlp`; `bias`: every projection has one.
+    pub(crate) fn new(mlp: &WeightPath<'_>, c: &ModelConfig, bias: bool) -> Self {
+        let (d, f) = (c.hidden_size, c.intermediate_size);
+        Self {
+            gate: mlp.pp("gate_proj").linear([f, d], Some(MatrixKind::FcIn), bias),
+            up: mlp.pp("up_proj").linear([f, d], Some(MatrixKind::FcUp), bias),
+            down: mlp.pp("down_proj").linear([d, f], Some(MatrixKind::FcOut), bias),
+        }
+    }
+
+    /// # Shapes
+    /// `x: [B, T, d]` → `[B, T, d]`.
+    pub(crate) fn forward(&self, p: &Params, x: Tensor<3>, act: Activation) -> Tensor<3> {
+        let gate = self.gate.forward(p, x.clone());
+        let up = self.up.forward(p, x);
+        self.down.forward(p, gated(gate, up, act))
+    }
+}
+
+/// One llama block's tensors.
+#[derive(Debug, Clone)]
+struct Block {
+    input_norm: String,
+    attn: Projections,
+    /// Qwen3's per-head norms on q and k.
+    qk_norm: Option<(String, String)>,
+    post_attention_norm: String,
+    mlp: GatedMlp,
+}
+
+impl Block {
+    fn new(b: &WeightPath<'_>, c: &ModelConfig) -> Self {
+        let d = c.hidden_size;
+        let attn = b.pp("self_attn");
+        // Llama's `attention_bias` puts one on all four; Qwen2 on q, k and v only.
+        let bias = |name: &str| c.attention_bias || (c.qkv_bias && name != "o_proj");
+        Self {
+            input_norm: b.pp("input_layernorm").tensor("weight", &[d]),
+            attn: Projections::new(&attn, c, bias),
+            qk_norm: c.qk_norm.then(|| {
+                let norm = |name: &str| attn.pp(name).tensor("weight", &[c.head_dim]);
+                (norm("q_norm"), norm("k_norm"))
+            }),
+            post_attention_norm: b.pp("post_attention_layernorm").tensor("weight", &[d]),
+            mlp: GatedMlp::new(&b.pp("mlp"), c, c.mlp_bias),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Llama {
+    cfg: ModelConfig,
+    weights: WeightSchema,
+    outer: Outer,
+    blocks: Vec<Block>,
+}
+
+impl Llama {
+    fn new(cfg: ModelConfig) -> Self {
+        let (weights, outer, blocks) = Outer::model(&cfg, Block::new);
+        Self { cfg, weights, outer, blocks }
+    }
+}
+
+impl Architecture for Llama {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn weights(&self) -> &WeightSchema {
+        &self.weights
+    }
+
+    fn rotary_layout(&self) -> Option<RotaryLayout> {
+        Some(RotaryLayout::Half)
+    }
+
+    fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
+        self.outer.embed(p, batch)
+    }
+
+    /// # Shapes
+    /// `x: [B, T, d]` → `[B, T, d]`.
+    fn block(&self, p: &Params, l: usize, x: Tensor<3>, ctx: &Context) -> Tensor<3> {
+        let (c, b) = (&self.cfg, &self.blocks[l]);
+        let h = rms_norm(x.clone(), p.vec3(&b.input_norm), c.norm_eps);
+        let heads = |proj: &Linear, n: usize, norm: Option<&String>| {
+            let t = split_heads(proj.forward(p, h.clone()), n);
+            match norm {
+                Some(w) => rms_norm_heads(t, p.vec4(w), c.norm_eps),
+                None => t,
+            }
+        };
+        let norms = b.qk_norm.as_ref();
+        let q = ctx.rotate(heads(&b.attn.q, c.num_heads, norms.map(|n| &n.0)));
+        let k = ctx.rotate(heads(&b.attn.k, c.num_kv_heads, norms.map(|n| &n.1)));
+        let v = heads(&b.attn.v, c.num_kv_heads, None);
+        let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / (c.head_dim as f64).sqrt()));
+        let x = x + b.attn.o.forward(p, a);
+        let h = rms_norm(x.clone(), p.vec3(&b.post_attention_norm), c.norm_eps);
+        x + b.mlp.forward(p, h, c.activation)
+    }
+
+    fn final_norm(&self, p: &Params, x: Tensor<3>) -> Tensor<3> {
+        rms_norm(x, p.vec3(&self.outer.norm), self.cfg.norm_eps)
+    }
+
+    fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
+        self.outer.head(p, h)
+    }
+}
