@@ -5,18 +5,20 @@
 //! after an edit.
 
 use std::cell::RefCell;
+use std::path::Path;
 use std::sync::Arc;
 
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::{ConfigReader, Family, ModelConfig};
 use crate::error::Result;
+use crate::gguf::arch_keys::ArchMetadata;
 use crate::layers::{
     Params, Rotary, RotaryLayout, attention, attention_mask_data, int_tensor, mask_tensor,
     packed_attention_mask_data,
 };
 use crate::weight_path::WeightSchema;
-use crate::weights::WeightMap;
+use crate::weights::{HostTensor, WeightMap};
 
 /// A right-padded batch of token sequences on a device.
 #[derive(Debug, Clone)]
@@ -78,12 +80,48 @@ pub(crate) struct FamilyEntry {
     pub(crate) family: Family,
     /// The `config.json` `model_type`s it reads.
     pub(crate) model_types: &'static [&'static str],
-    /// The GGUF `general.architecture`s (llama.cpp's names) it reads.
-    pub(crate) gguf_architectures: &'static [&'static str],
+    /// How it reads a llama.cpp GGUF, if it does.
+    pub(crate) gguf: Option<GgufForm>,
     /// Parses a config of one of `model_types` (the second argument).
     pub(crate) parse_config: fn(&ConfigReader<'_>, &str) -> Result<ModelConfig>,
     /// The architecture of a parsed config.
     pub(crate) build: fn(ModelConfig) -> Box<dyn Architecture>,
+}
+
+/// A family's `config.json` keys from a GGUF's metadata, and notes on what the file does not say.
+pub(crate) type GgufConfig = (serde_json::Value, Vec<String>);
+
+/// A family's GGUF form: which `general.architecture`s are its own, and how llama.cpp's converter
+/// wrote what the family reads (`families/gguf.rs` does the rest, the same for every family).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GgufForm {
+    /// llama.cpp's architecture names.
+    pub(crate) architectures: &'static [&'static str],
+    /// The family's own `config.json` keys (`model_type` and `architectures` among them) from the
+    /// metadata, over those every family shares; and notes on what the file does not say.
+    pub(crate) config: fn(&ArchMetadata<'_>) -> Result<GgufConfig>,
+    /// The HF name (after `model.layers.N.`) of a block tensor (after `blk.N.`) whose llama.cpp
+    /// name means another tensor in this family than in the llama layout.
+    pub(crate) tensor_name: fn(&str) -> Option<&'static str>,
+    /// Undoes what the converter changed in the tensor of llama.cpp name `name`.
+    pub(crate) restore: fn(&str, HostTensor, &ModelConfig, &Path) -> Result<HostTensor>,
+}
+
+impl GgufForm {
+    /// A [`GgufForm::tensor_name`] for families that keep llama.cpp's llama-layout names.
+    pub(crate) fn llama_layout_names(_part: &str) -> Option<&'static str> {
+        None
+    }
+
+    /// A [`GgufForm::restore`] for families whose tensors the converter stored as they are.
+    pub(crate) fn stored_as_is(
+        _name: &str,
+        t: HostTensor,
+        _cfg: &ModelConfig,
+        _path: &Path,
+    ) -> Result<HostTensor> {
+        Ok(t)
+    }
 }
 
 /// What every family file implements: its tensors (named once, through [`WeightSchema`]) and the

@@ -48,6 +48,7 @@ pub use burn::tensor::Device;
 pub use config::{Activation, Family, Llama3RopeScaling, LocalAttention, ModelConfig};
 pub use error::{ModelError, Result};
 pub use export::export_hf;
+pub use families::gguf::{GgufModel, gguf_architectures};
 pub use families::{RegisteredFamily, families};
 pub use matrix::{MatrixInfo, MatrixKind};
 pub use model::{

@@ -121,7 +121,7 @@ fn every_registered_family_has_a_fixture_and_every_fixture_a_family() {
     archs.dedup();
     assert_eq!(model_types.len(), types, "a model_type is claimed twice");
     assert_eq!(archs.len(), arch_count, "a GGUF architecture is claimed twice");
-    assert_eq!(laser_model::gguf::gguf_architectures().len(), arch_count);
+    assert_eq!(laser_model::gguf_architectures().len(), arch_count);
 }
 
 /// Each new family reports its own name, and Qwen2's q/k/v biases and Qwen3's q/k norms are

@@ -111,7 +111,7 @@ fn float_types_decode_exactly() {
 fn ggufs_of_every_llama_like_family_match_the_oracle() {
     let fixtures = ["llama", "llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"];
     // Every GGUF architecture a registered family reads has its fixture here.
-    for arch in laser_model::gguf::gguf_architectures() {
+    for arch in laser_model::gguf_architectures() {
         assert!(fixtures.contains(&arch), "GGUF architecture {arch} is not tested");
     }
     for family in fixtures {

@@ -6,22 +6,81 @@
 //! position limit), so every accepted sequence is attended exactly.
 //! Gemma Team 2024, *Gemma 2: Improving Open Language Models at a Practical Size*, arXiv:2408.00118.
 
+use std::path::Path;
+
 use burn::tensor::Tensor;
+use serde_json::json;
 
 use super::llama::{GatedMlp, Outer, Projections};
-use crate::arch::{Architecture, BatchInput, Context, FamilyEntry};
+use crate::arch::{Architecture, BatchInput, Context, FamilyEntry, GgufConfig, GgufForm};
 use crate::config::{ConfigReader, Family, ModelConfig};
 use crate::error::{ModelError, Result};
+use crate::gguf::arch_keys::ArchMetadata;
 use crate::layers::{Params, RotaryLayout, merge_heads, rms_norm, soft_cap, split_heads};
 use crate::weight_path::{WeightPath, WeightSchema};
+use crate::weights::HostTensor;
 
 pub(crate) const GEMMA2: FamilyEntry = FamilyEntry {
     family: Family::new("gemma2", true),
     model_types: &["gemma2"],
-    gguf_architectures: &["gemma2"],
+    gguf: Some(GgufForm {
+        architectures: &["gemma2"],
+        config: gguf_config,
+        tensor_name: gemma_tensor_name,
+        restore: gemma_restore,
+    }),
     parse_config: |r, _| parse_config(r),
     build: |cfg| Box::new(Gemma2::new(cfg)),
 };
+
+/// Gemma 2 27B (46 layers) scales queries by `1/√(d/H)` instead of `1/√head_dim`; llama.cpp
+/// recognises it by its depth, as the GGUF has no key for `query_pre_attn_scalar`.
+const GEMMA2_27B_LAYERS: u64 = 46;
+
+/// A `gemma2` GGUF's keys: soft-caps, and llama.cpp's rules for what the file does not store
+/// (every other layer slides; the 27B's query scale).
+fn gguf_config(m: &ArchMetadata<'_>) -> Result<GgufConfig> {
+    let scalar = if m.layers == GEMMA2_27B_LAYERS { m.hidden / m.heads.max(1) } else { m.head_dim };
+    let layer_types: Vec<&str> = (0..m.layers)
+        .map(|l| if l % 2 == 0 { "sliding_attention" } else { "full_attention" })
+        .collect();
+    let extra = json!({
+        "architectures": ["Gemma2ForCausalLM"],
+        "model_type": "gemma2",
+        "head_dim": m.head_dim,
+        "hidden_activation": "gelu_pytorch_tanh",
+        "query_pre_attn_scalar": scalar,
+        "attn_logit_softcapping": m.f64("attn_logit_softcapping"),
+        "final_logit_softcapping": m.f64("final_logit_softcapping"),
+        "sliding_window": m.window,
+        "layer_types": layer_types,
+    });
+    Ok((extra, Vec::new()))
+}
+
+/// The Gemmas' four block norms under llama.cpp's names (`ffn_norm` is the pre-feed-forward one).
+pub(crate) fn gemma_tensor_name(part: &str) -> Option<&'static str> {
+    match part {
+        "post_attention_norm.weight" => Some("post_attention_layernorm.weight"),
+        "ffn_norm.weight" => Some("pre_feedforward_layernorm.weight"),
+        "post_ffw_norm.weight" => Some("post_feedforward_layernorm.weight"),
+        _ => None,
+    }
+}
+
+/// Gemma's RMSNorm multiplies by 1 + w; llama.cpp's converter stored 1 + w (Gemma 3's q/k norms
+/// included): the offset comes off.
+pub(crate) fn gemma_restore(
+    name: &str,
+    mut t: HostTensor,
+    _cfg: &ModelConfig,
+    _path: &Path,
+) -> Result<HostTensor> {
+    if name.ends_with("norm.weight") {
+        t.data.iter_mut().for_each(|w| *w -= 1.0);
+    }
+    Ok(t)
+}
 
 /// The config of `model_type` gemma2.
 fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {

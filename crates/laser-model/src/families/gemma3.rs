@@ -10,14 +10,18 @@
 //! window, so prompts longer than it are attended as HF and llama.cpp attend them.
 //! Gemma Team 2025, *Gemma 3 Technical Report*, arXiv:2503.19786.
 
-use burn::tensor::Tensor;
-use serde_json::Value;
+use std::path::Path;
 
-use super::gemma2::{GemmaBlock, gemma_head, gemma_norm};
+use burn::tensor::Tensor;
+use serde_json::{Value, json};
+
+use super::gemma2::{GemmaBlock, gemma_head, gemma_norm, gemma_restore, gemma_tensor_name};
 use super::llama::Outer;
-use crate::arch::{Architecture, BatchInput, Context, FamilyEntry};
+use crate::arch::{Architecture, BatchInput, Context, FamilyEntry, GgufConfig, GgufForm};
 use crate::config::{ConfigReader, Family, LocalAttention, ModelConfig};
 use crate::error::{ModelError, Result};
+use crate::gguf::GgufValue;
+use crate::gguf::arch_keys::ArchMetadata;
 use crate::layers::{Params, RotaryLayout, merge_heads, rms_norm_heads, split_heads};
 use crate::weight_path::WeightSchema;
 use crate::weights::WeightMap;
@@ -25,7 +29,12 @@ use crate::weights::WeightMap;
 pub(crate) const GEMMA3: FamilyEntry = FamilyEntry {
     family: Family::new("gemma3", true),
     model_types: &["gemma3_text", "gemma3"],
-    gguf_architectures: &["gemma3"],
+    gguf: Some(GgufForm {
+        architectures: &["gemma3"],
+        config: gguf_config,
+        tensor_name: gemma_tensor_name,
+        restore: gemma_restore,
+    }),
     parse_config,
     build: |cfg| Box::new(Gemma3::new(cfg)),
 };
@@ -197,6 +206,118 @@ fn rope_bases(r: &ConfigReader<'_>) -> Result<(f64, Option<f64>, f64)> {
         ));
     }
     Ok((global, linear, local))
+}
+
+/// Gemma 3 27B (62 layers): llama.cpp scales its queries by `1/√(d/H)`, as for Gemma 2 27B.
+const GEMMA3_27B_LAYERS: u64 = 62;
+
+/// What a Gemma 3 GGUF does not store and llama.cpp hard-codes: every 6th layer attends fully,
+/// the others slide with RoPE base 10,000 (unscaled).
+const GGUF_PATTERN: u64 = 6;
+const GGUF_LOCAL_THETA: f64 = 10_000.0;
+
+/// A `gemma3` GGUF's keys: per-layer-type RoPE bases and layer kinds — from the file where a newer
+/// converter stated them, else llama.cpp's rules (said in a note) — and the query scale.
+fn gguf_config(m: &ArchMetadata<'_>) -> Result<GgufConfig> {
+    // `attention.scale` (llama.cpp's generic key) overrides its depth rule when present.
+    let scalar = match m.f64("attention.scale") {
+        // The scale is stored as an f32 (1/√24 reads back as 1/23.999998); Gemma's
+        // `query_pre_attn_scalar` is a whole number, so one within f32 rounding of a whole
+        // number is that number.
+        Some(scale) if scale.is_finite() && scale > 0.0 => {
+            let scalar = 1.0 / (scale * scale);
+            if (scalar - scalar.round()).abs() <= 1e-5 * scalar { scalar.round() } else { scalar }
+        }
+        _ if m.layers == GEMMA3_27B_LAYERS => (m.hidden / m.heads.max(1)) as f64,
+        _ => m.head_dim as f64,
+    };
+    let layer_types =
+        gguf_layer_types(m.file, &m.key("attention.sliding_window_pattern"), m.layers, m.path)?;
+    let local_theta = m.f64("rope.freq_base_swa").unwrap_or(GGUF_LOCAL_THETA);
+    let theta = m.rope_theta;
+    let mut full = json!({"rope_type": "default", "rope_theta": theta});
+    match (m.str("rope.scaling.type"), m.f64("rope.scaling.factor")) {
+        (None | Some("none"), _) => {}
+        (Some("linear"), Some(factor)) if factor.is_finite() && factor > 0.0 => {
+            full = json!({"rope_type": "linear", "rope_theta": theta, "factor": factor});
+        }
+        (Some(kind), factor) => {
+            return Err(ModelError::Unsupported(format!(
+                "{}: Gemma 3 RoPE scaling `{kind}` with factor {factor:?} (supported: linear)",
+                m.path.display()
+            )));
+        }
+    }
+    let extra = json!({
+        "architectures": ["Gemma3ForCausalLM"],
+        "model_type": "gemma3_text",
+        "head_dim": m.head_dim,
+        "hidden_activation": "gelu_pytorch_tanh",
+        // transformers' strict config wants an int here (a float fails its validation).
+        "query_pre_attn_scalar": if scalar.fract() == 0.0 && scalar < 1e15 {
+            json!(scalar as u64)
+        } else {
+            json!(scalar)
+        },
+        "final_logit_softcapping": m.f64("final_logit_softcapping"),
+        "sliding_window": m.window,
+        "layer_types": layer_types,
+        // Its bases are per layer type, in `rope_parameters` (null: not the shared key).
+        "rope_theta": null,
+        "rope_parameters": {
+            "full_attention": full,
+            "sliding_attention": {"rope_type": "default", "rope_theta": local_theta},
+        },
+    });
+    let stated = m.get("attention.sliding_window_pattern").is_some()
+        && m.get("rope.freq_base_swa").is_some();
+    let notes = if stated {
+        Vec::new()
+    } else {
+        vec![format!(
+            "note: {}: the GGUF does not store Gemma 3's layer pattern or local RoPE base; as llama.cpp: every {GGUF_PATTERN}th layer full attention, the others a sliding window with base {GGUF_LOCAL_THETA}",
+            m.path.display()
+        )]
+    };
+    Ok((extra, notes))
+}
+
+/// Gemma 3's layer kinds: llama.cpp's hard-coded rule (every 6th layer full), unless the file
+/// states `attention.sliding_window_pattern` — a period (layer l slides unless (l + 1) is a
+/// multiple of it) or one bool per layer (true: sliding), as newer converters write.
+fn gguf_layer_types(
+    f: &crate::gguf::GgufFile,
+    key: &str,
+    layers: u64,
+    path: &Path,
+) -> Result<Vec<&'static str>> {
+    let kind = |sliding: bool| if sliding { "sliding_attention" } else { "full_attention" };
+    match f.metadata.get(key) {
+        None => Ok((0..layers).map(|l| kind((l + 1) % GGUF_PATTERN != 0)).collect()),
+        Some(GgufValue::Array(flags)) => {
+            if flags.len() as u64 != layers {
+                return Err(ModelError::format(
+                    path,
+                    format!("`{key}` has {} entries for {layers} layers", flags.len()),
+                ));
+            }
+            flags
+                .iter()
+                .map(|v| match v {
+                    GgufValue::Bool(b) => Ok(kind(*b)),
+                    other => {
+                        Err(ModelError::format(path, format!("`{key}`: {other:?} is not a bool")))
+                    }
+                })
+                .collect()
+        }
+        Some(v) => match v.as_u64() {
+            Some(period) if period > 0 => {
+                Ok((0..layers).map(|l| kind((l + 1) % period != 0)).collect())
+            }
+            _ => Err(ModelError::format(path, format!("`{key}` = {v:?} is not a positive period"))),
+        },
+    }
 }
 
 #[derive(Debug, Clone)]

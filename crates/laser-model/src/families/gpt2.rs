@@ -15,7 +15,7 @@ use crate::weights::WeightMap;
 pub(crate) const GPT2: FamilyEntry = FamilyEntry {
     family: Family::new("gpt2", true),
     model_types: &["gpt2"],
-    gguf_architectures: &[],
+    gguf: None,
     parse_config: |r, _| parse_config(r, GPT2.family, false),
     build: |cfg| Box::new(Gpt2::new(cfg)),
 };

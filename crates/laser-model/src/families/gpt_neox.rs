@@ -15,7 +15,7 @@ use crate::weight_path::{LayerNorm, Linear, WeightPath, WeightSchema};
 pub(crate) const GPT_NEOX: FamilyEntry = FamilyEntry {
     family: Family::new("gpt_neox", true),
     model_types: &["gpt_neox"],
-    gguf_architectures: &[],
+    gguf: None,
     parse_config: |r, _| parse_config(r),
     build: |cfg| Box::new(GptNeox::new(cfg)),
 };

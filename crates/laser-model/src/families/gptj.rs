@@ -14,7 +14,7 @@ use crate::weight_path::{LayerNorm, Linear, WeightPath, WeightSchema};
 pub(crate) const GPTJ: FamilyEntry = FamilyEntry {
     family: Family::new("gptj", true),
     model_types: &["gptj"],
-    gguf_architectures: &[],
+    gguf: None,
     parse_config: |r, _| super::gpt2::parse_config(r, GPTJ.family, true),
     build: |cfg| Box::new(Gptj::new(cfg)),
 };

@@ -7,34 +7,122 @@
 //! `down(silu(gate(x)) · up(x))`, and an LM head that may be tied to the token embedding.
 //! Touvron et al. 2023, *LLaMA: Open and Efficient Foundation Language Models*, arXiv:2302.13971.
 
-use burn::tensor::Tensor;
+use std::path::Path;
 
-use crate::arch::{Architecture, BatchInput, Context, FamilyEntry};
+use burn::tensor::Tensor;
+use serde_json::json;
+
+use crate::arch::{Architecture, BatchInput, Context, FamilyEntry, GgufConfig, GgufForm};
 use crate::config::{Activation, ConfigReader, Family, ModelConfig};
-use crate::error::Result;
+use crate::error::{ModelError, Result};
+use crate::gguf::arch_keys::ArchMetadata;
+use crate::gguf::rope_factors::llama3_from_factors;
 use crate::layers::{
     Params, RotaryLayout, embed, gated, merge_heads, rms_norm, rms_norm_heads, split_heads,
 };
 use crate::matrix::MatrixKind;
 use crate::weight_path::{Linear, WeightPath, WeightSchema};
+use crate::weights::HostTensor;
 
-pub(crate) const LLAMA: FamilyEntry = entry("llama", &["llama"], &["llama"]);
-pub(crate) const MISTRAL: FamilyEntry = entry("mistral", &["mistral"], &[]);
-pub(crate) const QWEN2: FamilyEntry = entry("qwen2", &["qwen2"], &["qwen2"]);
-pub(crate) const QWEN3: FamilyEntry = entry("qwen3", &["qwen3"], &["qwen3"]);
+/// A GGUF of architecture `llama` is a Llama, or a Mistral when it states a window.
+pub(crate) const LLAMA: FamilyEntry =
+    entry("llama", &["llama"], Some(gguf(&["llama"], unpermute_qk)));
+pub(crate) const MISTRAL: FamilyEntry = entry("mistral", &["mistral"], None);
+pub(crate) const QWEN2: FamilyEntry =
+    entry("qwen2", &["qwen2"], Some(gguf(&["qwen2"], GgufForm::stored_as_is)));
+pub(crate) const QWEN3: FamilyEntry =
+    entry("qwen3", &["qwen3"], Some(gguf(&["qwen3"], GgufForm::stored_as_is)));
 
 const fn entry(
     name: &'static str,
     model_types: &'static [&'static str],
-    gguf_architectures: &'static [&'static str],
+    gguf: Option<GgufForm>,
 ) -> FamilyEntry {
     FamilyEntry {
         family: Family::new(name, true),
         model_types,
-        gguf_architectures,
+        gguf,
         parse_config,
         build: |cfg| Box::new(Llama::new(cfg)),
     }
+}
+
+type Restore = fn(&str, HostTensor, &ModelConfig, &Path) -> Result<HostTensor>;
+
+const fn gguf(architectures: &'static [&'static str], restore: Restore) -> GgufForm {
+    GgufForm {
+        architectures,
+        config: gguf_config,
+        tensor_name: GgufForm::llama_layout_names,
+        restore,
+    }
+}
+
+/// The keys of a llama-layout GGUF (`llama`, `qwen2`, `qwen3`): the class by architecture and
+/// window, and Llama 3.x RoPE scaling fitted to llama.cpp's per-frequency `rope_freqs.weight`.
+fn gguf_config(m: &ArchMetadata<'_>) -> Result<GgufConfig> {
+    let (class, model_type) = match m.arch {
+        "qwen2" => ("Qwen2ForCausalLM", "qwen2"),
+        "qwen3" => ("Qwen3ForCausalLM", "qwen3"),
+        _ if m.window.is_some() => ("MistralForCausalLM", "mistral"),
+        _ => ("LlamaForCausalLM", "llama"),
+    };
+    let mut extra = json!({
+        "architectures": [class],
+        "model_type": model_type,
+        "head_dim": m.head_dim,
+        "hidden_act": "silu",
+        "attention_bias": false,
+        "mlp_bias": false,
+        "sliding_window": m.window,
+    });
+    if let Some(info) = m.file.tensors.iter().find(|t| t.name == "rope_freqs.weight") {
+        let factors = m.file.tensor(info).data;
+        let fitted = llama3_from_factors(&factors, m.rope_theta, m.rotary_dim as usize)
+            .map_err(|e| ModelError::format(m.path, format!("`rope_freqs.weight`: {e}")))?;
+        if let Some(s) = fitted {
+            extra["rope_scaling"] = json!({
+                "rope_type": "llama3",
+                "factor": s.factor,
+                "low_freq_factor": s.low_freq_factor,
+                "high_freq_factor": s.high_freq_factor,
+                "original_max_position_embeddings": s.original_max_position_embeddings,
+            });
+        }
+    }
+    Ok((extra, Vec::new()))
+}
+
+/// llama.cpp stores the `llama` architecture's Q/K rows permuted for its interleaved RoPE; HF
+/// uses `rotate_half`. Row `h·(o/nh) + 2r + s` moves back to `h·(o/nh) + s·(o/nh/2) + r`.
+fn unpermute_qk(name: &str, t: HostTensor, c: &ModelConfig, path: &Path) -> Result<HostTensor> {
+    let heads = if name.ends_with("attn_q.weight") {
+        c.num_heads
+    } else if name.ends_with("attn_k.weight") {
+        c.num_kv_heads
+    } else {
+        return Ok(t);
+    };
+    if t.shape.len() != 2 || heads == 0 || !t.shape[0].is_multiple_of(2 * heads) {
+        return Err(ModelError::format(
+            path,
+            format!("tensor `{name}` of shape {:?} cannot hold {heads} rotary heads", t.shape),
+        ));
+    }
+    let (o, i) = (t.shape[0], t.shape[1]);
+    let per_head = o / heads;
+    let half = per_head / 2;
+    let mut data = vec![0.0; o * i];
+    for h in 0..heads {
+        for r in 0..half {
+            for s in 0..2 {
+                let src = h * per_head + 2 * r + s;
+                let dst = h * per_head + s * half + r;
+                data[dst * i..(dst + 1) * i].copy_from_slice(&t.data[src * i..(src + 1) * i]);
+            }
+        }
+    }
+    Ok(HostTensor { shape: t.shape, data })
 }
 
 /// The config of `model_type` llama, mistral, qwen2 or qwen3.

@@ -7,6 +7,7 @@
 
 mod gemma2;
 mod gemma3;
+pub(crate) mod gguf;
 mod gpt2;
 mod gpt_neox;
 mod gptj;
@@ -52,18 +53,13 @@ impl RegisteredFamily {
 
     /// The GGUF architectures (llama.cpp's `general.architecture`) it reads.
     pub fn gguf_architectures(self) -> &'static [&'static str] {
-        self.0.gguf_architectures
+        self.0.gguf.map_or(&[], |g| g.architectures)
     }
 }
 
 /// Every supported family, in report order.
 pub fn families() -> impl Iterator<Item = RegisteredFamily> {
     FAMILIES.iter().map(RegisteredFamily)
-}
-
-/// Every GGUF architecture some family reads.
-pub(crate) fn gguf_architectures() -> impl Iterator<Item = &'static str> {
-    FAMILIES.iter().flat_map(|e| e.gguf_architectures.iter().copied())
 }
 
 /// The architecture of a parsed config.

@@ -8,9 +8,12 @@
 use burn::tensor::Tensor;
 
 use super::llama::Outer;
-use crate::arch::{Architecture, BatchInput, Context, FamilyEntry};
+use serde_json::json;
+
+use crate::arch::{Architecture, BatchInput, Context, FamilyEntry, GgufConfig, GgufForm};
 use crate::config::{ConfigReader, Family, ModelConfig};
 use crate::error::{ModelError, Result};
+use crate::gguf::arch_keys::ArchMetadata;
 use crate::layers::{Params, RotaryLayout, gated, merge_heads, rms_norm, split_heads};
 use crate::matrix::MatrixKind;
 use crate::weight_path::{Linear, WeightPath, WeightSchema};
@@ -18,10 +21,45 @@ use crate::weight_path::{Linear, WeightPath, WeightSchema};
 pub(crate) const PHI3: FamilyEntry = FamilyEntry {
     family: Family::new("phi3", true),
     model_types: &["phi3"],
-    gguf_architectures: &["phi3"],
+    gguf: Some(GgufForm {
+        architectures: &["phi3"],
+        config: gguf_config,
+        tensor_name: gguf_tensor_name,
+        restore: GgufForm::stored_as_is,
+    }),
     parse_config: |r, _| parse_config(r),
     build: |cfg| Box::new(Phi3::new(cfg)),
 };
+
+/// A `phi3` GGUF's keys: the rotated share of each head as `partial_rotary_factor`.
+fn gguf_config(m: &ArchMetadata<'_>) -> Result<GgufConfig> {
+    let (rotary_dim, head_dim) = (m.rotary_dim, m.head_dim);
+    if rotary_dim > head_dim || head_dim == 0 {
+        return Err(ModelError::config(
+            m.path,
+            format!("GGUF rotary width {rotary_dim} exceeds the head width {head_dim}"),
+        ));
+    }
+    let extra = json!({
+        "architectures": ["Phi3ForCausalLM"],
+        "model_type": "phi3",
+        "hidden_act": "silu",
+        "partial_rotary_factor": rotary_dim as f64 / head_dim as f64,
+        "original_max_position_embeddings":
+            m.u64("rope.scaling.original_context_length").or(m.u64("context_length")),
+        "sliding_window": m.window,
+    });
+    Ok((extra, Vec::new()))
+}
+
+/// Phi-3's fused tensors: `attn_qkv` and `ffn_up` (its gate and up rows).
+fn gguf_tensor_name(part: &str) -> Option<&'static str> {
+    match part {
+        "attn_qkv.weight" => Some("self_attn.qkv_proj.weight"),
+        "ffn_up.weight" => Some("mlp.gate_up_proj.weight"),
+        _ => None,
+    }
+}
 
 /// The config of `model_type` phi3.
 fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {

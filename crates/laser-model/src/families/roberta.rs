@@ -14,7 +14,7 @@ use crate::weight_path::{LayerNorm, Linear, WeightPath, WeightSchema};
 pub(crate) const ROBERTA: FamilyEntry = FamilyEntry {
     family: Family::new("roberta", false),
     model_types: &["roberta"],
-    gguf_architectures: &[],
+    gguf: None,
     parse_config: |r, _| parse_config(r),
     build: |cfg| Box::new(Roberta::new(cfg)),
 };

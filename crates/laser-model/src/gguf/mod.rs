@@ -1,7 +1,8 @@
 //! GGUF (llama.cpp) files: header, metadata and tensor table parsed with every size and offset
 //! checked against the file before anything is allocated; F32/F16/BF16, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0
-//! and the k-quants Q2_K–Q6_K/Q8_K tensors dequantized to f32. [`GgufModel`] turns a file of one
-//! of the supported architectures into the HF layout, with the tokenizer its metadata describes.
+//! and the k-quants Q2_K–Q6_K/Q8_K tensors dequantized to f32. [`crate::GgufModel`]
+//! (`families/gguf.rs`) turns a file of a registered family's architecture into the HF layout,
+//! with the tokenizer its metadata describes.
 //!
 //! Format: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
@@ -15,11 +16,9 @@ use crate::error::{ModelError, Result};
 use crate::kquants::{self, QK_K};
 use crate::weights::HostTensor;
 
-mod model;
-mod rope_factors;
-mod tokenizer;
-
-pub use model::{GgufModel, gguf_architectures, unpermute_rows};
+pub(crate) mod arch_keys;
+pub(crate) mod rope_factors;
+pub(crate) mod tokenizer;
 
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]

@@ -25,7 +25,7 @@ impl Model {
                 if tok_path.is_file() { Some(Tokenizer::from_file(&tok_path)?) } else { None };
             Self::from_weights(cfg, weights, tokenizer, device, path)
         } else if path.is_file() {
-            let gguf = crate::gguf::GgufModel::load(path)?;
+            let gguf = crate::families::gguf::GgufModel::load(path)?;
             let mut model =
                 Self::from_weights(gguf.config, gguf.weights, Some(gguf.tokenizer), device, path)?;
             model.notes.extend(gguf.notes);
