@@ -6,7 +6,7 @@
 use laser_linalg::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
-use crate::eval::Metrics;
+use crate::metrics::Metrics;
 
 /// Resamples drawn for an interval.
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;

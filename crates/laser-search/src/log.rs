@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::edits::{Edit, EditList};
 use crate::error::{Result, SearchError};
-use crate::eval::Metrics;
 use crate::lock::FolderLock;
+use crate::metrics::Metrics;
 
 /// One logged evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,7 +182,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::ItemScores;
+    use crate::metrics::ItemScores;
 
     /// Regression: serde_json's default float parser is not exact, so a resumed search read
     /// 7.70496114095052 back for a logged 7.7049611409505205 and its report differed from an

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::edits::{Edit, EditSize};
-use crate::eval::Metrics;
 use crate::interval::AccuracyDelta;
+use crate::metrics::Metrics;
 use crate::search::Strategy;
 use crate::select::{SelectRule, Selection};
 

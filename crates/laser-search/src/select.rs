@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{ItemScores, Metrics};
+use crate::metrics::{ItemScores, Metrics};
 use crate::report::CandidateResult;
 
 /// A named rule that picks the recommended edit from scanned candidates.

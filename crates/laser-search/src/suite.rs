@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::edits::Edit;
 use crate::error::{Result, SearchError};
-use crate::eval::Metrics;
 use crate::formats::load_task;
 use crate::interval::AccuracyDelta;
 use crate::log::write_atomic;
+use crate::metrics::Metrics;
 use crate::report::RuleOutcome;
 use crate::search::{Progress, SearchConfig, run_search_with_progress};
 use crate::select::SelectRule;

@@ -32,26 +32,24 @@ impl<'a> ArchMetadata<'a> {
     /// Reads the keys every family has from `file`, whose architecture is `arch`.
     pub(crate) fn read(file: &'a GgufFile, arch: &'a str, path: &'a Path) -> Result<Self> {
         let key = |k: &str| format!("{arch}.{k}");
+        let get = |k: &str| file.metadata.get(&key(k));
         let heads = file.meta_u64(&key("attention.head_count"))?;
         let hidden = file.meta_u64(&key("embedding_length"))?;
-        let layers = file.meta_u64(&key("block_count"))?;
-        let mut m = Self {
+        let head_dim = get("attention.key_length")
+            .and_then(GgufValue::as_u64)
+            .unwrap_or(hidden / heads.max(1));
+        Ok(Self {
             file,
             arch,
             path,
             heads,
             hidden,
-            layers,
-            head_dim: 0,
-            rotary_dim: 0,
-            rope_theta: 0.0,
-            window: None,
-        };
-        m.head_dim = m.u64("attention.key_length").unwrap_or(hidden / heads.max(1));
-        m.rotary_dim = m.u64("rope.dimension_count").unwrap_or(m.head_dim);
-        m.rope_theta = m.f64("rope.freq_base").unwrap_or(10000.0);
-        m.window = m.u64("attention.sliding_window").filter(|&w| w > 0);
-        Ok(m)
+            layers: file.meta_u64(&key("block_count"))?,
+            head_dim,
+            rotary_dim: get("rope.dimension_count").and_then(GgufValue::as_u64).unwrap_or(head_dim),
+            rope_theta: get("rope.freq_base").and_then(GgufValue::as_f64).unwrap_or(10000.0),
+            window: get("attention.sliding_window").and_then(GgufValue::as_u64).filter(|&w| w > 0),
+        })
     }
 
     /// The full name of the architecture's key `k`.

@@ -77,7 +77,7 @@ impl Model {
         if dtype == WeightDtype::Bf16 && !super::backend::is_flex(&self.device) {
             return Err(ModelError::Unsupported("bf16 weights need the flex backend".into()));
         }
-        let names: Vec<String> = self.matrices.iter().map(|m| m.name.clone()).collect();
+        let names: Vec<String> = self.matrices().iter().map(|m| m.name.clone()).collect();
         for name in names {
             let t = self.params.get_stored(&name).cast(dtype.float());
             if self.params.host.contains_key(&name) {

@@ -31,7 +31,7 @@ impl Model {
     /// Records that matrix `name` changed (for [`Model::weights_below`]).
     fn touch(&mut self, name: &str) {
         if let Some(&i) = self.matrix_index.get(name) {
-            let layer = self.matrices[i].layer;
+            let layer = self.matrices()[i].layer;
             if let Some(slot) = self.layer_changes.get_mut(layer) {
                 self.change_clock += 1;
                 *slot = self.change_clock;

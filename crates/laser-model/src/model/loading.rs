@@ -58,26 +58,26 @@ impl Model {
         let use_host = backend::is_cpu(&device);
         let in_file =
             |e: ModelError| ModelError::InFile { path: source.to_owned(), error: Box::new(e) };
-        for (name, shape) in arch.weights().tensors().iter().cloned() {
-            let t = weights.remove(&name).ok_or_else(|| ModelError::MissingTensor {
+        for (name, shape) in arch.weights().tensors() {
+            let t = weights.remove(name).ok_or_else(|| ModelError::MissingTensor {
                 name: name.clone(),
                 path: source.to_owned(),
             })?;
-            if t.shape != shape {
+            if t.shape != *shape {
                 return Err(in_file(ModelError::TensorShape {
-                    name,
-                    expected: shape,
+                    name: name.clone(),
+                    expected: shape.clone(),
                     got: t.shape,
                 }));
             }
-            t.check_finite(&name).map_err(in_file)?;
-            shapes.insert(name.clone(), shape);
+            t.check_finite(name).map_err(in_file)?;
+            shapes.insert(name.clone(), shape.clone());
             let matrix = t.shape.len() == 2;
             let tensor = to_device(t, &device);
             if use_host && matrix {
                 host.insert(name.clone(), HostMatrix::of(&tensor)?);
             }
-            map.insert(name, tensor);
+            map.insert(name.clone(), tensor);
         }
         // Tensors some checkpoints carry.
         for (name, cols) in arch.weights().optional() {
@@ -104,15 +104,19 @@ impl Model {
                 arch.config().vocab_size
             )));
         }
-        let matrices = arch.weights().editable().to_vec();
         let num_layers = arch.config().num_layers;
-        let matrix_index = matrices.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+        let matrix_index = arch
+            .weights()
+            .editable()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
         Ok(Self {
             arch,
             device,
             params: Params { map, host, taps: None },
             originals: HashMap::new(),
-            matrices,
             matrix_index,
             shapes,
             tokenizer,

@@ -117,7 +117,7 @@ impl Model {
 
     /// Bytes of the gradient accumulators of every editable matrix (one f32 per weight).
     pub fn matrix_bytes(&self) -> u64 {
-        self.matrices.iter().map(|m| (m.shape[0] * m.shape[1]) as u64).sum::<u64>() * F32
+        self.matrices().iter().map(|m| (m.shape[0] * m.shape[1]) as u64).sum::<u64>() * F32
     }
 }
 

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::Scan;
 use crate::edits::{Edit, EditList};
 use crate::error::{Result, SearchError};
-use crate::eval::Metrics;
+use crate::metrics::Metrics;
 use crate::report::{CandidateResult, MatrixScore};
 
 /// Greedy stacking: single edits in order of selection merit (one per matrix, only those that beat

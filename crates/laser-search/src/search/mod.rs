@@ -16,6 +16,7 @@
 //! the chosen edits, at the end (and, with [`SearchConfig::compare_rules`], for every rule's
 //! choice, as a diagnostic that never feeds back into the choice).
 
+mod choice;
 mod config;
 mod gradient;
 mod greedy;
@@ -26,6 +27,7 @@ use std::time::Instant;
 
 use laser_model::{MatrixInfo, Model, Pass};
 
+use choice::{TestSplit, chosen_or_base, compare_rules};
 use config::validate;
 pub use config::{SearchConfig, Strategy};
 use gradient::rank_by_gradient;
@@ -33,12 +35,13 @@ pub use gradient::ranking_identity;
 use greedy::{compose, marchenko_pastur};
 use same_weights::EvaluatedWeights;
 
-use crate::edits::{Edit, EditEngine, Factor, put_replacements};
+use crate::edits::{Edit, EditEngine, put_replacements};
 use crate::error::{Result, SearchError};
-use crate::eval::{Evaluator, Metrics};
+use crate::eval::Evaluator;
 use crate::interval::AccuracyDelta;
 use crate::log::CandidateLog;
-use crate::report::{Best, CandidateResult, RuleOutcome, SearchReport, Seconds, SplitMetrics};
+use crate::metrics::Metrics;
+use crate::report::{Best, CandidateResult, SearchReport, Seconds, SplitMetrics};
 use crate::select::{SelectRule, Selection, select};
 use crate::shard::{Shard, ShardSpec, ShardSummary};
 use crate::split::Split;
@@ -589,79 +592,4 @@ fn search(
         seconds: secs,
         incomplete,
     })))
-}
-
-/// The test split's evaluator, and the states it has scored (a rule comparison asks for the same
-/// edit several times).
-struct TestSplit {
-    eval: Evaluator,
-    done: Vec<(Vec<Edit>, Metrics)>,
-}
-
-impl TestSplit {
-    fn metrics(&mut self, scan: &mut Scan<'_>, edits: &[Edit]) -> Result<Metrics> {
-        if let Some((_, m)) = self.done.iter().find(|(e, _)| e == edits) {
-            return Ok(m.clone());
-        }
-        // Base-model states entering the lowest edited layer serve the evaluation.
-        if let Some(low) = lowest_layer(scan.model, edits)? {
-            self.eval.cache_layer(scan.model, low)?;
-        }
-        scan.engine.apply(scan.model, edits)?;
-        let m = self.eval.evaluate(scan.model);
-        scan.model.restore_all();
-        let m = m?;
-        scan.progress.advance();
-        self.done.push((edits.to_vec(), m.clone()));
-        Ok(m)
-    }
-}
-
-/// The recommended single edit of a selection, or no edit with the base model's metrics.
-fn chosen_or_base(
-    s: &Selection,
-    candidates: &[CandidateResult],
-    base: &Metrics,
-) -> (Vec<Edit>, Metrics) {
-    match s.chosen {
-        Some(i) => (candidates[i].edits.clone(), candidates[i].select.clone()),
-        None => (Vec::new(), base.clone()),
-    }
-}
-
-/// Every rule over every single factorization scanned, and over all of them when there are
-/// several. Test metrics are filled in by the caller.
-fn compare_rules(
-    candidates: &[CandidateResult],
-    base: &Metrics,
-    factors: &[Factor],
-) -> Vec<RuleOutcome> {
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    if factors.len() > 1 {
-        groups.push(("all".into(), (0..candidates.len()).collect()));
-    }
-    for f in factors {
-        let of: Vec<usize> = (0..candidates.len())
-            .filter(|&i| candidates[i].edits.iter().all(|e| e.factor == *f))
-            .collect();
-        groups.push((f.to_string(), of));
-    }
-    let mut out = Vec::new();
-    for (name, idx) in groups {
-        let subset: Vec<CandidateResult> = idx.iter().map(|&i| candidates[i].clone()).collect();
-        for rule in SelectRule::ALL {
-            let s = select(rule, base, &subset);
-            let (edits, m) = chosen_or_base(&s, &subset, base);
-            out.push(RuleOutcome {
-                rule,
-                factors: name.clone(),
-                edits,
-                select: Metrics { items: None, ..m },
-                test: None,
-                delta: None,
-                reason: s.reason,
-            });
-        }
-    }
-    out
 }

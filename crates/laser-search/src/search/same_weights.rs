@@ -14,7 +14,7 @@ use laser_model::Model;
 
 use crate::edits::{Edit, EditEngine};
 use crate::error::Result;
-use crate::eval::Metrics;
+use crate::metrics::Metrics;
 
 /// Replacement matrices, sorted by name (what [`EditEngine::replacements`] returns).
 pub(super) type Replacements = [(String, Vec<f32>)];

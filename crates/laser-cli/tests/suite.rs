@@ -1,0 +1,174 @@
+//! The real `laser suite`: its contract keys and rows, resume after SIGKILL, a broken task file
+//! named before any work, and a suite split into shards merging to the single process's rows.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// A folder of three tiny tasks as a suite.
+fn suite_folder(tag: &str) -> PathBuf {
+    let dir = tmp(&format!("suite-tasks-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (t, name) in ["alpha", "beta", "gamma"].iter().enumerate() {
+        let lines: String = (0..24)
+            .map(|i| format!("{{\"prompt\": \"{name} {i} is\", \"choices\": [\"yes\", \"no\"], \"answer\": {}}}\n", (i + t) % 2))
+            .collect();
+        std::fs::write(dir.join(format!("{name}.jsonl")), lines).unwrap();
+    }
+    dir
+}
+
+fn suite_args<'a>(m: &'a Path, tasks: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "suite",
+        "--model",
+        s(m),
+        "--tasks",
+        s(tasks),
+        "--n",
+        "12",
+        "--top-k",
+        "2",
+        "--out",
+        s(out),
+        "--json",
+    ]
+}
+
+/// Rows without their wall times, for comparing two runs.
+fn rows_without_time(v: &Value) -> Vec<Value> {
+    v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            t["seconds"] = Value::Null;
+            t
+        })
+        .collect()
+}
+
+/// `laser suite`: the contract keys, one row per task with its interval, suite.json / suite.md
+/// written; a suite killed with SIGKILL after its first task resumes to the same rows.
+#[test]
+fn a_suite_reports_every_task_and_resumes_after_sigkill() {
+    let m = tiny_model("suite");
+    let tasks = suite_folder("main");
+    let reference = tmp("suite-reference");
+    let v = json_of(&laser(&suite_args(&m, &tasks, &reference)));
+    for k in ["tasks", "mean_delta", "harmed", "helped", "select_rule"] {
+        assert!(!v[k].is_null(), "suite JSON lacks {k}");
+    }
+    assert_eq!(v["select_rule"], "guarded");
+    let rows = v["tasks"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        for k in ["task", "n_select", "n_test", "edits", "seconds"] {
+            assert!(!r[k].is_null(), "row lacks {k}: {r}");
+        }
+        assert_eq!((r["n_select"].as_u64(), r["n_test"].as_u64()), (Some(12), Some(12)));
+        assert!(r["base"]["test"]["accuracy"].is_f64() && r["adapted"]["test"]["logloss"].is_f64());
+        let d = &r["delta"];
+        let (acc, lo, hi) = (
+            d["accuracy"].as_f64().unwrap(),
+            d["ci_low"].as_f64().unwrap(),
+            d["ci_high"].as_f64().unwrap(),
+        );
+        assert!(lo <= acc && acc <= hi, "{d}");
+        let base = r["base"]["test"]["accuracy"].as_f64().unwrap();
+        let adapted = r["adapted"]["test"]["accuracy"].as_f64().unwrap();
+        assert!((adapted - base - acc).abs() < 1e-9, "Δ is adapted − base");
+    }
+    assert!(reference.join("suite.json").exists() && reference.join("suite.md").exists());
+    let md = std::fs::read_to_string(reference.join("suite.md")).unwrap();
+    assert!(md.contains("| alpha |") && md.contains("95% CI"), "{md}");
+
+    let out = tmp("suite-killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_laser"))
+        .args(suite_args(&m, &tasks, &out))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = out.join("alpha/result.json");
+    let start = std::time::Instant::now();
+    while !first.exists() && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(first.exists(), "the first task finished before the kill");
+    assert!(!out.join("suite.json").exists(), "killed before the end");
+    let resumed = json_of(&laser(&suite_args(&m, &tasks, &out)));
+    assert!(resumed["resumed"].as_u64().unwrap() >= 1, "{}", resumed["resumed"]);
+    assert_eq!(rows_without_time(&resumed), rows_without_time(&v));
+    assert_eq!(resumed["mean_delta"], v["mean_delta"]);
+}
+
+/// A broken task file in a suite folder: exit 2 naming the file before any work; with
+/// `--keep-going` an error row, and the other tasks still run.
+#[test]
+fn a_suite_with_a_broken_task_file_names_it() {
+    let m = tiny_model("suite-broken");
+    let tasks = suite_folder("broken");
+    let broken = tasks.join("beta.jsonl");
+    std::fs::write(
+        &broken,
+        "{\"prompt\": \"x\", \"choices\": [\"a\", \"b\"], \"answer\": 1}\n{not json\n",
+    )
+    .unwrap();
+    let out = tmp("suite-broken-out");
+    let o = laser(&suite_args(&m, &tasks, &out));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("beta.jsonl") && err.contains(":2"), "{err}");
+    assert!(!out.join("alpha").exists(), "no work before the error");
+    let mut args = suite_args(&m, &tasks, &out);
+    args.push("--keep-going");
+    let v = json_of(&laser(&args));
+    let rows = v["tasks"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[1]["error"].as_str().unwrap().contains("beta.jsonl"), "{}", rows[1]);
+    assert!(rows[0]["error"].is_null() && rows[2]["error"].is_null());
+    assert_eq!(v["failed"], 1);
+}
+
+/// A suite split into two shards by task (issue 14): each shard runs every other task into the
+/// shared folder; the merge refuses while a task is missing, naming it and its shard, and then
+/// writes the rows a single process writes.
+#[test]
+fn a_suite_run_as_two_shards_merges_to_the_single_process_rows() {
+    let m = tiny_model("suite-shards");
+    let tasks = suite_folder("shards");
+    let single_out = tmp("suite-shards-single");
+    let single = json_of(&laser(&suite_args(&m, &tasks, &single_out)));
+    let out = tmp("suite-shards");
+    let shard = |i: &str| {
+        let mut args = suite_args(&m, &tasks, &out);
+        args.extend(["--shard", i]);
+        json_of(&laser(&args))
+    };
+    let first = shard("1/2");
+    let names: Vec<&str> =
+        first["tasks"].as_array().unwrap().iter().map(|t| t["task"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alpha", "gamma"], "round-robin over the suite's task order");
+    assert!(!out.join("suite.json").exists(), "a shard does not write the suite's report");
+    let o = laser(&["merge", s(&out)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("beta (shard 2)"), "{err}");
+    shard("2/2");
+    let merged = json_of(&laser(&["merge", s(&out), "--json"]));
+    assert_eq!(rows_without_time(&merged), rows_without_time(&single));
+    for key in ["mean_delta", "harmed", "helped", "failed", "select_rule"] {
+        assert_eq!(merged[key], single[key], "{key}");
+    }
+    assert!(out.join("suite.json").is_file() && out.join("suite.md").is_file());
+    let _ = std::fs::remove_dir_all(&single_out);
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&tasks);
+}
