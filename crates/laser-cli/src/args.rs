@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use laser_linalg::TruncationScore;
 use laser_model::{Backend, MatrixKind, WeightDtype};
-use laser_search::{Factor, SelectRule, Shard, Strategy, Truncate};
+use laser_search::{Factor, Race, SelectRule, Shard, Strategy, Truncate};
 
 use crate::config::{LayerRange, RhosPerMatrix, SplitChoice};
 use crate::memory::ByteSize;
@@ -189,9 +189,17 @@ pub struct SearchOptions {
     #[arg(long, value_name = "RULE")]
     pub select: Option<SelectRule>,
     /// Diagnostic: also evaluate on the test split what every selection rule would have chosen
-    /// (never used to choose).
+    /// (never used to choose). Turns racing off.
     #[arg(long)]
     pub compare_rules: bool,
+    /// Gradient and exhaustive strategies: exact (default: stop evaluating a candidate once the
+    /// selection rule cannot choose it, the same recommendation) or off (every candidate on
+    /// every selection item).
+    #[arg(long, value_name = "MODE")]
+    pub race: Option<Race>,
+    /// Selection items per racing block: a candidate can be stopped after each block.
+    #[arg(long, value_name = "N")]
+    pub race_block: Option<usize>,
     /// At most this many test items (default: all for search/adapt, 300 for suite).
     #[arg(long, value_name = "N")]
     pub test_max: Option<usize>,

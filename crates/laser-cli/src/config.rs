@@ -140,6 +140,8 @@ pub fn search(
         score: opts.score.unwrap_or(defaults.score),
         select: opts.select.unwrap_or(defaults.select),
         compare_rules: opts.compare_rules,
+        race: opts.race.unwrap_or(defaults.race),
+        race_block: opts.race_block.unwrap_or(defaults.race_block),
         grad_groups: opts.grad_groups.unwrap_or(defaults.grad_groups),
         test_max: opts.test_max,
         truncate,

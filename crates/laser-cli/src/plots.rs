@@ -175,7 +175,8 @@ pub fn heatmap(ranking: &[MatrixScore]) -> String {
 /// factorization), and the base model's accuracy as a dashed line.
 pub fn accuracy_vs_rho(candidates: &[CandidateResult], base_accuracy: f64) -> String {
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for c in candidates.iter().filter(|c| c.edits.len() == 1) {
+    // A candidate racing stopped has metrics of a few items only: not a point on the curve.
+    for c in candidates.iter().filter(|c| c.edits.len() == 1 && c.stopped_after.is_none()) {
         let e = &c.edits[0];
         let label = format!("{} {}", e.name.replace(".weight", ""), e.factor);
         let point = (f64::from(e.rho).log10(), c.select.accuracy);
@@ -419,6 +420,7 @@ mod tests {
                 per_class: None,
                 items: None,
             },
+            stopped_after: None,
         };
         let long = "model.layers.29.self_attn.o_proj.weight";
         let cs = vec![

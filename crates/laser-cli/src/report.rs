@@ -82,10 +82,11 @@ pub fn summary(r: &SearchReport, output: Option<&std::path::Path>) -> String {
     let t = &r.seconds;
     let _ = writeln!(
         s,
-        "{} candidates ({} resumed{}); time: grad {:.1}s, svd {:.1}s, scan {:.1}s, test {:.1}s, total {:.1}s",
+        "{} candidates ({} resumed{}{}); time: grad {:.1}s, svd {:.1}s, scan {:.1}s, test {:.1}s, total {:.1}s",
         r.candidates_evaluated,
         r.candidates_resumed,
         same_matrices_text(r),
+        stopped_text(r),
         t.grad,
         t.svd,
         t.scan,
@@ -169,10 +170,11 @@ pub fn markdown(r: &SearchReport, output: Option<&std::path::Path>) -> String {
     );
     let _ = writeln!(
         s,
-        "\n{} candidates evaluated ({} from a resumed log{}).",
+        "\n{} candidates evaluated ({} from a resumed log{}{}).",
         r.candidates_evaluated,
         r.candidates_resumed,
-        same_matrices_text(r)
+        same_matrices_text(r),
+        stopped_text(r)
     );
     if !r.ranking.is_empty() {
         let _ = writeln!(
@@ -196,19 +198,24 @@ pub fn markdown(r: &SearchReport, output: Option<&std::path::Path>) -> String {
         s,
         "\n## Candidates (best 15 by selection accuracy)\n\n| edits | accuracy | log-loss |\n|---|---|---|"
     );
+    // Those evaluated on every item first; racing's stopped ones after them, marked.
     let mut cands = r.candidates.clone();
     cands.sort_by(|a, b| {
-        b.select
-            .accuracy
-            .total_cmp(&a.select.accuracy)
+        a.stopped_after
+            .is_some()
+            .cmp(&b.stopped_after.is_some())
+            .then(b.select.accuracy.total_cmp(&a.select.accuracy))
             .then(a.select.logloss.total_cmp(&b.select.logloss))
     });
     for c in cands.iter().take(15) {
         let e: Vec<String> =
             c.edits.iter().map(|e| format!("`{}` ρ={} {}", e.name, e.rho, e.factor)).collect();
+        let stopped = c
+            .stopped_after
+            .map_or(String::new(), |k| format!(" (stopped after {k} items: cannot be chosen)"));
         let _ = writeln!(
             s,
-            "| {} | {:.1}% | {:.4} |",
+            "| {}{stopped} | {:.1}% | {:.4} |",
             e.join(" + "),
             c.select.accuracy,
             c.select.logloss
@@ -331,6 +338,14 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
         }
     }
     s
+}
+
+/// ", N stopped early by racing" when racing stopped candidates.
+fn stopped_text(r: &SearchReport) -> String {
+    match r.candidates_stopped {
+        0 => String::new(),
+        n => format!(", {n} stopped early by racing: the rule could not choose them"),
+    }
 }
 
 /// ", N with the same matrices as an earlier candidate" when a scan reused metrics.

@@ -53,6 +53,8 @@ struct Batch {
 /// the prompt (causal), or sharing one run of masks before `suffix` (masked; all one length).
 #[derive(Debug, Clone)]
 struct Row {
+    /// The item it scores.
+    item: usize,
     prompt: Vec<u32>,
     conts: Vec<(usize, Vec<u32>)>,
     suffix: Vec<u32>,
@@ -95,8 +97,39 @@ pub struct Evaluator {
     gold_seq: Vec<usize>,
     slots: Vec<SeqSlot>,
     batches: Vec<Batch>,
+    /// The items in the order they are scored, a block at a time.
+    blocks: Vec<Block>,
     cache: Option<LayerCache>,
     stop_tokens: Vec<u32>,
+}
+
+/// Items scored together: their own batches, so that an evaluation can stop between two blocks.
+#[derive(Debug, Clone)]
+struct Block {
+    /// Item indices, in the order they are scored.
+    items: Vec<usize>,
+    /// Indices of the block's batches in `Evaluator::batches`.
+    batches: std::ops::Range<usize>,
+}
+
+/// An evaluation that may have stopped early ([`Evaluator::evaluate_while`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    /// Complete: every item, in item order. Stopped: the items scored so far, in the order they
+    /// were scored (the first `metrics.n` of [`Evaluator::order`]).
+    pub metrics: Metrics,
+    /// Whether every item was scored.
+    pub complete: bool,
+}
+
+/// One item's outcome.
+#[derive(Debug, Clone, Copy)]
+struct Outcome<'a> {
+    item: usize,
+    correct: bool,
+    nll: f64,
+    /// The gold choice's name (choice tasks).
+    class: Option<&'a str>,
 }
 
 /// The hidden states entering `layer`, computed under weights stamped `below`.
@@ -182,6 +215,39 @@ impl Evaluator {
         batch_tokens: usize,
         layout: EvalLayout,
     ) -> Result<Self> {
+        Self::build(model, items, batch_tokens, layout, &[(0..items.len()).collect()])
+    }
+
+    /// [`Evaluator::new`] scoring the items a block at a time, in the order of `blocks` (item
+    /// indices, each exactly once): [`Evaluator::evaluate_while`] can stop between two blocks.
+    /// Each block is batched on its own; the task prefix shared by every prompt is shared still.
+    pub fn in_blocks(
+        model: &Model,
+        items: &[Item],
+        batch_tokens: usize,
+        blocks: &[Vec<usize>],
+    ) -> Result<Self> {
+        let mut seen = vec![false; items.len()];
+        for &i in blocks.iter().flatten() {
+            if i >= items.len() || std::mem::replace(&mut seen[i], true) {
+                return Err(SearchError::Config(format!(
+                    "evaluation block item {i} is out of range or repeated"
+                )));
+            }
+        }
+        if seen.contains(&false) {
+            return Err(SearchError::Config("evaluation blocks leave items out".into()));
+        }
+        Self::build(model, items, batch_tokens, EvalLayout::default(), blocks)
+    }
+
+    fn build(
+        model: &Model,
+        items: &[Item],
+        batch_tokens: usize,
+        layout: EvalLayout,
+        blocks: &[Vec<usize>],
+    ) -> Result<Self> {
         let tok = model.tokenizer().ok_or_else(|| {
             SearchError::Config("the model has no tokenizer; tasks need one".into())
         })?;
@@ -257,6 +323,7 @@ impl Evaluator {
                 conts.into_iter().enumerate().map(|(c, ids)| (n_seqs + c, ids)).collect();
             n_seqs += conts.len();
             let row = |conts: Vec<(usize, Vec<u32>)>| Row {
+                item: i,
                 prompt: prompt.clone(),
                 conts,
                 suffix: suffix.clone(),
@@ -305,51 +372,71 @@ impl Evaluator {
             row_tokens = rows.iter().map(row_len).sum::<usize>(),
             "evaluation layout"
         );
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_by_key(|&r| std::cmp::Reverse(row_len(&rows[r])));
         let mut slots = vec![SeqSlot { batch: 0, first_target: 0, n_targets: 0 }; n_seqs];
-        let lengths: Vec<usize> = order.iter().map(|&r| row_len(&rows[r])).collect();
         let scored = |r: usize| rows[r].conts.iter().map(|(_, c)| c.len()).sum::<usize>();
-        // A batch's rows are padded to its first (longest) row; the activation budget may cut it
-        // shorter than `batch_tokens` does (a single row over it was refused by `check_context`).
-        let max_end = |start: usize| {
-            let per_batch = (batch_tokens / lengths[start].max(1)).clamp(1, 256);
-            let mut most_scored = scored(order[start]);
-            let mut end = start + 1;
-            while end < order.len() && end - start < per_batch {
-                most_scored = most_scored.max(scored(order[end]));
-                let shape =
-                    RowShape { tokens: lengths[start], prefix: prefix.len(), scored: most_scored };
-                if !model.fits_budget(Pass::Forward, end + 1 - start, shape) {
-                    break;
-                }
-                end += 1;
-            }
-            end
-        };
-        let cuts = batching::partition(&lengths, batching::BATCH_COST_TOKENS, max_end);
-        let padded_tokens: usize = cuts.iter().map(|b| b.len() * lengths[b.start]).sum();
-        tracing::debug!(batches = cuts.len(), padded_tokens, "evaluation batches");
-        let mut batches = Vec::with_capacity(cuts.len());
-        for cut in cuts {
-            let (start, end) = (cut.start, cut.end);
-            let members: Vec<&Row> = order[start..end].iter().map(|&r| &rows[r]).collect();
-            let (prep, predictors) = prepare_rows(model, masked.as_ref(), &prefix, &members)?;
-            let mut targets = Vec::new();
-            for (row, r) in members.iter().enumerate() {
-                for (c, (seq, cont)) in r.conts.iter().enumerate() {
-                    slots[*seq] = SeqSlot {
-                        batch: batches.len(),
-                        first_target: targets.len(),
-                        n_targets: cont.len(),
+        let mut rows_of_item: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
+        for (r, row) in rows.iter().enumerate() {
+            rows_of_item[row.item].push(r);
+        }
+        let mut batches = Vec::new();
+        let mut block_list = Vec::with_capacity(blocks.len());
+        let mut padded_tokens = 0usize;
+        for block_items in blocks.iter().filter(|b| !b.is_empty()) {
+            let first_batch = batches.len();
+            let mut order: Vec<usize> =
+                block_items.iter().flat_map(|&i| rows_of_item[i].iter().copied()).collect();
+            order.sort_by_key(|&r| std::cmp::Reverse(row_len(&rows[r])));
+            let lengths: Vec<usize> = order.iter().map(|&r| row_len(&rows[r])).collect();
+            // A batch's rows are padded to its first (longest) row; the activation budget may
+            // cut it shorter than `batch_tokens` does (a single row over it was refused by
+            // `check_context`).
+            let max_end = |start: usize| {
+                let per_batch = (batch_tokens / lengths[start].max(1)).clamp(1, 256);
+                let mut most_scored = scored(order[start]);
+                let mut end = start + 1;
+                while end < order.len() && end - start < per_batch {
+                    most_scored = most_scored.max(scored(order[end]));
+                    let shape = RowShape {
+                        tokens: lengths[start],
+                        prefix: prefix.len(),
+                        scored: most_scored,
                     };
-                    for (&position, &token) in predictors[row][c].iter().zip(cont) {
-                        targets.push(TokenTarget { seq: row, position, token });
+                    if !model.fits_budget(Pass::Forward, end + 1 - start, shape) {
+                        break;
+                    }
+                    end += 1;
+                }
+                end
+            };
+            let cuts = batching::partition(&lengths, batching::BATCH_COST_TOKENS, max_end);
+            padded_tokens += cuts.iter().map(|b| b.len() * lengths[b.start]).sum::<usize>();
+            for cut in cuts {
+                let members: Vec<&Row> = order[cut].iter().map(|&r| &rows[r]).collect();
+                let (prep, predictors) = prepare_rows(model, masked.as_ref(), &prefix, &members)?;
+                let mut targets = Vec::new();
+                for (row, r) in members.iter().enumerate() {
+                    for (c, (seq, cont)) in r.conts.iter().enumerate() {
+                        slots[*seq] = SeqSlot {
+                            batch: batches.len(),
+                            first_target: targets.len(),
+                            n_targets: cont.len(),
+                        };
+                        for (&position, &token) in predictors[row][c].iter().zip(cont) {
+                            targets.push(TokenTarget { seq: row, position, token });
+                        }
                     }
                 }
+                batches.push(Batch { prep, targets });
             }
-            batches.push(Batch { prep, targets });
+            block_list
+                .push(Block { items: block_items.clone(), batches: first_batch..batches.len() });
         }
+        tracing::debug!(
+            blocks = block_list.len(),
+            batches = batches.len(),
+            padded_tokens,
+            "evaluation batches"
+        );
         let stop_tokens = model
             .config()
             .raw
@@ -357,7 +444,7 @@ impl Evaluator {
             .and_then(|v| v.as_u64())
             .map(|v| vec![v as u32])
             .unwrap_or_default();
-        Ok(Self { scoring, gold_seq, slots, batches, cache: None, stop_tokens })
+        Ok(Self { scoring, gold_seq, slots, batches, blocks: block_list, cache: None, stop_tokens })
     }
 
     /// Number of items.
@@ -413,98 +500,146 @@ impl Evaluator {
         self.cache.as_ref().map(|c| c.layer)
     }
 
+    /// The items in the order they are scored.
+    pub fn order(&self) -> Vec<usize> {
+        self.blocks.iter().flat_map(|b| b.items.iter().copied()).collect()
+    }
+
     /// Scores every item under the model as it is now (from the layer cache when it is valid
     /// for this model, from the embeddings otherwise).
     pub fn evaluate(&self, model: &Model) -> Result<Metrics> {
+        Ok(self.evaluate_while(model, |_| true)?.metrics)
+    }
+
+    /// [`Evaluator::evaluate`] a block at a time: before each block after the first, `go_on`
+    /// sees the outcomes so far (in the order scored) and may stop the evaluation there.
+    pub fn evaluate_while(
+        &self,
+        model: &Model,
+        mut go_on: impl FnMut(&ItemScores) -> bool,
+    ) -> Result<Evaluated> {
         let cache = self.cache.as_ref().filter(|c| c.valid_for(model));
         if cache.is_none() && self.cache.is_some() {
             tracing::debug!("layer cache is stale (a matrix below it changed): full forward");
         }
-        // Per batch: (log-prob, top-1) of each target.
-        let scored: Vec<Vec<(f32, u32)>> = self
-            .batches
-            .iter()
-            .enumerate()
-            .map(|(b, batch)| {
-                let from = cache.map(|c| &c.states[b]);
-                model.score_targets(&batch.prep, from, &batch.targets)
-            })
-            .collect::<laser_model::Result<_>>()?;
-        let seq_scores = |s: usize| -> &[(f32, u32)] {
-            let slot = self.slots[s];
-            &scored[slot.batch][slot.first_target..slot.first_target + slot.n_targets]
-        };
         let tok = model.tokenizer().expect("checked in new");
-        let mut correct = 0usize;
-        let mut loss = 0.0f64;
-        let mut items = ItemScores {
-            correct: Vec::with_capacity(self.scoring.len()),
-            nll: Vec::with_capacity(self.scoring.len()),
+        let mut outcomes: Vec<Outcome<'_>> = Vec::with_capacity(self.scoring.len());
+        for (b, block) in self.blocks.iter().enumerate() {
+            if b > 0 && !go_on(&item_scores(&outcomes)) {
+                return Ok(Evaluated { metrics: aggregate(&outcomes), complete: false });
+            }
+            // Per batch of the block: (log-prob, top-1) of each target.
+            let scored: Vec<Vec<(f32, u32)>> = block
+                .batches
+                .clone()
+                .map(|bi| {
+                    let from = cache.map(|c| &c.states[bi]);
+                    let batch = &self.batches[bi];
+                    model.score_targets(&batch.prep, from, &batch.targets)
+                })
+                .collect::<laser_model::Result<_>>()?;
+            let seq_scores = |s: usize| -> &[(f32, u32)] {
+                let slot = self.slots[s];
+                let batch = &scored[slot.batch - block.batches.start];
+                &batch[slot.first_target..slot.first_target + slot.n_targets]
+            };
+            for &i in &block.items {
+                outcomes.push(self.outcome(model, tok, i, &seq_scores)?);
+            }
+        }
+        outcomes.sort_by_key(|o| o.item);
+        Ok(Evaluated { metrics: aggregate(&outcomes), complete: true })
+    }
+
+    /// Item `i`'s outcome from its sequences' scores.
+    fn outcome<'s>(
+        &self,
+        model: &Model,
+        tok: &Tokenizer,
+        i: usize,
+        seq_scores: &dyn Fn(usize) -> &'s [(f32, u32)],
+    ) -> Result<Outcome<'_>> {
+        let gold = seq_scores(self.gold_seq[i]);
+        let nll = -gold.iter().map(|&(l, _)| f64::from(l)).sum::<f64>() / gold.len() as f64;
+        let mut class = None;
+        let correct = match &self.scoring[i] {
+            Scoring::Choice { first, n, answer, names } => {
+                let totals: Vec<f64> = (0..*n)
+                    .map(|c| seq_scores(first + c).iter().map(|&(l, _)| f64::from(l)).sum())
+                    .collect();
+                let pred =
+                    (0..*n).fold(0, |best, c| if totals[c] > totals[best] { c } else { best });
+                class = Some(names[*answer].as_str());
+                pred == *answer
+            }
+            Scoring::NextToken { seq, answer_text } => {
+                let top = tok.token_text(seq_scores(*seq)[0].1)?;
+                top.trim().to_lowercase() == answer_text.trim().to_lowercase()
+            }
+            Scoring::Generate { prompt, answers, max_tokens } => {
+                let out = model.generate_greedy(prompt, *max_tokens, &self.stop_tokens)?;
+                let text = normalise_answer(&tok.decode(&out)?);
+                answers.iter().any(|a| text.contains(a.as_str()))
+            }
         };
-        let mut classes: Vec<(String, usize, usize)> = Vec::new(); // (name, n, correct)
-        for (i, s) in self.scoring.iter().enumerate() {
-            let gold = seq_scores(self.gold_seq[i]);
-            let nll = -gold.iter().map(|&(l, _)| f64::from(l)).sum::<f64>() / gold.len() as f64;
-            loss += nll;
-            items.nll.push(nll);
-            let ok = match s {
-                Scoring::Choice { first, n, answer, names } => {
-                    let totals: Vec<f64> = (0..*n)
-                        .map(|c| seq_scores(first + c).iter().map(|&(l, _)| f64::from(l)).sum())
-                        .collect();
-                    let pred =
-                        (0..*n).fold(0, |best, c| if totals[c] > totals[best] { c } else { best });
-                    let name = &names[*answer];
-                    let entry = match classes.iter().position(|(c, _, _)| c == name) {
-                        Some(p) => p,
-                        None => {
-                            classes.push((name.clone(), 0, 0));
-                            classes.len() - 1
-                        }
-                    };
-                    classes[entry].1 += 1;
-                    classes[entry].2 += usize::from(pred == *answer);
-                    pred == *answer
-                }
-                Scoring::NextToken { seq, answer_text } => {
-                    let top = tok.token_text(seq_scores(*seq)[0].1)?;
-                    top.trim().to_lowercase() == answer_text.trim().to_lowercase()
-                }
-                Scoring::Generate { prompt, answers, max_tokens } => {
-                    let out = model.generate_greedy(prompt, *max_tokens, &self.stop_tokens)?;
-                    let text = normalise_answer(&tok.decode(&out)?);
-                    answers.iter().any(|a| text.contains(a.as_str()))
+        Ok(Outcome { item: i, correct, nll, class })
+    }
+}
+
+fn item_scores(outcomes: &[Outcome<'_>]) -> ItemScores {
+    ItemScores {
+        correct: outcomes.iter().map(|o| o.correct).collect(),
+        nll: outcomes.iter().map(|o| o.nll).collect(),
+    }
+}
+
+/// Metrics over `outcomes`, per-item results in their order.
+fn aggregate(outcomes: &[Outcome<'_>]) -> Metrics {
+    let mut classes: Vec<(&str, usize, usize)> = Vec::new(); // (name, n, correct)
+    for o in outcomes {
+        if let Some(name) = o.class {
+            let entry = match classes.iter().position(|(c, _, _)| *c == name) {
+                Some(p) => p,
+                None => {
+                    classes.push((name, 0, 0));
+                    classes.len() - 1
                 }
             };
-            correct += usize::from(ok);
-            items.correct.push(ok);
+            classes[entry].1 += 1;
+            classes[entry].2 += usize::from(o.correct);
         }
-        let n = self.scoring.len();
-        let pct = |c: usize, n: usize| 100.0 * c as f64 / n.max(1) as f64;
-        let (majority, per_class) = if classes.is_empty() {
-            (None, None)
-        } else {
-            classes.sort_by(|a, b| a.0.cmp(&b.0));
-            let n_choice: usize = classes.iter().map(|c| c.1).sum();
-            let top = classes.iter().map(|c| c.1).max().unwrap_or(0);
-            (
-                Some(pct(top, n_choice)),
-                Some(
-                    classes
-                        .into_iter()
-                        .map(|(class, n, c)| ClassAccuracy { class, n, accuracy: pct(c, n) })
-                        .collect(),
-                ),
-            )
-        };
-        Ok(Metrics {
-            n,
-            accuracy: pct(correct, n),
-            logloss: loss / n as f64,
-            majority,
-            per_class,
-            items: Some(items),
-        })
+    }
+    let n = outcomes.len();
+    let correct = outcomes.iter().filter(|o| o.correct).count();
+    let loss: f64 = outcomes.iter().map(|o| o.nll).sum();
+    let pct = |c: usize, n: usize| 100.0 * c as f64 / n.max(1) as f64;
+    let (majority, per_class) = if classes.is_empty() {
+        (None, None)
+    } else {
+        classes.sort_by(|a, b| a.0.cmp(b.0));
+        let n_choice: usize = classes.iter().map(|c| c.1).sum();
+        let top = classes.iter().map(|c| c.1).max().unwrap_or(0);
+        (
+            Some(pct(top, n_choice)),
+            Some(
+                classes
+                    .into_iter()
+                    .map(|(class, n, c)| ClassAccuracy {
+                        class: class.to_owned(),
+                        n,
+                        accuracy: pct(c, n),
+                    })
+                    .collect(),
+            ),
+        )
+    };
+    Metrics {
+        n,
+        accuracy: pct(correct, n),
+        logloss: loss / n.max(1) as f64,
+        majority,
+        per_class,
+        items: Some(item_scores(outcomes)),
     }
 }
 

@@ -26,6 +26,7 @@ mod log;
 mod masked;
 mod metrics;
 mod names;
+mod race;
 mod ranking;
 mod report;
 mod search;
@@ -37,13 +38,14 @@ mod task;
 
 pub use edits::{Edit, EditEngine, EditList, EditSize, Factor, to_row_major};
 pub use error::{Result, SearchError};
-pub use eval::{EvalLayout, Evaluator, gradient_pass, normalise_answer};
+pub use eval::{EvalLayout, Evaluated, Evaluator, gradient_pass, normalise_answer};
 pub use fit::{Truncate, check_context, truncate_to_fit};
 pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_task};
 pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
 pub use lock::{FolderLock, LOCK_FILE};
 pub use log::{CandidateLog, LOG_FILE, LoggedCandidate, write_atomic};
 pub use metrics::{ClassAccuracy, ItemScores, Metrics};
+pub use race::{RACE_BLOCK, Race, Racer, race_blocks};
 pub use ranking::{GradientRanking, matrix_svd, rank_matrices};
 pub use report::{
     Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,

@@ -29,6 +29,9 @@ pub struct LoggedCandidate {
     pub edits: Vec<Edit>,
     /// Metrics on the selection split.
     pub select: Metrics,
+    /// Racing stopped it early: `select` covers the items it was scored on (`race.rs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 /// The log key of a candidate: `EditList::key` of its edits, "base" for none.
@@ -45,8 +48,11 @@ pub struct CandidateLog {
     file: Option<(PathBuf, File)>,
     /// Held while the log is open: one writer per folder.
     _lock: Option<FolderLock>,
-    known: HashMap<String, Metrics>,
+    known: Known,
 }
+
+/// Logged metrics by key, and whether racing stopped the candidate early.
+type Known = HashMap<String, (Metrics, bool)>;
 
 impl CandidateLog {
     /// No file: nothing is persisted.
@@ -101,24 +107,36 @@ impl CandidateLog {
         Ok(())
     }
 
-    /// The logged metrics of `key`, if evaluated before.
-    pub fn get(&self, key: &str) -> Option<&Metrics> {
-        self.known.get(key)
+    /// The logged metrics of `key`, if evaluated before, and whether racing stopped it early.
+    /// A key logged twice (stopped by a racing scan, then scored on every item by one without
+    /// racing) reads as its last line.
+    pub fn get(&self, key: &str) -> Option<(&Metrics, bool)> {
+        self.known.get(key).map(|(m, stopped)| (m, *stopped))
     }
 
-    /// Records an evaluation (durably, when backed by a file).
-    pub fn record(&mut self, key: String, edits: &[Edit], select: &Metrics) -> Result<()> {
-        let entry =
-            LoggedCandidate { key: key.clone(), edits: edits.to_vec(), select: select.clone() };
+    /// Records an evaluation (durably, when backed by a file); `stopped`: racing stopped it.
+    pub fn record(
+        &mut self,
+        key: String,
+        edits: &[Edit],
+        select: &Metrics,
+        stopped: bool,
+    ) -> Result<()> {
+        let entry = LoggedCandidate {
+            key: key.clone(),
+            edits: edits.to_vec(),
+            select: select.clone(),
+            stopped,
+        };
         self.write_line(&serde_json::to_value(&entry).expect("serialisable"))?;
-        self.known.insert(key, select.clone());
+        self.known.insert(key, (select.clone(), stopped));
         Ok(())
     }
 }
 
 /// Every candidate of the log at `path` and the length of its whole lines (a torn last line is
 /// not counted); refused when its first line identifies another search than `identity`.
-fn read_log(path: &Path, identity: &Value) -> Result<(HashMap<String, Metrics>, u64)> {
+fn read_log(path: &Path, identity: &Value) -> Result<(Known, u64)> {
     let mut known = HashMap::new();
     let mut valid_len = 0u64;
     let f = File::open(path).map_err(|e| SearchError::io(path, e))?;
@@ -155,7 +173,7 @@ fn read_log(path: &Path, identity: &Value) -> Result<(HashMap<String, Metrics>, 
                 return Err(damaged(format!("key `{}` does not match its edits", c.key)));
             }
             c.select.check().map_err(damaged)?;
-            known.insert(c.key, c.select);
+            known.insert(c.key, (c.select, c.stopped));
         }
         valid_len += n as u64;
     }
@@ -201,9 +219,14 @@ mod tests {
             items: Some(ItemScores { correct: vec![true, false, true, true, false], nll }),
         };
         let identity = serde_json::json!({"test": 1});
-        CandidateLog::open(&dir, &identity).unwrap().record("base".into(), &[], &m).unwrap();
+        let edit = vec![Edit::svd("model.layers.0.mlp.up_proj.weight", 0.5)];
+        let mut log = CandidateLog::open(&dir, &identity).unwrap();
+        log.record("base".into(), &[], &m, false).unwrap();
+        log.record(candidate_key(&edit), &edit, &m, true).unwrap();
+        drop(log);
         let back = CandidateLog::open(&dir, &identity).unwrap();
-        assert_eq!(back.get("base"), Some(&m));
+        assert_eq!(back.get("base"), Some((&m, false)));
+        assert_eq!(back.get(&candidate_key(&edit)), Some((&m, true)), "racing's mark reads back");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

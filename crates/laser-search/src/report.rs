@@ -39,8 +39,12 @@ pub struct Best {
 pub struct CandidateResult {
     /// The edits.
     pub edits: Vec<Edit>,
-    /// Selection metrics.
+    /// Selection metrics: of every selection item, or (stopped by racing) of the first
+    /// `stopped_after` items in the order they were scored.
     pub select: Metrics,
+    /// Racing stopped it after this many items: the rule could no longer choose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_after: Option<usize>,
 }
 
 /// A matrix's σ-gradient summary (gradient strategy).
@@ -117,6 +121,10 @@ pub struct SearchReport {
     /// them (e.g. two ρ that keep the same rank) and took its metrics instead of an evaluation.
     #[serde(default)]
     pub candidates_same_matrices: usize,
+    /// Of those, how many racing stopped before the last selection item because the rule could
+    /// no longer choose them (`race.rs`).
+    #[serde(default)]
+    pub candidates_stopped: usize,
     /// Every candidate, in evaluation order.
     pub candidates: Vec<CandidateResult>,
     /// Gradient / mp strategies: every considered matrix, best first.

@@ -12,7 +12,9 @@
 //! - [`SelectRule::SplitConfirm`]: LASER's rule on the even-numbered selection items, confirmed on
 //!   the odd-numbered ones (strictly higher accuracy than the base model there).
 //!
-//! Every rule reads only selection metrics; the test split is never consulted.
+//! Every rule reads only selection metrics; the test split is never consulted. A candidate that
+//! racing stopped early (`race.rs`) could not have been chosen: it is passed over, and still
+//! counts among the candidates scanned (the guarded rule's Bonferroni factor).
 
 use serde::{Deserialize, Serialize};
 
@@ -130,10 +132,17 @@ pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) 
     if candidates.is_empty() {
         return none("no candidate was scanned; the base model is returned".into());
     }
+    let live: Vec<usize> =
+        (0..candidates.len()).filter(|&i| candidates[i].stopped_after.is_none()).collect();
+    if live.is_empty() {
+        return none(format!(
+            "racing stopped all {} candidates: none could be chosen over the base model; the base model is returned",
+            candidates.len()
+        ));
+    }
     match rule {
         SelectRule::Laser => {
-            let (i, _) =
-                laser_best(&mut (0..candidates.len()).map(|i| (i, whole(i)))).expect("non-empty");
+            let (i, _) = laser_best(&mut live.iter().map(|&i| (i, whole(i)))).expect("non-empty");
             if candidates[i].select.better_than(base) {
                 Selection {
                     rule,
@@ -151,7 +160,9 @@ pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) 
             }
         }
         SelectRule::Logloss => {
-            let i = (0..candidates.len())
+            let i = live
+                .iter()
+                .copied()
                 .min_by(|&a, &b| {
                     candidates[a].select.logloss.total_cmp(&candidates[b].select.logloss)
                 })
@@ -175,8 +186,9 @@ pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) 
             };
             let c = candidates.len() as f64;
             // (adjusted p, index), best first: smallest p, then LASER's order.
-            let mut tested: Vec<(f64, usize)> = (0..candidates.len())
-                .filter_map(|i| {
+            let mut tested: Vec<(f64, usize)> = live
+                .iter()
+                .filter_map(|&i| {
                     let items = items_of(&candidates[i].select)?;
                     let (wins, losses) = discordant(base_items, items);
                     Some(((mcnemar_one_sided(wins, losses) * c).min(1.0), i))
@@ -203,8 +215,12 @@ pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) 
                     chosen: None,
                     p_value: Some(p),
                     reason: format!(
-                        "no edit beats the base model on the selection items with confidence (best p = {p:.3} after Bonferroni over {} candidates, α = {GUARD_ALPHA}); the base model is returned",
-                        candidates.len()
+                        "no edit beats the base model on the selection items with confidence (best p = {p:.3} after Bonferroni over {} candidates, α = {GUARD_ALPHA}{}); the base model is returned",
+                        candidates.len(),
+                        match candidates.len() - live.len() {
+                            0 => String::new(),
+                            s => format!("; {s} stopped by racing could not pass"),
+                        }
                     ),
                 },
                 None => none(
@@ -223,8 +239,9 @@ pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) 
             let (base_choose, base_confirm) =
                 (base_items.subset(&choose), base_items.subset(&confirm));
             let best = laser_best(
-                &mut (0..candidates.len())
-                    .filter_map(|i| Some((i, items_of(&candidates[i].select)?.subset(&choose)))),
+                &mut live
+                    .iter()
+                    .filter_map(|&i| Some((i, items_of(&candidates[i].select)?.subset(&choose)))),
             );
             let Some((i, on_choose)) = best.filter(|(_, m)| {
                 m.0 > base_choose.0 || (m.0 == base_choose.0 && m.1 < base_choose.1)

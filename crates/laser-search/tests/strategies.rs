@@ -5,49 +5,10 @@
 mod common;
 
 use common::*;
-use laser_model::Model;
 use laser_search::{
-    Edit, EditEngine, Evaluator, Factor, Metrics, SearchConfig, SelectRule, Split, Strategy,
+    Edit, EditEngine, Evaluator, Factor, Metrics, Race, SearchConfig, SelectRule, Split, Strategy,
     load_task, run_search,
 };
-
-const PLANTED: &str = "model.layers.1.mlp.down_proj.weight";
-
-/// Which of " a" / " b" the model prefers after `prompt`.
-fn prefers_a(model: &Model, prompt: &str) -> bool {
-    let tok = model.tokenizer().unwrap();
-    let state = model.prefill(&tok.encode(prompt).unwrap()).unwrap();
-    let conts = vec![tok.encode(" a").unwrap(), tok.encode(" b").unwrap()];
-    let lp = model.continuation_log_probs(&state, &conts).unwrap();
-    let sum = |v: &Vec<f32>| v.iter().sum::<f32>();
-    sum(&lp[0]) > sum(&lp[1])
-}
-
-/// A two-choice task whose gold answers are what the model answers after the planted edit;
-/// prompts are chosen so that about half of them disagree with the unedited model.
-fn planted_task(model: &mut Model, items: usize) -> (std::path::PathBuf, Edit) {
-    let planted = Edit::svd(PLANTED, 0.02);
-    let prompts: Vec<String> = (0..400).map(|i| words(1000 + i, 3)).collect();
-    let base: Vec<bool> = prompts.iter().map(|p| prefers_a(model, p)).collect();
-    EditEngine::new(0).apply(model, std::slice::from_ref(&planted)).unwrap();
-    let edited: Vec<bool> = prompts.iter().map(|p| prefers_a(model, p)).collect();
-    model.restore_all();
-    let (mut differ, mut same): (Vec<usize>, Vec<usize>) =
-        (0..prompts.len()).partition(|&i| base[i] != edited[i]);
-    differ.truncate(items / 2);
-    same.truncate(items - differ.len());
-    assert!(
-        differ.len() >= items / 4,
-        "the planted edit must change some answers ({} do)",
-        differ.len()
-    );
-    let lines: Vec<serde_json::Value> = differ
-        .iter()
-        .chain(&same)
-        .map(|&i| serde_json::json!({"prompt": prompts[i], "choices": ["a", "b"], "answer": if edited[i] { 0 } else { 1 }}))
-        .collect();
-    (write_jsonl(&format!("planted{items}"), &lines), planted)
-}
 
 fn config(strategy: Strategy, n: usize) -> SearchConfig {
     SearchConfig {
@@ -58,6 +19,9 @@ fn config(strategy: Strategy, n: usize) -> SearchConfig {
         rhos_per_matrix: None,
         // The strategies' own tests keep LASER's rule; the rules have theirs below.
         select: SelectRule::Laser,
+        // They compare candidate lists across rules and strategies, which racing shortens
+        // differently for each rule; racing has its own tests (racing.rs).
+        race: Race::Off,
         ..SearchConfig::default()
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::edits::Factor;
 use crate::error::{Result, SearchError};
 use crate::fit::Truncate;
+use crate::race::{RACE_BLOCK, Race};
 use crate::select::SelectRule;
 
 /// Which search to run.
@@ -109,7 +110,16 @@ pub struct SearchConfig {
     pub select: SelectRule,
     /// Diagnostic: also evaluate on the test split what every rule (on every factorization
     /// scanned, and on all of them) would have chosen, reported in [`SearchReport::rules`].
+    /// Turns racing off (the rules choose among subsets of the candidates).
     pub compare_rules: bool,
+    /// Gradient and exhaustive strategies: stop evaluating a candidate once the rule cannot
+    /// choose it (`race.rs`); the same recommendation either way.
+    #[serde(default)]
+    pub race: Race,
+    /// Selection items per racing block (a candidate can be stopped between blocks). The
+    /// selection items are scored in these blocks with racing off too.
+    #[serde(default = "default_race_block")]
+    pub race_block: usize,
     /// Cap on the test split's items (the first ones of the shuffled remainder).
     pub test_max: Option<usize>,
     /// Cut the prompts of items that do not fit the model's context or the activation budget at
@@ -144,6 +154,8 @@ impl Default for SearchConfig {
             // harmed no task on held-out items.
             select: SelectRule::Guarded,
             compare_rules: false,
+            race: Race::Exact,
+            race_block: RACE_BLOCK,
             test_max: None,
             truncate: None,
             ranking_file: None,
@@ -151,7 +163,14 @@ impl Default for SearchConfig {
     }
 }
 
+fn default_race_block() -> usize {
+    RACE_BLOCK
+}
+
 pub(super) fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
+    if cfg.race_block == 0 {
+        return Err(SearchError::option("race_block", "must be at least 1"));
+    }
     if cfg.rhos.is_empty() {
         return Err(SearchError::option("rhos", "needs at least one value"));
     }

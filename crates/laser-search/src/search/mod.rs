@@ -11,7 +11,9 @@
 //!   layer down when selection metrics do not get worse (laserRMT's procedure).
 //!
 //! The gradient and exhaustive strategies turn their scanned single edits into a recommendation
-//! with a named [`SelectRule`] (`select.rs`); "no edit" is a valid outcome. Only selection items
+//! with a named [`SelectRule`] (`select.rs`); "no edit" is a valid outcome. With
+//! [`Race::Exact`] (the default) their scan stops evaluating a candidate once the rule can no
+//! longer choose it (`race.rs`): the same recommendation for a fraction of the evaluations. Only selection items
 //! are ever scored while choosing; the test split is evaluated once, for the base model and for
 //! the chosen edits, at the end (and, with [`SearchConfig::compare_rules`], for every rule's
 //! choice, as a diagnostic that never feeds back into the choice).
@@ -37,10 +39,11 @@ use same_weights::EvaluatedWeights;
 
 use crate::edits::{Edit, EditEngine, put_replacements};
 use crate::error::{Result, SearchError};
-use crate::eval::Evaluator;
+use crate::eval::{Evaluated, Evaluator};
 use crate::interval::AccuracyDelta;
 use crate::log::CandidateLog;
 use crate::metrics::Metrics;
+use crate::race::{Race, Racer, race_blocks};
 use crate::report::{Best, CandidateResult, SearchReport, Seconds, SplitMetrics};
 use crate::select::{SelectRule, Selection, select};
 use crate::shard::{Shard, ShardSpec, ShardSummary};
@@ -89,6 +92,8 @@ struct Scan<'a> {
     /// What this process's evaluations replaced: a candidate that builds the same matrices as
     /// one of them takes its metrics (`same_weights.rs`).
     evaluated_weights: EvaluatedWeights,
+    /// Exact racing, when the strategy and options allow it.
+    racer: Option<Racer>,
 }
 
 /// What this process does in a search that may be split across processes (`shard.rs`).
@@ -109,14 +114,15 @@ enum Outcome {
 }
 
 impl Scan<'_> {
-    /// Selection metrics of `edits` (from the log when already evaluated).
+    /// Selection metrics of `edits` (from the log when already evaluated). A candidate racing
+    /// stopped early gets the metrics of the items it was scored on, and `stopped_after` set.
     fn evaluate(&mut self, edits: &[Edit]) -> Result<Metrics> {
         let key = crate::log::candidate_key(edits);
-        let metrics = match self.log.get(&key) {
-            Some(m) => {
+        let evaluated = match self.logged(&key) {
+            Some(done) => {
                 self.resumed += usize::from(!edits.is_empty());
                 tracing::debug!(candidate = %key, "resumed from the log");
-                m.clone()
+                done
             }
             None => {
                 if let Role::Merge { .. } = self.role {
@@ -140,15 +146,15 @@ impl Scan<'_> {
                         &replacements,
                     )?,
                 };
-                let m = match same {
-                    Some((same, m)) => {
+                let done = match same {
+                    Some((same, done)) => {
                         self.same_matrices += 1;
                         tracing::info!(
                             candidate = %key,
                             same_matrices_as = %crate::log::candidate_key(&same),
                             "builds the same matrices as an evaluated candidate: its metrics"
                         );
-                        m
+                        done
                     }
                     None => {
                         // An edit below the cached layer makes the cache stale; the evaluator
@@ -157,32 +163,52 @@ impl Scan<'_> {
                             self.model.restore_all();
                             return Err(e);
                         }
-                        let m = self.evaluator.evaluate(self.model);
+                        // The base model is always scored on every item.
+                        let racer = self.racer.as_ref().filter(|_| !edits.is_empty());
+                        let done = self.evaluator.evaluate_while(self.model, |partial| {
+                            racer.is_none_or(|r| r.can_be_chosen(partial))
+                        });
                         self.model.restore_all();
-                        let m = m?;
+                        let done = done?;
                         if !edits.is_empty() {
-                            self.evaluated_weights.insert(fingerprint, edits, &m);
+                            self.evaluated_weights.insert(fingerprint, edits, &done);
                         }
-                        m
+                        done
                     }
                 };
                 self.progress.advance();
                 tracing::info!(
                     candidate = %key,
-                    accuracy = m.accuracy,
-                    logloss = m.logloss,
+                    accuracy = done.metrics.accuracy,
+                    logloss = done.metrics.logloss,
+                    items = done.metrics.n,
+                    complete = done.complete,
                     seconds = t.elapsed().as_secs_f64(),
                     "evaluated"
                 );
-                self.log.record(key, edits, &m)?;
-                m
+                self.log.record(key, edits, &done.metrics, !done.complete)?;
+                done
             }
         };
         if !edits.is_empty() {
-            self.candidates
-                .push(CandidateResult { edits: edits.to_vec(), select: metrics.clone() });
+            if let (Some(r), true) = (&mut self.racer, evaluated.complete) {
+                r.finished(&evaluated.metrics);
+            }
+            self.candidates.push(CandidateResult {
+                edits: edits.to_vec(),
+                select: evaluated.metrics.clone(),
+                stopped_after: (!evaluated.complete).then_some(evaluated.metrics.n),
+            });
         }
-        Ok(metrics)
+        Ok(evaluated.metrics)
+    }
+
+    /// What the log holds for `key`, when this scan can use it: a candidate stopped early only
+    /// while racing (a scan without racing evaluates it on every item).
+    fn logged(&self, key: &str) -> Option<Evaluated> {
+        let (metrics, stopped) = self.log.get(key)?;
+        (!stopped || self.racer.is_some())
+            .then(|| Evaluated { metrics: metrics.clone(), complete: !stopped })
     }
 
     /// What a shard did.
@@ -202,6 +228,10 @@ impl Scan<'_> {
     /// logged candidates and refuses (or, `partial`, skips and records) the rest.
     fn scan_single(&mut self, mut edits: Vec<(usize, Edit)>) -> Result<()> {
         edits.sort_by_key(|(layer, _)| *layer);
+        // The rule chooses among the whole list, whichever part this process evaluates.
+        if let Some(r) = &mut self.racer {
+            r.set_candidates(edits.len());
+        }
         let edits: Vec<(usize, Edit)> = match self.role {
             Role::Whole => edits,
             Role::Shard(shard) => edits
@@ -213,7 +243,7 @@ impl Scan<'_> {
             Role::Merge { shards, partial } => {
                 let mut kept = Vec::with_capacity(edits.len());
                 for (position, (layer, edit)) in edits.into_iter().enumerate() {
-                    if self.log.get(&edit.key()).is_some() {
+                    if self.logged(&edit.key()).is_some() {
                         kept.push((layer, edit));
                     } else {
                         self.missing.push((Shard::owner(shards, position), edit.key()));
@@ -232,7 +262,7 @@ impl Scan<'_> {
         self.listed = edits.len();
         self.progress.phase("scan (selection split)", edits.len() as u64);
         for (layer, edit) in edits {
-            if self.log.get(&edit.key()).is_none() {
+            if self.logged(&edit.key()).is_none() {
                 self.evaluator.cache_layer(self.model, layer)?;
             }
             self.evaluate(std::slice::from_ref(&edit))?;
@@ -431,7 +461,15 @@ fn search(
         Role::Merge { .. } => Some(crate::lock::FolderLock::acquire(shard_dir(cfg)?)?),
         _ => None,
     };
-    let evaluator = Evaluator::new(model, &select_items, cfg.batch_tokens)?;
+    // The selection items are scored in racing blocks whether or not this scan races, so that
+    // racing changes which candidates are scored on every item, never a metric.
+    let blocks = race_blocks(select_items.len(), cfg.select, cfg.race_block);
+    let evaluator = Evaluator::in_blocks(model, &select_items, cfg.batch_tokens, &blocks)?;
+    // Compose and mp accept edits by their own procedure, and a rule comparison chooses among
+    // subsets of the candidates: they need every candidate's full metrics.
+    let racing = cfg.race == Race::Exact
+        && !cfg.compare_rules
+        && matches!(cfg.strategy, Strategy::Gradient | Strategy::Exhaustive);
     let mut secs = Seconds::default();
     let mut scan = Scan {
         progress,
@@ -448,10 +486,14 @@ fn search(
         missing: Vec::new(),
         listed: 0,
         evaluated_weights: EvaluatedWeights::default(),
+        racer: racing.then(|| Racer::new(cfg.select, &blocks, 0)),
     };
 
     let t = Instant::now();
     let base_select = scan.evaluate(&[])?;
+    if let Some(r) = &mut scan.racer {
+        r.set_base(&base_select);
+    }
     let mut scan_time = t.elapsed().as_secs_f64();
     let mut ranking = Vec::new();
     let mut gradient_loss = None;
@@ -565,6 +607,7 @@ fn search(
     let sizes =
         best_edits.iter().map(|e| scan.engine.size(scan.model, e)).collect::<Result<Vec<_>>>()?;
     let candidates_evaluated = scan.candidates.len();
+    let candidates_stopped = scan.candidates.iter().filter(|c| c.stopped_after.is_some()).count();
     // The log keeps every candidate's per-item results; the report keeps its aggregates.
     let candidates = scan
         .candidates
@@ -586,6 +629,7 @@ fn search(
         candidates_evaluated,
         candidates_resumed: scan.resumed,
         candidates_same_matrices: scan.same_matrices,
+        candidates_stopped,
         candidates,
         ranking,
         gradient_loss,

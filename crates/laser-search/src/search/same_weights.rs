@@ -14,7 +14,7 @@ use laser_model::Model;
 
 use crate::edits::{Edit, EditEngine};
 use crate::error::Result;
-use crate::metrics::Metrics;
+use crate::eval::Evaluated;
 
 /// Replacement matrices, sorted by name (what [`EditEngine::replacements`] returns).
 pub(super) type Replacements = [(String, Vec<f32>)];
@@ -35,33 +35,35 @@ pub(super) fn fingerprint(replacements: &Replacements) -> u64 {
 /// The edit lists this process evaluated, by the fingerprint of their replacements.
 #[derive(Debug, Default)]
 pub(super) struct EvaluatedWeights {
-    by_fingerprint: HashMap<u64, Vec<(Vec<Edit>, Metrics)>>,
+    by_fingerprint: HashMap<u64, Vec<(Vec<Edit>, Evaluated)>>,
 }
 
 impl EvaluatedWeights {
     /// An evaluated edit list whose replacements equal `replacements` bit for bit, with its
-    /// metrics (rebuilt through `engine` to compare: a hash match alone proves nothing).
+    /// metrics (rebuilt through `engine` to compare: a hash match alone proves nothing). One that
+    /// racing stopped stops the same: what stopped it (the base model or a candidate evaluated
+    /// before it) was evaluated before this one too.
     pub(super) fn find(
         &self,
         engine: &mut EditEngine,
         model: &Model,
         fingerprint: u64,
         replacements: &Replacements,
-    ) -> Result<Option<(Vec<Edit>, Metrics)>> {
+    ) -> Result<Option<(Vec<Edit>, Evaluated)>> {
         let bits = |r: &Replacements| -> Vec<(String, Vec<u32>)> {
             r.iter().map(|(n, d)| (n.clone(), d.iter().map(|x| x.to_bits()).collect())).collect()
         };
         let wanted = bits(replacements);
-        for (edits, metrics) in self.by_fingerprint.get(&fingerprint).into_iter().flatten() {
+        for (edits, done) in self.by_fingerprint.get(&fingerprint).into_iter().flatten() {
             if bits(&engine.replacements(model, edits)?) == wanted {
-                return Ok(Some((edits.clone(), metrics.clone())));
+                return Ok(Some((edits.clone(), done.clone())));
             }
         }
         Ok(None)
     }
 
-    /// Remembers that `edits`, whose replacements hash to `fingerprint`, scored `metrics`.
-    pub(super) fn insert(&mut self, fingerprint: u64, edits: &[Edit], metrics: &Metrics) {
-        self.by_fingerprint.entry(fingerprint).or_default().push((edits.to_vec(), metrics.clone()));
+    /// Remembers that `edits`, whose replacements hash to `fingerprint`, scored `done`.
+    pub(super) fn insert(&mut self, fingerprint: u64, edits: &[Edit], done: &Evaluated) {
+        self.by_fingerprint.entry(fingerprint).or_default().push((edits.to_vec(), done.clone()));
     }
 }

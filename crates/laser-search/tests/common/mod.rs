@@ -81,3 +81,42 @@ fn skip_note(msg: String) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{msg}");
 }
+
+/// The matrix whose edit a planted task rewards.
+pub const PLANTED: &str = "model.layers.1.mlp.down_proj.weight";
+
+/// Which of " a" / " b" the model prefers after `prompt`.
+pub fn prefers_a(model: &Model, prompt: &str) -> bool {
+    let tok = model.tokenizer().unwrap();
+    let state = model.prefill(&tok.encode(prompt).unwrap()).unwrap();
+    let conts = vec![tok.encode(" a").unwrap(), tok.encode(" b").unwrap()];
+    let lp = model.continuation_log_probs(&state, &conts).unwrap();
+    let sum = |v: &Vec<f32>| v.iter().sum::<f32>();
+    sum(&lp[0]) > sum(&lp[1])
+}
+
+/// A two-choice task whose gold answers are what the model answers after the planted edit;
+/// prompts are chosen so that about half of them disagree with the unedited model.
+pub fn planted_task(model: &mut Model, items: usize) -> (std::path::PathBuf, laser_search::Edit) {
+    let planted = laser_search::Edit::svd(PLANTED, 0.02);
+    let prompts: Vec<String> = (0..400).map(|i| words(1000 + i, 3)).collect();
+    let base: Vec<bool> = prompts.iter().map(|p| prefers_a(model, p)).collect();
+    laser_search::EditEngine::new(0).apply(model, std::slice::from_ref(&planted)).unwrap();
+    let edited: Vec<bool> = prompts.iter().map(|p| prefers_a(model, p)).collect();
+    model.restore_all();
+    let (mut differ, mut same): (Vec<usize>, Vec<usize>) =
+        (0..prompts.len()).partition(|&i| base[i] != edited[i]);
+    differ.truncate(items / 2);
+    same.truncate(items - differ.len());
+    assert!(
+        differ.len() >= items / 4,
+        "the planted edit must change some answers ({} do)",
+        differ.len()
+    );
+    let lines: Vec<serde_json::Value> = differ
+        .iter()
+        .chain(&same)
+        .map(|&i| serde_json::json!({"prompt": prompts[i], "choices": ["a", "b"], "answer": if edited[i] { 0 } else { 1 }}))
+        .collect();
+    (write_jsonl(&format!("planted{items}"), &lines), planted)
+}

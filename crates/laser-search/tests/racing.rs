@@ -1,0 +1,174 @@
+//! Exact racing (`race.rs`) against the full scan it replaces: on planted and noise tasks, under
+//! every selection rule and both scanning strategies, a raced search recommends the same edit
+//! with the same metrics; every candidate it evaluates on every item has the full scan's metrics;
+//! it stops candidates (else it would prove nothing); and it keeps all of that through a resumed
+//! log, a sharded search and its merge, and a BIG-bench suite task.
+
+mod common;
+
+use common::*;
+use laser_model::Model;
+use laser_search::{
+    Race, SearchConfig, SearchReport, SelectRule, Shard, Strategy, Task, load_task, merge_search,
+    run_search, run_search_shard,
+};
+
+fn config(strategy: Strategy, rule: SelectRule, race: Race, n: usize) -> SearchConfig {
+    SearchConfig {
+        strategy,
+        n,
+        rhos: vec![0.5, 0.1, 0.02],
+        top_k: 4,
+        rhos_per_matrix: None,
+        select: rule,
+        race,
+        race_block: 5,
+        ..SearchConfig::default()
+    }
+}
+
+/// `raced` recommends what `full` does, with the same metrics, and every candidate `raced` scored
+/// on every item has `full`'s metrics. Returns how many `raced` stopped.
+fn assert_same_choice(full: &SearchReport, raced: &SearchReport, what: &str) -> usize {
+    assert_eq!(full.candidates_stopped, 0, "{what}: the full scan stops nothing");
+    assert_eq!(raced.best, full.best, "{what}: {}", raced.selection.reason);
+    assert_eq!(raced.selection.chosen.is_some(), full.selection.chosen.is_some(), "{what}");
+    assert_eq!(raced.delta, full.delta, "{what}");
+    assert_eq!(raced.base, full.base, "{what}");
+    assert_eq!(raced.candidates_evaluated, full.candidates_evaluated, "{what}");
+    if full.selection.chosen.is_some() {
+        assert_eq!(raced.selection, full.selection, "{what}: the chosen edit's reason and p");
+    }
+    let mut stopped = 0;
+    for (r, f) in raced.candidates.iter().zip(&full.candidates) {
+        assert_eq!(r.edits, f.edits, "{what}: the same candidates in the same order");
+        match r.stopped_after {
+            None => assert_eq!(r.select, f.select, "{what}: {:?}", r.edits),
+            Some(k) => {
+                stopped += 1;
+                assert!(k < full.base.select.n && k == r.select.n, "{what}: stopped after {k}");
+                assert!(k % 5 == 0, "{what}: stops fall between blocks of 5 items");
+            }
+        }
+    }
+    assert_eq!(raced.candidates_stopped, stopped, "{what}");
+    stopped
+}
+
+/// A two-choice task whose gold answers are coin flips: any selection gain is chance.
+fn noise_task(items: usize) -> Task {
+    let mut rng = laser_linalg::rng::SplitMix64::new(11);
+    let lines: Vec<serde_json::Value> = (0..items)
+        .map(|i| serde_json::json!({"prompt": words(3000 + i as u64, 3), "choices": ["a", "b"], "answer": rng.below(2)}))
+        .collect();
+    load_task(write_jsonl(&format!("race-noise{items}"), &lines)).unwrap()
+}
+
+#[test]
+fn exact_racing_recommends_what_the_full_scan_recommends() {
+    let mut model = tiny("llama");
+    let (path, planted) = planted_task(&mut model, 60);
+    let tasks = [("planted", load_task(&path).unwrap()), ("noise", noise_task(60))];
+    let mut stopped = 0;
+    let mut chosen_planted = 0;
+    for (name, task) in &tasks {
+        for strategy in [Strategy::Exhaustive, Strategy::Gradient] {
+            for rule in SelectRule::ALL {
+                let what = format!("{name} {strategy} {rule}");
+                let full =
+                    run_search(&mut model, task, &config(strategy, rule, Race::Off, 40)).unwrap();
+                let raced =
+                    run_search(&mut model, task, &config(strategy, rule, Race::Exact, 40)).unwrap();
+                stopped += assert_same_choice(&full, &raced, &what);
+                chosen_planted += usize::from(raced.best.edits == vec![planted.clone()]);
+                assert!(model.edited().is_empty(), "{what}: searches leave the model unedited");
+            }
+        }
+    }
+    assert!(stopped > 0, "racing stopped no candidate in 16 searches");
+    assert!(chosen_planted > 0, "some rule recommends the planted edit");
+}
+
+/// A candidate stopped by racing: a stop decided by a candidate that was itself stopped later is
+/// final, and a resumed raced search reads it back; one without racing scores it on every item.
+#[test]
+fn raced_logs_resume_and_a_search_without_racing_completes_them() {
+    let mut model = tiny("llama");
+    let (path, _) = planted_task(&mut model, 60);
+    let task = load_task(&path).unwrap();
+    let out = tmpdir("race-resume");
+    let cfg = SearchConfig {
+        out: Some(out.clone()),
+        ..config(Strategy::Exhaustive, SelectRule::Laser, Race::Exact, 40)
+    };
+    let raced = run_search(&mut model, &task, &cfg).unwrap();
+    assert!(raced.candidates_stopped > 0);
+    // Cut the log after the base and 7 candidates: the rest is evaluated again.
+    let log = out.join("candidates.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let kept: Vec<&str> = text.lines().take(9).collect();
+    std::fs::write(&log, kept.join("\n") + "\n").unwrap();
+    let resumed = run_search(&mut model, &task, &cfg).unwrap();
+    assert_eq!(resumed.candidates_resumed, 7);
+    assert_eq!(resumed.candidates, raced.candidates);
+    assert_eq!(resumed.best, raced.best);
+    // Without racing, the stopped candidates are scored on every item and the report is a full
+    // scan's.
+    let off = SearchConfig { race: Race::Off, ..cfg.clone() };
+    let completed = run_search(&mut model, &task, &off).unwrap();
+    assert_eq!(completed.candidates_resumed, raced.candidates_evaluated - raced.candidates_stopped);
+    let fresh = run_search(&mut model, &task, &SearchConfig { out: None, ..off.clone() }).unwrap();
+    assert_eq!(completed.candidates, fresh.candidates);
+    assert_eq!(completed.best, fresh.best);
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+/// Each shard races against its own candidates; the merge still recommends what one process does.
+#[test]
+fn raced_shards_merge_to_the_recommendation_of_one_process() {
+    let mut model: Model = tiny("llama");
+    let (path, _) = planted_task(&mut model, 60);
+    let task = load_task(&path).unwrap();
+    for rule in [SelectRule::Laser, SelectRule::Guarded] {
+        let full =
+            run_search(&mut model, &task, &config(Strategy::Exhaustive, rule, Race::Off, 40))
+                .unwrap();
+        let dir = tmpdir(&format!("race-shards-{rule}"));
+        let cfg = SearchConfig {
+            out: Some(dir.clone()),
+            ..config(Strategy::Exhaustive, rule, Race::Exact, 40)
+        };
+        for i in 1..=3 {
+            let shard = Shard::new(i, 3).unwrap();
+            run_search_shard(&mut model, &task, &cfg, shard, &laser_search::NoProgress).unwrap();
+        }
+        let merged =
+            merge_search(&mut model, &task, &cfg, 3, false, &laser_search::NoProgress).unwrap();
+        assert_same_choice(&full, &merged, &format!("merged shards, {rule}"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+/// Real BIG-bench items (long shared task prefixes, several choices) on the tiny model.
+#[test]
+fn exact_racing_recommends_what_the_full_scan_recommends_on_suite_tasks() {
+    let Some(data) = shared_data_or_skip("exact_racing_..._on_suite_tasks") else {
+        return;
+    };
+    let mut model = tiny("llama");
+    let mut stopped = 0;
+    for name in ["hyperbaton", "implicatures"] {
+        let task = load_task(data.join(format!("bigbench-suite/{name}.json"))).unwrap();
+        for rule in SelectRule::ALL {
+            let cfg = |race| SearchConfig {
+                test_max: Some(20),
+                truncate: Some(laser_search::Truncate::Left),
+                ..config(Strategy::Exhaustive, rule, race, 40)
+            };
+            let full = run_search(&mut model, &task, &cfg(Race::Off)).unwrap();
+            let raced = run_search(&mut model, &task, &cfg(Race::Exact)).unwrap();
+            stopped += assert_same_choice(&full, &raced, &format!("{name} {rule}"));
+        }
+    }
+    assert!(stopped > 0, "racing stopped no candidate on the suite tasks");
+}
