@@ -116,7 +116,7 @@ struct Block {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluated {
     /// Complete: every item, in item order. Stopped: the items scored so far, in the order they
-    /// were scored (the first `metrics.n` of [`Evaluator::order`]).
+    /// were scored (the first `metrics.n` of [`Evaluator::blocks`], concatenated).
     pub metrics: Metrics,
     /// Whether every item was scored.
     pub complete: bool,
@@ -215,20 +215,23 @@ impl Evaluator {
         batch_tokens: usize,
         layout: EvalLayout,
     ) -> Result<Self> {
-        Self::build(model, items, batch_tokens, layout, &[(0..items.len()).collect()])
+        Self::build(model, items, batch_tokens, layout, &[(0..items.len()).collect()], usize::MAX)
     }
 
-    /// [`Evaluator::new`] scoring the items a block at a time, in the order of `blocks` (item
-    /// indices, each exactly once): [`Evaluator::evaluate_while`] can stop between two blocks.
-    /// Each block is batched on its own; the task prefix shared by every prompt is shared still.
+    /// [`Evaluator::new`] scoring the items a block at a time: the `parts` (item indices, each
+    /// exactly once) one after the other, each shortest items first in blocks of `block` items;
+    /// [`Evaluator::evaluate_while`] can stop between two blocks ([`Evaluator::blocks`]). Each
+    /// block is batched on its own (similar lengths: little padding); the task prefix shared by
+    /// every prompt is shared still.
     pub fn in_blocks(
         model: &Model,
         items: &[Item],
         batch_tokens: usize,
-        blocks: &[Vec<usize>],
+        parts: &[Vec<usize>],
+        block: usize,
     ) -> Result<Self> {
         let mut seen = vec![false; items.len()];
-        for &i in blocks.iter().flatten() {
+        for &i in parts.iter().flatten() {
             if i >= items.len() || std::mem::replace(&mut seen[i], true) {
                 return Err(SearchError::Config(format!(
                     "evaluation block item {i} is out of range or repeated"
@@ -238,7 +241,7 @@ impl Evaluator {
         if seen.contains(&false) {
             return Err(SearchError::Config("evaluation blocks leave items out".into()));
         }
-        Self::build(model, items, batch_tokens, EvalLayout::default(), blocks)
+        Self::build(model, items, batch_tokens, EvalLayout::default(), parts, block.max(1))
     }
 
     fn build(
@@ -246,7 +249,8 @@ impl Evaluator {
         items: &[Item],
         batch_tokens: usize,
         layout: EvalLayout,
-        blocks: &[Vec<usize>],
+        parts: &[Vec<usize>],
+        block: usize,
     ) -> Result<Self> {
         let tok = model.tokenizer().ok_or_else(|| {
             SearchError::Config("the model has no tokenizer; tasks need one".into())
@@ -378,6 +382,20 @@ impl Evaluator {
         for (r, row) in rows.iter().enumerate() {
             rows_of_item[row.item].push(r);
         }
+        // A part cut into several blocks is cut shortest items first (stable: ties in the
+        // part's order), so that each block's rows are alike in length.
+        let item_tokens =
+            |i: usize| -> usize { rows_of_item[i].iter().map(|&r| row_len(&rows[r])).sum() };
+        let blocks: Vec<Vec<usize>> = parts
+            .iter()
+            .flat_map(|part| {
+                let mut part = part.clone();
+                if part.len() > block {
+                    part.sort_by_key(|&i| item_tokens(i));
+                }
+                part.chunks(block).map(<[usize]>::to_vec).collect::<Vec<_>>()
+            })
+            .collect();
         let mut batches = Vec::new();
         let mut block_list = Vec::with_capacity(blocks.len());
         let mut padded_tokens = 0usize;
@@ -500,9 +518,9 @@ impl Evaluator {
         self.cache.as_ref().map(|c| c.layer)
     }
 
-    /// The items in the order they are scored.
-    pub fn order(&self) -> Vec<usize> {
-        self.blocks.iter().flat_map(|b| b.items.iter().copied()).collect()
+    /// The items in the order they are scored, block by block.
+    pub fn blocks(&self) -> Vec<Vec<usize>> {
+        self.blocks.iter().map(|b| b.items.clone()).collect()
     }
 
     /// Scores every item under the model as it is now (from the layer cache when it is valid

@@ -45,7 +45,7 @@ pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
 pub use lock::{FolderLock, LOCK_FILE};
 pub use log::{CandidateLog, LOG_FILE, LoggedCandidate, write_atomic};
 pub use metrics::{ClassAccuracy, ItemScores, Metrics};
-pub use race::{RACE_BLOCK, Race, Racer, race_blocks};
+pub use race::{RACE_BLOCK, Race, Racer, race_parts};
 pub use ranking::{GradientRanking, matrix_svd, rank_matrices};
 pub use report::{
     Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,

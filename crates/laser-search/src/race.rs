@@ -1,7 +1,9 @@
 //! Exact racing: a scan stops evaluating a candidate as soon as its selection rule can no longer
 //! choose it, whatever the selection items it has not seen hold.
 //!
-//! The selection items are scored in a fixed order ([`race_blocks`]), block by block. Between two
+//! The selection items are scored in an order fixed before the scan, block by block: each part
+//! ([`race_parts`]) shortest items first (`Evaluator::in_blocks`: blocks of similar lengths pad
+//! little, and a stopped candidate skips the longest items). Between two
 //! blocks, a candidate's outcomes so far bound what its final metrics can be: every unseen item
 //! may still be answered correctly (accuracy), every unseen per-item NLL is at least zero
 //! (log-loss), every unseen item the base model gets wrong may still become a win (McNemar). If
@@ -21,7 +23,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{ItemScores, Metrics};
-use crate::select::{GUARD_ALPHA, SelectRule, mcnemar_one_sided};
+use crate::select::{GUARD_ALPHA, SelectRule, discordant, mcnemar_one_sided};
 
 /// Whether a scan stops candidates that cannot be chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -68,21 +70,16 @@ impl std::str::FromStr for Race {
 /// Selection items per racing block, by default: a candidate can be stopped after every 10 items.
 pub const RACE_BLOCK: usize = 10;
 
-/// The order `n` selection items are scored in, cut into blocks of at most `block` items (a
-/// candidate can be stopped between two blocks). Split-confirm scores its choosing half (the
-/// even-numbered items) first, so that a candidate beaten there is stopped before the other half.
-pub fn race_blocks(n: usize, rule: SelectRule, block: usize) -> Vec<Vec<usize>> {
-    let parts: Vec<Vec<usize>> = match rule {
+/// The parts of `n` selection items that are scored one after the other (each cut into blocks by
+/// the evaluator). Split-confirm scores its choosing half (the even-numbered items) first, so
+/// that a candidate beaten there is stopped before the other half; every other rule, one part.
+pub fn race_parts(n: usize, rule: SelectRule) -> Vec<Vec<usize>> {
+    match rule {
         SelectRule::SplitConfirm => {
             vec![(0..n).step_by(2).collect(), (1..n).step_by(2).collect()]
         }
         _ => vec![(0..n).collect()],
-    };
-    parts
-        .iter()
-        .flat_map(|part| part.chunks(block.max(1)).map(<[usize]>::to_vec))
-        .filter(|b| !b.is_empty())
-        .collect()
+    }
 }
 
 /// `x` is above `y` by more than rounding could explain.
@@ -119,8 +116,9 @@ pub struct Racer {
 }
 
 impl Racer {
-    /// A race for `rule` over items scored in the order of `blocks` ([`race_blocks`]), among
-    /// `candidates` candidates in all (every shard's, for a sharded scan).
+    /// A race for `rule` over items scored in the order of `blocks` (`Evaluator::blocks` of
+    /// [`race_parts`]), among `candidates` candidates in all (every shard's, for a sharded
+    /// scan).
     pub fn new(rule: SelectRule, blocks: &[Vec<usize>], candidates: usize) -> Self {
         let order: Vec<usize> = blocks.concat();
         let choose = match rule {
@@ -246,15 +244,6 @@ fn count(bits: &[bool]) -> usize {
     bits.iter().filter(|&&b| b).count()
 }
 
-/// (candidate right where base wrong, base right where candidate wrong) over paired outcomes.
-fn discordant(base: impl Iterator<Item = bool>, cand: &[bool]) -> (usize, usize) {
-    base.zip(cand).fold((0, 0), |(w, l), (b, &c)| match (b, c) {
-        (false, true) => (w + 1, l),
-        (true, false) => (w, l + 1),
-        _ => (w, l),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,14 +264,17 @@ mod tests {
         ItemScores { correct: correct.to_vec(), nll: nll.to_vec() }
     }
 
+    /// The parts in order, cut into blocks of `block` items (what the evaluator does, but for
+    /// its ordering by length).
+    fn race_blocks(n: usize, rule: SelectRule, block: usize) -> Vec<Vec<usize>> {
+        race_parts(n, rule).iter().flat_map(|p| p.chunks(block).map(<[usize]>::to_vec)).collect()
+    }
+
     #[test]
-    fn blocks_cover_every_item_once_and_split_confirm_chooses_first() {
-        let b = race_blocks(25, SelectRule::Laser, 10);
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
-        assert_eq!(b.concat(), (0..25).collect::<Vec<_>>());
-        let s = race_blocks(7, SelectRule::SplitConfirm, 2);
-        assert_eq!(s, [vec![0, 2], vec![4, 6], vec![1, 3], vec![5]]);
-        assert!(race_blocks(0, SelectRule::Guarded, 10).is_empty());
+    fn parts_cover_every_item_once_and_split_confirm_chooses_first() {
+        assert_eq!(race_parts(5, SelectRule::Laser), [vec![0, 1, 2, 3, 4]]);
+        assert_eq!(race_parts(7, SelectRule::SplitConfirm), [vec![0, 2, 4, 6], vec![1, 3, 5]]);
+        assert!(race_parts(0, SelectRule::Guarded).concat().is_empty());
     }
 
     #[test]

@@ -106,9 +106,10 @@ fn ln_factorial(n: usize) -> f64 {
     (2..=n).map(|k| (k as f64).ln()).sum()
 }
 
-/// (candidate right where base wrong, base right where candidate wrong).
-fn discordant(base: &ItemScores, cand: &ItemScores) -> (usize, usize) {
-    base.correct.iter().zip(&cand.correct).fold((0, 0), |(w, l), (&b, &c)| match (b, c) {
+/// (candidate right where base wrong, base right where candidate wrong) over paired outcomes:
+/// the base model's `base`, the candidate's `cand` (as many as `base` yields).
+pub(crate) fn discordant(base: impl Iterator<Item = bool>, cand: &[bool]) -> (usize, usize) {
+    base.zip(cand).fold((0, 0), |(w, l), (b, &c)| match (b, c) {
         (false, true) => (w + 1, l),
         (true, false) => (w, l + 1),
         _ => (w, l),
@@ -190,7 +191,8 @@ pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) 
                 .iter()
                 .filter_map(|&i| {
                     let items = items_of(&candidates[i].select)?;
-                    let (wins, losses) = discordant(base_items, items);
+                    let (wins, losses) =
+                        discordant(base_items.correct.iter().copied(), &items.correct);
                     Some(((mcnemar_one_sided(wins, losses) * c).min(1.0), i))
                 })
                 .collect();

@@ -43,7 +43,7 @@ use crate::eval::{Evaluated, Evaluator};
 use crate::interval::AccuracyDelta;
 use crate::log::CandidateLog;
 use crate::metrics::Metrics;
-use crate::race::{Race, Racer, race_blocks};
+use crate::race::{Race, Racer, race_parts};
 use crate::report::{Best, CandidateResult, SearchReport, Seconds, SplitMetrics};
 use crate::select::{SelectRule, Selection, select};
 use crate::shard::{Shard, ShardSpec, ShardSummary};
@@ -463,8 +463,10 @@ fn search(
     };
     // The selection items are scored in racing blocks whether or not this scan races, so that
     // racing changes which candidates are scored on every item, never a metric.
-    let blocks = race_blocks(select_items.len(), cfg.select, cfg.race_block);
-    let evaluator = Evaluator::in_blocks(model, &select_items, cfg.batch_tokens, &blocks)?;
+    let parts = race_parts(select_items.len(), cfg.select);
+    let evaluator =
+        Evaluator::in_blocks(model, &select_items, cfg.batch_tokens, &parts, cfg.race_block)?;
+    let blocks = evaluator.blocks();
     // Compose and mp accept edits by their own procedure, and a rule comparison chooses among
     // subsets of the candidates: they need every candidate's full metrics.
     let racing = cfg.race == Race::Exact
