@@ -110,7 +110,8 @@ pub struct Task {
 }
 
 impl Task {
-    /// Builds a task, rejecting an empty one.
+    /// Builds a task, rejecting an empty one and a choice item that lists one choice twice (the
+    /// answer would be ambiguous).
     pub(crate) fn new(
         path: &Path,
         format: TaskFormat,
@@ -123,6 +124,21 @@ impl Task {
                 None,
                 format!("no items in this {} task", format.name()),
             ));
+        }
+        for (i, item) in items.iter().enumerate() {
+            if let Target::Choice { choices, .. } = &item.target {
+                let trimmed: Vec<&str> = choices.iter().map(|c| c.trim()).collect();
+                if let Some(c) = (1..trimmed.len()).find(|&c| trimmed[..c].contains(&trimmed[c])) {
+                    return Err(SearchError::task(
+                        path,
+                        None,
+                        format!(
+                            "item {i}: the choice {:?} is listed twice: the answer is ambiguous",
+                            trimmed[c]
+                        ),
+                    ));
+                }
+            }
         }
         let classes = match &items[0].target {
             Target::Choice { choices, .. }

@@ -111,6 +111,27 @@ fn malformed_task_files_name_the_file_and_line() {
         ("fever-all-nei", "{\"claim\": \"c\", \"label\": \"NOT ENOUGH INFO\"}\n", "no items"),
         ("unknown", "[{\"foo\": 1}]", "unrecognised"),
         ("bigbench-no-examples", "{\"examples\": 3}", "`examples`"),
+        // Ill-posed items (issue 31): BIG-bench cannot grade them, so neither do we.
+        (
+            "bigbench-all-zero",
+            "{\"examples\": [{\"input\": \"q\", \"target_scores\": {\"x\": 0, \"y\": 0}}]}",
+            "example 0: no choice has a positive target score",
+        ),
+        (
+            "bigbench-tied-top",
+            "{\"examples\": [{\"input\": \"q\", \"target_scores\": {\"x\": 1, \"y\": 0, \"z\": 1}}]}",
+            "choices \"x\", \"z\" share the top target score",
+        ),
+        (
+            "bigbench-duplicate-choice",
+            "{\"examples\": [{\"input\": \"q\", \"target_scores\": {\"x\": 1, \" y\": 0, \"y\": 0}}]}",
+            "item 0: the choice \"y\" is listed twice",
+        ),
+        (
+            "choices-duplicate",
+            "{\"prompt\": \"a\", \"choices\": [\"x\", \"y\", \"x \"], \"answer\": 1}\n",
+            "the choice \"x\" is listed twice",
+        ),
         ("empty-array", "[]", "empty"),
     ];
     for (tag, text, needle) in cases {

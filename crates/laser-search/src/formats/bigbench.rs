@@ -76,14 +76,39 @@ pub(super) fn load(path: &Path, task: &Map<String, Value>) -> Result<Task> {
             }
             let mut choices = Vec::new();
             let mut best = (0usize, f64::NEG_INFINITY);
+            let mut tied = Vec::new();
             for (c, (name, score)) in scores.iter().enumerate() {
                 let s = score
                     .as_f64()
                     .ok_or_else(|| bad(i, format!("score of {name:?} is not a number")))?;
                 if s > best.1 {
                     best = (c, s);
+                    tied.clear();
+                }
+                if s == best.1 {
+                    tied.push(name.as_str());
                 }
                 choices.push(format!(" {name}"));
+            }
+            // An item BIG-bench itself cannot grade is refused, not scored against a guess.
+            if best.1 <= 0.0 {
+                return Err(bad(
+                    i,
+                    format!(
+                        "no choice has a positive target score (best {}): there is no answer to score",
+                        best.1
+                    ),
+                ));
+            }
+            if tied.len() > 1 {
+                return Err(bad(
+                    i,
+                    format!(
+                        "choices {} share the top target score {}: the answer is ambiguous",
+                        tied.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", "),
+                        best.1
+                    ),
+                ));
             }
             // `target_scores` iterates in sorted key order (serde_json's map is ordered).
             let prompt = if append_choices {
