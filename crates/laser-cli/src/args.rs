@@ -245,6 +245,10 @@ pub struct AdaptArgs {
     /// Output folder (default: ./laser-out/adapt-<task>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// When the rule recommends no edit, still write a copy of the unchanged base model to
+    /// OUT/model (by default none is written and the report names the base model's own path).
+    #[arg(long)]
+    pub export_base: bool,
     /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,

@@ -20,6 +20,7 @@ use crate::config::{self, SplitChoice};
 use crate::exit::usage;
 use crate::memory::{ByteSize, apply_budget};
 use crate::progress::Bars;
+use crate::report::ModelOutput;
 use crate::resources::{bundled_task, resolve_model, write_atomic};
 
 /// Shared by every command: which backend, and whether to narrate on stderr.
@@ -295,15 +296,8 @@ fn truncated_note(task: &Task) -> String {
     }
 }
 
-fn write_report(
-    dir: &Path,
-    report: &SearchReport,
-    extra: Option<(&str, serde_json::Value)>,
-) -> anyhow::Result<()> {
-    let mut v = serde_json::to_value(report)?;
-    if let Some((k, val)) = extra {
-        v[k] = val;
-    }
+fn write_report(dir: &Path, report: &SearchReport) -> anyhow::Result<()> {
+    let v = serde_json::to_value(report)?;
     write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&v)?.as_bytes())
 }
 
@@ -359,7 +353,7 @@ pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
     }
     let report = run(&mut model, &task_path(&a.task, false)?, &cfg, &bars)?;
     if let Some(dir) = &a.out {
-        write_report(dir, &report, None)?;
+        write_report(dir, &report)?;
     }
     if a.json {
         print_json(&serde_json::to_value(&report)?);
@@ -384,28 +378,49 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
     let mut model = load_model(env, &a.model, &bars)?;
     apply_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
     let report = run(&mut model, &task, &cfg, &bars)?;
-    // Export the adapted model into a temporary sibling and swap it in only once it is whole: a
-    // failed write (full disk, file-size limit) leaves the previous model and reports untouched.
     EditEngine::new(cfg.seed).apply(&mut model, &report.best.edits)?;
     let model_dir = out.join("model");
-    let fresh = out.join(".model.new");
-    let _ = std::fs::remove_dir_all(&fresh);
-    export_hf(&model, &fresh)?;
     let edits_json = serde_json::to_string_pretty(&EditList { edits: report.best.edits.clone() })?;
-    write_atomic(&out.join("edits.json"), edits_json.as_bytes())?;
-    replace_dir(&fresh, &model_dir)?;
+    // "No edit" (the usual answer of the guarded rule) writes no copy of the unchanged model: the
+    // report names the base model's own path.
+    let base = model.source().to_owned();
+    let output = if report.best.edits.is_empty() && !a.export_base {
+        write_atomic(&out.join("edits.json"), edits_json.as_bytes())?;
+        // A copy an older run wrote into this folder for the same search would contradict it.
+        if model_dir.is_dir() {
+            std::fs::remove_dir_all(&model_dir)
+                .with_context(|| format!("removing the stale copy {}", model_dir.display()))?;
+        }
+        ModelOutput::Unchanged(&base)
+    } else {
+        // Export into a temporary sibling and swap it in only once it is whole: a failed write
+        // (full disk, file-size limit) leaves the previous model and reports untouched.
+        let fresh = out.join(".model.new");
+        let _ = std::fs::remove_dir_all(&fresh);
+        export_hf(&model, &fresh)?;
+        write_atomic(&out.join("edits.json"), edits_json.as_bytes())?;
+        replace_dir(&fresh, &model_dir)?;
+        ModelOutput::Exported(&model_dir)
+    };
     write_plots(&out, &report, &mut model)?;
     write_atomic(
         &out.join("report.md"),
-        crate::report::markdown(&report, Some(&model_dir)).as_bytes(),
+        crate::report::markdown(&report, Some(output)).as_bytes(),
     )?;
-    write_report(&out, &report, Some(("output", json!(model_dir.display().to_string()))))?;
+    let (path, unchanged) = match output {
+        ModelOutput::Exported(p) => (p, false),
+        ModelOutput::Unchanged(p) => (p, true),
+    };
+    let mut v = serde_json::to_value(&report)?;
+    v["output"] = json!(path.display().to_string());
+    if unchanged {
+        v["unchanged"] = json!(true);
+    }
+    write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&v)?.as_bytes())?;
     if a.json {
-        let mut v = serde_json::to_value(&report)?;
-        v["output"] = json!(model_dir.display().to_string());
         print_json(&v);
     } else {
-        print!("{}", crate::report::summary(&report, Some(&model_dir)));
+        print!("{}", crate::report::summary(&report, Some(output)));
         println!("report: {}", out.join("report.md").display());
     }
     Ok(())
@@ -485,7 +500,7 @@ pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
     let report = merge_search(&mut model, &task, &cfg, spec.shards, a.partial, &bars);
     bars.finish();
     let report = report?;
-    write_report(&a.dir, &report, None)?;
+    write_report(&a.dir, &report)?;
     if a.json {
         print_json(&serde_json::to_value(&report)?);
     } else {

@@ -42,8 +42,29 @@ fn size_text(r: &SearchReport, name: &str) -> String {
     })
 }
 
+/// Where an adaptation's model is.
+#[derive(Debug, Clone, Copy)]
+pub enum ModelOutput<'a> {
+    /// Exported to this HF folder.
+    Exported(&'a std::path::Path),
+    /// No edit was recommended and no copy written: the base model, at its own path.
+    Unchanged(&'a std::path::Path),
+}
+
+impl ModelOutput<'_> {
+    fn line(self) -> String {
+        match self {
+            Self::Exported(o) => format!("adapted model: {}", o.display()),
+            Self::Unchanged(o) => format!(
+                "no edit: the base model is unchanged, at {} (--export-base writes a copy)",
+                o.display()
+            ),
+        }
+    }
+}
+
 /// A few lines for the terminal.
-pub fn summary(r: &SearchReport, output: Option<&std::path::Path>) -> String {
+pub fn summary(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "strategy {} on {} ({})", r.strategy.name(), r.task, r.task_format);
     if r.truncated > 0 {
@@ -94,7 +115,7 @@ pub fn summary(r: &SearchReport, output: Option<&std::path::Path>) -> String {
         t.total
     );
     if let Some(o) = output {
-        let _ = writeln!(s, "adapted model: {}", o.display());
+        let _ = writeln!(s, "{}", o.line());
     }
     s
 }
@@ -110,7 +131,7 @@ fn metrics_row(s: &mut String, label: &str, m: Option<&Metrics>) {
 }
 
 /// `report.md`.
-pub fn markdown(r: &SearchReport, output: Option<&std::path::Path>) -> String {
+pub fn markdown(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# laser report\n");
     let _ = writeln!(
@@ -155,8 +176,18 @@ pub fn markdown(r: &SearchReport, output: Option<&std::path::Path>) -> String {
     for e in &r.best.edits {
         let _ = writeln!(s, "- `{}` ρ = {} ({}){}", e.name, e.rho, e.factor, size_text(r, &e.name));
     }
-    if let Some(o) = output {
-        let _ = writeln!(s, "\nAdapted model (HF folder): `{}`", o.display());
+    match output {
+        Some(ModelOutput::Exported(o)) => {
+            let _ = writeln!(s, "\nAdapted model (HF folder): `{}`", o.display());
+        }
+        Some(ModelOutput::Unchanged(o)) => {
+            let _ = writeln!(
+                s,
+                "\nNo edit: the base model is unchanged, at `{}`; no copy was written (`--export-base` writes one).",
+                o.display()
+            );
+        }
+        None => {}
     }
     let t = &r.seconds;
     let _ = writeln!(

@@ -123,6 +123,10 @@ fn eval_grad_search_adapt_and_apply_round_trip() {
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
         assert!(model_dir.join(f).is_file(), "{f}");
     }
+    // An edit is exported to OUT/model; "no edit" names the base model itself.
+    let no_edit = v["best"]["edits"].as_array().unwrap().is_empty();
+    assert_eq!(v["unchanged"].as_bool().unwrap_or(false), no_edit, "{v}");
+    assert_eq!(model_dir == out.join("model"), !no_edit, "{v}");
     for f in ["report.json", "report.md", "edits.json", "accuracy_vs_rho.svg", "scores_heatmap.svg"]
     {
         assert!(out.join(f).is_file(), "{f}");
@@ -510,4 +514,68 @@ fn a_search_killed_mid_scan_resumes_to_the_same_result() {
     );
     assert_eq!(resumed["best"], expect["best"]);
     assert_eq!(resumed["candidates"], expect["candidates"]);
+}
+
+/// "No edit" writes no copy of the unchanged base model (issue 30): the report names the base
+/// model's own path and says it is unchanged; `--export-base` writes the copy, and a later run
+/// without it removes that copy rather than leave a model the report does not describe.
+#[test]
+fn no_edit_writes_no_copy_of_the_base_model_unless_asked() {
+    let m = tiny_model("no-copy");
+    // Coin-flip answers: nothing passes the guarded rule.
+    let task = std::env::temp_dir().join(format!("laser-cli-noise-{}.jsonl", std::process::id()));
+    let mut rng = laser_linalg::rng::SplitMix64::new(5);
+    let lines: String = (0..40)
+        .map(|i| {
+            format!(
+                "{{\"prompt\": \"case {i} is\", \"choices\": [\"yes\", \"no\"], \"answer\": {}}}\n",
+                rng.below(2)
+            )
+        })
+        .collect();
+    std::fs::write(&task, lines).unwrap();
+    let out = tmp("no-copy");
+    let adapt = |more: &[&str]| {
+        let mut args =
+            vec!["adapt", "--model", s(&m), "--task", s(&task), "--n", "20", "--top-k", "2"];
+        args.extend(["--rho", "0.5,0.1", "--out", s(&out), "--json"]);
+        args.extend(more);
+        json_of(&laser(&args))
+    };
+    let v = adapt(&[]);
+    assert!(v["best"]["edits"].as_array().unwrap().is_empty(), "{}", v["selection"]);
+    assert_eq!(v["unchanged"], true);
+    assert_eq!(PathBuf::from(v["output"].as_str().unwrap()), m, "the base model's own path");
+    assert!(!out.join("model").exists(), "no copy of the base model");
+    let written = report_json(&out);
+    assert_eq!((&written["output"], &written["unchanged"]), (&v["output"], &v["unchanged"]));
+    let edits: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("edits.json")).unwrap()).unwrap();
+    assert_eq!(edits["edits"], serde_json::json!([]));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("the base model is unchanged"), "{md}");
+
+    let copied = adapt(&["--export-base"]);
+    assert_eq!(PathBuf::from(copied["output"].as_str().unwrap()), out.join("model"));
+    assert!(copied.get("unchanged").is_none(), "{copied}");
+    // The copy is the base model: it scores every item as the base model does.
+    let eval = |model: &Path| {
+        let e = json_of(&laser(&[
+            "eval",
+            "--model",
+            s(model),
+            "--task",
+            s(&task),
+            "--split",
+            "all",
+            "--json",
+        ]));
+        (e["accuracy"].clone(), e["logloss"].clone())
+    };
+    assert_eq!(eval(&out.join("model")), eval(&m));
+
+    adapt(&[]);
+    assert!(!out.join("model").exists(), "the copy of an earlier run is removed");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_file(&task);
 }

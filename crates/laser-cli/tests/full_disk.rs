@@ -97,6 +97,8 @@ fn a_failed_model_export_leaves_the_previous_outputs_intact() {
         "0.5,0.1",
         "--top-k",
         "3",
+        // The rule may recommend no edit here; the base model's copy is written all the same.
+        "--export-base",
         "--out",
         s(&out),
         "--json",
