@@ -136,8 +136,19 @@ pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) 
     let live: Vec<usize> =
         (0..candidates.len()).filter(|&i| candidates[i].stopped_after.is_none()).collect();
     if live.is_empty() {
+        let why = match rule {
+            SelectRule::Guarded => format!(
+                "none could still beat the base model with confidence (p ≤ {GUARD_ALPHA} after Bonferroni over {} candidates)",
+                candidates.len()
+            ),
+            SelectRule::Logloss => "none could still end below the base model's log-loss".into(),
+            SelectRule::SplitConfirm => {
+                "none could still beat the base model on the choosing half".into()
+            }
+            SelectRule::Laser => "none could still beat the base model's accuracy".into(),
+        };
         return none(format!(
-            "racing stopped all {} candidates: none could be chosen over the base model; the base model is returned",
+            "racing stopped all {} candidates: {why}; the base model is returned",
             candidates.len()
         ));
     }

@@ -52,6 +52,14 @@ fn assert_same_choice(full: &SearchReport, raced: &SearchReport, what: &str) -> 
         }
     }
     assert_eq!(raced.candidates_stopped, stopped, "{what}");
+    if stopped == raced.candidates_evaluated {
+        assert!(raced.best.edits.is_empty(), "{what}");
+        let reason = &raced.selection.reason;
+        assert!(
+            reason.starts_with("racing stopped all") && reason.contains("could still"),
+            "{reason}"
+        );
+    }
     stopped
 }
 
@@ -71,6 +79,7 @@ fn exact_racing_recommends_what_the_full_scan_recommends() {
     let tasks = [("planted", load_task(&path).unwrap()), ("noise", noise_task(60))];
     let mut stopped = 0;
     let mut chosen_planted = 0;
+    let mut all_stopped = 0;
     for (name, task) in &tasks {
         for strategy in [Strategy::Exhaustive, Strategy::Gradient] {
             for rule in SelectRule::ALL {
@@ -80,12 +89,14 @@ fn exact_racing_recommends_what_the_full_scan_recommends() {
                 let raced =
                     run_search(&mut model, task, &config(strategy, rule, Race::Exact, 40)).unwrap();
                 stopped += assert_same_choice(&full, &raced, &what);
+                all_stopped += usize::from(raced.candidates_stopped == raced.candidates_evaluated);
                 chosen_planted += usize::from(raced.best.edits == vec![planted.clone()]);
                 assert!(model.edited().is_empty(), "{what}: searches leave the model unedited");
             }
         }
     }
     assert!(stopped > 0, "racing stopped no candidate in 16 searches");
+    assert!(all_stopped > 0, "no search where racing stopped every candidate (its reason)");
     assert!(chosen_planted > 0, "some rule recommends the planted edit");
 }
 
