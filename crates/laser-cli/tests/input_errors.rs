@@ -59,3 +59,71 @@ fn folders_bad_bytes_and_empty_files_exit_2_naming_the_path() {
     assert_input_error(&["grad", "--model", s(&m), "--task", s(&dir)], &[s(&dir)]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every file under `dir` (hidden ones and locks included) with its bytes.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                out.push((rel + "/", Vec::new()));
+                walk(root, &path, out);
+            } else {
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Issue 31: a sharded search or a suite with a setting it refuses (layers the model lacks, more
+/// selection items than the task has) exits 2 before it writes anything: no shard record, no
+/// lock, no folder — into a fresh folder and into one that already holds files.
+#[test]
+fn refused_settings_leave_the_output_folder_as_it_was() {
+    let m = tiny_model("refused-settings");
+    let task = tiny_task("refused-settings");
+    let existing = tmp("refused-existing");
+    std::fs::create_dir_all(existing.join("notes")).unwrap();
+    std::fs::write(existing.join("notes/keep.txt"), "mine").unwrap();
+    let before = tree(&existing);
+    let cases: [(&[&str], &str); 2] =
+        [(&["--layers", "0-5", "--n", "10"], "layers"), (&["--n", "999"], "exceeds")];
+    for (bad, needle) in cases {
+        for out in [tmp("refused-fresh"), existing.clone()] {
+            let o = s(&out);
+            let shard = [
+                "search",
+                "--model",
+                s(&m),
+                "--task",
+                s(&task),
+                "--out",
+                o,
+                "--shard",
+                "1/2",
+                "--strategy",
+                "exhaustive",
+            ];
+            let suite =
+                ["suite", "--model", s(&m), "--tasks", s(&task), "--out", o, "--top-k", "2"];
+            for command in [&shard[..], &suite[..]] {
+                let args: Vec<&str> = command.iter().chain(bad).copied().collect();
+                let run = laser(&args);
+                let err = String::from_utf8_lossy(&run.stderr);
+                assert_eq!(run.status.code(), Some(2), "{args:?}: {err}");
+                assert!(err.contains(needle), "{args:?}: {err}");
+                if out == existing {
+                    assert_eq!(tree(&out), before, "{args:?} changed the existing folder");
+                } else {
+                    assert!(!out.exists(), "{args:?} created {}", out.display());
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&existing).unwrap();
+}

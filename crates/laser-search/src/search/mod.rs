@@ -281,6 +281,14 @@ fn lowest_layer(model: &Model, edits: &[Edit]) -> Result<Option<usize>> {
     Ok(layers.into_iter().min())
 }
 
+/// The checks of `cfg` that need only the model: its options, and that its layers and kinds name
+/// matrices. Shards and suites run them before they write anything (issue 31: a typo must not
+/// leave a shard record or a locked folder behind).
+pub(crate) fn check_settings(model: &Model, cfg: &SearchConfig) -> Result<()> {
+    validate(cfg, model)?;
+    filtered_matrices(model, cfg).map(|_| ())
+}
+
 fn filtered_matrices(model: &Model, cfg: &SearchConfig) -> Result<Vec<MatrixInfo>> {
     let ms: Vec<MatrixInfo> = model
         .matrices()
@@ -351,6 +359,9 @@ pub fn run_search_shard(
     progress: &dyn Progress,
 ) -> Result<ShardSummary> {
     let dir = shard_dir(cfg)?;
+    // Everything the search would refuse, refused before the folder is touched.
+    check_settings(model, cfg)?;
+    Split::new(task.items.len(), cfg.n, cfg.seed)?;
     ShardSpec {
         model: model.source().to_owned(),
         dtype: model.matrix_dtype(),
