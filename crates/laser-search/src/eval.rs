@@ -20,8 +20,9 @@ use laser_model::{
 use crate::batching;
 use crate::error::{Result, SearchError};
 use crate::masked::{MaskedLayout, check_scorable, masked_prompt, suffix_text};
-use crate::metrics::{ClassAccuracy, ItemScores, Metrics};
+use crate::metrics::{ItemScores, Metrics, Outcome, aggregate, item_scores};
 use crate::task::{Item, Target};
+use crate::tokens::{encode, encode_prompt, normalise_answer};
 
 /// How an item's correctness is decided.
 #[derive(Debug, Clone)]
@@ -122,16 +123,6 @@ pub struct Evaluated {
     pub complete: bool,
 }
 
-/// One item's outcome.
-#[derive(Debug, Clone, Copy)]
-struct Outcome<'a> {
-    item: usize,
-    correct: bool,
-    nll: f64,
-    /// The gold choice's name (choice tasks).
-    class: Option<&'a str>,
-}
-
 /// The hidden states entering `layer`, computed under weights stamped `below`.
 #[derive(Debug)]
 struct LayerCache {
@@ -145,42 +136,6 @@ impl LayerCache {
     fn valid_for(&self, model: &Model) -> bool {
         model.weights_below(self.layer) == self.below
     }
-}
-
-/// Lower-cases, strips punctuation and articles, and collapses whitespace (SQuAD-style), so that
-/// "The Beatles." and "the beatles" match.
-pub fn normalise_answer(s: &str) -> String {
-    let lower: String = s
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' })
-        .collect();
-    lower
-        .split_whitespace()
-        .filter(|w| !matches!(*w, "a" | "an" | "the"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn encode(tok: &Tokenizer, text: &str, item: usize, what: &str) -> Result<Vec<u32>> {
-    let ids = tok.encode(text)?;
-    if ids.is_empty() {
-        return Err(SearchError::Config(format!(
-            "item {item}: the {what} {text:?} tokenizes to nothing"
-        )));
-    }
-    Ok(ids)
-}
-
-/// A causal prompt as the family's tokenizer presents it (its BOS first, when it has one).
-fn encode_prompt(tok: &Tokenizer, text: &str, item: usize) -> Result<Vec<u32>> {
-    let ids = tok.encode_prompt(text)?;
-    if ids.is_empty() {
-        return Err(SearchError::Config(format!(
-            "item {item}: the prompt {text:?} tokenizes to nothing"
-        )));
-    }
-    Ok(ids)
 }
 
 /// How the engine lays out the items; the default is the fast layout. The other exists so that
@@ -601,118 +556,5 @@ impl Evaluator {
             }
         };
         Ok(Outcome { item: i, correct, nll, class })
-    }
-}
-
-fn item_scores(outcomes: &[Outcome<'_>]) -> ItemScores {
-    ItemScores {
-        correct: outcomes.iter().map(|o| o.correct).collect(),
-        nll: outcomes.iter().map(|o| o.nll).collect(),
-    }
-}
-
-/// Metrics over `outcomes`, per-item results in their order.
-fn aggregate(outcomes: &[Outcome<'_>]) -> Metrics {
-    let mut classes: Vec<(&str, usize, usize)> = Vec::new(); // (name, n, correct)
-    for o in outcomes {
-        if let Some(name) = o.class {
-            let entry = match classes.iter().position(|(c, _, _)| *c == name) {
-                Some(p) => p,
-                None => {
-                    classes.push((name, 0, 0));
-                    classes.len() - 1
-                }
-            };
-            classes[entry].1 += 1;
-            classes[entry].2 += usize::from(o.correct);
-        }
-    }
-    let n = outcomes.len();
-    let correct = outcomes.iter().filter(|o| o.correct).count();
-    let loss: f64 = outcomes.iter().map(|o| o.nll).sum();
-    let pct = |c: usize, n: usize| 100.0 * c as f64 / n.max(1) as f64;
-    let (majority, per_class) = if classes.is_empty() {
-        (None, None)
-    } else {
-        classes.sort_by(|a, b| a.0.cmp(b.0));
-        let n_choice: usize = classes.iter().map(|c| c.1).sum();
-        let top = classes.iter().map(|c| c.1).max().unwrap_or(0);
-        (
-            Some(pct(top, n_choice)),
-            Some(
-                classes
-                    .into_iter()
-                    .map(|(class, n, c)| ClassAccuracy {
-                        class: class.to_owned(),
-                        n,
-                        accuracy: pct(c, n),
-                    })
-                    .collect(),
-            ),
-        )
-    };
-    Metrics {
-        n,
-        accuracy: pct(correct, n),
-        logloss: loss / n.max(1) as f64,
-        majority,
-        per_class,
-        items: Some(item_scores(outcomes)),
-    }
-}
-
-/// One gradient pass over `items`: the mean gold-answer NLL and `∂L/∂W` for each named matrix.
-pub fn gradient_pass(
-    model: &Model,
-    items: &[Item],
-    names: &[String],
-    micro_batch: usize,
-) -> Result<laser_model::GradientPass> {
-    let tok = model
-        .tokenizer()
-        .ok_or_else(|| SearchError::Config("the model has no tokenizer; tasks need one".into()))?;
-    let masked = MaskedLayout::of(model, tok)?;
-    // Per item: the sequence and its gold answer's targets (sequence index set after sorting).
-    let target = |position, token| TokenTarget { seq: 0, position, token };
-    let mut scored: Vec<(Vec<u32>, Vec<TokenTarget>)> = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let c = encode(tok, &item.gold_continuation(), i, "answer")?;
-        scored.push(match &masked {
-            Some(layout) => {
-                check_scorable(model, i, &item.target)?;
-                let p = encode(tok, masked_prompt(&item.prompt), i, "prompt")?;
-                let (seq, at) =
-                    layout.sequence(&p, c.len(), &tok.encode(suffix_text(&item.target))?);
-                (seq, at.into_iter().zip(c).map(|(p, t)| target(p, t)).collect())
-            }
-            None => {
-                let p = encode_prompt(tok, &item.prompt, i)?;
-                let at = (0..c.len()).map(|k| p.len() + k - 1);
-                let targets = at.zip(c.iter().copied()).map(|(p, t)| target(p, t)).collect();
-                (p.into_iter().chain(c).collect(), targets)
-            }
-        });
-    }
-    // Micro-batches of similar lengths waste little on padding; the gradient is a sum over
-    // items, so their order does not change it (beyond float rounding).
-    scored.sort_by_key(|(seq, _)| seq.len());
-    let mut seqs = Vec::with_capacity(scored.len());
-    let mut targets = Vec::new();
-    for (i, (seq, at)) in scored.into_iter().enumerate() {
-        targets.extend(at.into_iter().map(|t| TokenTarget { seq: i, ..t }));
-        seqs.push(seq);
-    }
-    Ok(model.loss_and_gradients(&seqs, &targets, names, micro_batch)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers_normalise_like_squad() {
-        assert_eq!(normalise_answer("The Beatles."), "beatles");
-        assert_eq!(normalise_answer("  New   York-City "), "new york city");
-        assert_eq!(normalise_answer("An"), "");
     }
 }

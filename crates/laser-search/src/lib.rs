@@ -20,6 +20,7 @@ mod error;
 mod eval;
 mod fit;
 mod formats;
+mod gradient_pass;
 mod interval;
 mod lock;
 mod log;
@@ -35,12 +36,14 @@ mod shard;
 mod split;
 mod suite;
 mod task;
+mod tokens;
 
 pub use edits::{Edit, EditEngine, EditList, EditSize, Factor, to_row_major};
 pub use error::{Result, SearchError};
-pub use eval::{EvalLayout, Evaluated, Evaluator, gradient_pass, normalise_answer};
+pub use eval::{EvalLayout, Evaluated, Evaluator};
 pub use fit::{Truncate, check_context, truncate_to_fit};
 pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_task};
+pub use gradient_pass::gradient_pass;
 pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
 pub use lock::{FolderLock, LOCK_FILE};
 pub use log::{CandidateLog, LOG_FILE, LoggedCandidate, write_atomic};
@@ -62,3 +65,4 @@ pub use suite::{
     SuiteShardSpec, SuiteTask, SuiteTaskResult, run_suite, suite_tasks,
 };
 pub use task::{Item, Target, Task, TaskFormat};
+pub use tokens::normalise_answer;

@@ -108,3 +108,71 @@ impl Metrics {
             || (self.accuracy == other.accuracy && self.logloss < other.logloss)
     }
 }
+
+/// One item's outcome.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outcome<'a> {
+    pub(crate) item: usize,
+    pub(crate) correct: bool,
+    pub(crate) nll: f64,
+    /// The gold choice's name (choice tasks).
+    pub(crate) class: Option<&'a str>,
+}
+
+/// The per-item results of `outcomes`, in their order.
+pub(crate) fn item_scores(outcomes: &[Outcome<'_>]) -> ItemScores {
+    ItemScores {
+        correct: outcomes.iter().map(|o| o.correct).collect(),
+        nll: outcomes.iter().map(|o| o.nll).collect(),
+    }
+}
+
+/// Metrics over `outcomes`, per-item results in their order.
+pub(crate) fn aggregate(outcomes: &[Outcome<'_>]) -> Metrics {
+    let mut classes: Vec<(&str, usize, usize)> = Vec::new(); // (name, n, correct)
+    for o in outcomes {
+        if let Some(name) = o.class {
+            let entry = match classes.iter().position(|(c, _, _)| *c == name) {
+                Some(p) => p,
+                None => {
+                    classes.push((name, 0, 0));
+                    classes.len() - 1
+                }
+            };
+            classes[entry].1 += 1;
+            classes[entry].2 += usize::from(o.correct);
+        }
+    }
+    let n = outcomes.len();
+    let correct = outcomes.iter().filter(|o| o.correct).count();
+    let loss: f64 = outcomes.iter().map(|o| o.nll).sum();
+    let pct = |c: usize, n: usize| 100.0 * c as f64 / n.max(1) as f64;
+    let (majority, per_class) = if classes.is_empty() {
+        (None, None)
+    } else {
+        classes.sort_by(|a, b| a.0.cmp(b.0));
+        let n_choice: usize = classes.iter().map(|c| c.1).sum();
+        let top = classes.iter().map(|c| c.1).max().unwrap_or(0);
+        (
+            Some(pct(top, n_choice)),
+            Some(
+                classes
+                    .into_iter()
+                    .map(|(class, n, c)| ClassAccuracy {
+                        class: class.to_owned(),
+                        n,
+                        accuracy: pct(c, n),
+                    })
+                    .collect(),
+            ),
+        )
+    };
+    Metrics {
+        n,
+        accuracy: pct(correct, n),
+        logloss: loss / n.max(1) as f64,
+        majority,
+        per_class,
+        items: Some(item_scores(outcomes)),
+    }
+}

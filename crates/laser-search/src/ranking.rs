@@ -16,7 +16,7 @@ use laser_model::{MatrixInfo, Model};
 use rayon::prelude::*;
 
 use crate::error::{Result, SearchError};
-use crate::eval::gradient_pass;
+use crate::gradient_pass::gradient_pass;
 use crate::report::MatrixScore;
 
 /// The outcome of [`rank_matrices`].

@@ -23,8 +23,8 @@ mod config;
 mod gradient;
 mod greedy;
 mod same_weights;
+mod scan;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use laser_model::{MatrixInfo, Model, Pass};
@@ -36,10 +36,11 @@ use gradient::rank_by_gradient;
 pub use gradient::ranking_identity;
 use greedy::{compose, marchenko_pastur};
 use same_weights::EvaluatedWeights;
+use scan::{Role, Scan};
 
-use crate::edits::{Edit, EditEngine, put_replacements};
+use crate::edits::{Edit, EditEngine};
 use crate::error::{Result, SearchError};
-use crate::eval::{Evaluated, Evaluator};
+use crate::eval::Evaluator;
 use crate::interval::AccuracyDelta;
 use crate::log::CandidateLog;
 use crate::metrics::Metrics;
@@ -69,206 +70,10 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-/// The state shared by the strategies while they scan.
-struct Scan<'a> {
-    progress: &'a dyn Progress,
-    model: &'a mut Model,
-    engine: EditEngine,
-    evaluator: Evaluator,
-    log: CandidateLog,
-    candidates: Vec<CandidateResult>,
-    resumed: usize,
-    /// Single edits this process evaluated (not read from a log).
-    evaluated: usize,
-    /// Of those, how many took the metrics of one with the same matrices.
-    same_matrices: usize,
-    role: Role,
-    /// The output folder (shards and merges share it).
-    dir: Option<PathBuf>,
-    /// Merge with `partial`: candidates no shard logged, with the shard that owns each.
-    missing: Vec<(usize, String)>,
-    /// Single edits in this process's part of the list.
-    listed: usize,
-    /// What this process's evaluations replaced: a candidate that builds the same matrices as
-    /// one of them takes its metrics (`same_weights.rs`).
-    evaluated_weights: EvaluatedWeights,
-    /// Exact racing, when the strategy and options allow it.
-    racer: Option<Racer>,
-}
-
-/// What this process does in a search that may be split across processes (`shard.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// The whole search.
-    Whole,
-    /// Every N-th candidate of the list, logged; no selection, no test split.
-    Shard(Shard),
-    /// No evaluation on the selection split: every candidate comes from the shards' logs.
-    Merge { shards: usize, partial: bool },
-}
-
 /// What a run produced.
 enum Outcome {
     Report(Box<SearchReport>),
     Shard(ShardSummary),
-}
-
-impl Scan<'_> {
-    /// Selection metrics of `edits` (from the log when already evaluated). A candidate racing
-    /// stopped early gets the metrics of the items it was scored on, and `stopped_after` set.
-    fn evaluate(&mut self, edits: &[Edit]) -> Result<Metrics> {
-        let key = crate::log::candidate_key(edits);
-        let evaluated = match self.logged(&key) {
-            Some(done) => {
-                self.resumed += usize::from(!edits.is_empty());
-                tracing::debug!(candidate = %key, "resumed from the log");
-                done
-            }
-            None => {
-                if let Role::Merge { .. } = self.role {
-                    return Err(SearchError::Config(format!(
-                        "candidate {key} is in no shard's log; a merge evaluates nothing on the selection split"
-                    )));
-                }
-                if self.progress.stop_requested() {
-                    return Err(SearchError::Stopped);
-                }
-                self.evaluated += usize::from(!edits.is_empty());
-                let t = Instant::now();
-                let replacements = self.engine.replacements(self.model, edits)?;
-                let fingerprint = same_weights::fingerprint(&replacements);
-                let same = match edits.is_empty() {
-                    true => None,
-                    false => self.evaluated_weights.find(
-                        &mut self.engine,
-                        self.model,
-                        fingerprint,
-                        &replacements,
-                    )?,
-                };
-                let done = match same {
-                    Some((same, done)) => {
-                        self.same_matrices += 1;
-                        tracing::info!(
-                            candidate = %key,
-                            same_matrices_as = %crate::log::candidate_key(&same),
-                            "builds the same matrices as an evaluated candidate: its metrics"
-                        );
-                        done
-                    }
-                    None => {
-                        // An edit below the cached layer makes the cache stale; the evaluator
-                        // sees that from the model's weight stamp and runs the whole model.
-                        if let Err(e) = put_replacements(self.model, replacements) {
-                            self.model.restore_all();
-                            return Err(e);
-                        }
-                        // The base model is always scored on every item.
-                        let racer = self.racer.as_ref().filter(|_| !edits.is_empty());
-                        let done = self.evaluator.evaluate_while(self.model, |partial| {
-                            racer.is_none_or(|r| r.can_be_chosen(partial))
-                        });
-                        self.model.restore_all();
-                        let done = done?;
-                        if !edits.is_empty() {
-                            self.evaluated_weights.insert(fingerprint, edits, &done);
-                        }
-                        done
-                    }
-                };
-                self.progress.advance();
-                tracing::info!(
-                    candidate = %key,
-                    accuracy = done.metrics.accuracy,
-                    logloss = done.metrics.logloss,
-                    items = done.metrics.n,
-                    complete = done.complete,
-                    seconds = t.elapsed().as_secs_f64(),
-                    "evaluated"
-                );
-                self.log.record(key, edits, &done.metrics, !done.complete)?;
-                done
-            }
-        };
-        if !edits.is_empty() {
-            if let (Some(r), true) = (&mut self.racer, evaluated.complete) {
-                r.finished(&evaluated.metrics);
-            }
-            self.candidates.push(CandidateResult {
-                edits: edits.to_vec(),
-                select: evaluated.metrics.clone(),
-                stopped_after: (!evaluated.complete).then_some(evaluated.metrics.n),
-            });
-        }
-        Ok(evaluated.metrics)
-    }
-
-    /// What the log holds for `key`, when this scan can use it: a candidate stopped early only
-    /// while racing (a scan without racing evaluates it on every item).
-    fn logged(&self, key: &str) -> Option<Evaluated> {
-        let (metrics, stopped) = self.log.get(key)?;
-        (!stopped || self.racer.is_some())
-            .then(|| Evaluated { metrics: metrics.clone(), complete: !stopped })
-    }
-
-    /// What a shard did.
-    fn summary(&self, shard: Shard, start: Instant) -> ShardSummary {
-        ShardSummary {
-            shard: shard.to_string(),
-            candidates: self.listed,
-            evaluated: self.evaluated,
-            log: self.dir.clone().unwrap_or_default().join(shard.log_name()),
-            seconds: start.elapsed().as_secs_f64(),
-        }
-    }
-
-    /// Evaluates single edits, grouped by layer so that each layer's inputs are computed once.
-    ///
-    /// The sorted list is what shards partition: a shard keeps its positions, a merge keeps the
-    /// logged candidates and refuses (or, `partial`, skips and records) the rest.
-    fn scan_single(&mut self, mut edits: Vec<(usize, Edit)>) -> Result<()> {
-        edits.sort_by_key(|(layer, _)| *layer);
-        // The rule chooses among the whole list, whichever part this process evaluates.
-        if let Some(r) = &mut self.racer {
-            r.set_candidates(edits.len());
-        }
-        let edits: Vec<(usize, Edit)> = match self.role {
-            Role::Whole => edits,
-            Role::Shard(shard) => edits
-                .into_iter()
-                .enumerate()
-                .filter(|(position, _)| shard.takes(*position))
-                .map(|(_, e)| e)
-                .collect(),
-            Role::Merge { shards, partial } => {
-                let mut kept = Vec::with_capacity(edits.len());
-                for (position, (layer, edit)) in edits.into_iter().enumerate() {
-                    if self.logged(&edit.key()).is_some() {
-                        kept.push((layer, edit));
-                    } else {
-                        self.missing.push((Shard::owner(shards, position), edit.key()));
-                    }
-                }
-                if !self.missing.is_empty() && !partial {
-                    return Err(SearchError::Incomplete {
-                        dir: self.dir.clone().unwrap_or_default(),
-                        shards: Vec::new(),
-                        candidates: std::mem::take(&mut self.missing),
-                    });
-                }
-                kept
-            }
-        };
-        self.listed = edits.len();
-        self.progress.phase("scan (selection split)", edits.len() as u64);
-        for (layer, edit) in edits {
-            if self.logged(&edit.key()).is_none() {
-                self.evaluator.cache_layer(self.model, layer)?;
-            }
-            self.evaluate(std::slice::from_ref(&edit))?;
-        }
-        Ok(())
-    }
 }
 
 /// The lowest layer any of `edits` touches (`None` for no edits): base-model states entering it
