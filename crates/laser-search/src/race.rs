@@ -206,13 +206,8 @@ impl Racer {
                 || (best_correct == s.correct && clearly_above(least_loss, s.loss))
         };
         match self.rule {
-            SelectRule::Laser => {
-                let best = count(&partial.correct) + (n - k);
-                let least_loss = partial.nll.iter().sum::<f64>() / n as f64;
-                !(beaten_by(best, least_loss, base)
-                    || self.finished.iter().any(|s| beaten_by(best, least_loss, s)))
-            }
-            SelectRule::SplitConfirm => {
+            // LASER's rule is split-confirm's choice with every item in the choosing half.
+            SelectRule::Laser | SelectRule::SplitConfirm => {
                 let seen = k.min(self.choose);
                 let best = count(&partial.correct[..seen]) + (self.choose - seen);
                 let least_loss =
@@ -223,7 +218,7 @@ impl Racer {
             SelectRule::Logloss => {
                 let least_loss = partial.nll.iter().sum::<f64>() / n as f64;
                 // It must end strictly below the base model and below every earlier minimum.
-                !(least_loss >= base.loss && clearly_above(least_loss, base.loss)
+                !(clearly_above(least_loss, base.loss)
                     || self.finished.iter().any(|s| clearly_above(least_loss, s.loss)))
             }
             SelectRule::Guarded => {

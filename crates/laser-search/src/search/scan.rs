@@ -154,6 +154,11 @@ impl Scan<'_> {
             .then(|| Evaluated { metrics: metrics.clone(), complete: !stopped })
     }
 
+    /// Whether [`Scan::logged`] has `key`, without copying its metrics.
+    fn is_logged(&self, key: &str) -> bool {
+        self.log.get(key).is_some_and(|(_, stopped)| !stopped || self.racer.is_some())
+    }
+
     /// What a shard did.
     pub(super) fn summary(&self, shard: Shard, start: Instant) -> ShardSummary {
         ShardSummary {
@@ -186,7 +191,7 @@ impl Scan<'_> {
             Role::Merge { shards, partial } => {
                 let mut kept = Vec::with_capacity(edits.len());
                 for (position, (layer, edit)) in edits.into_iter().enumerate() {
-                    if self.logged(&edit.key()).is_some() {
+                    if self.is_logged(&edit.key()) {
                         kept.push((layer, edit));
                     } else {
                         self.missing.push((Shard::owner(shards, position), edit.key()));
@@ -205,7 +210,7 @@ impl Scan<'_> {
         self.listed = edits.len();
         self.progress.phase("scan (selection split)", edits.len() as u64);
         for (layer, edit) in edits {
-            if self.logged(&edit.key()).is_none() {
+            if !self.is_logged(&edit.key()) {
                 self.evaluator.cache_layer(self.model, layer)?;
             }
             self.evaluate(std::slice::from_ref(&edit))?;
