@@ -8,8 +8,8 @@ use laser_linalg::TruncationScore;
 use laser_model::{Backend, MatrixKind, WeightDtype};
 use laser_search::{Factor, Race, SelectRule, Shard, Strategy, Truncate};
 
-use crate::config::{LayerRange, RhosPerMatrix, SplitChoice};
-use crate::memory::ByteSize;
+use crate::config::{LayerRange, RhosPerMatrix};
+use laser_search::{ByteSize, SplitChoice};
 
 /// Adapt a language model to a task by low-rank edits of a few weight matrices (LASER and
 /// gradient-guided multi-subspace LASER), without fine-tuning.

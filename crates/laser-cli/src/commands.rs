@@ -3,12 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use laser_model::{Backend, Model, Pass, TokenTarget, export_hf};
+use laser_model::{Backend, Model, Pass, export_hf};
 use laser_search::{
-    EditEngine, EditList, Evaluator, RANKING_FILE, RankingFile, SUITE_SPEC_FILE, SearchConfig,
-    SearchReport, ShardSpec, Split, Strategy, SuiteConfig, SuitePart, SuiteShardSpec, Task,
-    Truncate, check_context, load_task, merge_search, rank_matrices, ranking_identity,
-    run_search_shard, run_search_with_progress, run_suite, suite_tasks, truncate_to_fit,
+    AdaptConfig, ByteSize, EditEngine, EditList, EvalRequest, RANKING_FILE, RankingFile,
+    SUITE_SPEC_FILE, SearchConfig, SearchReport, ShardSpec, Split, Strategy, SuiteConfig,
+    SuitePart, SuiteShardSpec, Task, Truncate, check_context, load_task, merge_search,
+    rank_matrices, ranking_identity, run_search_shard, run_search_with_progress, run_suite,
+    search_accumulators, suite_tasks, truncate_to_fit,
+};
+use laser_search::{
+    adapt_files, apply_memory_budget, bundled_task, render, resolve_model, write_atomic,
 };
 use serde_json::json;
 
@@ -16,12 +20,9 @@ use crate::args::{
     AdaptArgs, ApplyArgs, EvalArgs, GradArgs, InspectArgs, MergeArgs, ModelArg, PredictArgs,
     SearchArgs, SuiteArgs, TaskArgs,
 };
-use crate::config::{self, SplitChoice};
+use crate::config;
 use crate::exit::usage;
-use crate::memory::{ByteSize, apply_budget};
 use crate::progress::Bars;
-use crate::report::ModelOutput;
-use crate::resources::{bundled_task, resolve_model, write_atomic};
 
 /// Shared by every command: which backend, and whether to narrate on stderr.
 pub struct Env {
@@ -42,11 +43,6 @@ fn fit_task(
     }
     check_context(model, task, pass)?;
     Ok(())
-}
-
-/// The gradient accumulators a search holds at once, for its memory budget.
-fn search_accumulators(cfg: &SearchConfig) -> Option<usize> {
-    matches!(cfg.strategy, Strategy::Gradient | Strategy::Compose).then_some(cfg.grad_groups)
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -76,7 +72,7 @@ fn load_model(env: &Env, arg: &ModelArg, bars: &Bars) -> anyhow::Result<Model> {
 fn task_path(args: &TaskArgs, bundled_default: bool) -> anyhow::Result<PathBuf> {
     match &args.task {
         Some(p) => Ok(p.clone()),
-        None if bundled_default => bundled_task(),
+        None if bundled_default => Ok(bundled_task()?),
         None => Err(usage("--task is required")),
     }
 }
@@ -120,50 +116,17 @@ pub fn inspect(env: &Env, a: &InspectArgs) -> anyhow::Result<()> {
 pub fn predict(env: &Env, a: &PredictArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let model = load_model(env, &a.model, &bars)?;
-    let tok =
-        model.tokenizer().ok_or_else(|| usage("this model has no tokenizer; predict needs one"))?;
-    // As the model sees a prompt: BOS first where its tokenizer adds one (Gemma, Phi-3; SmolLM2
-    // adds none, so its ids are the contract's plain encoding). Without it Gemma 3's next-token
-    // NLL of "The capital of France is" is 9.7 instead of 4.0.
-    let ids = tok.encode_prompt(&a.text)?;
-    if ids.is_empty() {
-        return Err(usage("--text tokenizes to nothing"));
-    }
-    if a.top == 0 {
-        return Err(usage("--top must be at least 1"));
-    }
-    let prep = model.prepare(std::slice::from_ref(&ids))?;
-    let lp = model.log_probs_at(&prep, None, &[(0, ids.len() - 1)])?.remove(0);
-    let mut order: Vec<usize> = (0..lp.len()).collect();
-    order.sort_by(|&x, &y| lp[y].total_cmp(&lp[x]));
-    let top: Vec<_> = order
-        .iter()
-        .take(a.top)
-        .map(|&i| Ok(json!({"id": i, "token": tok.token_text(i as u32)?, "logprob": lp[i]})))
-        .collect::<anyhow::Result<_>>()?;
-    let targets: Vec<TokenTarget> =
-        (1..ids.len()).map(|p| TokenTarget { seq: 0, position: p - 1, token: ids[p] }).collect();
-    let mean_nll = if targets.is_empty() {
-        None
-    } else {
-        let l = model.target_log_probs(&prep, None, &targets)?;
-        Some(-l.iter().map(|&x| f64::from(x)).sum::<f64>() / l.len() as f64)
-    };
+    let p = laser_search::predict(&model, &a.text, a.top)?;
     if a.json {
-        print_json(&json!({"ids": ids, "top": top, "mean_nll": mean_nll}));
+        print_json(&serde_json::to_value(&p)?);
     } else {
         println!(
             "{} tokens; mean next-token NLL {}",
-            ids.len(),
-            mean_nll.map_or("—".into(), |v| format!("{v:.4}"))
+            p.ids.len(),
+            p.mean_nll.map_or("—".into(), |v| format!("{v:.4}"))
         );
-        for t in &top {
-            println!(
-                "  {:>8.4}  {:>6}  {:?}",
-                t["logprob"].as_f64().unwrap_or(0.0),
-                t["id"].as_u64().unwrap_or(0),
-                t["token"].as_str().unwrap_or("")
-            );
+        for t in &p.top {
+            println!("  {:>8.4}  {:>6}  {:?}", t.logprob, t.id, t.token);
         }
     }
     Ok(())
@@ -171,53 +134,37 @@ pub fn predict(env: &Env, a: &PredictArgs) -> anyhow::Result<()> {
 
 pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
-    let choice = a.split;
     let mut model = load_model(env, &a.model, &bars)?;
-    let mut task = load_task(&task_path(&a.task, false)?)?;
-    let indices: Vec<usize> = match choice {
-        SplitChoice::All => (0..task.items.len()).collect(),
-        SplitChoice::Select | SplitChoice::Test => {
-            let split = Split::new(task.items.len(), a.task.n, a.task.seed)?;
-            if choice == SplitChoice::Select { split.select } else { split.test }
-        }
+    let task = load_task(&task_path(&a.task, false)?)?;
+    let req = EvalRequest {
+        n: a.task.n,
+        seed: a.task.seed,
+        split: a.split,
+        truncate: a.task.truncate,
+        ..EvalRequest::default()
     };
-    if indices.is_empty() {
-        return Err(usage(format!(
-            "the {} split is empty (the task has {} items, --n {})",
-            a.split,
-            task.items.len(),
-            a.task.n
-        )));
-    }
     if let Some(path) = &a.edits {
         let list = EditList::load(path)?;
         EditEngine::new(a.task.seed)
             .apply(&mut model, &list.edits)
             .with_context(|| format!("applying {}", path.display()))?;
     }
-    apply_budget(&mut model, env.max_memory, None)?;
-    fit_task(&model, &mut task, a.task.truncate, Pass::Forward)?;
-    let items = Split::items(&task, &indices);
-    bars.note(&format!("evaluating {} items", items.len()));
-    let t = std::time::Instant::now();
-    let m = Evaluator::new(&model, &items, 4096)?.evaluate(&model)?;
+    apply_memory_budget(&mut model, env.max_memory, None)?;
+    bars.note(&format!("evaluating the {} split", a.split));
+    let e = laser_search::evaluate(&model, &task, &req)?;
     if a.json {
-        let mut v = serde_json::to_value(&m)?;
-        v["seconds"] = json!(t.elapsed().as_secs_f64());
-        if task.truncated > 0 {
-            v["truncated"] = json!(task.truncated);
-        }
-        print_json(&v);
+        print_json(&serde_json::to_value(&e)?);
     } else {
+        let m = e.metrics();
         println!(
             "{} items: accuracy {:.2}%, log-loss {:.4} ({:.1}s){}",
             m.n,
             m.accuracy,
             m.logloss,
-            t.elapsed().as_secs_f64(),
-            truncated_note(&task)
+            e.seconds(),
+            truncated_note(e.truncated())
         );
-        if let Some(text) = crate::report::per_class_text(&m) {
+        if let Some(text) = render::per_class_text(m) {
             println!("{text}");
         }
     }
@@ -229,7 +176,7 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
     let score = a.score;
     let rhos = config::rhos(a.rho.as_ref())?;
     let mut model = load_model(env, &a.model, &bars)?;
-    apply_budget(&mut model, env.max_memory, Some(a.grad_groups))?;
+    apply_memory_budget(&mut model, env.max_memory, Some(a.grad_groups))?;
     let mut task = load_task(&task_path(&a.task, false)?)?;
     fit_task(&model, &mut task, a.task.truncate, Pass::Gradient)?;
     let split = Split::new(task.items.len(), a.task.n, a.task.seed)?;
@@ -278,7 +225,7 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
             r.loss,
             r.grad_seconds,
             r.svd_seconds,
-            truncated_note(&task)
+            truncated_note(task.truncated)
         );
         for m in r.ranking.iter().take(15) {
             println!("  {:>11.3e}  ρ={:<6} {}", m.score, m.best_rho, m.name);
@@ -288,8 +235,8 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
 }
 
 /// ", 3 prompts truncated" when any were.
-fn truncated_note(task: &Task) -> String {
-    match task.truncated {
+fn truncated_note(truncated: usize) -> String {
+    match truncated {
         0 => String::new(),
         1 => ", 1 prompt truncated".into(),
         n => format!(", {n} prompts truncated"),
@@ -298,7 +245,7 @@ fn truncated_note(task: &Task) -> String {
 
 fn write_report(dir: &Path, report: &SearchReport) -> anyhow::Result<()> {
     let v = serde_json::to_value(report)?;
-    write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&v)?.as_bytes())
+    Ok(write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&v)?.as_bytes())?)
 }
 
 fn run(
@@ -331,7 +278,7 @@ pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
         return Err(usage("--shard needs --out DIR, the folder every shard writes into"));
     }
     let mut model = load_model(env, &a.model, &bars)?;
-    apply_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
+    apply_memory_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
     if let Some(shard) = shard {
         let task = load_task(&task_path(&a.task, false)?)?;
         let summary = run_search_shard(&mut model, &task, &cfg, shard, &bars);
@@ -358,7 +305,7 @@ pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
     if a.json {
         print_json(&serde_json::to_value(&report)?);
     } else {
-        print!("{}", crate::report::summary(&report, None));
+        print!("{}", render::summary(&report, None));
     }
     Ok(())
 }
@@ -367,7 +314,7 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let task = task_path(&a.task, true)?;
     let out = a.out.clone().unwrap_or_else(|| config::default_adapt_out(&task));
-    let cfg = config::search(
+    let search = config::search(
         &a.options,
         a.task.n,
         a.task.seed,
@@ -375,53 +322,22 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
         Some(out.clone()),
         Strategy::Gradient,
     )?;
+    let cfg = AdaptConfig {
+        search,
+        out: out.clone(),
+        export_base: a.export_base,
+        max_memory: env.max_memory,
+    };
     let mut model = load_model(env, &a.model, &bars)?;
-    apply_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
-    let report = run(&mut model, &task, &cfg, &bars)?;
-    EditEngine::new(cfg.seed).apply(&mut model, &report.best.edits)?;
-    let model_dir = out.join("model");
-    let edits_json = serde_json::to_string_pretty(&EditList { edits: report.best.edits.clone() })?;
-    // "No edit" (the usual answer of the guarded rule) writes no copy of the unchanged model: the
-    // report names the base model's own path.
-    let base = model.source().to_owned();
-    let output = if report.best.edits.is_empty() && !a.export_base {
-        write_atomic(&out.join("edits.json"), edits_json.as_bytes())?;
-        // A copy an older run wrote into this folder for the same search would contradict it.
-        if model_dir.is_dir() {
-            std::fs::remove_dir_all(&model_dir)
-                .with_context(|| format!("removing the stale copy {}", model_dir.display()))?;
-        }
-        ModelOutput::Unchanged(&base)
-    } else {
-        // Export into a temporary sibling and swap it in only once it is whole: a failed write
-        // (full disk, file-size limit) leaves the previous model and reports untouched.
-        let fresh = out.join(".model.new");
-        let _ = std::fs::remove_dir_all(&fresh);
-        export_hf(&model, &fresh)?;
-        write_atomic(&out.join("edits.json"), edits_json.as_bytes())?;
-        replace_dir(&fresh, &model_dir)?;
-        ModelOutput::Exported(&model_dir)
-    };
-    write_plots(&out, &report, &mut model)?;
-    write_atomic(
-        &out.join("report.md"),
-        crate::report::markdown(&report, Some(output)).as_bytes(),
-    )?;
-    let (path, unchanged) = match output {
-        ModelOutput::Exported(p) => (p, false),
-        ModelOutput::Unchanged(p) => (p, true),
-    };
-    let mut v = serde_json::to_value(&report)?;
-    v["output"] = json!(path.display().to_string());
-    if unchanged {
-        v["unchanged"] = json!(true);
-    }
-    write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&v)?.as_bytes())?;
+    let task = load_task(&task)?;
+    let adapted = laser_search::adapt(&mut model, &task, &cfg, &bars);
+    bars.finish();
+    let adapted = adapted?;
     if a.json {
-        print_json(&v);
+        print_json(&adapted.to_json());
     } else {
-        print!("{}", crate::report::summary(&report, Some(output)));
-        println!("report: {}", out.join("report.md").display());
+        print!("{}", render::summary(adapted.search(), Some(adapted.model_output())));
+        println!("report: {}", out.join(adapt_files::REPORT_MD).display());
     }
     Ok(())
 }
@@ -435,7 +351,7 @@ pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
     let part = shard.map_or(SuitePart::Whole, SuitePart::Shard);
     let cfg = SuiteConfig { search, out: a.out.clone(), keep_going: a.keep_going, part };
     let mut model = load_model(env, &a.model, &bars)?;
-    apply_budget(&mut model, env.max_memory, search_accumulators(&cfg.search))?;
+    apply_memory_budget(&mut model, env.max_memory, search_accumulators(&cfg.search))?;
     let report = run_suite(&mut model, &tasks, &cfg, &bars);
     bars.finish();
     let report = report?;
@@ -444,7 +360,7 @@ pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
         if a.json {
             print_json(&serde_json::to_value(&report)?);
         } else {
-            print!("{}", crate::report::suite_summary(&report));
+            print!("{}", render::suite_summary(&report));
             println!(
                 "shard {shard}: {} tasks done; when every shard is: laser merge {}",
                 report.tasks.len(),
@@ -457,12 +373,11 @@ pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
 }
 
 fn write_suite(out: &Path, report: &laser_search::SuiteReport, json: bool) -> anyhow::Result<()> {
-    write_atomic(&out.join("suite.json"), serde_json::to_string_pretty(report)?.as_bytes())?;
-    write_atomic(&out.join("suite.md"), crate::report::suite_markdown(report).as_bytes())?;
+    report.write(out)?;
     if json {
         print_json(&serde_json::to_value(report)?);
     } else {
-        print!("{}", crate::report::suite_summary(report));
+        print!("{}", render::suite_summary(report));
         println!("report: {}", out.join("suite.md").display());
     }
     Ok(())
@@ -495,7 +410,7 @@ pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
     let cfg = SearchConfig { out: Some(a.dir.clone()), ..spec.config };
     let arg = ModelArg { model: Some(spec.model), dtype: spec.dtype };
     let mut model = load_model(env, &arg, &bars)?;
-    apply_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
+    apply_memory_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
     let task = load_task(&spec.task)?;
     let report = merge_search(&mut model, &task, &cfg, spec.shards, a.partial, &bars);
     bars.finish();
@@ -504,58 +419,13 @@ pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
     if a.json {
         print_json(&serde_json::to_value(&report)?);
     } else {
-        print!("{}", crate::report::summary(&report, None));
+        print!("{}", render::summary(&report, None));
         if !report.incomplete.is_empty() {
             println!(
                 "partial merge: {} candidates no shard logged were left out",
                 report.incomplete.len()
             );
         }
-    }
-    Ok(())
-}
-
-/// Moves the complete folder `fresh` to `dest`, replacing what was there. Renames write no data,
-/// so once `fresh` is whole this cannot fail for lack of space; the old folder is removed last.
-fn replace_dir(fresh: &Path, dest: &Path) -> anyhow::Result<()> {
-    let old = dest.with_file_name(format!(
-        ".{}.old",
-        dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-    ));
-    let _ = std::fs::remove_dir_all(&old);
-    if dest.exists() {
-        std::fs::rename(dest, &old).with_context(|| format!("replacing {}", dest.display()))?;
-    }
-    std::fs::rename(fresh, dest)
-        .with_context(|| format!("moving the model into {}", dest.display()))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
-}
-
-fn write_plots(out: &Path, report: &SearchReport, model: &mut Model) -> anyhow::Result<()> {
-    if !report.ranking.is_empty() {
-        write_atomic(
-            &out.join("scores_heatmap.svg"),
-            crate::plots::heatmap(&report.ranking).as_bytes(),
-        )?;
-    }
-    write_atomic(
-        &out.join("accuracy_vs_rho.svg"),
-        crate::plots::accuracy_vs_rho(&report.candidates, report.base.select.accuracy).as_bytes(),
-    )?;
-    if let Some(e) = report.best.edits.first() {
-        let [m, n] = model.matrix_info(&e.name)?.shape;
-        let after = model.matrix(&e.name)?;
-        model.restore_matrix(&e.name)?;
-        let before = model.matrix(&e.name)?;
-        let sv = |w: &[f32]| {
-            laser_linalg::singular_values(laser_linalg::faer::MatRef::from_row_major_slice(w, m, n))
-        };
-        let (sb, sa) = (sv(&before)?, sv(&after)?);
-        write_atomic(
-            &out.join("spectrum.svg"),
-            crate::plots::spectrum(&e.name, &sb, &sa).as_bytes(),
-        )?;
     }
     Ok(())
 }

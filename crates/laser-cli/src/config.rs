@@ -1,7 +1,6 @@
 //! Flags → library configuration: the CLI's own value types and the checks that need more than
 //! one flag. Every rejection names the flag and the value.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -10,37 +9,6 @@ use laser_search::{SearchConfig, Strategy, Truncate};
 
 use crate::args::SearchOptions;
 use crate::exit::usage;
-
-/// Which items `eval` scores (`--split`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SplitChoice {
-    Select,
-    Test,
-    All,
-}
-
-impl FromStr for SplitChoice {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "select" => Ok(Self::Select),
-            "test" => Ok(Self::Test),
-            "all" => Ok(Self::All),
-            other => Err(format!("unknown split `{other}` (expected select, test or all)")),
-        }
-    }
-}
-
-impl fmt::Display for SplitChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Select => "select",
-            Self::Test => "test",
-            Self::All => "all",
-        })
-    }
-}
 
 /// An inclusive layer range (`--layers A-B` or `A`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

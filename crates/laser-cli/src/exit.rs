@@ -69,6 +69,7 @@ pub fn code(err: &anyhow::Error) -> i32 {
                     }
                 }
                 SearchError::Io { source, .. } if !io_is_input(source) => 1,
+                SearchError::Fetch { input: false, .. } => 1,
                 _ => 2,
             };
         }
@@ -90,12 +91,17 @@ fn flag_of(field: &str) -> String {
 pub fn render(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
-        let s = match cause.downcast_ref::<SearchError>() {
-            Some(SearchError::InvalidOption { field, reason }) => {
-                format!("{} {reason}", flag_of(field))
-            }
-            _ => cause.to_string(),
-        };
+        let s =
+            match cause.downcast_ref::<SearchError>() {
+                Some(SearchError::InvalidOption { field, reason }) => {
+                    format!("{} {reason}", flag_of(field))
+                }
+                // The library names the budget by value; here it is the flag's.
+                Some(e @ SearchError::MemoryBudget { given: Some(b), .. }) => e
+                    .to_string()
+                    .replacen(&format!("a memory budget of {b}"), &format!("--max-memory {b}"), 1),
+                _ => cause.to_string(),
+            };
         if !parts.last().is_some_and(|p| p.contains(&s)) {
             parts.push(s);
         }

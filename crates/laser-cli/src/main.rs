@@ -6,11 +6,7 @@ mod args;
 mod commands;
 mod config;
 mod exit;
-mod memory;
-mod plots;
 mod progress;
-mod report;
-mod resources;
 mod shards;
 mod signals;
 

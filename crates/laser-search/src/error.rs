@@ -48,6 +48,18 @@ pub enum SearchError {
     /// evaluated so far is in the log, so the same command resumes.
     #[error("stopped on request; every finished candidate is logged, and the same command resumes")]
     Stopped,
+    /// The memory budget is smaller than what the model needs before any activation: `given`
+    /// is the caller's budget (`None`: the default, `total` bytes).
+    #[error("{} {}", given.map_or_else(|| crate::memory::default_budget_text(*total), |b| format!("a memory budget of {b}")), crate::memory::budget_shortfall(*weights, *accumulators))]
+    MemoryBudget {
+        given: Option<crate::memory::ByteSize>,
+        total: u64,
+        weights: u64,
+        accumulators: u64,
+    },
+    /// Fetching a built-in model failed; `input` when the user can fix it (exit 2 in the CLI).
+    #[error("fetching the model {model}: {message}")]
+    Fetch { model: &'static str, message: String, input: bool },
     /// A linear-algebra call failed.
     #[error("matrix `{name}`: {source}")]
     Linalg {

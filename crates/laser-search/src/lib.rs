@@ -14,7 +14,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod adapt;
 mod batching;
+mod builtin;
 mod edits;
 mod error;
 mod eval;
@@ -25,11 +27,15 @@ mod interval;
 mod lock;
 mod log;
 mod masked;
+mod memory;
 mod metrics;
 mod names;
+mod plots;
 mod race;
 mod ranking;
+pub mod render;
 mod report;
+mod scoring;
 mod search;
 mod select;
 mod shard;
@@ -38,6 +44,8 @@ mod suite;
 mod task;
 mod tokens;
 
+pub use adapt::{AdaptConfig, AdaptReport, adapt, files as adapt_files};
+pub use builtin::{BUILTIN_MODELS, BuiltinModel, bundled_task, cache_dir, resolve_model};
 pub use edits::{Edit, EditEngine, EditList, EditSize, Factor, to_row_major};
 pub use error::{Result, SearchError};
 pub use eval::{EvalLayout, Evaluated, Evaluator};
@@ -47,12 +55,17 @@ pub use gradient_pass::gradient_pass;
 pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
 pub use lock::{FolderLock, LOCK_FILE};
 pub use log::{CandidateLog, LOG_FILE, LoggedCandidate, write_atomic};
+pub use memory::{
+    ByteSize, DEFAULT_FRACTION, RUNTIME_RESERVE, apply_memory_budget, default_budget,
+    search_accumulators,
+};
 pub use metrics::{ClassAccuracy, ItemScores, Metrics};
 pub use race::{RACE_BLOCK, Race, Racer, race_parts};
-pub use ranking::{GradientRanking, matrix_svd, rank_matrices};
+pub use ranking::{GradientRanking, MatrixSpectrum, matrix_svd, rank_matrices};
 pub use report::{
     Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
 };
+pub use scoring::{EvalRequest, Evaluation, NextToken, Prediction, SplitChoice, evaluate, predict};
 pub use search::{
     NoProgress, Progress, SearchConfig, Strategy, merge_search, ranking_identity, run_search,
     run_search_shard, run_search_with_progress,

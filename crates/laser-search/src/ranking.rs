@@ -30,6 +30,22 @@ pub struct GradientRanking {
     pub grad_seconds: f64,
     /// Seconds of the SVDs and σ-gradients.
     pub svd_seconds: f64,
+    /// Every matrix's spectrum, σ-gradients and truncation-score curve, in `ranking`'s order.
+    pub spectra: Vec<MatrixSpectrum>,
+}
+
+/// One ranked matrix's singular values σ (descending), their gradients `g_i = u_iᵀ G v_i`, and
+/// the truncation score of keeping each rank k = 0..=len(σ) (`scores[k]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatrixSpectrum {
+    /// HF name.
+    pub name: String,
+    /// Singular values.
+    pub sigma: Vec<f32>,
+    /// Their gradients.
+    pub grad: Vec<f32>,
+    /// The truncation-score curve over kept ranks.
+    pub scores: Vec<f64>,
 }
 
 /// What the ranking keeps of one matrix: its singular values, their gradients `g_i = u_iᵀ G v_i`
@@ -117,6 +133,7 @@ pub fn rank_matrices(
     }
     let t = Instant::now();
     let mut ranking = Vec::with_capacity(matrices.len());
+    let mut spectra = Vec::with_capacity(matrices.len());
     for (m, r) in results {
         let SpectrumAndGradient { s, g, grad_norm } = r?;
         let curve = truncation_scores(&s, &g, score)
@@ -145,13 +162,17 @@ pub fn rank_matrices(
             predicted_delta_loss: -first_order[k],
             rhos_by_score: points.iter().map(|p| p.1).collect(),
         });
+        spectra.push(MatrixSpectrum { name: m.name.clone(), sigma: s, grad: g, scores: curve });
     }
     ranking.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.name.cmp(&b.name)));
+    let position = |name: &str| ranking.iter().position(|r| r.name == name).unwrap_or(usize::MAX);
+    spectra.sort_by_key(|x| position(&x.name));
     Ok(GradientRanking {
         ranking,
         loss: loss.expect("at least one pass ran"),
         grad_seconds,
         svd_seconds: svd_seconds + t.elapsed().as_secs_f64(),
+        spectra,
     })
 }
 

@@ -247,6 +247,15 @@ pub struct SuiteReport {
     pub seconds: f64,
 }
 
+impl SuiteReport {
+    /// Writes `suite.json` and `suite.md` into the suite's folder `out`.
+    pub fn write(&self, out: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("reports serialise");
+        write_atomic(&out.join("suite.json"), json.as_bytes())?;
+        write_atomic(&out.join("suite.md"), crate::render::suite_markdown(self).as_bytes())
+    }
+}
+
 /// What a finished task's `result.json` holds: the row and the configuration that produced it.
 #[derive(Debug, Serialize, Deserialize)]
 struct Stored {

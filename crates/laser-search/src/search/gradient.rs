@@ -58,7 +58,13 @@ fn gradient_ranking(
                 message: format!("the ranking has no score for {}", m.name),
             });
         }
-        Ok(GradientRanking { ranking, loss: file.loss, grad_seconds: 0.0, svd_seconds: 0.0 })
+        Ok(GradientRanking {
+            ranking,
+            loss: file.loss,
+            grad_seconds: 0.0,
+            svd_seconds: 0.0,
+            spectra: Vec::new(),
+        })
     };
     if let Some(path) = &cfg.ranking_file {
         return from_file(path);

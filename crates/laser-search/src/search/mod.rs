@@ -72,7 +72,9 @@ impl Progress for NoProgress {}
 
 /// What a run produced.
 enum Outcome {
-    Report(Box<SearchReport>),
+    /// The report, and the engine that holds the scan's SVDs (adapt rebuilds the chosen edits
+    /// from them).
+    Report(Box<SearchReport>, EditEngine),
     Shard(ShardSummary),
 }
 
@@ -146,8 +148,19 @@ pub fn run_search_with_progress(
     cfg: &SearchConfig,
     progress: &dyn Progress,
 ) -> Result<SearchReport> {
+    search_keeping_svds(model, task, cfg, progress).map(|(r, _)| r)
+}
+
+/// [`run_search_with_progress`], also handing back the engine with the scan's SVDs, so that the
+/// chosen edits are applied without computing them again.
+pub(crate) fn search_keeping_svds(
+    model: &mut Model,
+    task: &Task,
+    cfg: &SearchConfig,
+    progress: &dyn Progress,
+) -> Result<(SearchReport, EditEngine)> {
     match search(model, task, cfg, Role::Whole, progress)? {
-        Outcome::Report(r) => Ok(*r),
+        Outcome::Report(r, engine) => Ok((*r, engine)),
         Outcome::Shard(_) => Err(SearchError::Config("a whole search ended as a shard".into())),
     }
 }
@@ -178,7 +191,7 @@ pub fn run_search_shard(
     .record(dir)?;
     match search(model, task, cfg, Role::Shard(shard), progress)? {
         Outcome::Shard(summary) => Ok(summary),
-        Outcome::Report(_) => Err(SearchError::Config("a shard ended as a whole search".into())),
+        Outcome::Report(..) => Err(SearchError::Config("a shard ended as a whole search".into())),
     }
 }
 
@@ -195,7 +208,7 @@ pub fn merge_search(
     progress: &dyn Progress,
 ) -> Result<SearchReport> {
     match search(model, task, cfg, Role::Merge { shards, partial }, progress)? {
-        Outcome::Report(r) => Ok(*r),
+        Outcome::Report(r, _) => Ok(*r),
         Outcome::Shard(_) => Err(SearchError::Config("a merge ended as a shard".into())),
     }
 }
@@ -433,7 +446,7 @@ fn search(
         .map(|c| CandidateResult { select: Metrics { items: None, ..c.select }, ..c })
         .collect();
     let incomplete = scan.missing.iter().map(|(_, key)| key.clone()).collect();
-    Ok(Outcome::Report(Box::new(SearchReport {
+    let report = Box::new(SearchReport {
         strategy: cfg.strategy,
         task: task.path.display().to_string(),
         task_format: task.format.name().into(),
@@ -453,5 +466,6 @@ fn search(
         gradient_loss,
         seconds: secs,
         incomplete,
-    })))
+    });
+    Ok(Outcome::Report(report, scan.engine))
 }

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, bail};
+use crate::error::{Result, SearchError};
+use crate::log::write_atomic;
 
 const BUNDLED_TASK: &str = include_str!("../../../data/epistemic_reasoning_300.json");
 const BUNDLED_NAME: &str = "epistemic_reasoning_300.json";
@@ -54,7 +55,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// The path `--model` means: an existing path as it is, a built-in model's name as its cached
 /// file (fetched if absent), no `--model` as the default model.
-pub fn resolve_model(arg: Option<&Path>, quiet: bool) -> anyhow::Result<PathBuf> {
+pub fn resolve_model(arg: Option<&Path>, quiet: bool) -> Result<PathBuf> {
     let Some(arg) = arg else { return fetch_builtin(&BUILTIN_MODELS[0], quiet) };
     if !arg.exists()
         && let Some(m) = BUILTIN_MODELS.iter().find(|m| arg.as_os_str() == m.name)
@@ -64,11 +65,13 @@ pub fn resolve_model(arg: Option<&Path>, quiet: bool) -> anyhow::Result<PathBuf>
     Ok(arg.to_owned())
 }
 
-fn fetch_builtin(model: &BuiltinModel, quiet: bool) -> anyhow::Result<PathBuf> {
+fn fetch_builtin(model: &BuiltinModel, quiet: bool) -> Result<PathBuf> {
     let cache = cache_dir();
     if !quiet && !cache.join(model.file).exists() {
         eprintln!("fetching the model {} ({}) into {}", model.name, model.what, cache.display());
     }
+    let failed =
+        |input: bool, message: String| SearchError::Fetch { model: model.name, message, input };
     let mut child = Command::new("bash")
         .arg("-s")
         .arg("--")
@@ -77,41 +80,33 @@ fn fetch_builtin(model: &BuiltinModel, quiet: bool) -> anyhow::Result<PathBuf> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| {
-            format!(
-                "running bash to fetch the model {} (pass --model with a local path instead)",
-                model.name
-            )
+        .map_err(|e| {
+            failed(false, format!("running bash: {e} (load a model from a local path instead)"))
         })?;
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("piped");
-        stdin.write_all(model.script.as_bytes()).context("sending the fetch script to bash")?;
+        stdin
+            .write_all(model.script.as_bytes())
+            .map_err(|e| failed(false, format!("sending the fetch script to bash: {e}")))?;
     }
-    let out =
-        child.wait_with_output().with_context(|| format!("fetching the model {}", model.name))?;
+    let out = child.wait_with_output().map_err(|e| failed(false, e.to_string()))?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
-        if out.status.code() == Some(2) {
-            return Err(crate::exit::usage(msg.trim().trim_start_matches("error: ").to_owned()));
-        }
-        bail!("fetching the model {} failed: {}", model.name, msg.trim());
+        // The scripts exit 2 for what the user fixes (a bad cache folder, a checksum).
+        let input = out.status.code() == Some(2);
+        return Err(failed(input, msg.trim().trim_start_matches("error: ").to_owned()));
     }
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 /// The bundled task (300 BIG-bench epistemic-reasoning examples), written to the cache once.
-pub fn bundled_task() -> anyhow::Result<PathBuf> {
+pub fn bundled_task() -> Result<PathBuf> {
     let dir = cache_dir().join("bundled");
     let path = dir.join(BUNDLED_NAME);
     if std::fs::read_to_string(&path).ok().as_deref() != Some(BUNDLED_TASK) {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| SearchError::io(&dir, e))?;
         write_atomic(&path, BUNDLED_TASK.as_bytes())?;
     }
     Ok(path)
-}
-
-/// Writes `bytes` to a temporary name beside `path`, then renames it into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    Ok(laser_search::write_atomic(path, bytes)?)
 }

@@ -2,7 +2,10 @@
 
 use std::fmt::Write;
 
-use laser_search::{AccuracyDelta, Metrics, SearchReport, SuiteReport};
+use crate::interval::AccuracyDelta;
+use crate::metrics::Metrics;
+use crate::report::SearchReport;
+use crate::suite::SuiteReport;
 
 fn pct(m: Option<&Metrics>) -> String {
     m.map_or("—".into(), |m| format!("{:.1}%", m.accuracy))
@@ -308,7 +311,7 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
             );
             continue;
         }
-        let test = |m: &Option<laser_search::StateMetrics>| {
+        let test = |m: &Option<crate::suite::StateMetrics>| {
             m.as_ref()
                 .and_then(|m| m.test.as_ref())
                 .map_or("—".into(), |t| format!("{:.1}% · {:.3}", t.accuracy, t.logloss))

@@ -1,13 +1,15 @@
-//! The memory budget (`--max-memory`, default [`DEFAULT_FRACTION`] of physical memory or of the
-//! container's limit): what is left of it after the weights (and, for a gradient pass, its
-//! accumulators) becomes the model's activation budget, to which batches are split.
+//! The memory budget (the CLI's `--max-memory`, Python's `max_memory`; by default
+//! [`DEFAULT_FRACTION`] of physical memory or of the container's limit): what is left of it after
+//! the weights (and, for a gradient pass, its accumulators) becomes the model's activation budget,
+//! to which batches are split.
 
 use std::fmt;
 use std::str::FromStr;
 
 use laser_model::{Model, mib};
 
-use crate::exit::usage;
+use crate::error::{Result, SearchError};
+use crate::search::{SearchConfig, Strategy};
 
 /// The default budget's share of physical memory (or of a cgroup's `memory.max`, when lower):
 /// room for the OS, the page cache of the weights file and the estimate's slack.
@@ -71,14 +73,21 @@ pub fn default_budget() -> Option<u64> {
     Some((limit as f64 * DEFAULT_FRACTION) as u64)
 }
 
-/// Sets `model`'s activation budget from `max_memory` (the flag, else the default): what is
-/// left after the weights it holds, [`RUNTIME_RESERVE`] and, when `gradient_groups` is given,
-/// the accumulators of one group of matrices. A budget the model alone exceeds is a usage error naming the sizes.
-pub fn apply_budget(
+/// The gradient accumulators a search with `cfg` holds at once (one group of matrices), for
+/// [`apply_memory_budget`]; `None` for strategies without a gradient pass.
+pub fn search_accumulators(cfg: &SearchConfig) -> Option<usize> {
+    matches!(cfg.strategy, Strategy::Gradient | Strategy::Compose).then_some(cfg.grad_groups)
+}
+
+/// Sets `model`'s activation budget from `max_memory` (else the default): what is left after
+/// the weights it holds, [`RUNTIME_RESERVE`] and, when `gradient_groups` is given, the
+/// accumulators of one group of matrices. A budget the model alone exceeds is
+/// [`SearchError::MemoryBudget`], naming the sizes.
+pub fn apply_memory_budget(
     model: &mut Model,
     max_memory: Option<ByteSize>,
     gradient_groups: Option<usize>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let Some(total) = max_memory.map(|b| b.0).or_else(default_budget) else {
         return Ok(());
     };
@@ -88,25 +97,7 @@ pub fn apply_budget(
     let accumulators = gradient_groups.map_or(0, |g| model.matrix_bytes() / g.max(1) as u64);
     let fixed = weights + accumulators + RUNTIME_RESERVE;
     if fixed >= total {
-        let origin = match max_memory {
-            Some(b) => format!("--max-memory {b}"),
-            None => format!(
-                "the default memory budget ({:.0}% of this machine's memory, {})",
-                DEFAULT_FRACTION * 100.0,
-                mib(total)
-            ),
-        };
-        return Err(usage(format!(
-            "{origin} leaves nothing for activations: the model's weights take {}{}, and {} is \
-             held back for the runtime",
-            mib(weights),
-            if accumulators > 0 {
-                format!(", the gradient pass's accumulators {}", mib(accumulators))
-            } else {
-                String::new()
-            },
-            mib(RUNTIME_RESERVE)
-        )));
+        return Err(SearchError::MemoryBudget { given: max_memory, total, weights, accumulators });
     }
     tracing::info!(
         budget = total,
@@ -117,6 +108,30 @@ pub fn apply_budget(
     );
     model.set_activation_budget(Some(total - fixed));
     Ok(())
+}
+
+/// What [`SearchError::MemoryBudget`] says after naming the budget.
+pub(crate) fn budget_shortfall(weights: u64, accumulators: u64) -> String {
+    format!(
+        "leaves nothing for activations: the model's weights take {}{}, and {} is held back for \
+         the runtime",
+        mib(weights),
+        if accumulators > 0 {
+            format!(", the gradient pass's accumulators {}", mib(accumulators))
+        } else {
+            String::new()
+        },
+        mib(RUNTIME_RESERVE)
+    )
+}
+
+/// How the default budget is named in messages.
+pub(crate) fn default_budget_text(total: u64) -> String {
+    format!(
+        "the default memory budget ({:.0}% of this machine's memory, {})",
+        DEFAULT_FRACTION * 100.0,
+        mib(total)
+    )
 }
 
 #[cfg(test)]

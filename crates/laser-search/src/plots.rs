@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use laser_search::{CandidateResult, MatrixScore};
+use crate::report::{CandidateResult, MatrixScore};
 
 const PALETTE: [&str; 10] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -343,7 +343,8 @@ pub fn spectrum(name: &str, before: &[f32], after: &[f32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use laser_search::{Edit, Metrics};
+    use crate::edits::Edit;
+    use crate::metrics::Metrics;
 
     /// The SVG's width and every `<text>` with its x, anchor and content.
     fn texts(svg: &str) -> (f64, Vec<(f64, String, String)>) {

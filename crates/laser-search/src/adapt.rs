@@ -1,0 +1,208 @@
+//! Adaptation as one library call — what `laser adapt` and Python's `laser_rs.adapt` both run:
+//! the memory budget, the search, the chosen edits applied from the scan's own SVDs, the model
+//! exported once (or, for "no edit", not copied), and the folder's reports and plots.
+//!
+//! Everything is written to a temporary name and renamed into place, so a failure leaves the
+//! previous outputs of the folder whole.
+
+use std::path::{Path, PathBuf};
+
+use laser_linalg::faer::MatRef;
+use laser_model::{Model, export_hf};
+use serde::Serialize;
+
+use crate::edits::{Edit, EditEngine, EditList, Factor};
+use crate::error::{Result, SearchError};
+use crate::log::write_atomic;
+use crate::memory::{ByteSize, apply_memory_budget, search_accumulators};
+use crate::render::ModelOutput;
+use crate::report::SearchReport;
+use crate::search::{Progress, SearchConfig, search_keeping_svds};
+use crate::task::Task;
+
+/// What [`adapt`] is asked to do.
+#[derive(Debug, Clone)]
+pub struct AdaptConfig {
+    /// The search (its `out` is replaced by [`AdaptConfig::out`]).
+    pub search: SearchConfig,
+    /// The output folder: the candidate log, reports, plots and the adapted model.
+    pub out: PathBuf,
+    /// Write a copy of the model even when no edit is recommended.
+    pub export_base: bool,
+    /// The memory budget (`None`: the default share of this machine's memory).
+    pub max_memory: Option<ByteSize>,
+}
+
+impl AdaptConfig {
+    /// Adapt with `search` into `out`, no copy for "no edit", the default memory budget.
+    pub fn new(search: SearchConfig, out: impl Into<PathBuf>) -> Self {
+        Self { search, out: out.into(), export_base: false, max_memory: None }
+    }
+}
+
+/// What [`adapt`] produced: the search's report, and where the adapted model is. Serialised, it
+/// is `report.json` (the search report's keys plus `output` and, for "no edit", `unchanged`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AdaptReport {
+    #[serde(flatten)]
+    report: SearchReport,
+    output: PathBuf,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unchanged: bool,
+}
+
+impl AdaptReport {
+    /// The search's report.
+    pub fn search(&self) -> &SearchReport {
+        &self.report
+    }
+
+    /// The adapted model's folder, or the base model's own path when it is unchanged.
+    pub fn output(&self) -> &Path {
+        &self.output
+    }
+
+    /// Whether no edit was recommended and no copy written.
+    pub fn unchanged(&self) -> bool {
+        self.unchanged
+    }
+
+    /// The output as the text renderers take it.
+    pub fn model_output(&self) -> ModelOutput<'_> {
+        if self.unchanged {
+            ModelOutput::Unchanged(&self.output)
+        } else {
+            ModelOutput::Exported(&self.output)
+        }
+    }
+
+    /// `report.json`'s value.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("reports serialise")
+    }
+}
+
+/// The file names [`adapt`] writes into its folder (besides the candidate log).
+pub mod files {
+    /// The machine-readable report.
+    pub const REPORT_JSON: &str = "report.json";
+    /// The human-readable report.
+    pub const REPORT_MD: &str = "report.md";
+    /// The recommended edits, an edit list `apply` takes.
+    pub const EDITS: &str = "edits.json";
+    /// The adapted model's HF folder.
+    pub const MODEL: &str = "model";
+}
+
+/// Adapts `model` to `task`: applies the memory budget, searches, applies the chosen edits (the
+/// model is left edited), exports `out/model` (none for "no edit" unless
+/// [`AdaptConfig::export_base`]), and writes `edits.json`, the plots, `report.md` and
+/// `report.json`. Interrupted through [`Progress::stop_requested`], it returns
+/// [`SearchError::Stopped`] and the same call resumes.
+pub fn adapt(
+    model: &mut Model,
+    task: &Task,
+    cfg: &AdaptConfig,
+    progress: &dyn Progress,
+) -> Result<AdaptReport> {
+    apply_memory_budget(model, cfg.max_memory, search_accumulators(&cfg.search))?;
+    let search = SearchConfig { out: Some(cfg.out.clone()), ..cfg.search.clone() };
+    let (report, mut engine) = search_keeping_svds(model, task, &search, progress)?;
+    engine.apply(model, &report.best.edits)?;
+    let out = &cfg.out;
+    let model_dir = out.join(files::MODEL);
+    let edits_json = serde_json::to_string_pretty(&EditList { edits: report.best.edits.clone() })
+        .expect("edit lists serialise");
+    // "No edit" (the usual answer of the guarded rule) writes no copy of the unchanged model: the
+    // report names the base model's own path.
+    let (output, unchanged) = if report.best.edits.is_empty() && !cfg.export_base {
+        write_atomic(&out.join(files::EDITS), edits_json.as_bytes())?;
+        // A copy an older run wrote into this folder for the same search would contradict it.
+        if model_dir.is_dir() {
+            std::fs::remove_dir_all(&model_dir).map_err(|e| SearchError::io(&model_dir, e))?;
+        }
+        (model.source().to_owned(), true)
+    } else {
+        // Export into a temporary sibling and swap it in only once it is whole: a failed write
+        // (full disk, file-size limit) leaves the previous model and reports untouched.
+        let fresh = out.join(".model.new");
+        let _ = std::fs::remove_dir_all(&fresh);
+        export_hf(model, &fresh)?;
+        write_atomic(&out.join(files::EDITS), edits_json.as_bytes())?;
+        replace_dir(&fresh, &model_dir)?;
+        (model_dir, false)
+    };
+    let adapted = AdaptReport { report, output, unchanged };
+    write_plots(out, &adapted.report, &mut engine, model)?;
+    write_atomic(
+        &out.join(files::REPORT_MD),
+        crate::render::markdown(&adapted.report, Some(adapted.model_output())).as_bytes(),
+    )?;
+    let json = serde_json::to_string_pretty(&adapted.to_json()).expect("JSON values serialise");
+    write_atomic(&out.join(files::REPORT_JSON), json.as_bytes())?;
+    Ok(adapted)
+}
+
+/// Moves the complete folder `fresh` to `dest`, replacing what was there. Renames write no data,
+/// so once `fresh` is whole this cannot fail for lack of space; the old folder is removed last.
+fn replace_dir(fresh: &Path, dest: &Path) -> Result<()> {
+    let old = dest.with_file_name(format!(
+        ".{}.old",
+        dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    let _ = std::fs::remove_dir_all(&old);
+    if dest.exists() {
+        std::fs::rename(dest, &old).map_err(|e| SearchError::io(dest, e))?;
+    }
+    std::fs::rename(fresh, dest).map_err(|e| SearchError::io(dest, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// The spectrum of an edited matrix before and after its edit. The "before" is the scan's cached
+/// SVD of the original; a plain SVD edit keeps its leading values, so only a multi-subspace
+/// edit's result needs singular values of its own.
+fn spectra(engine: &mut EditEngine, model: &Model, edit: &Edit) -> Result<(Vec<f32>, Vec<f32>)> {
+    let [m, n] = model.matrix_info(&edit.name)?.shape;
+    let linalg = |source| SearchError::Linalg { name: edit.name.clone(), source };
+    let before = engine.svd(model, &edit.name)?.s().to_vec();
+    let after = match edit.factor {
+        Factor::Svd => {
+            let keep = laser_linalg::kept_rank(edit.rho, m, n).map_err(linalg)?;
+            before.iter().enumerate().map(|(i, &s)| if i < keep { s } else { 0.0 }).collect()
+        }
+        Factor::Blocks(_) | Factor::KMeans(_) | Factor::KSubspaces(_) => {
+            let w = model.matrix(&edit.name)?;
+            laser_linalg::singular_values(MatRef::from_row_major_slice(&w, m, n)).map_err(linalg)?
+        }
+    };
+    Ok((before, after))
+}
+
+/// The heatmap of gradient scores, selection accuracy against ρ, and the first chosen matrix's
+/// spectrum (`plots.rs`).
+fn write_plots(
+    out: &Path,
+    report: &SearchReport,
+    engine: &mut EditEngine,
+    model: &Model,
+) -> Result<()> {
+    if !report.ranking.is_empty() {
+        write_atomic(
+            &out.join("scores_heatmap.svg"),
+            crate::plots::heatmap(&report.ranking).as_bytes(),
+        )?;
+    }
+    write_atomic(
+        &out.join("accuracy_vs_rho.svg"),
+        crate::plots::accuracy_vs_rho(&report.candidates, report.base.select.accuracy).as_bytes(),
+    )?;
+    if let Some(e) = report.best.edits.first() {
+        let (before, after) = spectra(engine, model, e)?;
+        write_atomic(
+            &out.join("spectrum.svg"),
+            crate::plots::spectrum(&e.name, &before, &after).as_bytes(),
+        )?;
+    }
+    Ok(())
+}
