@@ -1,0 +1,119 @@
+"""The gradient ranking, search, adapt, Ctrl-C and resume, on the tiny Llama and a planted task
+whose helpful edit is known."""
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import laser_rs
+from conftest import PLANTED, PLANTED_RHO
+
+# A small exhaustive grid over layer 1 that holds the planted edit.
+GRID = dict(strategy="exhaustive", layers="1", rho=[PLANTED_RHO, 0.5], n=40, race="off")
+
+
+def test_grad_sigma_is_the_oracles_and_g_is_the_derivative_of_the_loss(
+    model, planted_items, reference
+):
+    ranking = laser_rs.grad(model, planted_items, n=40)
+    assert ranking.n == 40
+    assert len(ranking.matrices) == len(model.inspect()["matrices"])
+    scores = [m["score"] for m in ranking.matrices]
+    assert scores == sorted(scores, reverse=True), "best first"
+    for name, sigma in ranking.sigma.items():
+        np.testing.assert_allclose(sigma, reference["sigma." + name], rtol=1e-4, atol=1e-5)
+        assert ranking.grad[name].shape == sigma.shape
+        assert ranking.scores[name].shape == (len(sigma) + 1,)
+    # The ranking's loss is the selection split's log-loss, and g_i = ∂loss/∂σ_i: a central
+    # difference along u_i v_iᵀ for the matrix's largest σ-gradient agrees.
+    loss = model.eval(planted_items, n=40, split="select")["logloss"]
+    assert ranking.loss == pytest.approx(loss, rel=1e-4)
+    name = ranking.matrices[0]["name"]
+    g = ranking.grad[name]
+    i = int(np.argmax(np.abs(g)))
+    w = model.matrix(name).astype(np.float64)
+    u, _, vt = np.linalg.svd(w, full_matrices=False)
+    eps = 1e-2
+    losses = []
+    for sign in (1, -1):
+        model.set_matrix(name, (w + sign * eps * np.outer(u[:, i], vt[i])).astype(np.float32))
+        losses.append(model.eval(planted_items, n=40, split="select")["logloss"])
+        model.restore()
+    numeric = (losses[0] - losses[1]) / (2 * eps)
+    assert numeric == pytest.approx(float(g[i]), rel=0.05, abs=1e-4)
+
+
+def test_search_finds_the_planted_edit_and_leaves_the_model_unedited(model, planted_items):
+    report = laser_rs.search(model, planted_items, progress=False, select="laser", **GRID)
+    assert model.edited() == []
+    d = report.to_dict()
+    assert d["strategy"] == "exhaustive" and report.strategy == "exhaustive"
+    assert d["base"]["select"]["accuracy"] < 100.0
+    assert d["best"]["select"]["accuracy"] == 100.0
+    planted = [c for c in d["candidates"] if c["edits"][0]["name"] == PLANTED and c["edits"][0]["rho"] == PLANTED_RHO]
+    assert planted and planted[0]["select"]["accuracy"] == 100.0
+    assert d["candidates_evaluated"] == 7 * 2
+    assert "strategy exhaustive" in str(report)
+
+
+def test_adapt_writes_the_adapted_model_and_its_reports(model, planted_items, tmp_path):
+    out = tmp_path / "adapt"
+    report = laser_rs.adapt(model, planted_items, out=out, progress=False, select="laser", **GRID)
+    d = report.to_dict()
+    assert d["best"]["select"]["accuracy"] == 100.0
+    assert d["output"] == str(out / "model") and "unchanged" not in d
+    for name in ("report.json", "report.md", "edits.json", "candidates.jsonl", "spectrum.svg"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "report.json").read_text()) == d
+    edits = json.loads((out / "edits.json").read_text())["edits"]
+    assert edits == d["best"]["edits"]
+    # The model is left edited with the recommendation, and the exported folder is that model.
+    assert model.edited() == sorted(e["name"] for e in edits)
+    exported = laser_rs.Model.load(d["output"], quiet=True)
+    test = exported.eval(planted_items, n=40)
+    assert test["accuracy"] == d["best"]["test"]["accuracy"]
+    assert test["logloss"] == pytest.approx(d["best"]["test"]["logloss"], rel=1e-5)
+    model.restore()
+    base = model.eval(planted_items, n=40)
+    assert base["accuracy"] == d["base"]["test"]["accuracy"]
+
+
+def test_no_edit_writes_no_copy(model, planted_items, tmp_path):
+    # Only ρ = 1 (the matrix itself) is on offer: nothing can beat the base model.
+    d = laser_rs.adapt(
+        model, planted_items, out=tmp_path, progress=False, strategy="exhaustive", layers="0",
+        kinds="q", rho=[1.0], n=40,
+    ).to_dict()
+    assert d["best"]["edits"] == []
+    assert d["unchanged"] is True and d["output"] == model.path
+    assert not (tmp_path / "model").exists()
+    assert model.edited() == []
+
+
+def test_ctrl_c_stops_at_a_candidate_boundary_and_the_same_call_resumes(
+    model, planted_items, tmp_path
+):
+    events = []
+
+    def interrupt_on_third_candidate(event, name, total):
+        events.append((event, name))
+        scanned = sum(1 for e, _ in events if e == "advance")
+        if event == "advance" and scanned == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        laser_rs.search(model, planted_items, out=out, progress=interrupt_on_third_candidate, **GRID)
+    assert model.edited() == [], "a stopped search leaves the model unedited"
+    logged = (out / "candidates.jsonl").read_text().splitlines()
+    # The identity line, the base model, and the candidates finished before the stop.
+    assert 2 <= len(logged) < 2 + 14
+    resumed = laser_rs.search(model, planted_items, out=out, progress=False, **GRID).to_dict()
+    assert resumed["candidates_resumed"] >= 1
+    fresh = laser_rs.search(model, planted_items, out=tmp_path / "fresh", progress=False, **GRID).to_dict()
+    assert resumed["best"] == fresh["best"]
+    assert resumed["candidates_evaluated"] == fresh["candidates_evaluated"] == 14
+    assert any(e == "phase" for e, _ in events)
