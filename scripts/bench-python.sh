@@ -15,7 +15,7 @@ shift $(( $# >= 3 ? 3 : $# ))
 flags=("$@")
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-grep -o -m1 -w 'avx512f\|avx2' /proc/cpuinfo | head -1 | sed 's/^/cpu: /'
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(grep -m1 -o -w avx512f /proc/cpuinfo || echo 'no avx512f'); $(grep -m1 -o -w avx2 /proc/cpuinfo || echo 'no avx2')"
 nproc | sed 's/^/cores: /'
 # Flags → Python keyword options (`--test-max 50` → test_max=50, `--rho 0.1,0.5` → rho=[...]).
 options="$("$py" - "${flags[@]}" <<'PY'

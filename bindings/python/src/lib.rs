@@ -13,11 +13,10 @@ mod progress;
 
 use std::path::PathBuf;
 
-use laser_model::Pass;
 use laser_search::{
-    AdaptConfig, ByteSize, SearchConfig, Split, SuiteConfig, SuitePart, Task, apply_memory_budget,
-    check_context, load_task, parse_task, rank_matrices, render, run_search_with_progress,
-    run_suite, search_accumulators, suite_tasks, truncate_to_fit,
+    AdaptConfig, ByteSize, SearchConfig, SuiteConfig, SuitePart, Task, apply_memory_budget,
+    load_task, parse_task, render, run_search_with_progress, run_suite, search_accumulators,
+    suite_tasks,
 };
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
@@ -78,21 +77,6 @@ fn search_config(options: &str) -> PyResult<SearchConfig> {
     options::search_config(&value).map_err(value_error)
 }
 
-/// The task truncated to fit (when `cfg` asks) and checked against the model's context.
-fn fitted(
-    model: &laser_model::Model,
-    task: &Task,
-    cfg: &SearchConfig,
-    pass: Pass,
-) -> PyResult<Task> {
-    let mut task = task.clone();
-    if let Some(side) = cfg.truncate {
-        truncate_to_fit(model, &mut task, side, pass).map_err(search_error)?;
-    }
-    check_context(model, &task, pass).map_err(search_error)?;
-    Ok(task)
-}
-
 /// Runs `work` without the GIL, then raises what stopped it: the exception Ctrl-C (or the
 /// progress callback) raised, else the library's error.
 fn run_detached<T: Send>(
@@ -126,32 +110,12 @@ fn grad<'py>(
     let max_memory = byte_size(max_memory)?;
     let model = &mut model.model;
     apply_memory_budget(model, max_memory, Some(cfg.grad_groups)).map_err(search_error)?;
-    let task = fitted(model, &task.task, &cfg, Pass::Gradient)?;
-    let split = Split::new(task.items.len(), cfg.n, cfg.seed).map_err(search_error)?;
-    let items = Split::items(&task, &split.select);
-    let t = std::time::Instant::now();
     let model = &*model;
-    let r = py
-        .detach(|| {
-            rank_matrices(
-                model,
-                &items,
-                model.matrices(),
-                &cfg.rhos,
-                cfg.score,
-                cfg.micro_batch,
-                cfg.grad_groups,
-            )
-        })
-        .map_err(search_error)?;
-    let json = serde_json::json!({
-        "n": items.len(),
-        "loss": r.loss,
-        "matrices": r.ranking,
-        "seconds": t.elapsed().as_secs_f64(),
-        "truncated": task.truncated,
-    });
-    let arrays = r
+    let task = &task.task;
+    let ranked = py.detach(|| laser_search::rank_task(model, task, &cfg)).map_err(search_error)?;
+    let json = to_json(&ranked);
+    let arrays = ranked
+        .into_ranking()
         .spectra
         .into_iter()
         .map(|s| {
@@ -166,7 +130,7 @@ fn grad<'py>(
             )
         })
         .collect::<PyResult<Vec<_>>>()?;
-    Ok((json.to_string(), arrays))
+    Ok((json, arrays))
 }
 
 /// A search: `(report json, summary text)`. The model is left unedited.

@@ -49,14 +49,7 @@ impl PyModel {
 
     /// The CLI's `inspect --json`: family, layers, sizes and editable matrices.
     fn inspect(&self) -> String {
-        let c = self.model.config();
-        let matrices: Vec<_> = self
-            .model
-            .matrices()
-            .iter()
-            .map(|m| serde_json::json!({"name": m.name, "layer": m.layer, "kind": m.kind.name(), "shape": m.shape}))
-            .collect();
-        serde_json::json!({"family": c.family.name(), "layers": c.num_layers, "hidden_size": c.hidden_size, "vocab_size": c.vocab_size, "matrices": matrices}).to_string()
+        serde_json::to_string(&laser_search::inspect(&self.model)).expect("serialises")
     }
 
     /// Token ids of `text` as the model sees a prompt (BOS first where its tokenizer adds one).

@@ -3,16 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use laser_model::{Backend, Model, Pass, export_hf};
+use laser_model::{Backend, Model, export_hf};
 use laser_search::{
-    AdaptConfig, ByteSize, EditEngine, EditList, EvalRequest, RANKING_FILE, RankingFile,
-    SUITE_SPEC_FILE, SearchConfig, SearchReport, ShardSpec, Split, Strategy, SuiteConfig,
-    SuitePart, SuiteShardSpec, Task, Truncate, check_context, load_task, merge_search,
-    rank_matrices, ranking_identity, run_search_shard, run_search_with_progress, run_suite,
-    search_accumulators, suite_tasks, truncate_to_fit,
-};
-use laser_search::{
-    adapt_files, apply_memory_budget, bundled_task, render, resolve_model, write_atomic,
+    AdaptConfig, ByteSize, EditEngine, EditList, EvalRequest, RANKING_FILE, SUITE_SPEC_FILE,
+    SearchConfig, SearchReport, ShardSpec, Strategy, SuiteConfig, SuitePart, SuiteShardSpec,
+    adapt_files, apply_memory_budget, bundled_task, load_task, merge_search, render, resolve_model,
+    run_search_shard, run_search_with_progress, run_suite, search_accumulators, suite_tasks,
 };
 use serde_json::json;
 
@@ -29,20 +25,6 @@ pub struct Env {
     pub backend: Backend,
     pub verbose: bool,
     pub max_memory: Option<ByteSize>,
-}
-
-/// Cuts what does not fit when asked to, then checks every item (`laser_search::fit`).
-fn fit_task(
-    model: &Model,
-    task: &mut Task,
-    truncate: Option<Truncate>,
-    pass: Pass,
-) -> anyhow::Result<()> {
-    if let Some(side) = truncate {
-        truncate_to_fit(model, task, side, pass)?;
-    }
-    check_context(model, task, pass)?;
-    Ok(())
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -80,33 +62,22 @@ fn task_path(args: &TaskArgs, bundled_default: bool) -> anyhow::Result<PathBuf> 
 pub fn inspect(env: &Env, a: &InspectArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let model = load_model(env, &a.model, &bars)?;
-    let c = model.config();
-    let matrices: Vec<_> = model
-        .matrices()
-        .iter()
-        .map(|m| json!({"name": m.name, "layer": m.layer, "kind": m.kind.name(), "shape": m.shape}))
-        .collect();
+    let summary = laser_search::inspect(&model);
     if a.json {
-        print_json(
-            &json!({"family": c.family.name(), "layers": c.num_layers, "hidden_size": c.hidden_size, "vocab_size": c.vocab_size, "matrices": matrices}),
-        );
+        print_json(&serde_json::to_value(&summary)?);
     } else {
         println!(
             "{} family, {} layers, hidden {}, vocabulary {}, {} editable matrices",
-            c.family.name(),
-            c.num_layers,
-            c.hidden_size,
-            c.vocab_size,
-            matrices.len()
+            summary.family,
+            summary.layers,
+            summary.hidden_size,
+            summary.vocab_size,
+            summary.matrices.len()
         );
-        for m in model.matrices() {
+        for m in &summary.matrices {
             println!(
                 "  {:>3} {:<7} {:>5}×{:<5} {}",
-                m.layer,
-                m.kind.name(),
-                m.shape[0],
-                m.shape[1],
-                m.name
+                m.layer, m.kind, m.shape[0], m.shape[1], m.name
             );
         }
     }
@@ -173,59 +144,35 @@ pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
 
 pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
-    let score = a.score;
-    let rhos = config::rhos(a.rho.as_ref())?;
-    let mut model = load_model(env, &a.model, &bars)?;
-    apply_memory_budget(&mut model, env.max_memory, Some(a.grad_groups))?;
-    let mut task = load_task(&task_path(&a.task, false)?)?;
-    fit_task(&model, &mut task, a.task.truncate, Pass::Gradient)?;
-    let split = Split::new(task.items.len(), a.task.n, a.task.seed)?;
-    let items = Split::items(&task, &split.select);
-    bars.note(&format!("gradient pass on {} items", items.len()));
-    let t = std::time::Instant::now();
     let cfg = SearchConfig {
         n: a.task.n,
         seed: a.task.seed,
-        score,
-        rhos: rhos.clone(),
+        score: a.score,
+        rhos: config::rhos(a.rho.as_ref())?,
         truncate: a.task.truncate,
+        grad_groups: a.grad_groups,
         ..SearchConfig::default()
     };
-    let r = rank_matrices(
-        &model,
-        &items,
-        model.matrices(),
-        &rhos,
-        score,
-        cfg.micro_batch,
-        a.grad_groups,
-    )?;
+    let mut model = load_model(env, &a.model, &bars)?;
+    apply_memory_budget(&mut model, env.max_memory, Some(a.grad_groups))?;
+    let task = load_task(&task_path(&a.task, false)?)?;
+    bars.note(&format!("gradient pass on {} items", a.task.n.min(task.items.len())));
+    let ranked = laser_search::rank_task(&model, &task, &cfg)?;
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let file = RankingFile {
-            identity: ranking_identity(&model, &task, &cfg),
-            loss: r.loss,
-            ranking: r.ranking.clone(),
-        };
-        file.write(&dir.join(RANKING_FILE))?;
+        ranked.to_file(&model, &task, &cfg).write(&dir.join(RANKING_FILE))?;
     }
-    let matrices: Vec<_> = r
-        .ranking
-        .iter()
-        .map(|m| json!({"name": m.name, "layer": m.layer, "kind": m.kind, "shape": m.shape, "grad_norm": m.grad_norm, "score": m.score, "best_rho": m.best_rho, "predicted_delta_loss": m.predicted_delta_loss}))
-        .collect();
     if a.json {
-        print_json(
-            &json!({"n": items.len(), "loss": r.loss, "matrices": matrices, "seconds": t.elapsed().as_secs_f64(), "truncated": task.truncated}),
-        );
+        print_json(&serde_json::to_value(&ranked)?);
     } else {
+        let r = ranked.ranking();
         println!(
             "{} items, loss {:.4}; gradient pass {:.1}s, SVDs {:.1}s{}",
-            items.len(),
+            ranked.n(),
             r.loss,
             r.grad_seconds,
             r.svd_seconds,
-            truncated_note(task.truncated)
+            truncated_note(ranked.truncated())
         );
         for m in r.ranking.iter().take(15) {
             println!("  {:>11.3e}  ρ={:<6} {}", m.score, m.best_rho, m.name);
@@ -244,8 +191,7 @@ fn truncated_note(truncated: usize) -> String {
 }
 
 fn write_report(dir: &Path, report: &SearchReport) -> anyhow::Result<()> {
-    let v = serde_json::to_value(report)?;
-    Ok(write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&v)?.as_bytes())?)
+    Ok(report.write(dir)?)
 }
 
 fn run(

@@ -65,7 +65,10 @@ pub use ranking::{GradientRanking, MatrixSpectrum, matrix_svd, rank_matrices};
 pub use report::{
     Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
 };
-pub use scoring::{EvalRequest, Evaluation, NextToken, Prediction, SplitChoice, evaluate, predict};
+pub use scoring::{
+    EvalRequest, Evaluation, MatrixEntry, ModelSummary, NextToken, Prediction, SplitChoice,
+    TaskRanking, evaluate, inspect, predict, rank_task,
+};
 pub use search::{
     NoProgress, Progress, SearchConfig, Strategy, merge_search, ranking_identity, run_search,
     run_search_shard, run_search_with_progress,

@@ -140,6 +140,16 @@ pub struct SearchReport {
     pub incomplete: Vec<String>,
 }
 
+impl SearchReport {
+    /// Writes it as `report.json` into `dir` (through a temporary name).
+    pub fn write(&self, dir: &std::path::Path) -> crate::error::Result<()> {
+        // Through a JSON value, as every report file has been written (keys sorted).
+        let value = serde_json::to_value(self).expect("reports serialise");
+        let text = serde_json::to_string_pretty(&value).expect("JSON values serialise");
+        crate::log::write_atomic(&dir.join("report.json"), text.as_bytes())
+    }
+}
+
 /// What one selection rule, restricted to some factorizations, would have recommended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleOutcome {

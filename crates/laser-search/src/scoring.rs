@@ -1,5 +1,6 @@
-//! One-shot scoring as the front-ends offer it (`laser predict` / `laser eval`, Python's
-//! `model.predict` / `model.eval`): the next tokens after a text, and a task split's metrics.
+//! One-shot scoring as the front-ends offer it (`laser predict` / `eval` / `grad`, Python's
+//! `model.predict` / `model.eval` / `laser_rs.grad`): the next tokens after a text, a task
+//! split's metrics, and the gradient ranking of every matrix.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,8 +13,60 @@ use crate::error::{Result, SearchError};
 use crate::eval::Evaluator;
 use crate::fit::{Truncate, check_context, truncate_to_fit};
 use crate::metrics::Metrics;
+use crate::ranking::{GradientRanking, rank_matrices};
+use crate::search::{SearchConfig, ranking_identity};
+use crate::shard::RankingFile;
 use crate::split::Split;
 use crate::task::Task;
+
+/// One editable matrix as `laser inspect --json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatrixEntry {
+    /// HF tensor name.
+    pub name: String,
+    /// Layer.
+    pub layer: usize,
+    /// Kind (`q`, `fc_out`, …).
+    pub kind: &'static str,
+    /// HF shape.
+    pub shape: [usize; 2],
+}
+
+/// What [`inspect`] returns (the keys of `laser inspect --json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSummary {
+    /// Family name.
+    pub family: &'static str,
+    /// Transformer layers.
+    pub layers: usize,
+    /// Hidden size.
+    pub hidden_size: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Every editable matrix.
+    pub matrices: Vec<MatrixEntry>,
+}
+
+/// The model's family, sizes and editable matrices.
+pub fn inspect(model: &Model) -> ModelSummary {
+    let c = model.config();
+    ModelSummary {
+        family: c.family.name(),
+        layers: c.num_layers,
+        hidden_size: c.hidden_size,
+        vocab_size: c.vocab_size,
+        matrices: model
+            .matrices()
+            .iter()
+            .map(|m| MatrixEntry {
+                name: m.name.clone(),
+                layer: m.layer,
+                kind: m.kind.name(),
+                shape: m.shape,
+            })
+            .collect(),
+    }
+}
 
 /// One of the most likely next tokens.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,4 +246,112 @@ pub fn evaluate(model: &Model, task: &Task, req: &EvalRequest) -> Result<Evaluat
     let t = Instant::now();
     let metrics = Evaluator::new(model, &items, req.batch_tokens)?.evaluate(model)?;
     Ok(Evaluation { metrics, seconds: t.elapsed().as_secs_f64(), truncated: task.truncated })
+}
+
+/// One matrix of [`TaskRanking`] as `laser grad --json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct RankedMatrix {
+    name: String,
+    layer: usize,
+    kind: String,
+    shape: [usize; 2],
+    grad_norm: f64,
+    score: f64,
+    best_rho: f32,
+    predicted_delta_loss: f64,
+}
+
+/// What [`rank_task`] returns; serialised, the keys of `laser grad --json` (`n`, `loss`,
+/// `matrices`, `seconds`, `truncated`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskRanking {
+    n: usize,
+    loss: f64,
+    matrices: Vec<RankedMatrix>,
+    seconds: f64,
+    truncated: usize,
+    #[serde(skip)]
+    ranking: GradientRanking,
+}
+
+impl TaskRanking {
+    /// The full ranking: scores, timings, and each matrix's σ, σ-gradients and score curve.
+    pub fn ranking(&self) -> &GradientRanking {
+        &self.ranking
+    }
+
+    /// Consumes it into the full ranking.
+    pub fn into_ranking(self) -> GradientRanking {
+        self.ranking
+    }
+
+    /// Selection items of the gradient pass.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Prompts cut to fit the context.
+    pub fn truncated(&self) -> usize {
+        self.truncated
+    }
+
+    /// The ranking as a file a search (`cfg.ranking_file`) reads back for the same inputs.
+    pub fn to_file(&self, model: &Model, task: &Task, cfg: &SearchConfig) -> RankingFile {
+        RankingFile {
+            identity: ranking_identity(model, task, cfg),
+            loss: self.ranking.loss,
+            ranking: self.ranking.ranking.clone(),
+        }
+    }
+}
+
+/// The gradient strategy's ranking of every editable matrix on `cfg.n` selection items of
+/// `task` (`laser grad`): one gradient pass (in `cfg.grad_groups` runs of layers), then each
+/// matrix's σ-gradients and truncation scores over `cfg.rhos`.
+pub fn rank_task(model: &Model, task: &Task, cfg: &SearchConfig) -> Result<TaskRanking> {
+    let fitted;
+    let task = match cfg.truncate {
+        Some(side) => {
+            let mut copy = task.clone();
+            truncate_to_fit(model, &mut copy, side, Pass::Gradient)?;
+            fitted = copy;
+            &fitted
+        }
+        None => task,
+    };
+    check_context(model, task, Pass::Gradient)?;
+    let split = Split::new(task.items.len(), cfg.n, cfg.seed)?;
+    let items = Split::items(task, &split.select);
+    let t = Instant::now();
+    let ranking = rank_matrices(
+        model,
+        &items,
+        model.matrices(),
+        &cfg.rhos,
+        cfg.score,
+        cfg.micro_batch,
+        cfg.grad_groups,
+    )?;
+    let matrices = ranking
+        .ranking
+        .iter()
+        .map(|m| RankedMatrix {
+            name: m.name.clone(),
+            layer: m.layer,
+            kind: m.kind.clone(),
+            shape: m.shape,
+            grad_norm: m.grad_norm,
+            score: m.score,
+            best_rho: m.best_rho,
+            predicted_delta_loss: m.predicted_delta_loss,
+        })
+        .collect();
+    Ok(TaskRanking {
+        n: items.len(),
+        loss: ranking.loss,
+        matrices,
+        seconds: t.elapsed().as_secs_f64(),
+        truncated: task.truncated,
+        ranking,
+    })
 }
