@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Builds and installs the Python package (bindings/python) into a virtual environment beside the
 # cargo target folder, then runs its pytest tests. What it fetches comes from PyPI (maturin,
-# numpy, pytest); where PyPI cannot be reached and they are not installed, it says so and skips.
+# numpy, pytest, and llama.cpp's GGUF reader `gguf` for the GGUF test); where PyPI cannot be
+# reached and they are not installed, it says so and skips.
 #
 #   bash scripts/python-tests.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/laser-rs/target}"
 venv="${LASER_PY_VENV:-$CARGO_TARGET_DIR/python-venv}"
+# The default model is cached where the Rust tests keep it (fetched there on first use).
+export LASER_CACHE="${LASER_CACHE:-$PWD/.cache}"
 if ! command -v python3 >/dev/null; then
     echo "skipped the Python package tests: no python3 on this machine" >&2
     exit 0
@@ -16,9 +19,9 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 py="$venv/bin/python"
-if ! "$py" -c "import maturin, numpy, pytest" 2>/dev/null; then
-    if ! "$py" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" numpy pytest; then
-        echo "skipped the Python package tests: maturin, numpy and pytest are not installed and PyPI cannot be reached" >&2
+if ! "$py" -c "import maturin, numpy, pytest, gguf" 2>/dev/null; then
+    if ! "$py" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" numpy pytest gguf; then
+        echo "skipped the Python package tests: maturin, numpy, pytest and gguf are not installed and PyPI cannot be reached" >&2
         exit 0
     fi
 fi

@@ -165,7 +165,7 @@ fn search(
 
 /// [`laser_search::adapt`]: `(report.json's json, summary text)`. The model is left edited.
 #[pyfunction]
-#[pyo3(signature = (model, task, options, out, export_base=false, max_memory=None, progress=None))]
+#[pyo3(signature = (model, task, options, out, export_base=false, max_memory=None, progress=None, export="hf", gguf_type="f16"))]
 #[allow(clippy::too_many_arguments)]
 fn adapt(
     py: Python<'_>,
@@ -176,12 +176,16 @@ fn adapt(
     export_base: bool,
     max_memory: Option<&str>,
     progress: Option<Py<PyAny>>,
+    export: &str,
+    gguf_type: &str,
 ) -> PyResult<(String, String)> {
     let cfg = AdaptConfig {
         search: search_config(options)?,
         out,
         export_base,
         max_memory: byte_size(max_memory)?,
+        export: export.parse().map_err(|e| value_error(format!("export: {e}")))?,
+        gguf_type: gguf_type.parse().map_err(|e| value_error(format!("gguf_type: {e}")))?,
     };
     let model = &mut model.model;
     let progress = PyProgress::new(progress);

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use laser_model::{Backend, Model, WeightDtype, export_hf};
+use laser_model::{Backend, GgufTensorType, Model, WeightDtype, export_gguf, export_hf};
 use laser_search::{EditEngine, EditList, EvalRequest, Truncate};
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyFileExistsError, PyOSError};
@@ -125,12 +125,35 @@ impl PyModel {
         self.model.edited()
     }
 
-    /// Writes the model as it is (edits included) as an HF folder `path` (f32 safetensors,
-    /// config, tokenizer), through a temporary sibling renamed into place; `path` must not exist
-    /// or be empty.
-    fn export(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    /// Writes the model as it is (edits included): `format="hf"`, an HF folder `path` (f32
+    /// safetensors, config, tokenizer; `path` new or empty); `"gguf"`, a GGUF file `path` from a
+    /// GGUF source, edited tensors as `gguf_type` (returns the export's JSON). Both go through a
+    /// temporary name renamed into place.
+    #[pyo3(signature = (path, format="hf", gguf_type="f16"))]
+    fn export(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        format: &str,
+        gguf_type: &str,
+    ) -> PyResult<Option<String>> {
         let model = &self.model;
-        py.detach(|| export_atomically(model, &path))
+        match format {
+            "hf" => py.detach(|| export_atomically(model, &path)).map(|()| None),
+            "gguf" => {
+                let ty: GgufTensorType =
+                    gguf_type.parse().map_err(|e| value_error(format!("gguf_type: {e}")))?;
+                if path.exists() {
+                    return Err(PyFileExistsError::new_err(format!(
+                        "{}: exists; a GGUF export writes a new file",
+                        path.display()
+                    )));
+                }
+                let g = py.detach(|| export_gguf(model, &path, ty)).map_err(model_error)?;
+                Ok(Some(serde_json::to_string(&g).expect("serialises")))
+            }
+            other => Err(value_error(format!("format `{other}` is not hf or gguf"))),
+        }
     }
 
     /// One editable matrix as it is now, `(rows, cols)` float32 in HF orientation.

@@ -117,3 +117,26 @@ def test_ctrl_c_stops_at_a_candidate_boundary_and_the_same_call_resumes(
     assert resumed["best"] == fresh["best"]
     assert resumed["candidates_evaluated"] == fresh["candidates_evaluated"] == 14
     assert any(e == "phase" for e, _ in events)
+
+
+def test_suite_runs_every_task_and_writes_its_reports(model, planted_items, tmp_path):
+    paths = []
+    for i, part in enumerate((planted_items[:40], planted_items[40:])):
+        p = tmp_path / f"task{i}.jsonl"
+        p.write_text("".join(json.dumps(item) + "\n" for item in part))
+        paths.append(p)
+    report = laser_rs.suite(model, paths, out=tmp_path / "suite", progress=False, select="laser", **dict(GRID, n=20))
+    d = report.to_dict()
+    assert [t["task"] for t in d["tasks"]] == ["task0", "task1"]
+    assert json.loads((tmp_path / "suite" / "suite.json").read_text()) == d
+    assert (tmp_path / "suite" / "suite.md").is_file()
+    assert report.tasks == d["tasks"]
+    assert model.edited() == []
+
+
+def test_grad_json_has_the_clis_keys(model, planted_items):
+    d = laser_rs.grad(model, planted_items, n=40).to_dict()
+    assert set(d) == {"n", "loss", "matrices", "seconds", "truncated"}
+    assert set(d["matrices"][0]) == {
+        "name", "layer", "kind", "shape", "grad_norm", "score", "best_rho", "predicted_delta_loss",
+    }

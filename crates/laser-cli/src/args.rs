@@ -9,7 +9,8 @@ use laser_model::{Backend, MatrixKind, WeightDtype};
 use laser_search::{Factor, Race, SelectRule, Shard, Strategy, Truncate};
 
 use crate::config::{LayerRange, RhosPerMatrix};
-use laser_search::{ByteSize, SplitChoice};
+use laser_model::GgufTensorType;
+use laser_search::{ByteSize, ExportFormat, SplitChoice};
 
 /// Adapt a language model to a task by low-rank edits of a few weight matrices (LASER and
 /// gradient-guided multi-subspace LASER), without fine-tuning.
@@ -249,9 +250,24 @@ pub struct AdaptArgs {
     /// OUT/model (by default none is written and the report names the base model's own path).
     #[arg(long)]
     pub export_base: bool,
+    #[command(flatten)]
+    pub export: ExportArgs,
     /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The adapted model's format (adapt, apply).
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// hf: an HF folder (OUT/model); gguf: a GGUF file (OUT/model.gguf), from a GGUF source,
+    /// its metadata and untouched tensors copied byte for byte; both.
+    #[arg(long, value_name = "hf|gguf|both", default_value = "hf")]
+    pub export: ExportFormat,
+    /// How a GGUF export writes the edited tensors: f16, f32, or `same` (their source type,
+    /// re-quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_1).
+    #[arg(long, value_name = "f16|f32|same", default_value = "f16")]
+    pub gguf_type: GgufTensorType,
 }
 
 #[derive(Debug, Args)]
@@ -299,9 +315,12 @@ pub struct ApplyArgs {
     /// Edit list.
     #[arg(long)]
     pub edits: PathBuf,
-    /// Output model folder (must not exist, or be empty).
+    /// Output: a model folder (must not exist, or be empty); with --export gguf the .gguf file
+    /// (must not exist); with both, the folder, the GGUF inside it as model.gguf.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub export: ExportArgs,
     /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,

@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use laser_model::{Backend, Model, export_hf};
+use laser_model::{Backend, Model, check_gguf_export, export_gguf, export_hf};
 use laser_search::{
-    AdaptConfig, ByteSize, EditEngine, EditList, EvalRequest, RANKING_FILE, SUITE_SPEC_FILE,
-    SearchConfig, SearchReport, ShardSpec, Strategy, SuiteConfig, SuitePart, SuiteShardSpec,
-    adapt_files, apply_memory_budget, bundled_task, load_task, merge_search, render, resolve_model,
-    run_search_shard, run_search_with_progress, run_suite, search_accumulators, suite_tasks,
+    AdaptConfig, ByteSize, EditEngine, EditList, EvalRequest, ExportFormat, RANKING_FILE,
+    SUITE_SPEC_FILE, SearchConfig, SearchReport, ShardSpec, Strategy, SuiteConfig, SuitePart,
+    SuiteShardSpec, adapt_files, apply_memory_budget, bundled_task, load_task, merge_search,
+    render, resolve_model, run_search_shard, run_search_with_progress, run_suite,
+    search_accumulators, suite_tasks,
 };
 use serde_json::json;
 
@@ -273,6 +274,8 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
         out: out.clone(),
         export_base: a.export_base,
         max_memory: env.max_memory,
+        export: a.export.export,
+        gguf_type: a.export.gguf_type,
     };
     let mut model = load_model(env, &a.model, &bars)?;
     let task = load_task(&task)?;
@@ -283,6 +286,9 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
         print_json(&adapted.to_json());
     } else {
         print!("{}", render::summary(adapted.search(), Some(adapted.model_output())));
+        if let Some(g) = adapted.gguf() {
+            println!("{}", render::gguf_text(g));
+        }
         println!("report: {}", out.join(adapt_files::REPORT_MD).display());
     }
     Ok(())
@@ -379,15 +385,43 @@ pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
 pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let list = EditList::load(&a.edits)?;
+    let export = a.export.export;
+    let gguf_path = match export {
+        ExportFormat::Hf => None,
+        ExportFormat::Gguf => Some(a.out.clone()),
+        ExportFormat::Both => Some(a.out.join(adapt_files::MODEL_GGUF)),
+    };
+    if export == ExportFormat::Gguf && a.out.exists() {
+        return Err(usage(format!(
+            "--out {} exists; a GGUF export writes a new file",
+            a.out.display()
+        )));
+    }
     let mut model = load_model(env, &a.model, &bars)?;
+    if export.gguf() {
+        check_gguf_export(&model, a.export.gguf_type)?;
+    }
     EditEngine::new(0)
         .apply(&mut model, &list.edits)
         .with_context(|| format!("applying {}", a.edits.display()))?;
-    export_hf(&model, &a.out)?;
+    if export.hf() {
+        export_hf(&model, &a.out)?;
+    }
+    let gguf = match &gguf_path {
+        Some(p) => Some(export_gguf(&model, p, a.export.gguf_type)?),
+        None => None,
+    };
     if a.json {
-        print_json(&json!({"output": a.out.display().to_string(), "edits": list.edits}));
+        let mut v = json!({"output": a.out.display().to_string(), "edits": list.edits});
+        if let Some(g) = &gguf {
+            v["gguf"] = serde_json::to_value(g)?;
+        }
+        print_json(&v);
     } else {
         println!("wrote {} ({} edits)", a.out.display(), list.edits.len());
+        if let Some(g) = &gguf {
+            println!("{}", render::gguf_text(g));
+        }
     }
     Ok(())
 }

@@ -50,6 +50,7 @@ pub use error::{ModelError, Result};
 pub use export::export_hf;
 pub use families::gguf::{GgufModel, gguf_architectures};
 pub use families::{RegisteredFamily, families};
+pub use gguf::{GgufExport, GgufTensorType, WrittenTensor, check_gguf_export, export_gguf};
 pub use matrix::{MatrixInfo, MatrixKind};
 pub use model::{
     Backend, GradientPass, HiddenStates, Model, Pass, PreparedBatch, PromptState, RowShape,

@@ -7,8 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::fmt;
+use std::str::FromStr;
+
 use laser_linalg::faer::MatRef;
-use laser_model::{Model, export_hf};
+use laser_model::{GgufExport, GgufTensorType, Model, check_gguf_export, export_gguf, export_hf};
 use serde::Serialize;
 
 use crate::edits::{Edit, EditEngine, EditList, Factor};
@@ -19,6 +22,53 @@ use crate::render::ModelOutput;
 use crate::report::SearchReport;
 use crate::search::{Progress, SearchConfig, search_keeping_svds};
 use crate::task::Task;
+
+/// The format(s) an adapted model is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExportFormat {
+    /// An HF folder (f32 safetensors, config, tokenizer).
+    #[default]
+    Hf,
+    /// A GGUF file, from a GGUF source: its metadata and untouched tensors copied byte for byte.
+    Gguf,
+    /// Both.
+    Both,
+}
+
+impl ExportFormat {
+    /// Whether an HF folder is written.
+    pub fn hf(self) -> bool {
+        matches!(self, Self::Hf | Self::Both)
+    }
+
+    /// Whether a GGUF file is written.
+    pub fn gguf(self) -> bool {
+        matches!(self, Self::Gguf | Self::Both)
+    }
+}
+
+impl FromStr for ExportFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "hf" => Ok(Self::Hf),
+            "gguf" => Ok(Self::Gguf),
+            "both" => Ok(Self::Both),
+            other => Err(format!("unknown export format `{other}` (expected hf, gguf or both)")),
+        }
+    }
+}
+
+impl fmt::Display for ExportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Hf => "hf",
+            Self::Gguf => "gguf",
+            Self::Both => "both",
+        })
+    }
+}
 
 /// What [`adapt`] is asked to do.
 #[derive(Debug, Clone)]
@@ -31,12 +81,24 @@ pub struct AdaptConfig {
     pub export_base: bool,
     /// The memory budget (`None`: the default share of this machine's memory).
     pub max_memory: Option<ByteSize>,
+    /// The adapted model's format(s).
+    pub export: ExportFormat,
+    /// How a GGUF export writes the edited tensors.
+    pub gguf_type: GgufTensorType,
 }
 
 impl AdaptConfig {
-    /// Adapt with `search` into `out`, no copy for "no edit", the default memory budget.
+    /// Adapt with `search` into `out`, no copy for "no edit", the default memory budget, an HF
+    /// folder.
     pub fn new(search: SearchConfig, out: impl Into<PathBuf>) -> Self {
-        Self { search, out: out.into(), export_base: false, max_memory: None }
+        Self {
+            search,
+            out: out.into(),
+            export_base: false,
+            max_memory: None,
+            export: ExportFormat::Hf,
+            gguf_type: GgufTensorType::F16,
+        }
     }
 }
 
@@ -49,6 +111,8 @@ pub struct AdaptReport {
     output: PathBuf,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     unchanged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gguf: Option<GgufExport>,
 }
 
 impl AdaptReport {
@@ -65,6 +129,11 @@ impl AdaptReport {
     /// Whether no edit was recommended and no copy written.
     pub fn unchanged(&self) -> bool {
         self.unchanged
+    }
+
+    /// The GGUF file written, with its edited tensors' types and errors (when one was).
+    pub fn gguf(&self) -> Option<&GgufExport> {
+        self.gguf.as_ref()
     }
 
     /// The output as the text renderers take it.
@@ -92,6 +161,8 @@ pub mod files {
     pub const EDITS: &str = "edits.json";
     /// The adapted model's HF folder.
     pub const MODEL: &str = "model";
+    /// The adapted model as GGUF.
+    pub const MODEL_GGUF: &str = "model.gguf";
 }
 
 /// Adapts `model` to `task`: applies the memory budget, searches, applies the chosen edits (the
@@ -105,34 +176,56 @@ pub fn adapt(
     cfg: &AdaptConfig,
     progress: &dyn Progress,
 ) -> Result<AdaptReport> {
+    // A GGUF export this model cannot take is refused before the search writes its log.
+    if cfg.export.gguf() {
+        check_gguf_export(model, cfg.gguf_type)?;
+    }
     apply_memory_budget(model, cfg.max_memory, search_accumulators(&cfg.search))?;
     let search = SearchConfig { out: Some(cfg.out.clone()), ..cfg.search.clone() };
     let (report, mut engine) = search_keeping_svds(model, task, &search, progress)?;
     engine.apply(model, &report.best.edits)?;
     let out = &cfg.out;
     let model_dir = out.join(files::MODEL);
+    let model_gguf = out.join(files::MODEL_GGUF);
     let edits_json = serde_json::to_string_pretty(&EditList { edits: report.best.edits.clone() })
         .expect("edit lists serialise");
+    // Copies an older run wrote into this folder for the same search would contradict it.
+    let remove_stale = |hf: bool, gguf: bool| -> Result<()> {
+        if hf && model_dir.is_dir() {
+            std::fs::remove_dir_all(&model_dir).map_err(|e| SearchError::io(&model_dir, e))?;
+        }
+        if gguf && model_gguf.is_file() {
+            std::fs::remove_file(&model_gguf).map_err(|e| SearchError::io(&model_gguf, e))?;
+        }
+        Ok(())
+    };
+    let mut gguf = None;
     // "No edit" (the usual answer of the guarded rule) writes no copy of the unchanged model: the
     // report names the base model's own path.
     let (output, unchanged) = if report.best.edits.is_empty() && !cfg.export_base {
         write_atomic(&out.join(files::EDITS), edits_json.as_bytes())?;
-        // A copy an older run wrote into this folder for the same search would contradict it.
-        if model_dir.is_dir() {
-            std::fs::remove_dir_all(&model_dir).map_err(|e| SearchError::io(&model_dir, e))?;
-        }
+        remove_stale(true, true)?;
         (model.source().to_owned(), true)
     } else {
-        // Export into a temporary sibling and swap it in only once it is whole: a failed write
-        // (full disk, file-size limit) leaves the previous model and reports untouched.
+        // Export into a temporary sibling and swap it in only once everything is whole: a
+        // failed write (full disk, file-size limit) leaves the previous model and reports
+        // untouched. (The GGUF goes through its own temporary name.)
         let fresh = out.join(".model.new");
-        let _ = std::fs::remove_dir_all(&fresh);
-        export_hf(model, &fresh)?;
+        if cfg.export.hf() {
+            let _ = std::fs::remove_dir_all(&fresh);
+            export_hf(model, &fresh)?;
+        }
+        if cfg.export.gguf() {
+            gguf = Some(export_gguf(model, &model_gguf, cfg.gguf_type)?);
+        }
         write_atomic(&out.join(files::EDITS), edits_json.as_bytes())?;
-        replace_dir(&fresh, &model_dir)?;
-        (model_dir, false)
+        if cfg.export.hf() {
+            replace_dir(&fresh, &model_dir)?;
+        }
+        remove_stale(!cfg.export.hf(), !cfg.export.gguf())?;
+        (if cfg.export.hf() { model_dir } else { model_gguf }, false)
     };
-    let adapted = AdaptReport { report, output, unchanged };
+    let adapted = AdaptReport { report, output, unchanged, gguf };
     write_plots(out, &adapted.report, &mut engine, model)?;
     write_atomic(
         &out.join(files::REPORT_MD),

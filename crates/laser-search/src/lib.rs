@@ -44,7 +44,7 @@ mod suite;
 mod task;
 mod tokens;
 
-pub use adapt::{AdaptConfig, AdaptReport, adapt, files as adapt_files};
+pub use adapt::{AdaptConfig, AdaptReport, ExportFormat, adapt, files as adapt_files};
 pub use builtin::{BUILTIN_MODELS, BuiltinModel, bundled_task, cache_dir, resolve_model};
 pub use edits::{Edit, EditEngine, EditList, EditSize, Factor, to_row_major};
 pub use error::{Result, SearchError};

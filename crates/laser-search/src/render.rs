@@ -66,6 +66,30 @@ impl ModelOutput<'_> {
     }
 }
 
+/// `GGUF: out/model.gguf, 99.1 MB (source 98.0 MB); blk.20.ffn_down.weight Q4_1 → F16
+/// (relative error 2.1e-4)`.
+pub fn gguf_text(g: &laser_model::GgufExport) -> String {
+    let mb = |b: u64| b as f64 / 1e6;
+    let tensors: Vec<String> = g
+        .edited
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {} → {} (relative error {:.1e})",
+                t.gguf_name, t.source_type, t.written_type, t.relative_error
+            )
+        })
+        .collect();
+    format!(
+        "GGUF: {}, {:.1} MB (source {:.1} MB){}{}",
+        g.path.display(),
+        mb(g.bytes),
+        mb(g.source_bytes),
+        if tensors.is_empty() { "" } else { "; " },
+        tensors.join(", ")
+    )
+}
+
 /// A few lines for the terminal.
 pub fn summary(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     let mut s = String::new();

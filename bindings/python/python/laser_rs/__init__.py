@@ -283,10 +283,17 @@ class Model:
         """Names of the matrices edited now."""
         return list(self._native.edited())
 
-    def export(self, path: PathLike) -> None:
-        """Writes the model as it is (edits included) as an HF folder (f32 safetensors, config,
-        tokenizer) that transformers loads. ``path`` must be new or empty."""
-        self._native.export(os.fspath(path))
+    def export(
+        self, path: PathLike, format: str = "hf", gguf_type: str = "f16"
+    ) -> Optional[Dict[str, Any]]:
+        """Writes the model as it is (edits included). ``format="hf"``: an HF folder (f32
+        safetensors, config, tokenizer) that transformers loads; ``path`` must be new or empty.
+        ``format="gguf"`` (a model loaded from GGUF): a GGUF file whose metadata and untouched
+        tensors are the source's bytes, the edited tensors written as ``gguf_type`` (``"f16"``,
+        ``"f32"``, or ``"same"``: re-quantized to their source type); returns what was written
+        (``bytes``, ``source_bytes``, ``edited`` with each tensor's ``relative_error``)."""
+        written = self._native.export(os.fspath(path), format, gguf_type)
+        return None if written is None else json.loads(written)
 
     def matrix(self, name: str) -> np.ndarray:
         """Editable matrix ``name`` as it is now: float32, ``(rows, cols)`` as in HF."""
@@ -369,6 +376,8 @@ def adapt(
     task: Optional[TaskLike] = None,
     out: Optional[PathLike] = None,
     export_base: bool = False,
+    export: str = "hf",
+    gguf_type: str = "f16",
     progress: Union[bool, Callable[[str, str, int], Any]] = True,
     max_memory: Union[None, int, str] = None,
     **options: Any,
@@ -377,7 +386,9 @@ def adapt(
     apply the recommended edits (``model`` is left edited; ``model.restore()`` undoes them),
     export ``out/model`` — or, for "no edit", no copy unless ``export_base`` — and write
     ``report.json``, ``report.md``, ``edits.json`` and the plots into ``out``. The report's
-    ``output`` names the adapted model (or the base model's own path, with ``unchanged``)."""
+    ``output`` names the adapted model (or the base model's own path, with ``unchanged``).
+    ``export``: ``"hf"`` (``out/model``), ``"gguf"`` (``out/model.gguf``, from a GGUF source;
+    edited tensors as ``gguf_type``) or ``"both"``."""
     if task is None:
         task = bundled_task()
     if out is None:
@@ -392,6 +403,8 @@ def adapt(
             export_base,
             _size(max_memory),
             bar,
+            export,
+            gguf_type,
         )
     finally:
         _finish(bar)

@@ -10,6 +10,17 @@ pub fn laser(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_laser")).args(args).output().expect("the binary runs")
 }
 
+/// `laser` with the repository's `.cache` as `LASER_CACHE`, where the default model is fetched on
+/// first use (as the Rust tests of the other crates keep it).
+pub fn laser_with_default_model(args: &[&str]) -> Output {
+    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache");
+    Command::new(env!("CARGO_BIN_EXE_laser"))
+        .args(args)
+        .env("LASER_CACHE", cache)
+        .output()
+        .expect("the binary runs")
+}
+
 pub fn json_of(out: &Output) -> Value {
     assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

@@ -46,6 +46,11 @@ pub fn gguf_architectures() -> Vec<&'static str> {
     FAMILIES.iter().filter_map(|e| e.gguf).flat_map(|g| g.architectures.iter().copied()).collect()
 }
 
+/// The GGUF form of llama.cpp architecture `arch`, from the family that declares it.
+pub(crate) fn form_of(arch: &str) -> Option<GgufForm> {
+    FAMILIES.iter().filter_map(|e| e.gguf).find(|g| g.architectures.contains(&arch))
+}
+
 /// Tensors llama.cpp writes for RoPE variants the families here do not implement.
 const UNSUPPORTED_TENSORS: [(&str, &str); 2] = [
     ("rope_factors_long.weight", "Phi-3 LongRoPE (128k-context) scaling"),
@@ -58,17 +63,13 @@ impl GgufModel {
         let path = path.as_ref();
         let f = GgufFile::open(path)?;
         let arch = f.meta("general.architecture")?.as_str().unwrap_or_default().to_owned();
-        let form = FAMILIES
-            .iter()
-            .filter_map(|e| e.gguf)
-            .find(|g| g.architectures.contains(&arch.as_str()))
-            .ok_or_else(|| {
-                ModelError::Unsupported(format!(
-                    "{}: GGUF architecture `{arch}` (supported: {})",
-                    path.display(),
-                    gguf_architectures().join(", ")
-                ))
-            })?;
+        let form = form_of(&arch).ok_or_else(|| {
+            ModelError::Unsupported(format!(
+                "{}: GGUF architecture `{arch}` (supported: {})",
+                path.display(),
+                gguf_architectures().join(", ")
+            ))
+        })?;
         if let Some((name, what)) =
             UNSUPPORTED_TENSORS.iter().find(|(n, _)| f.tensors.iter().any(|t| t.name == *n))
         {
@@ -164,7 +165,7 @@ fn hf_config(
 /// llama.cpp → HF tensor names: the family's own meaning of a block tensor first (the same GGUF
 /// name can mean different HF tensors: `ffn_norm` is the post-attention norm of a llama block but
 /// Gemma's pre-feed-forward norm), then the llama layout's.
-fn hf_name(form: &GgufForm, gguf: &str) -> Option<String> {
+pub(crate) fn hf_name(form: &GgufForm, gguf: &str) -> Option<String> {
     Some(match gguf {
         "token_embd.weight" => "model.embed_tokens.weight".into(),
         "output_norm.weight" => "model.norm.weight".into(),

@@ -17,8 +17,12 @@ use crate::kquants::{self, QK_K};
 use crate::weights::HostTensor;
 
 pub(crate) mod arch_keys;
+mod quantize;
 pub(crate) mod rope_factors;
 pub(crate) mod tokenizer;
+mod write;
+
+pub use write::{GgufExport, GgufTensorType, WrittenTensor, check_gguf_export, export_gguf};
 
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +87,46 @@ pub enum GgmlType {
 }
 
 impl GgmlType {
+    /// The type's id in a GGUF tensor table.
+    fn id(self) -> u32 {
+        match self {
+            Self::F32 => 0,
+            Self::F16 => 1,
+            Self::Q4_0 => 2,
+            Self::Q4_1 => 3,
+            Self::Q5_0 => 6,
+            Self::Q5_1 => 7,
+            Self::Q8_0 => 8,
+            Self::Q2K => 10,
+            Self::Q3K => 11,
+            Self::Q4K => 12,
+            Self::Q5K => 13,
+            Self::Q6K => 14,
+            Self::Q8K => 15,
+            Self::BF16 => 30,
+        }
+    }
+
+    /// llama.cpp's name of the type (`Q4_K`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "F32",
+            Self::F16 => "F16",
+            Self::Q4_0 => "Q4_0",
+            Self::Q4_1 => "Q4_1",
+            Self::Q5_0 => "Q5_0",
+            Self::Q5_1 => "Q5_1",
+            Self::Q8_0 => "Q8_0",
+            Self::Q2K => "Q2_K",
+            Self::Q3K => "Q3_K",
+            Self::Q4K => "Q4_K",
+            Self::Q5K => "Q5_K",
+            Self::Q6K => "Q6_K",
+            Self::Q8K => "Q8_K",
+            Self::BF16 => "BF16",
+        }
+    }
+
     fn from_id(id: u32) -> Option<Self> {
         Some(match id {
             0 => Self::F32,
@@ -220,11 +264,21 @@ impl GgufTensorInfo {
     }
 }
 
+/// Where a GGUF file's parts lie: what a writer that copies its header needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GgufLayout {
+    /// Byte offset of the tensor table (the end of the metadata).
+    pub(crate) table_start: usize,
+    /// The data section's alignment.
+    pub(crate) alignment: usize,
+}
+
 /// A parsed GGUF file (the data stays memory-mapped).
 #[derive(Debug)]
 pub struct GgufFile {
     path: PathBuf,
     mmap: memmap2::Mmap,
+    layout: GgufLayout,
     /// Metadata by key.
     pub metadata: BTreeMap<String, GgufValue>,
     /// Tensor table.
@@ -336,8 +390,8 @@ impl GgufFile {
         let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
         // SAFETY: read-only private map of a file opened read-only (see weights.rs).
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
-        let (metadata, tensors) = Self::parse(&mmap, path)?;
-        Ok(Self { path: path.to_owned(), mmap, metadata, tensors })
+        let (metadata, tensors, layout) = Self::parse_layout(&mmap, path)?;
+        Ok(Self { path: path.to_owned(), mmap, layout, metadata, tensors })
     }
 
     /// Parses a GGUF header (metadata and tensor table) from bytes, checking every count, size
@@ -347,6 +401,15 @@ impl GgufFile {
         bytes: &[u8],
         path: &Path,
     ) -> Result<(BTreeMap<String, GgufValue>, Vec<GgufTensorInfo>)> {
+        Self::parse_layout(bytes, path).map(|(m, t, _)| (m, t))
+    }
+
+    /// [`GgufFile::parse`], also saying where the metadata ends and how data is aligned.
+    #[allow(clippy::type_complexity)]
+    fn parse_layout(
+        bytes: &[u8],
+        path: &Path,
+    ) -> Result<(BTreeMap<String, GgufValue>, Vec<GgufTensorInfo>, GgufLayout)> {
         let mut c = Cursor { bytes, pos: 0, path };
         if c.take(4, "magic")
             .map_err(|_| ModelError::format(path, "not a GGUF file: shorter than its magic"))?
@@ -368,6 +431,7 @@ impl GgufFile {
             let value = c.value(ty, 0)?;
             metadata.insert(key, value);
         }
+        let table_start = c.pos;
         let mut raw = Vec::with_capacity(n_tensors);
         for i in 0..n_tensors {
             let name = c.string("tensor name length")?;
@@ -429,7 +493,7 @@ impl GgufFile {
                 range: start as usize..end as usize,
             });
         }
-        Ok((metadata, tensors))
+        Ok((metadata, tensors, GgufLayout { table_start, alignment }))
     }
 
     /// Dequantizes a tensor to f32 in HF (row-major, outermost-first) shape.

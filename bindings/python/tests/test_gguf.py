@@ -1,0 +1,60 @@
+"""GGUF out, read by an outside client: llama.cpp's own Python reader (the `gguf` package) sees
+the source's metadata and untouched tensors byte for byte, and the edited matrix in F16. Runs on
+the default model (SmolLM2-135M-Instruct, a Q4_1 GGUF), skipped where it is not cached and
+cannot be fetched."""
+
+import numpy as np
+import pytest
+
+import laser_rs
+
+gguf = pytest.importorskip("gguf", reason="the gguf package (llama.cpp's reader) is not installed")
+
+EDITED = "model.layers.20.mlp.down_proj.weight"
+EDITED_GGUF = "blk.20.ffn_down.weight"
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    try:
+        return laser_rs.Model.load(quiet=True)
+    except (OSError, ValueError) as e:
+        pytest.skip(f"the default model is not cached and could not be fetched: {e}")
+
+
+def test_gguf_export_is_the_source_plus_one_f16_matrix(smollm2, tmp_path):
+    model = smollm2
+    model.apply([{"name": EDITED, "rho": 0.1}])
+    try:
+        out = tmp_path / "adapted.gguf"
+        written = model.export(out, format="gguf")
+        [t] = written["edited"]
+        assert (t["gguf_name"], t["source_type"], t["written_type"]) == (EDITED_GGUF, "Q4_1", "F16")
+        rows, cols = model.matrix(EDITED).shape
+        assert written["bytes"] <= written["source_bytes"] + 2 * rows * cols + (1 << 20)
+
+        source, result = gguf.GGUFReader(model.path), gguf.GGUFReader(out)
+        assert list(source.fields) == list(result.fields)
+        for name, field in source.fields.items():
+            if name.startswith("GGUF."):
+                continue  # the reader's own view of the header counts and version
+            theirs = result.fields[name]
+            assert field.types == theirs.types, name
+            assert [bytes(p) for p in field.parts] == [bytes(p) for p in theirs.parts], name
+        assert [t.name for t in source.tensors] == [t.name for t in result.tensors]
+        for a, b in zip(source.tensors, result.tensors):
+            if a.name == EDITED_GGUF:
+                assert b.tensor_type == gguf.GGMLQuantizationType.F16
+                got = np.asarray(b.data, dtype=np.float32).reshape(rows, cols)
+                want = model.matrix(EDITED)
+                np.testing.assert_allclose(got, want, atol=np.abs(want).max() / 1024)
+            else:
+                assert a.tensor_type == b.tensor_type, a.name
+                assert bytes(a.data) == bytes(b.data), a.name
+
+        # laser reads it back as the edited model, within F16 rounding.
+        back = laser_rs.Model.load(out, quiet=True)
+        ids = model.encode("The capital of France is")
+        np.testing.assert_allclose(back.logits(ids), model.logits(ids), atol=2e-2)
+    finally:
+        model.restore()
