@@ -165,7 +165,7 @@ fn search(
 
 /// [`laser_search::adapt`]: `(report.json's json, summary text)`. The model is left edited.
 #[pyfunction]
-#[pyo3(signature = (model, task, options, out, export_base=false, max_memory=None, progress=None, export="hf", gguf_type="f16"))]
+#[pyo3(signature = (model, task, options, out, export_base=false, max_memory=None, progress=None, export="hf", gguf_type="f16", export_dtype="source", command=None))]
 #[allow(clippy::too_many_arguments)]
 fn adapt(
     py: Python<'_>,
@@ -178,6 +178,8 @@ fn adapt(
     progress: Option<Py<PyAny>>,
     export: &str,
     gguf_type: &str,
+    export_dtype: &str,
+    command: Option<String>,
 ) -> PyResult<(String, String)> {
     let cfg = AdaptConfig {
         search: search_config(options)?,
@@ -186,6 +188,8 @@ fn adapt(
         max_memory: byte_size(max_memory)?,
         export: export.parse().map_err(|e| value_error(format!("export: {e}")))?,
         gguf_type: gguf_type.parse().map_err(|e| value_error(format!("gguf_type: {e}")))?,
+        hf_dtype: export_dtype.parse().map_err(|e| value_error(format!("export_dtype: {e}")))?,
+        command,
     };
     let model = &mut model.model;
     let progress = PyProgress::new(progress);

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use laser_model::{Backend, GgufTensorType, Model, WeightDtype, export_gguf, export_hf};
+use laser_model::{
+    Backend, GgufTensorType, HfDtype, Model, WeightDtype, export_gguf, export_hf_as,
+};
 use laser_search::{EditEngine, EditList, EvalRequest, Truncate};
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyFileExistsError, PyOSError};
@@ -129,17 +131,22 @@ impl PyModel {
     /// safetensors, config, tokenizer; `path` new or empty); `"gguf"`, a GGUF file `path` from a
     /// GGUF source, edited tensors as `gguf_type` (returns the export's JSON). Both go through a
     /// temporary name renamed into place.
-    #[pyo3(signature = (path, format="hf", gguf_type="f16"))]
+    #[pyo3(signature = (path, format="hf", gguf_type="f16", dtype="source"))]
     fn export(
         &self,
         py: Python<'_>,
         path: PathBuf,
         format: &str,
         gguf_type: &str,
+        dtype: &str,
     ) -> PyResult<Option<String>> {
         let model = &self.model;
         match format {
-            "hf" => py.detach(|| export_atomically(model, &path)).map(|()| None),
+            "hf" => {
+                let dtype: HfDtype =
+                    dtype.parse().map_err(|e| value_error(format!("dtype: {e}")))?;
+                py.detach(|| export_atomically(model, &path, dtype)).map(|()| None)
+            }
             "gguf" => {
                 let ty: GgufTensorType =
                     gguf_type.parse().map_err(|e| value_error(format!("gguf_type: {e}")))?;
@@ -203,7 +210,7 @@ impl PyModel {
 }
 
 /// [`export_hf`] into `.NAME.tmp-PID` beside `path`, renamed to `path` once whole.
-fn export_atomically(model: &Model, path: &Path) -> PyResult<()> {
+fn export_atomically(model: &Model, path: &Path, dtype: HfDtype) -> PyResult<()> {
     let os = |e: std::io::Error| PyOSError::new_err(format!("{}: {e}", path.display()));
     if path.exists() && std::fs::read_dir(path).map_err(os)?.next().is_some() {
         return Err(PyFileExistsError::new_err(format!(
@@ -214,7 +221,7 @@ fn export_atomically(model: &Model, path: &Path) -> PyResult<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let fresh = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&fresh);
-    export_hf(model, &fresh).map_err(model_error)?;
+    export_hf_as(model, &fresh, dtype).map_err(model_error)?;
     if path.exists() {
         std::fs::remove_dir(path).map_err(os)?;
     }

@@ -68,6 +68,10 @@ def test_adapt_writes_the_adapted_model_and_its_reports(model, planted_items, tm
     for name in ("report.json", "report.md", "edits.json", "candidates.jsonl", "spectrum.svg"):
         assert (out / name).is_file(), name
     assert json.loads((out / "report.json").read_text()) == d
+    card = (out / "model" / "README.md").read_text()
+    assert card.startswith("---\ntags:\n- laser-rs\n")
+    assert f"| `{d['best']['edits'][0]['name']}` |" in card
+    assert "laser_rs.adapt(model, items, out=" in card and "select='laser'" in card
     edits = json.loads((out / "edits.json").read_text())["edits"]
     assert edits == d["best"]["edits"]
     # The model is left edited with the recommendation, and the exported folder is that model.

@@ -9,7 +9,7 @@ use laser_model::{Backend, MatrixKind, WeightDtype};
 use laser_search::{Factor, Race, SelectRule, Shard, Strategy, Truncate};
 
 use crate::config::{LayerRange, RhosPerMatrix};
-use laser_model::GgufTensorType;
+use laser_model::{GgufTensorType, HfDtype};
 use laser_search::{ByteSize, ExportFormat, SplitChoice};
 
 /// Adapt a language model to a task by low-rank edits of a few weight matrices (LASER and
@@ -268,6 +268,10 @@ pub struct ExportArgs {
     /// re-quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_1).
     #[arg(long, value_name = "f16|f32|same", default_value = "f16")]
     pub gguf_type: GgufTensorType,
+    /// The HF folder's weight dtype: the source's (an HF folder's torch_dtype; bf16 for a
+    /// quantized GGUF), or f32, bf16, f16.
+    #[arg(long, value_name = "source|f32|bf16|f16", default_value = "source")]
+    pub export_dtype: HfDtype,
 }
 
 #[derive(Debug, Args)]

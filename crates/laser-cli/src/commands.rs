@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use laser_model::{Backend, Model, check_gguf_export, export_gguf, export_hf};
+use laser_model::{Backend, Model, check_gguf_export, export_gguf, export_hf_as};
 use laser_search::{
     AdaptConfig, ByteSize, EditEngine, EditList, EvalRequest, ExportFormat, RANKING_FILE,
     SUITE_SPEC_FILE, SearchConfig, SearchReport, ShardSpec, Strategy, SuiteConfig, SuitePart,
@@ -26,6 +26,20 @@ pub struct Env {
     pub backend: Backend,
     pub verbose: bool,
     pub max_memory: Option<ByteSize>,
+}
+
+/// This process's command line, shell-quoted where needed (for the model card).
+fn command_line() -> String {
+    let quote = |a: String| {
+        let plain = "-_./=:,+@%";
+        if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || plain.contains(c)) {
+            a
+        } else {
+            format!("'{}'", a.replace('\'', r"'\''"))
+        }
+    };
+    let args = std::env::args().skip(1).map(quote);
+    std::iter::once("laser".to_owned()).chain(args).collect::<Vec<_>>().join(" ")
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -276,6 +290,8 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
         max_memory: env.max_memory,
         export: a.export.export,
         gguf_type: a.export.gguf_type,
+        hf_dtype: a.export.export_dtype,
+        command: Some(command_line()),
     };
     let mut model = load_model(env, &a.model, &bars)?;
     let task = load_task(&task)?;
@@ -405,7 +421,7 @@ pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
         .apply(&mut model, &list.edits)
         .with_context(|| format!("applying {}", a.edits.display()))?;
     if export.hf() {
-        export_hf(&model, &a.out)?;
+        export_hf_as(&model, &a.out, a.export.export_dtype)?;
     }
     let gguf = match &gguf_path {
         Some(p) => Some(export_gguf(&model, p, a.export.gguf_type)?),

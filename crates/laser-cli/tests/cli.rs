@@ -551,6 +551,14 @@ fn no_edit_writes_no_copy_of_the_base_model_unless_asked() {
     let copied = adapt(&["--export-base"]);
     assert_eq!(PathBuf::from(copied["output"].as_str().unwrap()), out.join("model"));
     assert!(copied.get("unchanged").is_none(), "{copied}");
+    // The copy carries a model card: HF front matter, what was done, and how to reproduce it.
+    let card = std::fs::read_to_string(out.join("model/README.md")).unwrap();
+    assert!(card.starts_with("---\ntags:\n- laser-rs\n"), "{card}");
+    assert!(card.contains("None: this is the base model, unchanged."), "{card}");
+    assert!(card.contains("Chosen by the rule `guarded`"), "{card}");
+    assert!(card.contains("## Reproduce\n\n```\nlaser adapt --model "), "{card}");
+    assert!(card.contains(" --export-base"), "{card}");
+    assert_eq!(copied["model_dtype"], "f32", "the tiny source is float32");
     // The copy is the base model: it scores every item as the base model does.
     let eval = |model: &Path| {
         let e = json_of(&laser(&[

@@ -47,7 +47,7 @@ mod weights;
 pub use burn::tensor::Device;
 pub use config::{Activation, Family, Llama3RopeScaling, LocalAttention, ModelConfig};
 pub use error::{ModelError, Result};
-pub use export::export_hf;
+pub use export::{HfDtype, export_hf, export_hf_as};
 pub use families::gguf::{GgufModel, gguf_architectures};
 pub use families::{RegisteredFamily, families};
 pub use gguf::{GgufExport, GgufTensorType, WrittenTensor, check_gguf_export, export_gguf};
@@ -58,6 +58,6 @@ pub use model::{
 };
 pub use tokenizer::{PieceKind, Tokenizer};
 pub use weights::{
-    HostTensor, WeightMap, load_safetensors_dir, load_safetensors_file, parse_safetensors,
-    save_safetensors,
+    HostTensor, StoredFloat, WeightMap, load_safetensors_dir, load_safetensors_file,
+    parse_safetensors, save_safetensors, save_safetensors_as,
 };

@@ -173,11 +173,51 @@ pub fn save_safetensors(
     tensors: &WeightMap,
     metadata: Option<std::collections::HashMap<String, String>>,
 ) -> Result<()> {
+    save_safetensors_as(path, tensors, metadata, StoredFloat::F32)
+}
+
+/// The float type [`save_safetensors_as`] stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredFloat {
+    /// 4 bytes, exact.
+    F32,
+    /// bfloat16 (round to nearest even).
+    Bf16,
+    /// IEEE half (round to nearest even).
+    F16,
+}
+
+/// [`save_safetensors`] with the values rounded to `dtype`.
+pub fn save_safetensors_as(
+    path: &Path,
+    tensors: &WeightMap,
+    metadata: Option<std::collections::HashMap<String, String>>,
+    dtype: StoredFloat,
+) -> Result<()> {
+    // Narrow types need their own bytes; f32 is viewed in place.
+    let narrowed: Vec<Vec<u8>> = match dtype {
+        StoredFloat::F32 => Vec::new(),
+        StoredFloat::Bf16 => tensors
+            .values()
+            .map(|t| t.data.iter().flat_map(|&x| half::bf16::from_f32(x).to_le_bytes()).collect())
+            .collect(),
+        StoredFloat::F16 => tensors
+            .values()
+            .map(|t| t.data.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect())
+            .collect(),
+    };
+    let st_dtype = match dtype {
+        StoredFloat::F32 => Dtype::F32,
+        StoredFloat::Bf16 => Dtype::BF16,
+        StoredFloat::F16 => Dtype::F16,
+    };
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
-        .map(|(name, t)| {
-            let bytes: &[u8] = bytemuck_f32(&t.data);
-            safetensors::tensor::TensorView::new(Dtype::F32, t.shape.clone(), bytes)
+        .enumerate()
+        .map(|(i, (name, t))| {
+            let bytes: &[u8] =
+                if narrowed.is_empty() { bytemuck_f32(&t.data) } else { &narrowed[i] };
+            safetensors::tensor::TensorView::new(st_dtype, t.shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| ModelError::format(path, format!("tensor `{name}`: {e}")))
         })

@@ -216,3 +216,56 @@ fn skip_note(msg: String) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{msg}");
 }
+
+/// The HF export's dtype: an f32 GGUF stays f32 (bit-exact), a quantized one becomes bf16 by
+/// default (half the bytes, the weights rounded to bf16), and f32 on request; `torch_dtype` says
+/// which.
+#[test]
+fn hf_export_keeps_the_sources_dtype() {
+    use laser_model::{HfDtype, export_hf_as};
+    let dtype_of = |dir: &Path| -> (String, safetensors::Dtype) {
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
+        let st = std::fs::read(dir.join("model.safetensors")).unwrap();
+        let t = safetensors::SafeTensors::deserialize(&st).unwrap();
+        let (_, view) = t.tensors().into_iter().next().unwrap();
+        (cfg["torch_dtype"].as_str().unwrap().to_owned(), view.dtype())
+    };
+    let dir = |tag: &str| {
+        let d = std::env::temp_dir().join(format!("laser-hf-dtype-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    };
+    let f32_source = write_tmp("dtype-f32", &tiny_llama_gguf());
+    let model = load(&f32_source);
+    let out = dir("f32");
+    assert_eq!(export_hf_as(&model, &out, HfDtype::Source).unwrap(), HfDtype::F32);
+    assert_eq!(dtype_of(&out), ("float32".to_owned(), safetensors::Dtype::F32));
+    assert_eq!(worst_logit_gap(&model, &load(&out)), 0.0);
+
+    let quantized = write_tmp("dtype-q", &micro_llama_gguf());
+    let model = load(&quantized);
+    let (bf16, f32) = (dir("bf16"), dir("q-f32"));
+    assert_eq!(export_hf_as(&model, &bf16, HfDtype::Source).unwrap(), HfDtype::Bf16);
+    assert_eq!(dtype_of(&bf16), ("bfloat16".to_owned(), safetensors::Dtype::BF16));
+    assert_eq!(export_hf_as(&model, &f32, HfDtype::F32).unwrap(), HfDtype::F32);
+    let size = |d: &Path| std::fs::metadata(d.join("model.safetensors")).unwrap().len();
+    assert!(size(&bf16) * 2 < size(&f32) + 4096, "{} vs {}", size(&bf16), size(&f32));
+    let back = load(&bf16);
+    for m in model.matrices() {
+        let want: Vec<f32> = model
+            .matrix(&m.name)
+            .unwrap()
+            .iter()
+            .map(|&x| half::bf16::from_f32(x).to_f32())
+            .collect();
+        assert_eq!(back.matrix(&m.name).unwrap(), want, "{} rounded to bf16", m.name);
+    }
+    for p in [f32_source, quantized] {
+        std::fs::remove_file(p).unwrap();
+    }
+    for d in [out, bf16, f32] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

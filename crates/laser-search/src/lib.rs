@@ -17,6 +17,7 @@
 mod adapt;
 mod batching;
 mod builtin;
+mod card;
 mod edits;
 mod error;
 mod eval;
@@ -46,6 +47,7 @@ mod tokens;
 
 pub use adapt::{AdaptConfig, AdaptReport, ExportFormat, adapt, files as adapt_files};
 pub use builtin::{BUILTIN_MODELS, BuiltinModel, bundled_task, cache_dir, resolve_model};
+pub use card::{BaseModel, model_card};
 pub use edits::{Edit, EditEngine, EditList, EditSize, Factor, to_row_major};
 pub use error::{Result, SearchError};
 pub use eval::{EvalLayout, Evaluated, Evaluator};

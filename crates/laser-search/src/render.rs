@@ -205,7 +205,7 @@ pub fn markdown(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     }
     match output {
         Some(ModelOutput::Exported(o)) => {
-            let _ = writeln!(s, "\nAdapted model (HF folder): `{}`", o.display());
+            let _ = writeln!(s, "\nAdapted model: `{}`", o.display());
         }
         Some(ModelOutput::Unchanged(o)) => {
             let _ = writeln!(

@@ -284,15 +284,17 @@ class Model:
         return list(self._native.edited())
 
     def export(
-        self, path: PathLike, format: str = "hf", gguf_type: str = "f16"
+        self, path: PathLike, format: str = "hf", gguf_type: str = "f16", dtype: str = "source"
     ) -> Optional[Dict[str, Any]]:
         """Writes the model as it is (edits included). ``format="hf"``: an HF folder (f32
         safetensors, config, tokenizer) that transformers loads; ``path`` must be new or empty.
         ``format="gguf"`` (a model loaded from GGUF): a GGUF file whose metadata and untouched
         tensors are the source's bytes, the edited tensors written as ``gguf_type`` (``"f16"``,
         ``"f32"``, or ``"same"``: re-quantized to their source type); returns what was written
-        (``bytes``, ``source_bytes``, ``edited`` with each tensor's ``relative_error``)."""
-        written = self._native.export(os.fspath(path), format, gguf_type)
+        (``bytes``, ``source_bytes``, ``edited`` with each tensor's ``relative_error``).
+        ``dtype`` (HF): ``"source"`` (the source's; bf16 for a quantized GGUF), ``"f32"``,
+        ``"bf16"`` or ``"f16"``."""
+        written = self._native.export(os.fspath(path), format, gguf_type, dtype)
         return None if written is None else json.loads(written)
 
     def matrix(self, name: str) -> np.ndarray:
@@ -364,6 +366,14 @@ def search(
     return Report(json.loads(data), summary)
 
 
+def _call_text(function: str, task: TaskLike, out: PathLike, options: Dict[str, Any]) -> str:
+    """How a call is shown in a model card's "Reproduce" section."""
+    shown = repr(os.fspath(task)) if isinstance(task, (str, os.PathLike)) else "items"
+    args = [f"model, {shown}", f"out={os.fspath(out)!r}"]
+    args += [f"{k}={v!r}" for k, v in options.items()]
+    return f"laser_rs.{function}({', '.join(args)})"
+
+
 def _default_out(task: TaskLike) -> str:
     if isinstance(task, (str, os.PathLike)):
         stem = os.path.splitext(os.path.basename(os.fspath(task)))[0] or "task"
@@ -378,6 +388,7 @@ def adapt(
     export_base: bool = False,
     export: str = "hf",
     gguf_type: str = "f16",
+    export_dtype: str = "source",
     progress: Union[bool, Callable[[str, str, int], Any]] = True,
     max_memory: Union[None, int, str] = None,
     **options: Any,
@@ -387,8 +398,9 @@ def adapt(
     export ``out/model`` — or, for "no edit", no copy unless ``export_base`` — and write
     ``report.json``, ``report.md``, ``edits.json`` and the plots into ``out``. The report's
     ``output`` names the adapted model (or the base model's own path, with ``unchanged``).
-    ``export``: ``"hf"`` (``out/model``), ``"gguf"`` (``out/model.gguf``, from a GGUF source;
-    edited tensors as ``gguf_type``) or ``"both"``."""
+    ``export``: ``"hf"`` (``out/model``, weights in ``export_dtype``, with a model card),
+    ``"gguf"`` (``out/model.gguf``, from a GGUF source; edited tensors as ``gguf_type``) or
+    ``"both"``."""
     if task is None:
         task = bundled_task()
     if out is None:
@@ -405,6 +417,8 @@ def adapt(
             bar,
             export,
             gguf_type,
+            export_dtype,
+            _call_text("adapt", task, out, options),
         )
     finally:
         _finish(bar)

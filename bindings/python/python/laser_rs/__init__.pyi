@@ -65,7 +65,7 @@ class Model:
     def restore(self) -> None: ...
     def edited(self) -> List[str]: ...
     def export(
-        self, path: PathLike, format: str = "hf", gguf_type: str = "f16"
+        self, path: PathLike, format: str = "hf", gguf_type: str = "f16", dtype: str = "source"
     ) -> Optional[Dict[str, Any]]: ...
     def matrix(self, name: str) -> npt.NDArray[np.float32]: ...
     def set_matrix(self, name: str, weights: npt.ArrayLike) -> None: ...
@@ -100,6 +100,7 @@ def adapt(
     export_base: bool = False,
     export: str = "hf",
     gguf_type: str = "f16",
+    export_dtype: str = "source",
     progress: ProgressArg = True,
     max_memory: SizeArg = None,
     **options: Any,
