@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and installs the Python package (bindings/python) into a virtual environment beside the
 # cargo target folder, then runs its pytest tests. What it fetches comes from PyPI (maturin,
-# numpy, pytest, and llama.cpp's GGUF reader `gguf` for the GGUF test); where PyPI cannot be
+# numpy, pytest, llama.cpp's GGUF reader `gguf` and `safetensors` for the export tests); where PyPI cannot be
 # reached and they are not installed, it says so and skips.
 #
 #   bash scripts/python-tests.sh [pytest args...]
@@ -19,9 +19,9 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 py="$venv/bin/python"
-if ! "$py" -c "import maturin, numpy, pytest, gguf" 2>/dev/null; then
-    if ! "$py" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" numpy pytest gguf; then
-        echo "skipped the Python package tests: maturin, numpy, pytest and gguf are not installed and PyPI cannot be reached" >&2
+if ! "$py" -c "import maturin, numpy, pytest, gguf, safetensors" 2>/dev/null; then
+    if ! "$py" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" numpy pytest gguf safetensors; then
+        echo "skipped the Python package tests: maturin, numpy, pytest, gguf and safetensors are not installed and PyPI cannot be reached" >&2
         exit 0
     fi
 fi

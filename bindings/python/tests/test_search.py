@@ -4,6 +4,7 @@ whose helpful edit is known."""
 import json
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,33 @@ def test_grad_json_has_the_clis_keys(model, planted_items):
     assert set(d["matrices"][0]) == {
         "name", "layer", "kind", "shape", "grad_norm", "score", "best_rho", "predicted_delta_loss",
     }
+
+
+def test_factorized_export_loads_as_the_dense_model_and_the_docs_rebuild_it(
+    model, planted_items, tmp_path
+):
+    safetensors = pytest.importorskip("safetensors", reason="the safetensors package is not installed")
+    del safetensors
+    out = tmp_path / "factorized"
+    d = laser_rs.adapt(
+        model, planted_items, out=out, export="factorized", progress=False, select="laser",
+        **dict(GRID, factor=["svd", "kmeans:2"]),
+    ).to_dict()
+    folder = out / "model-factorized"
+    assert d["output"] == str(folder)
+    f = d["factorized"]
+    assert f["factorized_params"] == sum(z["factorized"] for z in d["best"]["sizes"])
+    assert f["dense_params"] == sum(z["dense"] for z in d["best"]["sizes"])
+    assert (folder / "laser_factorized.json").is_file() and (folder / "README.md").is_file()
+    ids = model.encode("a b c d")
+    back = laser_rs.Model.load(folder, quiet=True)
+    np.testing.assert_allclose(back.logits(ids), model.logits(ids), atol=1e-4)
+    # docs/FACTORIZED.md's numpy rebuild, run as written, gives the edited matrices.
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "FACTORIZED.md").read_text()
+    code = [b.split("```")[0] for b in docs.split("```python\n")[1:]]
+    namespace = {}
+    exec(code[1], namespace)
+    dense = namespace["densify_numpy"](str(folder))
+    for e in d["best"]["edits"]:
+        np.testing.assert_allclose(dense[e["name"]], model.matrix(e["name"]), atol=1e-5)
+    model.restore()

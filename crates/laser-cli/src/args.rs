@@ -261,8 +261,9 @@ pub struct AdaptArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// hf: an HF folder (OUT/model); gguf: a GGUF file (OUT/model.gguf), from a GGUF source,
-    /// its metadata and untouched tensors copied byte for byte; both.
-    #[arg(long, value_name = "hf|gguf|both", default_value = "hf")]
+    /// its metadata and untouched tensors copied byte for byte; both; factorized: an HF folder
+    /// (OUT/model-factorized) with each edited matrix stored as its low-rank factors.
+    #[arg(long, value_name = "hf|gguf|both|factorized", default_value = "hf")]
     pub export: ExportFormat,
     /// How a GGUF export writes the edited tensors: f16, f32, or `same` (their source type,
     /// re-quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_1).

@@ -403,7 +403,7 @@ pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
     let list = EditList::load(&a.edits)?;
     let export = a.export.export;
     let gguf_path = match export {
-        ExportFormat::Hf => None,
+        ExportFormat::Hf | ExportFormat::Factorized => None,
         ExportFormat::Gguf => Some(a.out.clone()),
         ExportFormat::Both => Some(a.out.join(adapt_files::MODEL_GGUF)),
     };
@@ -417,12 +417,19 @@ pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
     if export.gguf() {
         check_gguf_export(&model, a.export.gguf_type)?;
     }
-    EditEngine::new(0)
+    let mut engine = EditEngine::new(0);
+    engine
         .apply(&mut model, &list.edits)
         .with_context(|| format!("applying {}", a.edits.display()))?;
     if export.hf() {
         export_hf_as(&model, &a.out, a.export.export_dtype)?;
     }
+    let factorized = if export.factorized() {
+        let dtype = a.export.export_dtype;
+        Some(laser_search::export_factorized(&model, &mut engine, &list.edits, &a.out, dtype)?)
+    } else {
+        None
+    };
     let gguf = match &gguf_path {
         Some(p) => Some(export_gguf(&model, p, a.export.gguf_type)?),
         None => None,
@@ -432,11 +439,20 @@ pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
         if let Some(g) = &gguf {
             v["gguf"] = serde_json::to_value(g)?;
         }
+        if let Some(f) = &factorized {
+            v["factorized"] = serde_json::to_value(f)?;
+        }
         print_json(&v);
     } else {
         println!("wrote {} ({} edits)", a.out.display(), list.edits.len());
         if let Some(g) = &gguf {
             println!("{}", render::gguf_text(g));
+        }
+        if let Some(f) = &factorized {
+            println!(
+                "factorized: {} parameters of the edited matrices stored as {} ({} bytes of weights)",
+                f.dense_params, f.factorized_params, f.bytes
+            );
         }
     }
     Ok(())

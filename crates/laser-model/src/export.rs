@@ -99,6 +99,27 @@ pub fn export_hf(model: &Model, dir: &Path) -> Result<()> {
 
 /// [`export_hf`] in `dtype`; returns the dtype written.
 pub fn export_hf_as(model: &Model, dir: &Path, dtype: HfDtype) -> Result<HfDtype> {
+    export_hf_parts(model, dir, dtype, &HfParts::default())
+}
+
+/// What [`export_hf_parts`] writes instead of, or besides, the model's own tensors.
+#[derive(Debug, Clone, Default)]
+pub struct HfParts {
+    /// Parameters left out of `model.safetensors`.
+    pub drop: Vec<String>,
+    /// Tensors added to it.
+    pub add: WeightMap,
+    /// Files added to the folder (name, contents).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// [`export_hf_as`] with `parts` dropped, added and written beside (a factorized export).
+pub fn export_hf_parts(
+    model: &Model,
+    dir: &Path,
+    dtype: HfDtype,
+    parts: &HfParts,
+) -> Result<HfDtype> {
     let dtype = dtype.resolve(model);
     if dir.exists() && std::fs::read_dir(dir).map_err(|e| ModelError::io(dir, e))?.next().is_some()
     {
@@ -117,7 +138,7 @@ pub fn export_hf_as(model: &Model, dir: &Path, dtype: HfDtype) -> Result<HfDtype
         std::fs::remove_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
-    let result = write_into(model, &tmp, dtype).and_then(|()| {
+    let result = write_into(model, &tmp, dtype, parts).and_then(|()| {
         if dir.exists() {
             std::fs::remove_dir(dir).map_err(|e| ModelError::io(dir, e))?;
         }
@@ -135,7 +156,7 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     std::fs::write(path, text).map_err(|e| ModelError::io(path, e))
 }
 
-fn write_into(model: &Model, dir: &Path, dtype: HfDtype) -> Result<()> {
+fn write_into(model: &Model, dir: &Path, dtype: HfDtype, parts: &HfParts) -> Result<()> {
     let cfg = model.config();
     let mut raw = cfg.raw.clone();
     raw["torch_dtype"] = dtype.torch_name().into();
@@ -144,9 +165,16 @@ fn write_into(model: &Model, dir: &Path, dtype: HfDtype) -> Result<()> {
 
     let mut tensors = WeightMap::new();
     for name in model.parameter_names() {
+        if parts.drop.contains(&name) {
+            continue;
+        }
         if let Some(t) = model.parameter(&name) {
             tensors.insert(name, t);
         }
+    }
+    tensors.extend(parts.add.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (name, bytes) in &parts.files {
+        std::fs::write(dir.join(name), bytes).map_err(|e| ModelError::io(dir.join(name), e))?;
     }
     let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
     let stored = match dtype {

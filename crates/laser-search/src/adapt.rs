@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::card::{BaseModel, model_card};
 use crate::edits::{Edit, EditEngine, EditList, Factor};
 use crate::error::{Result, SearchError};
+use crate::factorized::{FactorizedExport, export_factorized};
 use crate::log::write_atomic;
 use crate::memory::{ByteSize, apply_memory_budget, search_accumulators};
 use crate::render::ModelOutput;
@@ -36,6 +37,8 @@ pub enum ExportFormat {
     Gguf,
     /// Both.
     Both,
+    /// An HF folder with each edited matrix stored as its factors (`factorized.rs`).
+    Factorized,
 }
 
 impl ExportFormat {
@@ -48,6 +51,11 @@ impl ExportFormat {
     pub fn gguf(self) -> bool {
         matches!(self, Self::Gguf | Self::Both)
     }
+
+    /// Whether the factorized folder is written.
+    pub fn factorized(self) -> bool {
+        self == Self::Factorized
+    }
 }
 
 impl FromStr for ExportFormat {
@@ -58,7 +66,10 @@ impl FromStr for ExportFormat {
             "hf" => Ok(Self::Hf),
             "gguf" => Ok(Self::Gguf),
             "both" => Ok(Self::Both),
-            other => Err(format!("unknown export format `{other}` (expected hf, gguf or both)")),
+            "factorized" => Ok(Self::Factorized),
+            other => Err(format!(
+                "unknown export format `{other}` (expected hf, gguf, both or factorized)"
+            )),
         }
     }
 }
@@ -69,6 +80,7 @@ impl fmt::Display for ExportFormat {
             Self::Hf => "hf",
             Self::Gguf => "gguf",
             Self::Both => "both",
+            Self::Factorized => "factorized",
         })
     }
 }
@@ -126,6 +138,8 @@ pub struct AdaptReport {
     /// The HF export's weight dtype (`f32`, `bf16`, `f16`), when one was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     model_dtype: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    factorized: Option<FactorizedExport>,
 }
 
 impl AdaptReport {
@@ -176,6 +190,8 @@ pub mod files {
     pub const MODEL: &str = "model";
     /// The adapted model as GGUF.
     pub const MODEL_GGUF: &str = "model.gguf";
+    /// The adapted model with its edited matrices as factors.
+    pub const MODEL_FACTORIZED: &str = "model-factorized";
 }
 
 /// Adapts `model` to `task`: applies the memory budget, searches, applies the chosen edits (the
@@ -214,11 +230,14 @@ pub fn adapt(
     };
     let mut gguf = None;
     let mut model_dtype = None;
+    let mut factorized = None;
+    let factorized_dir = out.join(files::MODEL_FACTORIZED);
     // "No edit" (the usual answer of the guarded rule) writes no copy of the unchanged model: the
     // report names the base model's own path.
     let (output, unchanged) = if report.best.edits.is_empty() && !cfg.export_base {
         write_atomic(&out.join(files::EDITS), edits_json.as_bytes())?;
         remove_stale(true, true)?;
+        remove_stale_dir(&factorized_dir)?;
         (model.source().to_owned(), true)
     } else {
         // Export into a temporary sibling and swap it in only once everything is whole: a
@@ -234,14 +253,37 @@ pub fn adapt(
         if cfg.export.gguf() {
             gguf = Some(export_gguf(model, &model_gguf, cfg.gguf_type)?);
         }
+        let fresh_factors = out.join(".model-factorized.new");
+        if cfg.export.factorized() {
+            let _ = std::fs::remove_dir_all(&fresh_factors);
+            let edits = &report.best.edits;
+            let mut f = export_factorized(model, &mut engine, edits, &fresh_factors, cfg.hf_dtype)?;
+            f.path = factorized_dir.clone();
+            let card = model_card(&report, &BaseModel::of(model), cfg.command.as_deref());
+            write_atomic(&fresh_factors.join("README.md"), card.as_bytes())?;
+            model_dtype = Some(f.dtype.clone());
+            factorized = Some(f);
+        }
         write_atomic(&out.join(files::EDITS), edits_json.as_bytes())?;
         if cfg.export.hf() {
             replace_dir(&fresh, &model_dir)?;
         }
+        if cfg.export.factorized() {
+            replace_dir(&fresh_factors, &factorized_dir)?;
+        } else {
+            remove_stale_dir(&factorized_dir)?;
+        }
         remove_stale(!cfg.export.hf(), !cfg.export.gguf())?;
-        (if cfg.export.hf() { model_dir } else { model_gguf }, false)
+        let output = if cfg.export.hf() {
+            model_dir
+        } else if cfg.export.gguf() {
+            model_gguf
+        } else {
+            factorized_dir
+        };
+        (output, false)
     };
-    let adapted = AdaptReport { report, output, unchanged, gguf, model_dtype };
+    let adapted = AdaptReport { report, output, unchanged, gguf, model_dtype, factorized };
     write_plots(out, &adapted.report, &mut engine, model)?;
     write_atomic(
         &out.join(files::REPORT_MD),
@@ -250,6 +292,14 @@ pub fn adapt(
     let json = serde_json::to_string_pretty(&adapted.to_json()).expect("JSON values serialise");
     write_atomic(&out.join(files::REPORT_JSON), json.as_bytes())?;
     Ok(adapted)
+}
+
+/// Removes a folder an older run wrote, if there is one.
+fn remove_stale_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        std::fs::remove_dir_all(dir).map_err(|e| SearchError::io(dir, e))?;
+    }
+    Ok(())
 }
 
 /// Moves the complete folder `fresh` to `dest`, replacing what was there. Renames write no data,

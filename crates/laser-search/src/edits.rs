@@ -14,8 +14,8 @@ use std::str::FromStr;
 
 use laser_linalg::faer::{Mat, MatRef};
 use laser_linalg::{
-    Clustering, RowClustering, ThinSvd, check_rho, cluster_rows, factorize_clusters, kept_rank,
-    ksubspace_dim, thin_svd,
+    ClusterFactor, Clustering, RowClustering, ThinSvd, check_rho, cluster_rows, factorize_clusters,
+    kept_rank, ksubspace_dim, thin_svd,
 };
 use laser_model::Model;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -307,6 +307,26 @@ impl EditEngine {
         let f = factorize_clusters(MatRef::from_row_major_slice(w, m, n), clustering, edit.rho)
             .map_err(linalg(&edit.name))?;
         Ok(to_row_major(f.reconstruction()))
+    }
+
+    /// The factors of `edit`'s replacement, one per row cluster (a plain SVD: one cluster of all
+    /// rows, `U_k diag(σ_k)` and `V_kᵀ` from the cached SVD).
+    pub fn factors(&mut self, model: &Model, edit: &Edit) -> Result<Vec<ClusterFactor>> {
+        let [m, n] = model.matrix_info(&edit.name)?.shape;
+        check_rho(edit.rho).map_err(linalg(&edit.name))?;
+        let Some(method) = self.row_clustering(edit, m, n)? else {
+            let k = kept_rank(edit.rho, m, n).map_err(linalg(&edit.name))?;
+            let svd = self.svd(model, &edit.name)?;
+            let (u, s, v) = (svd.u(), svd.s(), svd.v());
+            let left = Mat::from_fn(m, k, |i, j| u[(i, j)] * s[j]);
+            let right = Mat::from_fn(k, n, |j, c| v[(c, j)]);
+            return Ok(vec![ClusterFactor { rows: (0..m).collect(), left, right }]);
+        };
+        let clustering = self.clustering(model, &edit.name, method)?.clone();
+        let w = self.original(model, &edit.name)?;
+        let f = factorize_clusters(MatRef::from_row_major_slice(w, m, n), clustering, edit.rho)
+            .map_err(linalg(&edit.name))?;
+        Ok(f.factors().to_vec())
     }
 
     /// The parameter counts of `edit`'s matrix, dense and in its factorized form

@@ -19,7 +19,8 @@ impl Model {
         let path = path.as_ref();
         if path.is_dir() {
             let cfg = ModelConfig::from_file(path.join("config.json"))?;
-            let weights = crate::weights::load_safetensors_dir(path)?;
+            let mut weights = crate::weights::load_safetensors_dir(path)?;
+            crate::factorized::densify(path, &mut weights)?;
             let tok_path = path.join("tokenizer.json");
             let tokenizer =
                 if tok_path.is_file() { Some(Tokenizer::from_file(&tok_path)?) } else { None };

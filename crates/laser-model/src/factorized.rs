@@ -1,0 +1,139 @@
+//! The factorized form of an adapted model (`--export factorized`): an HF folder whose edited
+//! matrices are stored as their low-rank factors instead of dense, with the layout in
+//! `laser_factorized.json`:
+//!
+//! ```json
+//! {"format": "laser-factorized-1",
+//!  "matrices": {"model.layers.2.mlp.down_proj.weight":
+//!     {"shape": [576, 1536], "clusters": [{"rows": null, "rank": 115}]}}}
+//! ```
+//!
+//! Cluster `c` of matrix `N` is the tensors `N.laser_factor.{c}.left` (`U_k diag(σ_k)`,
+//! `[m_c, k]`) and `N.laser_factor.{c}.right` (`V_kᵀ`, `[k, n]`) in `model.safetensors`; its
+//! `rows` are the matrix rows it approximates, increasing (`null`: all rows, a plain SVD). The
+//! rows of all clusters partition `0..m`. The dense matrix is `W[rows_c] = left_c · right_c`.
+//! Loading such a folder rebuilds the dense matrices ([`densify`]), so every command treats it as
+//! the dense edited model; `docs/FACTORIZED.md` has the same rebuild in Python for transformers.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+use crate::weights::{HostTensor, WeightMap};
+
+/// The layout file of a factorized folder.
+pub const FACTORIZED_FILE: &str = "laser_factorized.json";
+
+const FORMAT: &str = "laser-factorized-1";
+
+/// One cluster of a factorized matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorCluster {
+    /// Its rows of the matrix (`None`: all of them).
+    pub rows: Option<Vec<usize>>,
+    /// Its kept rank.
+    pub rank: usize,
+}
+
+/// One factorized matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorizedMatrix {
+    /// The dense shape `[m, n]`.
+    pub shape: [usize; 2],
+    /// Its clusters, in tensor order.
+    pub clusters: Vec<FactorCluster>,
+}
+
+/// `laser_factorized.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorizedLayout {
+    format: String,
+    /// The factorized matrices by HF name.
+    pub matrices: BTreeMap<String, FactorizedMatrix>,
+}
+
+impl Default for FactorizedLayout {
+    fn default() -> Self {
+        Self { format: FORMAT.to_owned(), matrices: BTreeMap::new() }
+    }
+}
+
+impl FactorizedLayout {
+    /// The tensor names of cluster `c` of matrix `name`: (left, right).
+    pub fn tensor_names(name: &str, c: usize) -> (String, String) {
+        (format!("{name}.laser_factor.{c}.left"), format!("{name}.laser_factor.{c}.right"))
+    }
+
+    /// The file's JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("layouts serialise")
+    }
+}
+
+/// Replaces the factor tensors that `dir`'s layout file lists by the dense matrices they make
+/// (nothing when the folder has no layout file). Every shape, rank and row list is checked.
+pub(crate) fn densify(dir: &Path, weights: &mut WeightMap) -> Result<()> {
+    let path = dir.join(FACTORIZED_FILE);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+    let layout: FactorizedLayout = serde_json::from_str(&text)
+        .map_err(|e| ModelError::format(&path, format!("not a factorized layout: {e}")))?;
+    if layout.format != FORMAT {
+        return Err(ModelError::format(
+            &path,
+            format!("format `{}` (this build reads {FORMAT})", layout.format),
+        ));
+    }
+    for (name, matrix) in &layout.matrices {
+        let bad = |m: String| ModelError::format(&path, format!("`{name}`: {m}"));
+        let [m, n] = matrix.shape;
+        if m == 0 || n == 0 || m.checked_mul(n).is_none_or(|x| x > 1 << 34) {
+            return Err(bad(format!("implausible shape {:?}", matrix.shape)));
+        }
+        let mut dense = vec![0.0f32; m * n];
+        let mut covered = vec![false; m];
+        for (c, cluster) in matrix.clusters.iter().enumerate() {
+            let rows: Vec<usize> = cluster.rows.clone().unwrap_or_else(|| (0..m).collect());
+            let k = cluster.rank;
+            let (left_name, right_name) = FactorizedLayout::tensor_names(name, c);
+            let mut take = |t: &str, shape: [usize; 2]| -> Result<HostTensor> {
+                let tensor =
+                    weights.remove(t).ok_or_else(|| bad(format!("tensor `{t}` is missing")))?;
+                if tensor.shape != shape {
+                    return Err(bad(format!(
+                        "tensor `{t}` is {:?}, expected {shape:?}",
+                        tensor.shape
+                    )));
+                }
+                Ok(tensor)
+            };
+            let left = take(&left_name, [rows.len(), k])?;
+            let right = take(&right_name, [k, n])?;
+            for (i, &row) in rows.iter().enumerate() {
+                if row >= m || std::mem::replace(&mut covered[row], true) {
+                    return Err(bad(format!("cluster {c}: row {row} is out of range or repeated")));
+                }
+                let out = &mut dense[row * n..(row + 1) * n];
+                for j in 0..k {
+                    let a = left.data[i * k + j];
+                    if a != 0.0 {
+                        let r = &right.data[j * n..(j + 1) * n];
+                        out.iter_mut().zip(r).for_each(|(o, &b)| *o += a * b);
+                    }
+                }
+            }
+        }
+        if let Some(row) = covered.iter().position(|&c| !c) {
+            return Err(bad(format!("row {row} is in no cluster")));
+        }
+        if weights.contains_key(name) {
+            return Err(bad("is stored both dense and factorized".into()));
+        }
+        weights.insert(name.clone(), HostTensor { shape: vec![m, n], data: dense });
+    }
+    Ok(())
+}
