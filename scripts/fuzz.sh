@@ -6,6 +6,7 @@
 #
 # Usage: scripts/fuzz.sh TARGET [SECONDS=300] [extra libFuzzer flags...]
 # Targets: gguf_header gguf_model safetensors model_config task edit_list candidate_log
+# ranking_file shard_spec factorized_layout
 # Needs: cargo install cargo-fuzz. On a stable toolchain cargo-fuzz's flags need RUSTC_BOOTSTRAP=1,
 # which this script sets (no nightly toolchain can be fetched here). The sanitizer defaults to
 # none (the code under test is safe Rust; panics, aborts, OOM and hangs are what is hunted);
@@ -22,6 +23,9 @@ case "$target" in
   task) seeds=task ;;
   edit_list) seeds=edits ;;
   candidate_log) seeds=log ;;
+  ranking_file) seeds=ranking ;;
+  shard_spec) seeds=shards ;;
+  factorized_layout) seeds=factorized ;;
   *) echo "error: unknown fuzz target \`$target\`" >&2; exit 2 ;;
 esac
 command -v cargo-fuzz >/dev/null || { echo "error: needs cargo-fuzz (cargo install cargo-fuzz)" >&2; exit 2; }

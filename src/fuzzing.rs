@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use laser_model::gguf::GgufFile;
-use laser_model::{Backend, Model, ModelConfig, parse_safetensors};
+use laser_model::{
+    Backend, FactorizedLayout, HostTensor, Model, ModelConfig, WeightMap, densify_factors,
+    parse_safetensors,
+};
 use laser_search::{CandidateLog, EditList, RankingFile, SPEC_FILE, ShardSpec, parse_task};
 
 /// The name every input is given; a rejection must mention it.
@@ -96,6 +99,28 @@ pub fn edit_list(bytes: &[u8]) -> Result<(), String> {
     };
     match EditList::parse(text, &named("json")) {
         Ok(_) => Ok(()),
+        Err(e) => rejected(e.to_string()),
+    }
+}
+
+/// A factorized folder's layout (`laser_factorized.json`) over fixed factor tensors: `w`, a 4×3
+/// matrix as two rank-1 clusters (rows 0, 2 and 1, 3), and `v`, a 2×2 matrix as one rank-1 SVD.
+pub fn factorized_layout(bytes: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(format!("{INPUT_NAME}: not UTF-8")); // read_to_string reports this with the path
+    };
+    let tensor = |shape: Vec<usize>, data: Vec<f32>| HostTensor::new(shape, data).expect("sizes");
+    let mut weights = WeightMap::new();
+    for c in 0..2 {
+        let (left, right) = FactorizedLayout::tensor_names("w", c);
+        weights.insert(left, tensor(vec![2, 1], vec![1.0, -2.0]));
+        weights.insert(right, tensor(vec![1, 3], vec![0.5, 0.25, -1.0]));
+    }
+    let (left, right) = FactorizedLayout::tensor_names("v", 0);
+    weights.insert(left, tensor(vec![2, 1], vec![3.0, 1.0]));
+    weights.insert(right, tensor(vec![1, 2], vec![1.0, 2.0]));
+    match densify_factors(text, &named("json"), &mut weights) {
+        Ok(()) => Ok(()),
         Err(e) => rejected(e.to_string()),
     }
 }

@@ -190,3 +190,8 @@ fn ranking_files_survive_mutation() {
 fn shard_specs_survive_mutation() {
     fuzz("shards", fuzzing::shard_spec, 5_000);
 }
+
+#[test]
+fn factorized_layouts_survive_mutation() {
+    fuzz("factorized", fuzzing::factorized_layout, 10_000);
+}

@@ -73,50 +73,87 @@ impl FactorizedLayout {
 }
 
 /// Replaces the factor tensors that `dir`'s layout file lists by the dense matrices they make
-/// (nothing when the folder has no layout file). Every shape, rank and row list is checked.
+/// (nothing when the folder has no layout file).
 pub(crate) fn densify(dir: &Path, weights: &mut WeightMap) -> Result<()> {
     let path = dir.join(FACTORIZED_FILE);
     if !path.is_file() {
         return Ok(());
     }
     let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
-    let layout: FactorizedLayout = serde_json::from_str(&text)
-        .map_err(|e| ModelError::format(&path, format!("not a factorized layout: {e}")))?;
+    densify_factors(&text, &path, weights)
+}
+
+/// [`densify`] with the layout given as `text` (`path` names it in errors). Every shape, rank and
+/// row list is checked against the factor tensors before a dense matrix is allocated, so its
+/// size is bounded by theirs.
+pub fn densify_factors(text: &str, path: &Path, weights: &mut WeightMap) -> Result<()> {
+    let layout: FactorizedLayout = serde_json::from_str(text)
+        .map_err(|e| ModelError::format(path, format!("not a factorized layout: {e}")))?;
     if layout.format != FORMAT {
         return Err(ModelError::format(
-            &path,
+            path,
             format!("format `{}` (this build reads {FORMAT})", layout.format),
         ));
     }
     for (name, matrix) in &layout.matrices {
-        let bad = |m: String| ModelError::format(&path, format!("`{name}`: {m}"));
+        let bad = |m: String| ModelError::format(path, format!("`{name}`: {m}"));
         let [m, n] = matrix.shape;
-        if m == 0 || n == 0 || m.checked_mul(n).is_none_or(|x| x > 1 << 34) {
+        if m == 0 || n == 0 || m.checked_mul(n).is_none_or(|x| x > 1 << 32) {
             return Err(bad(format!("implausible shape {:?}", matrix.shape)));
         }
-        let mut dense = vec![0.0f32; m * n];
+        if weights.contains_key(name) {
+            return Err(bad("is stored both dense and factorized".into()));
+        }
+        // Check everything first: the rows partition 0..m, every factor has its shape.
         let mut covered = vec![false; m];
         for (c, cluster) in matrix.clusters.iter().enumerate() {
-            let rows: Vec<usize> = cluster.rows.clone().unwrap_or_else(|| (0..m).collect());
-            let k = cluster.rank;
-            let (left_name, right_name) = FactorizedLayout::tensor_names(name, c);
-            let mut take = |t: &str, shape: [usize; 2]| -> Result<HostTensor> {
+            let rows = cluster.rows.as_ref().map_or(m, Vec::len);
+            if cluster.rank == 0 {
+                return Err(bad(format!("cluster {c} has rank 0")));
+            }
+            let (left, right) = FactorizedLayout::tensor_names(name, c);
+            for (t, shape) in [(left, [rows, cluster.rank]), (right, [cluster.rank, n])] {
                 let tensor =
-                    weights.remove(t).ok_or_else(|| bad(format!("tensor `{t}` is missing")))?;
+                    weights.get(&t).ok_or_else(|| bad(format!("tensor `{t}` is missing")))?;
                 if tensor.shape != shape {
                     return Err(bad(format!(
                         "tensor `{t}` is {:?}, expected {shape:?}",
                         tensor.shape
                     )));
                 }
-                Ok(tensor)
+            }
+            let all: Vec<usize>;
+            let rows = match &cluster.rows {
+                Some(r) => r,
+                None => {
+                    all = (0..m).collect();
+                    &all
+                }
             };
-            let left = take(&left_name, [rows.len(), k])?;
-            let right = take(&right_name, [k, n])?;
-            for (i, &row) in rows.iter().enumerate() {
+            for &row in rows {
                 if row >= m || std::mem::replace(&mut covered[row], true) {
                     return Err(bad(format!("cluster {c}: row {row} is out of range or repeated")));
                 }
+            }
+        }
+        if let Some(row) = covered.iter().position(|&c| !c) {
+            return Err(bad(format!("row {row} is in no cluster")));
+        }
+        let mut dense = vec![0.0f32; m * n];
+        for (c, cluster) in matrix.clusters.iter().enumerate() {
+            let (left, right) = FactorizedLayout::tensor_names(name, c);
+            let (left, right) =
+                (weights.remove(&left).expect("checked"), weights.remove(&right).expect("checked"));
+            let k = cluster.rank;
+            let all: Vec<usize>;
+            let rows = match &cluster.rows {
+                Some(r) => r,
+                None => {
+                    all = (0..m).collect();
+                    &all
+                }
+            };
+            for (i, &row) in rows.iter().enumerate() {
                 let out = &mut dense[row * n..(row + 1) * n];
                 for j in 0..k {
                     let a = left.data[i * k + j];
@@ -126,12 +163,6 @@ pub(crate) fn densify(dir: &Path, weights: &mut WeightMap) -> Result<()> {
                     }
                 }
             }
-        }
-        if let Some(row) = covered.iter().position(|&c| !c) {
-            return Err(bad(format!("row {row} is in no cluster")));
-        }
-        if weights.contains_key(name) {
-            return Err(bad("is stored both dense and factorized".into()));
         }
         weights.insert(name.clone(), HostTensor { shape: vec![m, n], data: dense });
     }

@@ -49,7 +49,9 @@ pub use burn::tensor::Device;
 pub use config::{Activation, Family, Llama3RopeScaling, LocalAttention, ModelConfig};
 pub use error::{ModelError, Result};
 pub use export::{HfDtype, HfParts, export_hf, export_hf_as, export_hf_parts};
-pub use factorized::{FACTORIZED_FILE, FactorCluster, FactorizedLayout, FactorizedMatrix};
+pub use factorized::{
+    FACTORIZED_FILE, FactorCluster, FactorizedLayout, FactorizedMatrix, densify_factors,
+};
 pub use families::gguf::{GgufModel, gguf_architectures};
 pub use families::{RegisteredFamily, families};
 pub use gguf::{GgufExport, GgufTensorType, WrittenTensor, check_gguf_export, export_gguf};

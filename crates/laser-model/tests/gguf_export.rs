@@ -174,19 +174,7 @@ fn an_hf_source_is_refused_before_anything_is_written() {
 /// byte-identical. Skipped (saying why) where the model is neither cached nor fetchable.
 #[test]
 fn smollm2_with_one_f16_matrix_stays_within_the_size_target() {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let fetched = std::process::Command::new("bash")
-        .arg(repo.join("scripts/fetch-smollm2.sh"))
-        .output()
-        .expect("bash runs");
-    if !fetched.status.success() {
-        skip_note(format!(
-            "skipped: the default model is not cached and could not be fetched: {}",
-            String::from_utf8_lossy(&fetched.stderr).trim()
-        ));
-        return;
-    }
-    let path = PathBuf::from(String::from_utf8(fetched.stdout).unwrap().trim());
+    let Some(path) = real_model("fetch-smollm2.sh") else { return };
     let mut model = load(&path);
     let name = "model.layers.20.mlp.down_proj.weight";
     edit(&mut model, name);
@@ -209,6 +197,59 @@ fn smollm2_with_one_f16_matrix_stays_within_the_size_target() {
     let scale = a.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     assert!(worst <= scale / 1024.0, "F16 rounding: {worst} of {scale}");
     std::fs::remove_file(out).unwrap();
+}
+
+/// A k-quant source: Gemma 3 270M's Q4_K_M GGUF (Q4_K, Q6_K, Q5_0, Q8_0 tensors), one matrix
+/// edited. F16 keeps every other tensor's bytes and loads back as the edit; `same` is refused
+/// before anything is written, since no k-quant quantizer exists here. Skipped (saying why) where
+/// the model is neither cached nor fetchable.
+#[test]
+fn a_k_quant_gemma3_keeps_its_tensors_and_refuses_same() {
+    let Some(path) = real_model("fetch-gemma3-270m.sh") else { return };
+    let mut model = load(&path);
+    let name = "model.layers.3.mlp.down_proj.weight";
+    edit(&mut model, name);
+    let same = out_path("gemma-same");
+    let err = export_gguf(&model, &same, GgufTensorType::Same).unwrap_err().to_string();
+    assert!(err.contains("no quantizer"), "{err}");
+    assert!(!same.exists());
+    let out = out_path("gemma");
+    let report = export_gguf(&model, &out, GgufTensorType::F16).unwrap();
+    let [t] = &report.edited[..] else { panic!("{:?}", report.edited) };
+    assert_eq!(t.gguf_name, "blk.3.ffn_down.weight");
+    assert_eq!((t.source_type, t.written_type), ("Q4_K", "F16"));
+    let source = std::fs::read(&path).unwrap();
+    let written = std::fs::read(&out).unwrap();
+    assert_only_edited_tensors_changed(
+        &source,
+        &written,
+        &["blk.3.ffn_down.weight"],
+        GgmlType::F16,
+    );
+    let back = load(&out);
+    let (a, b) = (model.matrix(name).unwrap(), back.matrix(name).unwrap());
+    let scale = a.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(worst <= scale / 1024.0, "F16 rounding: {worst} of {scale}");
+    std::fs::remove_file(out).unwrap();
+}
+
+/// The path of a real model fetched by `scripts/<script>` (cached after the first time), or
+/// `None` with a note where it cannot be fetched.
+fn real_model(script: &str) -> Option<PathBuf> {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let fetched = std::process::Command::new("bash")
+        .arg(repo.join("scripts").join(script))
+        .output()
+        .expect("bash runs");
+    if !fetched.status.success() {
+        skip_note(format!(
+            "skipped: the model of {script} is not cached and could not be fetched: {}",
+            String::from_utf8_lossy(&fetched.stderr).trim()
+        ));
+        return None;
+    }
+    Some(PathBuf::from(String::from_utf8(fetched.stdout).unwrap().trim()))
 }
 
 /// Says why a test is skipped on the real stderr (the harness captures `eprintln!`).
