@@ -72,6 +72,14 @@ impl FactorizedLayout {
     }
 }
 
+/// A cluster's rows: its list, or all `m` rows.
+fn rows_of(cluster: &FactorCluster, m: usize) -> std::borrow::Cow<'_, [usize]> {
+    match &cluster.rows {
+        Some(rows) => std::borrow::Cow::Borrowed(rows),
+        None => std::borrow::Cow::Owned((0..m).collect()),
+    }
+}
+
 /// Replaces the factor tensors that `dir`'s layout file lists by the dense matrices they make
 /// (nothing when the folder has no layout file).
 pub(crate) fn densify(dir: &Path, weights: &mut WeightMap) -> Result<()> {
@@ -122,15 +130,7 @@ pub fn densify_factors(text: &str, path: &Path, weights: &mut WeightMap) -> Resu
                     )));
                 }
             }
-            let all: Vec<usize>;
-            let rows = match &cluster.rows {
-                Some(r) => r,
-                None => {
-                    all = (0..m).collect();
-                    &all
-                }
-            };
-            for &row in rows {
+            for &row in rows_of(cluster, m).iter() {
                 if row >= m || std::mem::replace(&mut covered[row], true) {
                     return Err(bad(format!("cluster {c}: row {row} is out of range or repeated")));
                 }
@@ -145,15 +145,7 @@ pub fn densify_factors(text: &str, path: &Path, weights: &mut WeightMap) -> Resu
             let (left, right) =
                 (weights.remove(&left).expect("checked"), weights.remove(&right).expect("checked"));
             let k = cluster.rank;
-            let all: Vec<usize>;
-            let rows = match &cluster.rows {
-                Some(r) => r,
-                None => {
-                    all = (0..m).collect();
-                    &all
-                }
-            };
-            for (i, &row) in rows.iter().enumerate() {
+            for (i, &row) in rows_of(cluster, m).iter().enumerate() {
                 let out = &mut dense[row * n..(row + 1) * n];
                 for j in 0..k {
                     let a = left.data[i * k + j];

@@ -99,13 +99,21 @@ struct Replacement {
 pub fn check_gguf_export(model: &Model, ty: GgufTensorType) -> Result<()> {
     let source = model.source();
     if !is_gguf(source) {
-        return Err(ModelError::Unsupported(format!(
-            "{}: GGUF export writes a model loaded from a GGUF file; this one is an HF folder (export it as hf)",
-            source.display()
-        )));
+        return Err(not_gguf(source));
     }
-    let file = GgufFile::open(source)?;
-    let form = form(&file)?;
+    check_file(model, &GgufFile::open(source)?, ty)
+}
+
+fn not_gguf(source: &Path) -> ModelError {
+    ModelError::Unsupported(format!(
+        "{}: GGUF export writes a model loaded from a GGUF file; this one is an HF folder (export it as hf)",
+        source.display()
+    ))
+}
+
+/// [`check_gguf_export`]'s checks of an opened source.
+fn check_file(model: &Model, file: &GgufFile, ty: GgufTensorType) -> Result<()> {
+    let form = form(file)?;
     if ty == GgufTensorType::Same {
         for info in &file.tensors {
             let editable =
@@ -138,9 +146,12 @@ fn no_quantizer(path: &Path, info: &GgufTensorInfo) -> ModelError {
 /// Writes `model` (loaded from a GGUF file) to `dest` as GGUF, its edited matrices encoded as
 /// `ty`, through a temporary sibling renamed into place.
 pub fn export_gguf(model: &Model, dest: &Path, ty: GgufTensorType) -> Result<GgufExport> {
-    check_gguf_export(model, ty)?;
     let source = model.source();
+    if !is_gguf(source) {
+        return Err(not_gguf(source));
+    }
     let file = GgufFile::open(source)?;
+    check_file(model, &file, ty)?;
     let replacements = plan(model, &file, ty)?;
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
