@@ -8,7 +8,8 @@ use laser_model::ModelError;
 use laser_search::SearchError;
 use pyo3::PyErr;
 use pyo3::exceptions::{
-    PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError,
+    PyFileExistsError, PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyRuntimeError,
+    PyValueError,
 };
 
 /// The Python name of a [`laser_search::SearchConfig`] field (the CLI's flag in snake case).
@@ -24,6 +25,7 @@ fn option_name(field: &str) -> &str {
 fn io_error(message: String, e: &std::io::Error) -> PyErr {
     match e.kind() {
         ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
+        ErrorKind::AlreadyExists => PyFileExistsError::new_err(message),
         ErrorKind::InvalidData | ErrorKind::InvalidInput | ErrorKind::UnexpectedEof => {
             PyValueError::new_err(message)
         }

@@ -7,7 +7,7 @@ use laser_model::{
 };
 use laser_search::{EditEngine, EditList, EvalRequest, Truncate};
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyFileExistsError, PyOSError};
+use pyo3::exceptions::PyFileExistsError;
 use pyo3::prelude::*;
 
 use crate::PyTask;
@@ -145,7 +145,7 @@ impl PyModel {
             "hf" => {
                 let dtype: HfDtype =
                     dtype.parse().map_err(|e| value_error(format!("dtype: {e}")))?;
-                py.detach(|| export_atomically(model, &path, dtype)).map(|()| None)
+                py.detach(|| export_hf_as(model, &path, dtype)).map(|_| None).map_err(model_error)
             }
             "gguf" => {
                 let ty: GgufTensorType =
@@ -207,23 +207,4 @@ impl PyModel {
     fn tokenizer(&self) -> PyResult<&laser_model::Tokenizer> {
         self.model.tokenizer().ok_or_else(|| value_error("this model has no tokenizer"))
     }
-}
-
-/// [`export_hf`] into `.NAME.tmp-PID` beside `path`, renamed to `path` once whole.
-fn export_atomically(model: &Model, path: &Path, dtype: HfDtype) -> PyResult<()> {
-    let os = |e: std::io::Error| PyOSError::new_err(format!("{}: {e}", path.display()));
-    if path.exists() && std::fs::read_dir(path).map_err(os)?.next().is_some() {
-        return Err(PyFileExistsError::new_err(format!(
-            "{}: the folder exists and is not empty; export into a new folder",
-            path.display()
-        )));
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let fresh = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&fresh);
-    export_hf_as(model, &fresh, dtype).map_err(model_error)?;
-    if path.exists() {
-        std::fs::remove_dir(path).map_err(os)?;
-    }
-    std::fs::rename(&fresh, path).map_err(os)
 }

@@ -224,3 +224,23 @@ pub fn truncate_to_fit(
     task.truncated += cut;
     Ok(cut)
 }
+
+/// `task` as a pass over `model` runs it: cut to fit from `truncate`'s side when given (a copy),
+/// then every item checked against the context and memory budget.
+pub(crate) fn fitted<'a>(
+    model: &Model,
+    task: &'a Task,
+    truncate: Option<Truncate>,
+    pass: Pass,
+) -> Result<std::borrow::Cow<'a, Task>> {
+    let task = match truncate {
+        Some(side) => {
+            let mut copy = task.clone();
+            truncate_to_fit(model, &mut copy, side, pass)?;
+            std::borrow::Cow::Owned(copy)
+        }
+        None => std::borrow::Cow::Borrowed(task),
+    };
+    check_context(model, &task, pass)?;
+    Ok(task)
+}

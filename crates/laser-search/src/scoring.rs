@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Result, SearchError};
 use crate::eval::Evaluator;
-use crate::fit::{Truncate, check_context, truncate_to_fit};
+use crate::fit::Truncate;
 use crate::metrics::Metrics;
 use crate::ranking::{GradientRanking, rank_matrices};
 use crate::search::{SearchConfig, ranking_identity};
@@ -231,17 +231,8 @@ pub fn evaluate(model: &Model, task: &Task, req: &EvalRequest) -> Result<Evaluat
             ),
         ));
     }
-    let fitted;
-    let task = match req.truncate {
-        Some(side) => {
-            let mut copy = task.clone();
-            truncate_to_fit(model, &mut copy, side, Pass::Forward)?;
-            fitted = copy;
-            &fitted
-        }
-        None => task,
-    };
-    check_context(model, task, Pass::Forward)?;
+    let fitted = crate::fit::fitted(model, task, req.truncate, Pass::Forward)?;
+    let task = &*fitted;
     let items = Split::items(task, &indices);
     let t = Instant::now();
     let metrics = Evaluator::new(model, &items, req.batch_tokens)?.evaluate(model)?;
@@ -309,17 +300,8 @@ impl TaskRanking {
 /// `task` (`laser grad`): one gradient pass (in `cfg.grad_groups` runs of layers), then each
 /// matrix's σ-gradients and truncation scores over `cfg.rhos`.
 pub fn rank_task(model: &Model, task: &Task, cfg: &SearchConfig) -> Result<TaskRanking> {
-    let fitted;
-    let task = match cfg.truncate {
-        Some(side) => {
-            let mut copy = task.clone();
-            truncate_to_fit(model, &mut copy, side, Pass::Gradient)?;
-            fitted = copy;
-            &fitted
-        }
-        None => task,
-    };
-    check_context(model, task, Pass::Gradient)?;
+    let fitted = crate::fit::fitted(model, task, cfg.truncate, Pass::Gradient)?;
+    let task = &*fitted;
     let split = Split::new(task.items.len(), cfg.n, cfg.seed)?;
     let items = Split::items(task, &split.select);
     let t = Instant::now();

@@ -242,17 +242,8 @@ fn search(
         Strategy::Gradient | Strategy::Compose => Pass::Gradient,
         Strategy::Exhaustive | Strategy::Mp => Pass::Forward,
     };
-    let fitted;
-    let task = match cfg.truncate {
-        Some(side) => {
-            let mut copy = task.clone();
-            crate::fit::truncate_to_fit(model, &mut copy, side, pass)?;
-            fitted = copy;
-            &fitted
-        }
-        None => task,
-    };
-    crate::fit::check_context(model, task, pass)?;
+    let fitted = crate::fit::fitted(model, task, cfg.truncate, pass)?;
+    let task = &*fitted;
     if !model.edited().is_empty() {
         return Err(SearchError::Config(
             "the model already has edits; search starts from the loaded model".into(),
