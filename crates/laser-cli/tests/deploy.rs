@@ -24,14 +24,17 @@ fn bash_or_skip(test: &str) -> bool {
 }
 
 #[test]
-fn the_slurm_script_submits_an_array_and_a_dependent_merge() {
-    if !bash_or_skip("the_slurm_script_submits_an_array_and_a_dependent_merge") {
+fn the_slurm_script_submits_a_sized_array_and_a_dependent_merge_passing_options_through() {
+    if !bash_or_skip(
+        "the_slurm_script_submits_a_sized_array_and_a_dependent_merge_passing_options_through",
+    ) {
         return;
     }
     let script = recipe("slurm/laser-array.sbatch");
     let o = Command::new("bash").arg("-n").arg(&script).output().unwrap();
     assert!(o.status.success(), "bash -n: {}", String::from_utf8_lossy(&o.stderr));
-    // A stand-in sbatch on PATH records its arguments and answers job ids 100, 101.
+    // A stand-in sbatch on PATH records its arguments and answers job ids 100, 101, …; a
+    // stand-in sinfo reports a default partition of 4-CPU, 8000 MB nodes and a partition `big`.
     let bin = tmp("fake-sbatch");
     std::fs::create_dir_all(&bin).unwrap();
     let calls = bin.join("calls");
@@ -43,24 +46,59 @@ fn the_slurm_script_submits_an_array_and_a_dependent_merge() {
         ),
     )
     .unwrap();
-    Command::new("chmod").arg("+x").arg(bin.join("sbatch")).status().unwrap();
+    std::fs::write(
+        bin.join("sinfo"),
+        "#!/bin/bash\nif [[ \" $* \" == *\" -p big \"* ]]; then echo '16 64000'; echo '32+ 128000';\n\
+         else echo 'debug* 4 8000'; echo 'big 16 64000'; fi\n",
+    )
+    .unwrap();
+    for tool in ["sbatch", "sinfo"] {
+        Command::new("chmod").arg("+x").arg(bin.join(tool)).status().unwrap();
+    }
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let o = Command::new("bash")
-        .arg(&script)
-        .args(["submit", "3"])
-        .env("PATH", path)
-        .env("LASER_MODEL", "/m")
-        .env("LASER_TASK", "/t")
-        .env("LASER_OUT", "/o")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let recorded = std::fs::read_to_string(&calls).unwrap();
+    let run_script = |args: &[&str]| {
+        let _ = std::fs::remove_file(&calls);
+        Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .env("PATH", &path)
+            .env("LASER_MODEL", "/m")
+            .env("LASER_TASK", "/t")
+            .env("LASER_OUT", "/o")
+            .output()
+            .unwrap()
+    };
+    let submit = |args: &[&str]| {
+        let o = run_script(args);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(&calls).unwrap()
+    };
+    // Unchanged, on a small node: sized from sinfo (min(8, CPUs), min(16 GiB, 90% of memory)).
+    let recorded = submit(&["submit", "3"]);
     let lines: Vec<&str> = recorded.lines().collect();
     assert_eq!(lines.len(), 2, "{recorded}");
-    assert!(lines[0].contains("--array=1-3"), "{recorded}");
+    assert!(lines[0].contains("--array=1-3") && lines[0].contains("LASER_SHARDS=3"), "{recorded}");
     assert!(lines[1].contains("--dependency=afterok:100"), "{recorded}");
-    assert!(lines[1].contains("LASER_MERGE=1"), "{recorded}");
+    assert!(lines[1].contains("LASER_MERGE=1") && lines[1].contains("--job-name=laser-merge"));
+    for line in &lines {
+        assert!(line.contains("--cpus-per-task=4 --mem=7200M"), "{recorded}");
+    }
+    // Options after N pass through to both jobs, after the script's own (so they win); the
+    // partition they name is the one sized, and what they set is not sized.
+    let recorded = submit(&["submit", "2", "-p", "big", "--mem=2G", "--account=lab"]);
+    for line in recorded.lines() {
+        assert!(line.contains("--cpus-per-task=8 -p big --mem=2G --account=lab"), "{recorded}");
+        assert!(!line.contains("--mem=1"), "{recorded}");
+    }
+    // The merge alone.
+    let recorded = submit(&["merge", "--dependency=afterok:7", "-c", "2", "--mem", "1G"]);
+    assert_eq!(recorded.lines().count(), 1, "{recorded}");
+    assert!(recorded.contains("LASER_MERGE=1") && recorded.contains("--dependency=afterok:7"));
+    assert!(!recorded.contains("--cpus-per-task") && !recorded.contains("--mem="));
+    // A shard count that is not a number exits 2 and submits nothing.
+    let o = run_script(&["submit", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!calls.exists());
     let _ = std::fs::remove_dir_all(&bin);
 }
 

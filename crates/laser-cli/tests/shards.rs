@@ -172,14 +172,22 @@ fn a_shard_killed_mid_way_and_rerun_merges_to_the_same_result() {
         }
         std::thread::yield_now();
     }
+    // Paused (SIGSTOP), shard 2 still holds its lock: a merge now says to wait for it.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let o = run(&["merge".into(), s(&dir).into()], &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("shard 2 (PID {pid}) is still running")), "{err}");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let logged = lines(&log);
-    // The merge of an unfinished search names what is missing and exits 2.
+    // The merge of an unfinished search names what is missing, says to rerun it, and exits 2.
     let o = run(&["merge".into(), s(&dir).into()], &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("incomplete") && err.contains("(shard 2)"), "{err}");
+    assert!(err.contains("run the missing shards") && !err.contains("still running"), "{err}");
     // --partial merges what is there and lists the rest.
     let partial =
         json_of(&run(&["merge".into(), s(&dir).into(), "--json".into(), "--partial".into()], &[]));

@@ -36,13 +36,16 @@ pub enum SearchError {
     #[error("{}: another laser process{} is writing to this folder; wait for it to finish or use another output folder", path.display(), pid.map(|p| format!(" (PID {p})")).unwrap_or_default())]
     Busy { path: PathBuf, pid: Option<u32> },
     /// A merge found shards or candidates missing from a sharded search's folder.
-    #[error("{}: the sharded search is incomplete: {}; run the missing shards (or merge with --partial)", dir.display(), incomplete_text(shards, candidates))]
+    #[error("{}: the sharded search is incomplete: {}; {}", dir.display(), incomplete_text(shards, candidates), incomplete_advice(running))]
     Incomplete {
         dir: PathBuf,
         /// Shards (one-based) that left no log.
         shards: Vec<usize>,
         /// Candidates (log keys) or suite tasks no shard finished, with the shard that owns each.
         candidates: Vec<(usize, String)>,
+        /// Shards of those that a live process is still running (holding the shard's lock),
+        /// with its PID where known: wait for them rather than rerun them.
+        running: Vec<(usize, Option<u32>)>,
     },
     /// The caller asked the run to stop ([`crate::Progress::stop_requested`]); every candidate
     /// evaluated so far is in the log, so the same command resumes.
@@ -103,6 +106,25 @@ pub(crate) fn read_text(path: &std::path::Path) -> Result<String> {
             format!("not UTF-8 text (invalid byte at offset {offset})"),
         )
     })
+}
+
+fn incomplete_advice(running: &[(usize, Option<u32>)]) -> String {
+    if running.is_empty() {
+        return "run the missing shards (or merge with --partial)".into();
+    }
+    let list: Vec<String> = running
+        .iter()
+        .map(|(s, pid)| match pid {
+            Some(pid) => format!("{s} (PID {pid})"),
+            None => s.to_string(),
+        })
+        .collect();
+    let (these, are) = if running.len() == 1 { ("shard", "is") } else { ("shards", "are") };
+    format!(
+        "{these} {} {are} still running: merge once they finish (rerun any other missing shard, \
+         or merge with --partial)",
+        list.join(", ")
+    )
 }
 
 fn incomplete_text(shards: &[usize], candidates: &[(usize, String)]) -> String {

@@ -57,6 +57,20 @@ impl FolderLock {
     }
 }
 
+/// Whether a live process holds the lock file `name` in `dir`, and its PID when it wrote one.
+/// Probing takes the lock for an instant when it is free (and leaves the file as it was); a
+/// missing file is a free lock.
+pub fn holder(dir: &Path, name: &str) -> Option<Option<u32>> {
+    let path = dir.join(name);
+    let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
+    if try_lock(&file) {
+        return None;
+    }
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    Some(text.trim().parse().ok())
+}
+
 #[cfg(unix)]
 fn try_lock(file: &File) -> bool {
     use std::os::fd::AsRawFd;

@@ -95,6 +95,23 @@ impl FromStr for Shard {
     }
 }
 
+/// Of the shards `involved` (one-based, of `count`), those a live process still runs in `dir`
+/// (it holds the shard's lock), in order, each with its PID where known.
+pub fn running_shards(
+    dir: &Path,
+    count: usize,
+    involved: impl IntoIterator<Item = usize>,
+) -> Vec<(usize, Option<u32>)> {
+    let involved: std::collections::BTreeSet<usize> = involved.into_iter().collect();
+    involved
+        .into_iter()
+        .filter_map(|i| {
+            let shard = Shard::new(i, count).ok()?;
+            crate::lock::holder(dir, &shard.lock_name()).map(|pid| (i, pid))
+        })
+        .collect()
+}
+
 /// What a sharded search folder holds: the same for every shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardSpec {

@@ -374,13 +374,16 @@ pub fn run_suite(
         }
         rows.push(row);
     }
-    if let SuitePart::Merge { partial: false, .. } = cfg.part
+    if let SuitePart::Merge { partial: false, shards } = cfg.part
         && !missing.is_empty()
     {
+        let running =
+            crate::shard::running_shards(&cfg.out, shards, missing.iter().map(|(s, _)| *s));
         return Err(SearchError::Incomplete {
             dir: cfg.out.clone(),
             shards: Vec::new(),
             candidates: missing,
+            running,
         });
     }
     Ok(summarise(model, cfg, rows, resumed, start.elapsed().as_secs_f64()))

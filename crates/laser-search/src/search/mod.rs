@@ -267,10 +267,12 @@ fn search(
             let spec = ShardSpec::read(dir)?;
             let (present, missing) = spec.logs(dir)?;
             if !missing.is_empty() && !partial {
+                let running = crate::shard::running_shards(dir, spec.shards, missing.clone());
                 return Err(SearchError::Incomplete {
                     dir: dir.to_owned(),
                     shards: missing,
                     candidates: Vec::new(),
+                    running,
                 });
             }
             CandidateLog::merged(&present, &id)?

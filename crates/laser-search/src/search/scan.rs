@@ -198,10 +198,17 @@ impl Scan<'_> {
                     }
                 }
                 if !self.missing.is_empty() && !partial {
+                    let dir = self.dir.clone().unwrap_or_default();
+                    let running = crate::shard::running_shards(
+                        &dir,
+                        shards,
+                        self.missing.iter().map(|(s, _)| *s),
+                    );
                     return Err(SearchError::Incomplete {
-                        dir: self.dir.clone().unwrap_or_default(),
+                        dir,
                         shards: Vec::new(),
                         candidates: std::mem::take(&mut self.missing),
+                        running,
                     });
                 }
                 kept
