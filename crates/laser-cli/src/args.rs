@@ -265,14 +265,37 @@ pub struct ExportArgs {
     /// (OUT/model-factorized) with each edited matrix stored as its low-rank factors.
     #[arg(long, value_name = "hf|gguf|both|factorized", default_value = "hf")]
     pub export: ExportFormat,
-    /// How a GGUF export writes the edited tensors: f16, f32, or `same` (their source type,
-    /// re-quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_1).
-    #[arg(long, value_name = "f16|f32|same", default_value = "f16")]
-    pub gguf_type: GgufTensorType,
-    /// The HF folder's weight dtype: the source's (an HF folder's torch_dtype; bf16 for a
-    /// quantized GGUF), or f32, bf16, f16.
-    #[arg(long, value_name = "source|f32|bf16|f16", default_value = "source")]
-    pub export_dtype: HfDtype,
+    /// How a GGUF export writes the edited tensors: f16 (default), f32, or `same` (their source
+    /// type, re-quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_1). Only with --export gguf or both.
+    #[arg(long, value_name = "f16|f32|same")]
+    pub gguf_type: Option<GgufTensorType>,
+    /// The HF folder's weight dtype: the source's (default: an HF folder's torch_dtype; bf16 for
+    /// a quantized GGUF), or f32, bf16, f16. Only with --export hf, both or factorized.
+    #[arg(long, value_name = "source|f32|bf16|f16")]
+    pub export_dtype: Option<HfDtype>,
+}
+
+impl ExportArgs {
+    /// The GGUF tensor type and HF dtype to export with, refusing either where the export
+    /// writes no file it applies to (a flag that would do nothing is a mistake to report).
+    pub fn types(&self) -> Result<(GgufTensorType, HfDtype), String> {
+        if self.gguf_type.is_some() && !self.export.gguf() {
+            return Err(format!(
+                "--gguf-type applies to a GGUF export; add --export gguf or both (now: {})",
+                self.export
+            ));
+        }
+        if self.export_dtype.is_some() && !(self.export.hf() || self.export.factorized()) {
+            return Err(format!(
+                "--export-dtype applies to an HF export; --export {} writes none",
+                self.export
+            ));
+        }
+        Ok((
+            self.gguf_type.unwrap_or(GgufTensorType::F16),
+            self.export_dtype.unwrap_or(HfDtype::Source),
+        ))
+    }
 }
 
 #[derive(Debug, Args)]

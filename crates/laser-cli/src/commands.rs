@@ -283,14 +283,15 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
         Some(out.clone()),
         Strategy::Gradient,
     )?;
+    let (gguf_type, hf_dtype) = a.export.types().map_err(usage)?;
     let cfg = AdaptConfig {
         search,
         out: out.clone(),
         export_base: a.export_base,
         max_memory: env.max_memory,
         export: a.export.export,
-        gguf_type: a.export.gguf_type,
-        hf_dtype: a.export.export_dtype,
+        gguf_type,
+        hf_dtype,
         command: Some(command_line()),
     };
     let mut model = load_model(env, &a.model, &bars)?;
@@ -400,8 +401,9 @@ pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
 
 pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
-    let list = EditList::load(&a.edits)?;
     let export = a.export.export;
+    let (gguf_type, hf_dtype) = a.export.types().map_err(usage)?;
+    let list = EditList::load(&a.edits)?;
     let gguf_path = match export {
         ExportFormat::Hf | ExportFormat::Factorized => None,
         ExportFormat::Gguf => Some(a.out.clone()),
@@ -415,23 +417,22 @@ pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
     }
     let mut model = load_model(env, &a.model, &bars)?;
     if export.gguf() {
-        check_gguf_export(&model, a.export.gguf_type)?;
+        check_gguf_export(&model, gguf_type)?;
     }
     let mut engine = EditEngine::new(0);
     engine
         .apply(&mut model, &list.edits)
         .with_context(|| format!("applying {}", a.edits.display()))?;
     if export.hf() {
-        export_hf_as(&model, &a.out, a.export.export_dtype)?;
+        export_hf_as(&model, &a.out, hf_dtype)?;
     }
     let factorized = if export.factorized() {
-        let dtype = a.export.export_dtype;
-        Some(laser_search::export_factorized(&model, &mut engine, &list.edits, &a.out, dtype)?)
+        Some(laser_search::export_factorized(&model, &mut engine, &list.edits, &a.out, hf_dtype)?)
     } else {
         None
     };
     let gguf = match &gguf_path {
-        Some(p) => Some(export_gguf(&model, p, a.export.gguf_type)?),
+        Some(p) => Some(export_gguf(&model, p, gguf_type)?),
         None => None,
     };
     if a.json {

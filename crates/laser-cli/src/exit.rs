@@ -82,6 +82,7 @@ fn flag_of(field: &str) -> String {
     match field {
         "rhos" => "--rho".into(),
         "factors" => "--factor".into(),
+        "ranking_file" => "--ranking".into(),
         "select" => "--select".into(),
         other => format!("--{}", other.replace('_', "-")),
     }

@@ -80,9 +80,13 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Issue 31: a sharded search or a suite with a setting it refuses (layers the model lacks, more
-/// selection items than the task has) exits 2 before it writes anything: no shard record, no
-/// lock, no folder — into a fresh folder and into one that already holds files.
+/// Issue 31: every command that writes (search whole and sharded, adapt, suite, grad, apply,
+/// merge) given a setting it refuses — layers the model lacks, more selection items than the
+/// task has, a cluster count larger than a matrix's rows, an option its strategy would ignore, a
+/// ranking file that is missing or another search's, too many gradient groups, an export flag
+/// for a format not written, an edit naming no matrix — exits 2 before it writes anything: no
+/// shard record, no lock, no log, no folder — into a fresh folder and into one already holding
+/// files, whose tree stays byte for byte the same.
 #[test]
 fn refused_settings_leave_the_output_folder_as_it_was() {
     let m = tiny_model("refused-settings");
@@ -91,39 +95,79 @@ fn refused_settings_leave_the_output_folder_as_it_was() {
     std::fs::create_dir_all(existing.join("notes")).unwrap();
     std::fs::write(existing.join("notes/keep.txt"), "mine").unwrap();
     let before = tree(&existing);
-    let cases: [(&[&str], &str); 2] =
-        [(&["--layers", "0-5", "--n", "10"], "layers"), (&["--n", "999"], "exceeds")];
-    for (bad, needle) in cases {
+    let other_ranking = tmp("refused-ranking.json");
+    std::fs::write(&other_ranking, "{\"identity\": {}, \"ranking\": []}").unwrap();
+    let unknown_edit = tmp("refused-edit.json");
+    std::fs::write(
+        &unknown_edit,
+        r#"{"edits": [{"name": "model.layers.9.mlp.up_proj.weight", "rho": 0.5}]}"#,
+    )
+    .unwrap();
+    let (m, task, ranking, edit) = (s(&m), s(&task), s(&other_ranking), s(&unknown_edit));
+    const OUT: &str = "{out}";
+    let search = |strategy: &'static str| {
+        vec!["search", "--model", m, "--task", task, "--out", OUT, "--strategy", strategy]
+    };
+    let shard = || [search("exhaustive"), vec!["--shard", "1/2"]].concat();
+    let adapt = || vec!["adapt", "--model", m, "--task", task, "--out", OUT, "--n", "10"];
+    let suite = || vec!["suite", "--model", m, "--tasks", task, "--out", OUT, "--top-k", "2"];
+    let grad = || vec!["grad", "--model", m, "--task", task, "--out", OUT];
+    let apply = |edits| vec!["apply", "--model", m, "--edits", edits, "--out", OUT];
+    let ok_edit = tmp("refused-ok-edit.json");
+    std::fs::write(
+        &ok_edit,
+        r#"{"edits": [{"name": "model.layers.0.mlp.up_proj.weight", "rho": 0.5}]}"#,
+    )
+    .unwrap();
+    let ok_edit = s(&ok_edit);
+    let cases: Vec<(Vec<&str>, Vec<&str>, &str)> = vec![
+        (search("exhaustive"), vec!["--layers", "0-5", "--n", "10"], "layers 0-1"),
+        (search("exhaustive"), vec!["--n", "999"], "exceeds"),
+        (search("exhaustive"), vec!["--n", "10", "--factor", "kmeans:99"], "has 32 rows"),
+        (search("exhaustive"), vec!["--n", "10", "--ranking", ranking], "does nothing"),
+        (search("mp"), vec!["--n", "10", "--factor", "blocks:2"], "does nothing"),
+        (search("gradient"), vec!["--n", "10", "--ranking", "/nonexistent/r.json"], "/nonexistent"),
+        (search("gradient"), vec!["--n", "10", "--ranking", ranking], ranking),
+        (search("compose"), vec!["--n", "10", "--grad-groups", "9"], "--grad-groups 9"),
+        (shard(), vec!["--layers", "0-5", "--n", "10"], "layers 0-1"),
+        (shard(), vec!["--n", "999"], "exceeds"),
+        (shard(), vec!["--n", "10", "--factor", "ksub:99"], "has 32 rows"),
+        (adapt(), vec!["--factor", "blocks:99"], "has 32 rows"),
+        (adapt(), vec!["--ranking", ranking], ranking),
+        (adapt(), vec!["--grad-groups", "3"], "--grad-groups 3"),
+        (adapt(), vec!["--gguf-type", "f32"], "--gguf-type"),
+        (adapt(), vec!["--export", "gguf", "--export-dtype", "bf16"], "--export-dtype"),
+        (suite(), vec!["--layers", "0-5", "--n", "10"], "layers 0-1"),
+        (suite(), vec!["--n", "999"], "exceeds"),
+        (suite(), vec!["--n", "10", "--factor", "kmeans:99"], "has 32 rows"),
+        (suite(), vec!["--n", "10", "--ranking", ranking], ranking),
+        (grad(), vec!["--n", "999"], "exceeds"),
+        (grad(), vec!["--n", "10", "--grad-groups", "9"], "--grad-groups 9"),
+        (apply(edit), vec![], "model.layers.9"),
+        (apply(ok_edit), vec!["--gguf-type", "f16"], "--gguf-type"),
+        (apply(ok_edit), vec!["--export", "gguf"], "GGUF"),
+    ];
+    for (command, bad, needle) in &cases {
         for out in [tmp("refused-fresh"), existing.clone()] {
-            let o = s(&out);
-            let shard = [
-                "search",
-                "--model",
-                s(&m),
-                "--task",
-                s(&task),
-                "--out",
-                o,
-                "--shard",
-                "1/2",
-                "--strategy",
-                "exhaustive",
-            ];
-            let suite =
-                ["suite", "--model", s(&m), "--tasks", s(&task), "--out", o, "--top-k", "2"];
-            for command in [&shard[..], &suite[..]] {
-                let args: Vec<&str> = command.iter().chain(bad).copied().collect();
-                let run = laser(&args);
-                let err = String::from_utf8_lossy(&run.stderr);
-                assert_eq!(run.status.code(), Some(2), "{args:?}: {err}");
-                assert!(err.contains(needle), "{args:?}: {err}");
-                if out == existing {
-                    assert_eq!(tree(&out), before, "{args:?} changed the existing folder");
-                } else {
-                    assert!(!out.exists(), "{args:?} created {}", out.display());
-                }
+            let args: Vec<&str> = command
+                .iter()
+                .chain(bad.iter())
+                .map(|&a| if a == OUT { s(&out) } else { a })
+                .collect();
+            let run = laser(&args);
+            let err = String::from_utf8_lossy(&run.stderr);
+            assert_eq!(run.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+            if out == existing {
+                assert_eq!(tree(&out), before, "{args:?} changed the existing folder");
+            } else {
+                assert!(!out.exists(), "{args:?} created {}", out.display());
             }
         }
     }
+    // A merge of a folder that holds no sharded search leaves it as it was.
+    let run = laser(&["merge", s(&existing)]);
+    assert_eq!(run.status.code(), Some(2), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(tree(&existing), before, "merge changed the folder");
     std::fs::remove_dir_all(&existing).unwrap();
 }

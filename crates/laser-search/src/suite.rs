@@ -20,7 +20,7 @@ use crate::interval::AccuracyDelta;
 use crate::log::write_atomic;
 use crate::metrics::Metrics;
 use crate::report::RuleOutcome;
-use crate::search::{Progress, SearchConfig, check_settings, run_search_with_progress};
+use crate::search::{Progress, SearchConfig, check_run, check_settings, run_search_with_progress};
 use crate::select::SelectRule;
 use crate::shard::Shard;
 use crate::split::Split;
@@ -308,8 +308,14 @@ pub fn run_suite(
 ) -> Result<SuiteReport> {
     let start = Instant::now();
     let loaded = load_all(tasks, cfg)?;
-    // Settings every task's search would refuse are refused before the folder is created.
+    // Settings every task's search would refuse are refused before the folder is created; a
+    // ranking file must be each task's own.
     check_settings(model, &cfg.search)?;
+    if cfg.search.ranking_file.is_some() {
+        for task in loaded.iter().flatten() {
+            check_run(model, task, &cfg.search)?;
+        }
+    }
     // Shards of one suite share its folder: each holds its own lock.
     let _lock = match cfg.part {
         SuitePart::Shard(shard) => {

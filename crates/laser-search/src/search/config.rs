@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use laser_linalg::{LASER_RHO_GRID, TruncationScore};
-use laser_model::{MatrixKind, Model};
+use laser_model::{MatrixInfo, MatrixKind, Model};
 use serde::{Deserialize, Serialize};
 
 use crate::edits::Factor;
@@ -189,12 +189,75 @@ pub(super) fn validate(cfg: &SearchConfig, model: &Model) -> Result<()> {
     if cfg.rhos_per_matrix == Some(0) {
         return Err(SearchError::option("rhos_per_matrix", "must be at least 1"));
     }
-    if let Some((lo, hi)) = cfg.layers {
-        let l = model.config().num_layers;
-        if lo > hi || hi >= l {
+    let l = model.config().num_layers;
+    if let Some((lo, hi)) = cfg.layers
+        && (lo > hi || hi >= l)
+    {
+        return Err(SearchError::option(
+            "layers",
+            format!("{lo}-{hi} is outside this model's layers 0-{}", l - 1),
+        ));
+    }
+    // Options a strategy would silently ignore are refused: a user who passes them expects them
+    // to act.
+    let ranks_by_gradient = matches!(cfg.strategy, Strategy::Gradient | Strategy::Compose);
+    if !ranks_by_gradient {
+        if cfg.ranking_file.is_some() {
             return Err(SearchError::option(
-                "layers",
-                format!("{lo}-{hi} is outside this model's layers 0-{}", l - 1),
+                "ranking_file",
+                format!(
+                    "does nothing with the {} strategy, which runs no gradient pass (it applies \
+                     to the gradient and compose strategies)",
+                    cfg.strategy
+                ),
+            ));
+        }
+        if cfg.grad_groups != 1 {
+            return Err(SearchError::option(
+                "grad_groups",
+                format!(
+                    "{} does nothing with the {} strategy, which runs no gradient pass (it \
+                     applies to the gradient and compose strategies)",
+                    cfg.grad_groups, cfg.strategy
+                ),
+            ));
+        }
+    }
+    if cfg.grad_groups == 0 || cfg.grad_groups > l {
+        return Err(SearchError::option(
+            "grad_groups",
+            format!("{} is not between 1 and the model's {l} layers", cfg.grad_groups),
+        ));
+    }
+    if cfg.strategy == Strategy::Mp && cfg.factors != [Factor::Svd] {
+        return Err(SearchError::option(
+            "factors",
+            "does nothing with the mp strategy, which sets each matrix's rank by the \
+             Marchenko–Pastur bound on one plain SVD (factorizations apply to the exhaustive, \
+             gradient and compose strategies)",
+        ));
+    }
+    Ok(())
+}
+
+/// Every factorization's cluster count must fit every matrix the search may edit (a gradient
+/// shortlist can be any of them): checked before the search writes anything.
+pub(super) fn check_cluster_counts(matrices: &[MatrixInfo], factors: &[Factor]) -> Result<()> {
+    let Some(smallest) = matrices.iter().min_by_key(|m| m.shape[0]) else { return Ok(()) };
+    let rows = smallest.shape[0];
+    for factor in factors {
+        let clusters = match *factor {
+            Factor::Svd => continue,
+            Factor::Blocks(c) | Factor::KMeans(c) | Factor::KSubspaces(c) => c,
+        };
+        if clusters == 0 || clusters > rows {
+            return Err(SearchError::option(
+                "factors",
+                format!(
+                    "{factor} needs between 1 and {rows} clusters here: {} has {rows} rows \
+                     (narrow the matrices with --kinds or --layers, or use fewer clusters)",
+                    smallest.name
+                ),
             ));
         }
     }

@@ -47,25 +47,7 @@ fn gradient_ranking(
         Role::Whole => None,
         Role::Shard(_) | Role::Merge { .. } => Some(shard_dir(cfg)?.join(RANKING_FILE)),
     };
-    let from_file = |path: &std::path::Path| -> Result<GradientRanking> {
-        let file = RankingFile::read(path, &identity)?;
-        let mut ranking = file.ranking;
-        ranking.retain(|s| matrices.iter().any(|m| m.name == s.name));
-        if let Some(m) = matrices.iter().find(|m| !ranking.iter().any(|s| s.name == m.name)) {
-            return Err(SearchError::Log {
-                path: path.to_owned(),
-                line: None,
-                message: format!("the ranking has no score for {}", m.name),
-            });
-        }
-        Ok(GradientRanking {
-            ranking,
-            loss: file.loss,
-            grad_seconds: 0.0,
-            svd_seconds: 0.0,
-            spectra: Vec::new(),
-        })
-    };
+    let from_file = |path: &std::path::Path| ranking_from_file(path, &identity, matrices);
     if let Some(path) = &cfg.ranking_file {
         return from_file(path);
     }
@@ -103,6 +85,48 @@ fn gradient_ranking(
         }
     }
     Ok(r)
+}
+
+/// The ranking in the file at `path`, for the search whose inputs are `identity`, restricted
+/// to `matrices` (it must score every one of them).
+fn ranking_from_file(
+    path: &std::path::Path,
+    identity: &serde_json::Value,
+    matrices: &[MatrixInfo],
+) -> Result<GradientRanking> {
+    let file = RankingFile::read(path, identity)?;
+    let mut ranking = file.ranking;
+    ranking.retain(|s| matrices.iter().any(|m| m.name == s.name));
+    if let Some(m) = matrices.iter().find(|m| !ranking.iter().any(|s| s.name == m.name)) {
+        return Err(SearchError::Log {
+            path: path.to_owned(),
+            line: None,
+            message: format!("the ranking has no score for {}", m.name),
+        });
+    }
+    Ok(GradientRanking {
+        ranking,
+        loss: file.loss,
+        grad_seconds: 0.0,
+        svd_seconds: 0.0,
+        spectra: Vec::new(),
+    })
+}
+
+/// Refuses a `cfg.ranking_file` this search could not use (unreadable, another search's, or
+/// missing a matrix), before anything is written.
+pub(super) fn check_ranking_file(
+    model: &Model,
+    task: &Task,
+    matrices: &[MatrixInfo],
+    cfg: &SearchConfig,
+) -> Result<()> {
+    match &cfg.ranking_file {
+        Some(path) => {
+            ranking_from_file(path, &ranking_identity(model, task, cfg), matrices).map(|_| ())
+        }
+        None => Ok(()),
+    }
 }
 
 pub(super) fn rank_by_gradient(

@@ -93,7 +93,16 @@ fn lowest_layer(model: &Model, edits: &[Edit]) -> Result<Option<usize>> {
 /// leave a shard record or a locked folder behind).
 pub(crate) fn check_settings(model: &Model, cfg: &SearchConfig) -> Result<()> {
     validate(cfg, model)?;
-    filtered_matrices(model, cfg).map(|_| ())
+    let matrices = filtered_matrices(model, cfg)?;
+    config::check_cluster_counts(&matrices, &cfg.factors)
+}
+
+/// [`check_settings`], and the checks that also need the task: the split fits it, and a ranking
+/// file (`cfg.ranking_file`) is this search's.
+pub(crate) fn check_run(model: &Model, task: &Task, cfg: &SearchConfig) -> Result<()> {
+    check_settings(model, cfg)?;
+    Split::new(task.items.len(), cfg.n, cfg.seed)?;
+    gradient::check_ranking_file(model, task, &filtered_matrices(model, cfg)?, cfg)
 }
 
 fn filtered_matrices(model: &Model, cfg: &SearchConfig) -> Result<Vec<MatrixInfo>> {
@@ -178,8 +187,7 @@ pub fn run_search_shard(
 ) -> Result<ShardSummary> {
     let dir = shard_dir(cfg)?;
     // Everything the search would refuse, refused before the folder is touched.
-    check_settings(model, cfg)?;
-    Split::new(task.items.len(), cfg.n, cfg.seed)?;
+    check_run(model, task, cfg)?;
     ShardSpec {
         model: model.source().to_owned(),
         dtype: model.matrix_dtype(),
@@ -227,7 +235,7 @@ fn search(
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let start = Instant::now();
-    validate(cfg, model)?;
+    check_settings(model, cfg)?;
     if role != Role::Whole && matches!(cfg.strategy, Strategy::Compose | Strategy::Mp) {
         return Err(SearchError::option(
             "shard",
@@ -255,6 +263,7 @@ fn search(
     }
     let select_items = Split::items(task, &split.select);
     let matrices = filtered_matrices(model, cfg)?;
+    gradient::check_ranking_file(model, task, &matrices, cfg)?;
     let id = identity(model, task, cfg);
     let log = match (role, &cfg.out) {
         (Role::Whole, Some(dir)) => CandidateLog::open(dir, &id)?,
