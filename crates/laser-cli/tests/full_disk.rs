@@ -127,3 +127,75 @@ fn a_failed_model_export_leaves_the_previous_outputs_intact() {
     assert_eq!(again["test"], first["test"]);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// Issue 31: a merge (of a sharded search, and of a sharded suite) that runs out of space while
+/// writing its reports exits 1 naming the file, leaves the previous merge's reports as they were
+/// and no temporary file, and the same merge then succeeds with the same reports.
+#[test]
+fn a_merge_that_runs_out_of_space_leaves_the_previous_reports_intact() {
+    let m = tiny_model("full-disk-merge");
+    let task = tiny_task("full-disk-merge");
+    let search = tmp("full-disk-merge-search");
+    let tasks = tmp("full-disk-merge-tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    for name in ["a", "b"] {
+        std::fs::copy(&task, tasks.join(format!("{name}.jsonl"))).unwrap();
+    }
+    let suite = tmp("full-disk-merge-suite");
+    for shard in ["1/2", "2/2"] {
+        let mut args = exhaustive_search_args(&m, &task, &search);
+        args.extend(["--shard".into(), shard.into()]);
+        assert!(laser(&args.iter().map(String::as_str).collect::<Vec<_>>()).status.success());
+        let o = laser(&[
+            "suite",
+            "--model",
+            s(&m),
+            "--tasks",
+            s(&tasks),
+            "--n",
+            "10",
+            "--top-k",
+            "2",
+            "--out",
+            s(&suite),
+            "--shard",
+            shard,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for (dir, file) in [(&search, "report.json"), (&suite, "suite.json")] {
+        let merge: Vec<String> = vec!["merge".into(), s(dir).into()];
+        let o = laser(&["merge", s(dir)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let before = snapshot(dir);
+        let bytes = before[file].len() as u64;
+        assert!(bytes >= 2048, "{file} ({bytes} bytes) is long enough to cut");
+        let failed = laser_with_file_limit(1, &merge);
+        assert_failed_write(&failed, file);
+        assert_eq!(snapshot(dir), before, "{file}: the previous reports are untouched");
+        let o = laser(&["merge", s(dir)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let after = snapshot(dir);
+        let mut a = serde_json::from_slice::<serde_json::Value>(&after[file]).unwrap();
+        let mut b = serde_json::from_slice::<serde_json::Value>(&before[file]).unwrap();
+        for v in [&mut a, &mut b] {
+            // Wall times differ between runs; everything else is the same merge.
+            strip_seconds(v);
+        }
+        assert_eq!(a, b, "{file}");
+    }
+    for d in [&search, &suite, &tasks] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+fn strip_seconds(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            map.retain(|k, _| !k.contains("seconds") && k != "time");
+            map.values_mut().for_each(strip_seconds);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_seconds),
+        _ => {}
+    }
+}

@@ -134,6 +134,19 @@ impl CandidateLog {
     }
 }
 
+/// Whether a log's (or ranking's) recorded `identity` is `ours`. One written before identities
+/// carried the task's [`crate::Task::content_digest`] (`items_digest`) is compared without it, so
+/// that it still resumes, as it did then.
+pub(crate) fn same_inputs(recorded: &Value, ours: &Value) -> bool {
+    if recorded.get("items_digest").is_none()
+        && let Some(mut legacy) = ours.as_object().cloned()
+        && legacy.remove("items_digest").is_some()
+    {
+        return recorded.as_object() == Some(&legacy);
+    }
+    recorded == ours
+}
+
 /// Every candidate of the log at `path` and the length of its whole lines (a torn last line is
 /// not counted); refused when its first line identifies another search than `identity`.
 fn read_log(path: &Path, identity: &Value) -> Result<(Known, u64)> {
@@ -159,7 +172,7 @@ fn read_log(path: &Path, identity: &Value) -> Result<(Known, u64)> {
         };
         let v = serde_json::from_str::<Value>(&line).map_err(|e| damaged(e.to_string()))?;
         if lineno == 1 {
-            if v.get("search") != Some(identity) {
+            if !v.get("search").is_some_and(|logged| same_inputs(logged, identity)) {
                 return Err(SearchError::Log {
                     path: path.to_owned(),
                     line: None,
@@ -201,6 +214,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::metrics::ItemScores;
+
+    /// A log's identity must match ours, items digest included; one written before the digest
+    /// existed matches on the other keys alone, and no other key is waived.
+    #[test]
+    fn identities_match_with_the_digest_or_legacy_without_it() {
+        let ours = serde_json::json!({"task": "t.jsonl", "items": 3, "items_digest": "fnv1a64:1"});
+        assert!(same_inputs(&ours, &ours));
+        let edited =
+            serde_json::json!({"task": "t.jsonl", "items": 3, "items_digest": "fnv1a64:2"});
+        assert!(!same_inputs(&edited, &ours));
+        let legacy = serde_json::json!({"task": "t.jsonl", "items": 3});
+        assert!(same_inputs(&legacy, &ours));
+        let other = serde_json::json!({"task": "t.jsonl", "items": 4});
+        assert!(!same_inputs(&other, &ours));
+        let ours_without = serde_json::json!({"task": "t.jsonl", "items": 3});
+        assert!(!same_inputs(&ours, &ours_without), "a digest we do not have is not waived");
+    }
 
     /// Regression: serde_json's default float parser is not exact, so a resumed search read
     /// 7.70496114095052 back for a logged 7.7049611409505205 and its report differed from an

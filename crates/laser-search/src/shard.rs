@@ -199,7 +199,7 @@ impl RankingFile {
             line: Some(e.line()),
             message: format!("not a gradient ranking: {e}"),
         })?;
-        if &file.identity != identity {
+        if !crate::log::same_inputs(&file.identity, identity) {
             return Err(SearchError::Log {
                 path: path.to_owned(),
                 line: None,

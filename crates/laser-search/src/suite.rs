@@ -264,12 +264,22 @@ struct Stored {
 }
 
 /// Everything that changes a task's result, for deciding whether a stored one still holds.
-fn fingerprint(model: &Model, task: &SuiteTask, cfg: &SearchConfig) -> serde_json::Value {
+fn fingerprint(
+    model: &Model,
+    task: &SuiteTask,
+    loaded: Option<&Task>,
+    cfg: &SearchConfig,
+) -> serde_json::Value {
     let mut f = serde_json::json!({
         "model": model.source().display().to_string(),
         "task": task.path.display().to_string(),
         "search": format!("{:?}", SearchConfig { out: None, ..cfg.clone() }),
     });
+    // Absent for a task that failed to load (it stores no result) and in results stored before
+    // it existed.
+    if let Some(t) = loaded {
+        f["items_digest"] = t.content_digest().into();
+    }
     // Absent for f32, so that results stored before bf16 existed still count.
     if model.matrix_dtype() != WeightDtype::F32 {
         f["dtype"] = model.matrix_dtype().name().into();
@@ -316,6 +326,7 @@ pub fn run_suite(
             check_run(model, task, &cfg.search)?;
         }
     }
+    refuse_changed_tasks(model, tasks, &loaded, cfg)?;
     // Shards of one suite share its folder: each holds its own lock.
     let _lock = match cfg.part {
         SuitePart::Shard(shard) => {
@@ -343,11 +354,9 @@ pub fn run_suite(
         }
         let dir = cfg.out.join(&task.name);
         let stored_path = dir.join("result.json");
-        let config = fingerprint(model, task, &cfg.search);
-        if let Some(stored) = std::fs::read(&stored_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Stored>(&b).ok())
-            .filter(|s| s.config == config)
+        let config = fingerprint(model, task, loaded.as_ref().ok(), &cfg.search);
+        if let Some(stored) =
+            read_stored(&stored_path).filter(|s| crate::log::same_inputs(&s.config, &config))
         {
             tracing::info!(task = %task.name, "finished in an earlier run; read back");
             resumed += 1;
@@ -393,6 +402,43 @@ pub fn run_suite(
         });
     }
     Ok(summarise(model, cfg, rows, resumed, start.elapsed().as_secs_f64()))
+}
+
+fn read_stored(path: &Path) -> Option<Stored> {
+    std::fs::read(path).ok().and_then(|b| serde_json::from_slice::<Stored>(&b).ok())
+}
+
+/// A task whose contents changed since this folder stored its result is refused before any
+/// task runs: its stored result and candidate log describe other items, and silently mixing
+/// the two (or running half the suite first) is worse than saying so.
+fn refuse_changed_tasks(
+    model: &Model,
+    tasks: &[SuiteTask],
+    loaded: &[std::result::Result<Task, String>],
+    cfg: &SuiteConfig,
+) -> Result<()> {
+    for (task, loaded) in tasks.iter().zip(loaded) {
+        let Ok(loaded) = loaded else { continue };
+        let dir = cfg.out.join(&task.name);
+        let Some(stored) = read_stored(&dir.join("result.json")) else { continue };
+        let ours = fingerprint(model, task, Some(loaded), &cfg.search);
+        let (was, now) = (&stored.config["items_digest"], &ours["items_digest"]);
+        if !was.is_null() && was != now && stored.config["task"] == ours["task"] {
+            return Err(SearchError::task(
+                &task.path,
+                None,
+                format!(
+                    "its items changed since this suite stored its result in {} (digest {} then, \
+                     {} now); use another --out folder, or delete that task's folder to run it \
+                     again",
+                    dir.display(),
+                    was.as_str().unwrap_or("?"),
+                    now.as_str().unwrap_or("?"),
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn error_row(task: &SuiteTask, error: String) -> SuiteTaskResult {

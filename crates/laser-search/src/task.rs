@@ -107,6 +107,8 @@ pub struct Task {
     pub truncated: usize,
     /// Class names of a choice task whose items all share one choice list.
     pub classes: Option<Vec<String>>,
+    /// A digest of the items as loaded ([`Task::content_digest`]).
+    digest: String,
 }
 
 impl Task {
@@ -150,6 +152,47 @@ impl Task {
             }
             _ => None,
         };
-        Ok(Self { path: path.to_owned(), format, items, dropped, truncated: 0, classes })
+        let digest = items_digest(&items);
+        Ok(Self { path: path.to_owned(), format, items, dropped, truncated: 0, classes, digest })
     }
+
+    /// A digest of the items as loaded (prompts and targets; not the file's formatting), kept
+    /// when prompts are later cut to fit: part of a candidate log's, a ranking's and a suite
+    /// result's identity, so that a task file edited between runs is not resumed with results
+    /// of its old contents. FNV-1a, 64 bits: stable across builds and platforms, and a guard
+    /// against accidents, not against an adversary.
+    pub fn content_digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+fn items_digest(items: &[Item]) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes.iter().chain(&[0xff]) {
+            h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+        }
+    };
+    for item in items {
+        eat(item.prompt.as_bytes());
+        match &item.target {
+            Target::Choice { choices, answer } => {
+                eat(b"choice");
+                choices.iter().for_each(|c| eat(c.as_bytes()));
+                eat(&answer.to_le_bytes());
+            }
+            Target::NextToken { answer } => {
+                eat(b"next-token");
+                eat(answer.as_bytes());
+            }
+            Target::Generate { answers, max_tokens } => {
+                eat(b"generate");
+                answers.iter().for_each(|a| eat(a.as_bytes()));
+                eat(&max_tokens.to_le_bytes());
+            }
+        }
+    }
+    format!("fnv1a64:{h:016x}")
 }

@@ -296,3 +296,38 @@ fn the_bigbench_suite_loads_with_its_documented_counts() {
         ruin.items[0].prompt
     );
 }
+
+/// A task's content digest is the items', not the file's: the same items in another layout (and
+/// another file) digest alike; one edited prompt, answer or choice changes it.
+#[test]
+fn the_content_digest_follows_the_items_not_the_file() {
+    let dir = std::env::temp_dir().join(format!("laser-digest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        load_task(&p).unwrap().content_digest().to_owned()
+    };
+    let item = |prompt: &str, answer: usize, c: &str| {
+        format!(
+            "{{\"prompt\": \"{prompt}\", \"choices\": [\"{c}\", \"no\"], \"answer\": {answer}}}\n"
+        )
+    };
+    let base = write("a.jsonl", &(item("one", 0, "yes") + &item("two", 1, "yes")));
+    let spaced = write(
+        "b.jsonl",
+        "{ \"answer\": 0, \"choices\": [\"yes\",\"no\"], \"prompt\": \"one\" }\n\n\
+         {\"prompt\":\"two\",\"choices\":[\"yes\",\"no\"],\"answer\":1}\n",
+    );
+    assert_eq!(base, spaced);
+    assert!(base.starts_with("fnv1a64:") && base.len() == 8 + 16, "{base}");
+    for changed in [
+        item("one!", 0, "yes") + &item("two", 1, "yes"),
+        item("one", 1, "yes") + &item("two", 1, "yes"),
+        item("one", 0, "yea") + &item("two", 1, "yes"),
+        item("two", 1, "yes") + &item("one", 0, "yes"),
+    ] {
+        assert_ne!(write("c.jsonl", &changed), base, "{changed}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -22,6 +22,7 @@ pub fn ranking_identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde
         "model": model.source().display().to_string(),
         "task": task.path.display().to_string(),
         "items": task.items.len(),
+        "items_digest": task.content_digest(),
         "n": cfg.n,
         "seed": cfg.seed,
         "truncate": cfg.truncate.map(Truncate::name),

@@ -128,6 +128,7 @@ fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value
         "model": model.source().display().to_string(),
         "task": task.path.display().to_string(),
         "items": task.items.len(),
+        "items_digest": task.content_digest(),
         "n": cfg.n,
         "seed": cfg.seed,
         "edited": model.edited(),
