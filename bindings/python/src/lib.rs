@@ -14,9 +14,9 @@ mod progress;
 use std::path::PathBuf;
 
 use laser_search::{
-    AdaptConfig, ByteSize, SearchConfig, SuiteConfig, SuitePart, Task, apply_memory_budget,
-    load_task, parse_task, render, run_search_with_progress, run_suite, search_accumulators,
-    suite_tasks,
+    AdaptConfig, ByteSize, LoadOptions, SearchConfig, SuiteConfig, SuitePart, Task,
+    apply_memory_budget, load_task_with, parse_task_with, render, run_search_with_progress,
+    run_suite, search_accumulators, suite_tasks,
 };
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
@@ -35,17 +35,28 @@ pub struct PyTask {
 
 #[pymethods]
 impl PyTask {
-    /// Reads a task file in any supported format.
+    /// Reads a task file in any supported format; `drop_ill_posed` drops multiple-choice items
+    /// with no answer or an ambiguous one instead of refusing the file.
     #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let task = py.detach(|| load_task(&path)).map_err(search_error)?;
+    #[pyo3(signature = (path, drop_ill_posed=false))]
+    fn load(py: Python<'_>, path: PathBuf, drop_ill_posed: bool) -> PyResult<Self> {
+        let opts = LoadOptions { drop_ill_posed };
+        let task = py.detach(|| load_task_with(&path, opts)).map_err(search_error)?;
         Ok(Self { task })
     }
 
     /// Parses task text (`name` stands for its path in errors and logs).
     #[staticmethod]
-    fn parse(text: &str, name: PathBuf) -> PyResult<Self> {
-        Ok(Self { task: parse_task(&name, text).map_err(search_error)? })
+    #[pyo3(signature = (text, name, drop_ill_posed=false))]
+    fn parse(text: &str, name: PathBuf, drop_ill_posed: bool) -> PyResult<Self> {
+        let opts = LoadOptions { drop_ill_posed };
+        Ok(Self { task: parse_task_with(&name, text, opts).map_err(search_error)? })
+    }
+
+    /// Ill-posed items dropped on request.
+    #[getter]
+    fn ill_posed(&self) -> usize {
+        self.task.ill_posed
     }
 
     fn __len__(&self) -> usize {

@@ -56,6 +56,7 @@ const OPTIONS: &[(&str, Setter)] = &[
     ("truncate", |c, v| optional(v, parse_one).map(|x| c.truncate = x)),
     ("ranking", |c, v| optional(v, |v| text(v).map(PathBuf::from)).map(|x| c.ranking_file = x)),
     ("batch_tokens", |c, v| count(v).map(|x| c.batch_tokens = x)),
+    ("drop_ill_posed", |c, v| boolean(v).map(|x| c.load.drop_ill_posed = x)),
 ];
 
 /// The names [`search_config`] takes.

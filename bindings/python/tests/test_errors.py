@@ -74,3 +74,20 @@ def test_the_options_are_the_clis_flags():
     for flag in ("strategy", "top_k", "rho", "factor", "layers", "kinds", "select", "race", "n", "seed"):
         assert flag in names
     assert json.loads(json.dumps(names)) == names
+
+
+def test_ill_posed_items_are_refused_or_dropped(tmp_path):
+    """A choice listed twice has no well-defined answer: refused naming the item, or dropped and
+    counted with ``drop_ill_posed``."""
+    items = [
+        {"prompt": "a", "choices": ["x", "x"], "answer": 0},
+        {"prompt": "b", "choices": ["x", "y"], "answer": 1},
+    ]
+    with pytest.raises(ValueError, match=r"listed twice.*drop-ill-posed"):
+        laser_rs.load_task(items)
+    task = laser_rs.load_task(items, drop_ill_posed=True)
+    assert (len(task), task.ill_posed) == (1, 1)
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+    assert laser_rs.load_task(path, drop_ill_posed=True).ill_posed == 1
+    assert "drop_ill_posed" in laser_rs.option_names()

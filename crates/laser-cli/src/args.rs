@@ -10,7 +10,7 @@ use laser_search::{Factor, Race, SelectRule, Shard, Strategy, Truncate};
 
 use crate::config::{LayerRange, RhosPerMatrix};
 use laser_model::{GgufTensorType, HfDtype};
-use laser_search::{ByteSize, ExportFormat, SplitChoice};
+use laser_search::{ByteSize, ExportFormat, LoadOptions, SplitChoice};
 
 /// Adapt a language model to a task by low-rank edits of a few weight matrices (LASER and
 /// gradient-guided multi-subspace LASER), without fine-tuning.
@@ -110,6 +110,18 @@ pub struct TaskArgs {
     /// budget) at its left (start) or right (end) instead of refusing it; counted in the report.
     #[arg(long, value_name = "left|right")]
     pub truncate: Option<Truncate>,
+    /// Drop an ill-posed multiple-choice item (no choice with a positive BIG-bench target score,
+    /// several sharing the top score, or a choice listed twice) instead of refusing the file;
+    /// counted in the report.
+    #[arg(long)]
+    pub drop_ill_posed: bool,
+}
+
+impl TaskArgs {
+    /// How to read the task file.
+    pub fn load(&self) -> LoadOptions {
+        LoadOptions { drop_ill_posed: self.drop_ill_posed }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -315,6 +327,11 @@ pub struct SuiteArgs {
     /// budget) at its left (start) or right (end) instead of refusing it; counted in the report.
     #[arg(long, value_name = "left|right")]
     pub truncate: Option<Truncate>,
+    /// Drop an ill-posed multiple-choice item (no choice with a positive BIG-bench target score,
+    /// several sharing the top score, or a choice listed twice) instead of refusing the file;
+    /// counted in the report.
+    #[arg(long)]
+    pub drop_ill_posed: bool,
     #[command(flatten)]
     pub options: SearchOptions,
     /// Suite folder: per-task logs and results (a killed suite resumes), suite.json, suite.md.

@@ -7,7 +7,7 @@ use laser_model::{Backend, Model, check_gguf_export, export_gguf, export_hf_as};
 use laser_search::{
     AdaptConfig, ByteSize, EditEngine, EditList, EvalRequest, ExportFormat, RANKING_FILE,
     SUITE_SPEC_FILE, SearchConfig, SearchReport, ShardSpec, Strategy, SuiteConfig, SuitePart,
-    SuiteShardSpec, adapt_files, apply_memory_budget, bundled_task, load_task, merge_search,
+    SuiteShardSpec, adapt_files, apply_memory_budget, bundled_task, load_task_with, merge_search,
     render, resolve_model, run_search_shard, run_search_with_progress, run_suite,
     search_accumulators, suite_tasks,
 };
@@ -121,7 +121,7 @@ pub fn predict(env: &Env, a: &PredictArgs) -> anyhow::Result<()> {
 pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let mut model = load_model(env, &a.model, &bars)?;
-    let task = load_task(&task_path(&a.task, false)?)?;
+    let task = load_task_with(task_path(&a.task, false)?, a.task.load())?;
     let req = EvalRequest {
         n: a.task.n,
         seed: a.task.seed,
@@ -148,7 +148,7 @@ pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
             m.accuracy,
             m.logloss,
             e.seconds(),
-            truncated_note(e.truncated())
+            truncated_note(e.truncated()) + &ill_posed_note(e.ill_posed())
         );
         if let Some(text) = render::per_class_text(m) {
             println!("{text}");
@@ -166,11 +166,12 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
         rhos: config::rhos(a.rho.as_ref())?,
         truncate: a.task.truncate,
         grad_groups: a.grad_groups,
+        load: a.task.load(),
         ..SearchConfig::default()
     };
     let mut model = load_model(env, &a.model, &bars)?;
     apply_memory_budget(&mut model, env.max_memory, Some(a.grad_groups))?;
-    let task = load_task(&task_path(&a.task, false)?)?;
+    let task = load_task_with(task_path(&a.task, false)?, cfg.load)?;
     bars.note(&format!("gradient pass on {} items", a.task.n.min(task.items.len())));
     let ranked = laser_search::rank_task(&model, &task, &cfg)?;
     if let Some(dir) = &a.out {
@@ -205,6 +206,15 @@ fn truncated_note(truncated: usize) -> String {
     }
 }
 
+/// ", 2 ill-posed items dropped" when any were.
+fn ill_posed_note(dropped: usize) -> String {
+    match dropped {
+        0 => String::new(),
+        1 => ", 1 ill-posed item dropped".into(),
+        n => format!(", {n} ill-posed items dropped"),
+    }
+}
+
 fn write_report(dir: &Path, report: &SearchReport) -> anyhow::Result<()> {
     Ok(report.write(dir)?)
 }
@@ -215,7 +225,7 @@ fn run(
     cfg: &laser_search::SearchConfig,
     bars: &Bars,
 ) -> anyhow::Result<SearchReport> {
-    let task = load_task(task)?;
+    let task = load_task_with(task, cfg.load)?;
     let report = run_search_with_progress(model, &task, cfg, bars);
     bars.finish();
     Ok(report?)
@@ -223,7 +233,7 @@ fn run(
 
 pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
-    let cfg = config::search(
+    let mut cfg = config::search(
         &a.options,
         a.task.n,
         a.task.seed,
@@ -231,6 +241,7 @@ pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
         a.out.clone(),
         Strategy::Gradient,
     )?;
+    cfg.load = a.task.load();
     if a.options.strategy.is_none() {
         return Err(usage("--strategy is required (gradient, exhaustive, compose or mp)"));
     }
@@ -241,7 +252,7 @@ pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
     let mut model = load_model(env, &a.model, &bars)?;
     apply_memory_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
     if let Some(shard) = shard {
-        let task = load_task(&task_path(&a.task, false)?)?;
+        let task = load_task_with(task_path(&a.task, false)?, cfg.load)?;
         let summary = run_search_shard(&mut model, &task, &cfg, shard, &bars);
         bars.finish();
         let summary = summary?;
@@ -275,7 +286,7 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let task = task_path(&a.task, true)?;
     let out = a.out.clone().unwrap_or_else(|| config::default_adapt_out(&task));
-    let search = config::search(
+    let mut search = config::search(
         &a.options,
         a.task.n,
         a.task.seed,
@@ -283,6 +294,7 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
         Some(out.clone()),
         Strategy::Gradient,
     )?;
+    search.load = a.task.load();
     let (gguf_type, hf_dtype) = a.export.types().map_err(usage)?;
     let cfg = AdaptConfig {
         search,
@@ -295,7 +307,7 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
         command: Some(command_line()),
     };
     let mut model = load_model(env, &a.model, &bars)?;
-    let task = load_task(&task)?;
+    let task = load_task_with(&task, cfg.search.load)?;
     let adapted = laser_search::adapt(&mut model, &task, &cfg, &bars);
     bars.finish();
     let adapted = adapted?;
@@ -314,6 +326,7 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
 pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
     let bars = Bars::new(a.json || env.verbose);
     let mut search = config::search(&a.options, a.n, a.seed, a.truncate, None, Strategy::Gradient)?;
+    search.load = laser_search::LoadOptions { drop_ill_posed: a.drop_ill_posed };
     search.test_max = Some(a.options.test_max.unwrap_or(300));
     let tasks = suite_tasks(&a.tasks)?;
     let shard = crate::shards::shard_from(a.shard, a.num_shards, &|v| std::env::var(v).ok())?;
@@ -380,7 +393,7 @@ pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
     let arg = ModelArg { model: Some(spec.model), dtype: spec.dtype };
     let mut model = load_model(env, &arg, &bars)?;
     apply_memory_budget(&mut model, env.max_memory, search_accumulators(&cfg))?;
-    let task = load_task(&spec.task)?;
+    let task = load_task_with(&spec.task, cfg.load)?;
     let report = merge_search(&mut model, &task, &cfg, spec.shards, a.partial, &bars);
     bars.finish();
     let report = report?;

@@ -171,3 +171,64 @@ fn refused_settings_leave_the_output_folder_as_it_was() {
     assert_eq!(tree(&existing), before, "merge changed the folder");
     std::fs::remove_dir_all(&existing).unwrap();
 }
+
+/// Issue 31: a BIG-bench task with items BIG-bench cannot grade exits 2 naming the file and the
+/// example (and the flag); with `--drop-ill-posed` eval and search run on the rest and report
+/// how many were dropped.
+#[test]
+fn ill_posed_items_are_refused_or_dropped_and_reported() {
+    let m = tiny_model("ill-posed");
+    let task = tmp("ill-posed-task.json");
+    let example = |i: usize, yes: i32, no: i32| serde_json::json!({"input": format!("item {i}?"), "target_scores": {"yes": yes, "no": no}});
+    let mut examples: Vec<_> =
+        (0..30).map(|i| example(i, (i % 2) as i32, 1 - (i % 2) as i32)).collect();
+    examples.insert(7, example(99, 0, 0));
+    examples.insert(12, example(98, 1, 1));
+    std::fs::write(&task, serde_json::json!({"examples": examples}).to_string()).unwrap();
+    let (m, t) = (s(&m), s(&task));
+    let o = laser(&["eval", "--model", m, "--task", t, "--n", "10", "--json"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(t) && err.contains("example 7") && err.contains("--drop-ill-posed"),
+        "{err}"
+    );
+    let v = json_of(&laser(&[
+        "eval",
+        "--model",
+        m,
+        "--task",
+        t,
+        "--n",
+        "10",
+        "--split",
+        "all",
+        "--json",
+        "--drop-ill-posed",
+    ]));
+    assert_eq!((v["n"].as_u64(), v["ill_posed"].as_u64()), (Some(30), Some(2)));
+    let out = tmp("ill-posed-search");
+    let v = json_of(&laser(&[
+        "search",
+        "--model",
+        m,
+        "--task",
+        t,
+        "--n",
+        "10",
+        "--strategy",
+        "exhaustive",
+        "--rho",
+        "0.5",
+        "--kinds",
+        "o",
+        "--drop-ill-posed",
+        "--out",
+        s(&out),
+        "--json",
+    ]));
+    assert_eq!(v["ill_posed"].as_u64(), Some(2), "{v}");
+    assert_eq!(report_json(&out)["ill_posed"].as_u64(), Some(2));
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_file(&task);
+}

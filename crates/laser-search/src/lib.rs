@@ -54,7 +54,10 @@ pub use error::{Result, SearchError};
 pub use eval::{EvalLayout, Evaluated, Evaluator};
 pub use factorized::{FactorizedExport, export_factorized};
 pub use fit::{Truncate, check_context, truncate_to_fit};
-pub use formats::{PROFESSIONS, load_bias_in_bios_profession, load_task, parse_task};
+pub use formats::{
+    PROFESSIONS, load_bias_in_bios_profession, load_task, load_task_with, parse_task,
+    parse_task_with,
+};
 pub use gradient_pass::gradient_pass;
 pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
 pub use lock::{FolderLock, LOCK_FILE};
@@ -84,5 +87,5 @@ pub use suite::{
     RuleSummary, SUITE_SPEC_FILE, StateMetrics, SuiteConfig, SuitePart, SuiteReport,
     SuiteShardSpec, SuiteTask, SuiteTaskResult, run_suite, suite_tasks,
 };
-pub use task::{Item, Target, Task, TaskFormat};
+pub use task::{Item, LoadOptions, Target, Task, TaskFormat};
 pub use tokens::normalise_answer;

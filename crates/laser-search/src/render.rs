@@ -97,6 +97,9 @@ pub fn summary(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     if r.truncated > 0 {
         let _ = writeln!(s, "{} item prompts truncated to fit the model", r.truncated);
     }
+    if r.ill_posed > 0 {
+        let _ = writeln!(s, "{} ill-posed items dropped from the task", r.ill_posed);
+    }
     let _ = writeln!(
         s,
         "selection ({} items): {} → {}   log-loss {} → {}",
@@ -174,6 +177,13 @@ pub fn markdown(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
             s,
             "{} items had their prompts truncated to fit the model's context or memory budget.\n",
             r.truncated
+        );
+    }
+    if r.ill_posed > 0 {
+        let _ = writeln!(
+            s,
+            "{} ill-posed items (no answer, or an ambiguous one) were dropped from the task.\n",
+            r.ill_posed
         );
     }
     let _ = writeln!(s, "| model state | items | accuracy | log-loss |\n|---|---|---|---|");

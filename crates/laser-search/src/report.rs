@@ -98,6 +98,9 @@ pub struct SearchReport {
     /// Items whose prompt was cut to fit the model (`SearchConfig::truncate`).
     #[serde(skip_serializing_if = "is_zero", default)]
     pub truncated: usize,
+    /// Ill-posed items dropped from the task on request (`LoadOptions::drop_ill_posed`).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub ill_posed: usize,
     /// Model source.
     pub model: String,
     /// The base model.

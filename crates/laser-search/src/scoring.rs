@@ -188,6 +188,8 @@ pub struct Evaluation {
     seconds: f64,
     #[serde(skip_serializing_if = "is_zero")]
     truncated: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    ill_posed: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -208,6 +210,11 @@ impl Evaluation {
     /// Prompts cut to fit the context.
     pub fn truncated(&self) -> usize {
         self.truncated
+    }
+
+    /// Ill-posed items dropped from the task on request.
+    pub fn ill_posed(&self) -> usize {
+        self.ill_posed
     }
 }
 
@@ -236,7 +243,12 @@ pub fn evaluate(model: &Model, task: &Task, req: &EvalRequest) -> Result<Evaluat
     let items = Split::items(task, &indices);
     let t = Instant::now();
     let metrics = Evaluator::new(model, &items, req.batch_tokens)?.evaluate(model)?;
-    Ok(Evaluation { metrics, seconds: t.elapsed().as_secs_f64(), truncated: task.truncated })
+    Ok(Evaluation {
+        metrics,
+        seconds: t.elapsed().as_secs_f64(),
+        truncated: task.truncated,
+        ill_posed: task.ill_posed,
+    })
 }
 
 /// One matrix of [`TaskRanking`] as `laser grad --json` lists it.

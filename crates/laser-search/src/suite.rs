@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::edits::Edit;
 use crate::error::{Result, SearchError};
-use crate::formats::load_task;
+use crate::formats::load_task_with;
 use crate::interval::AccuracyDelta;
 use crate::log::write_atomic;
 use crate::metrics::Metrics;
@@ -295,7 +295,7 @@ fn load_all(
 ) -> Result<Vec<std::result::Result<Task, String>>> {
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
-        let loaded = load_task(&t.path).and_then(|task| {
+        let loaded = load_task_with(&t.path, cfg.search.load).and_then(|task| {
             Split::new(task.items.len(), cfg.search.n, cfg.search.seed)
                 .map_err(|e| SearchError::Config(format!("{}: {e}", t.path.display())))?;
             Ok(task)

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Result, SearchError};
 
 /// How one item is scored.
@@ -91,6 +93,22 @@ impl TaskFormat {
     }
 }
 
+/// How a task file is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadOptions {
+    /// Drop an ill-posed multiple-choice item — no choice with a positive BIG-bench target
+    /// score, several sharing the top score, or a choice listed twice — instead of refusing the
+    /// file; counted in [`Task::ill_posed`] and in the reports.
+    pub drop_ill_posed: bool,
+}
+
+impl LoadOptions {
+    /// Whether these are the defaults (left out of recorded settings, so older records match).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// A loaded task.
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -105,6 +123,8 @@ pub struct Task {
     pub dropped: usize,
     /// Items whose prompt was cut to fit the model (`truncate_to_fit`); 0 as loaded.
     pub truncated: usize,
+    /// Ill-posed items dropped on request ([`LoadOptions::drop_ill_posed`]).
+    pub ill_posed: usize,
     /// Class names of a choice task whose items all share one choice list.
     pub classes: Option<Vec<String>>,
     /// A digest of the items as loaded ([`Task::content_digest`]).
@@ -113,34 +133,53 @@ pub struct Task {
 
 impl Task {
     /// Builds a task, rejecting an empty one and a choice item that lists one choice twice (the
-    /// answer would be ambiguous).
+    /// answer would be ambiguous) — or, with `opts.drop_ill_posed`, dropping such an item;
+    /// `ill_posed` counts those the format's loader already dropped.
     pub(crate) fn new(
         path: &Path,
         format: TaskFormat,
         items: Vec<Item>,
         dropped: usize,
+        ill_posed: usize,
+        opts: LoadOptions,
     ) -> Result<Self> {
-        if items.is_empty() {
-            return Err(SearchError::task(
-                path,
-                None,
-                format!("no items in this {} task", format.name()),
-            ));
-        }
-        for (i, item) in items.iter().enumerate() {
+        let mut ill_posed = ill_posed;
+        let mut kept = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
             if let Target::Choice { choices, .. } = &item.target {
                 let trimmed: Vec<&str> = choices.iter().map(|c| c.trim()).collect();
                 if let Some(c) = (1..trimmed.len()).find(|&c| trimmed[..c].contains(&trimmed[c])) {
+                    if opts.drop_ill_posed {
+                        ill_posed += 1;
+                        continue;
+                    }
                     return Err(SearchError::task(
                         path,
                         None,
                         format!(
-                            "item {i}: the choice {:?} is listed twice: the answer is ambiguous",
+                            "item {i}: the choice {:?} is listed twice: the answer is ambiguous \
+                             (--drop-ill-posed drops such items)",
                             trimmed[c]
                         ),
                     ));
                 }
             }
+            kept.push(item);
+        }
+        let items = kept;
+        if items.is_empty() {
+            return Err(SearchError::task(
+                path,
+                None,
+                if ill_posed > 0 {
+                    format!(
+                        "no items left in this {} task after dropping {ill_posed} ill-posed ones",
+                        format.name()
+                    )
+                } else {
+                    format!("no items in this {} task", format.name())
+                },
+            ));
         }
         let classes = match &items[0].target {
             Target::Choice { choices, .. }
@@ -153,7 +192,16 @@ impl Task {
             _ => None,
         };
         let digest = items_digest(&items);
-        Ok(Self { path: path.to_owned(), format, items, dropped, truncated: 0, classes, digest })
+        Ok(Self {
+            path: path.to_owned(),
+            format,
+            items,
+            dropped,
+            truncated: 0,
+            ill_posed,
+            classes,
+            digest,
+        })
     }
 
     /// A digest of the items as loaded (prompts and targets; not the file's formatting), kept

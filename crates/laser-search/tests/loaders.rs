@@ -133,6 +133,24 @@ fn malformed_task_files_name_the_file_and_line() {
             "the choice \"x\" is listed twice",
         ),
         ("empty-array", "[]", "empty"),
+        // Silent defaults found by the loader audit (docs/TASKS.md) are errors now.
+        (
+            "rome-paraphrase-not-a-string",
+            "[{\"requested_rewrite\": {\"prompt\": \"{} is in\", \"subject\": \"Paris\", \
+             \"target_true\": {\"str\": \"France\"}}, \"paraphrase_prompts\": [\"Paris lies in\", 7]}]",
+            "paraphrase prompt 7",
+        ),
+        (
+            "rome-paraphrases-not-a-list",
+            "[{\"requested_rewrite\": {\"prompt\": \"{} is in\", \"subject\": \"Paris\", \
+             \"target_true\": {\"str\": \"France\"}}, \"paraphrase_prompts\": \"Paris lies in\"}]",
+            "`paraphrase_prompts` should be a list",
+        ),
+        (
+            "choices-with-generate",
+            "{\"prompt\": \"a\", \"choices\": [\"x\", \"y\"], \"answer\": 1, \"generate\": 5}\n",
+            "`generate` applies to a free answer",
+        ),
     ];
     for (tag, text, needle) in cases {
         let p = std::env::temp_dir().join(format!("laser-bad-{tag}-{}.json", std::process::id()));
@@ -329,5 +347,56 @@ fn the_content_digest_follows_the_items_not_the_file() {
     ] {
         assert_ne!(write("c.jsonl", &changed), base, "{changed}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 31: with `drop_ill_posed`, the items BIG-bench cannot grade (no positive score, a tied
+/// top score) and items listing a choice twice are dropped and counted, the rest kept in order;
+/// without it the same file is refused. A file of nothing but ill-posed items is still an error.
+#[test]
+fn ill_posed_items_are_dropped_and_counted_on_request() {
+    use laser_search::{LoadOptions, load_task_with};
+    let dir = std::env::temp_dir().join(format!("laser-ill-posed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bb = dir.join("bb.json");
+    let scores = |s: serde_json::Value| serde_json::json!({"input": "q", "target_scores": s});
+    std::fs::write(
+        &bb,
+        serde_json::json!({"examples": [
+            scores(serde_json::json!({"a": 1, "b": 0})),
+            scores(serde_json::json!({"a": 0, "b": 0})),
+            scores(serde_json::json!({"a": 1, "b": 1})),
+            scores(serde_json::json!({"a": 0, "b": 1})),
+            scores(serde_json::json!({"a": 1, " b": 0, "b": 0})),
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let drop = LoadOptions { drop_ill_posed: true };
+    assert!(load_task(&bb).unwrap_err().to_string().contains("--drop-ill-posed"));
+    let t = load_task_with(&bb, drop).unwrap();
+    assert_eq!((t.items.len(), t.ill_posed), (2, 3));
+    let answers: Vec<_> = t
+        .items
+        .iter()
+        .map(|i| match &i.target {
+            Target::Choice { answer, .. } => *answer,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(answers, [0, 1], "the well-posed items, in file order");
+    let jsonl = dir.join("t.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"prompt\": \"p\", \"choices\": [\"x\", \"x\"], \"answer\": 0}\n\
+         {\"prompt\": \"q\", \"choices\": [\"x\", \"y\"], \"answer\": 1}\n",
+    )
+    .unwrap();
+    let t = load_task_with(&jsonl, drop).unwrap();
+    assert_eq!((t.items.len(), t.ill_posed, t.items[0].prompt.as_str()), (1, 1, "q"));
+    std::fs::write(&jsonl, "{\"prompt\": \"p\", \"choices\": [\"x\", \"x\"], \"answer\": 0}\n")
+        .unwrap();
+    let err = load_task_with(&jsonl, drop).unwrap_err().to_string();
+    assert!(err.contains("after dropping 1 ill-posed"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -54,15 +54,16 @@ def option_names() -> List[str]:
     return list(_native.option_names())
 
 
-def load_task(task: TaskLike) -> Task:
+def load_task(task: TaskLike, drop_ill_posed: bool = False) -> Task:
     """A task from a file path (any supported format), or from a list of item dicts
     ``{"prompt", "choices", "answer"}`` (``answer``: an index or the choice text), or
     ``{"prompt", "answer"}`` for next-token items. A list's errors name its items as lines:
-    ``<items sha256:…>:3`` is the third item."""
+    ``<items sha256:…>:3`` is the third item. ``drop_ill_posed`` drops multiple-choice items
+    with no answer or an ambiguous one (counted in ``Task.ill_posed``) instead of refusing."""
     if isinstance(task, Task):
         return task
     if isinstance(task, (str, os.PathLike)):
-        return Task.load(os.fspath(task))
+        return Task.load(os.fspath(task), drop_ill_posed)
     if isinstance(task, (list, tuple)):
         lines = []
         for i, item in enumerate(task):
@@ -74,7 +75,7 @@ def load_task(task: TaskLike) -> Task:
         text = "\n".join(lines) + "\n"
         # The name stands for the task in logs: the same list resumes, another one does not.
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        return Task.parse(text, f"<items sha256:{digest}>")
+        return Task.parse(text, f"<items sha256:{digest}>", drop_ill_posed)
     raise TypeError(f"a task is a path or a list of item dicts, not {type(task).__name__}")
 
 
@@ -355,7 +356,7 @@ def search(
     try:
         data, summary = _native.search(
             model._native,
-            load_task(task),
+            load_task(task, bool(options.get("drop_ill_posed", False))),
             _options(options),
             None if out is None else os.fspath(out),
             _size(max_memory),
@@ -409,7 +410,7 @@ def adapt(
     try:
         data, summary = _native.adapt(
             model._native,
-            load_task(task),
+            load_task(task, bool(options.get("drop_ill_posed", False))),
             _options(options),
             os.fspath(out),
             export_base,

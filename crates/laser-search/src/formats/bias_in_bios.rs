@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{jsonl_records, string_field};
 use crate::error::{Result, SearchError};
-use crate::task::{Item, Target, Task, TaskFormat};
+use crate::task::{Item, LoadOptions, Target, Task, TaskFormat};
 
 /// The 28 professions in `LabHC/bias_in_bios` label order.
 pub const PROFESSIONS: [&str; 28] = [
@@ -53,7 +53,12 @@ pub(crate) enum Attribute {
     Profession,
 }
 
-pub(crate) fn load(path: &Path, text: &str, attribute: Attribute) -> Result<Task> {
+pub(crate) fn load(
+    path: &Path,
+    text: &str,
+    attribute: Attribute,
+    opts: LoadOptions,
+) -> Result<Task> {
     let mut items = Vec::new();
     for record in jsonl_records(path, text) {
         let (line, r) = record?;
@@ -96,5 +101,5 @@ pub(crate) fn load(path: &Path, text: &str, attribute: Attribute) -> Result<Task
         Attribute::Gender => TaskFormat::BiasInBiosGender,
         Attribute::Profession => TaskFormat::BiasInBiosProfession,
     };
-    Task::new(path, format, items, 0)
+    Task::new(path, format, items, 0, 0, opts)
 }

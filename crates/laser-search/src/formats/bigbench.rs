@@ -21,9 +21,9 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::error::{Result, SearchError};
-use crate::task::{Item, Target, Task, TaskFormat};
+use crate::task::{Item, LoadOptions, Target, Task, TaskFormat};
 
-pub(super) fn load(path: &Path, task: &Map<String, Value>) -> Result<Task> {
+pub(super) fn load(path: &Path, task: &Map<String, Value>, opts: LoadOptions) -> Result<Task> {
     let text = |key: &str, default: &str| -> Result<String> {
         match task.get(key) {
             None | Some(Value::Null) => Ok(default.to_owned()),
@@ -57,7 +57,7 @@ pub(super) fn load(path: &Path, task: &Map<String, Value>) -> Result<Task> {
     let bad = |i: usize, m: String| SearchError::task(path, None, format!("example {i}: {m}"));
     let choice_task = examples.first().is_some_and(|e| e.get("target_scores").is_some());
     let mut items = Vec::new();
-    let mut dropped = 0;
+    let (mut dropped, mut ill_posed) = (0, 0);
     for (i, e) in examples.iter().enumerate() {
         let input = e
             .get("input")
@@ -90,25 +90,28 @@ pub(super) fn load(path: &Path, task: &Map<String, Value>) -> Result<Task> {
                 }
                 choices.push(format!(" {name}"));
             }
-            // An item BIG-bench itself cannot grade is refused, not scored against a guess.
-            if best.1 <= 0.0 {
-                return Err(bad(
-                    i,
-                    format!(
-                        "no choice has a positive target score (best {}): there is no answer to score",
-                        best.1
-                    ),
-                ));
-            }
-            if tied.len() > 1 {
-                return Err(bad(
-                    i,
-                    format!(
-                        "choices {} share the top target score {}: the answer is ambiguous",
-                        tied.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", "),
-                        best.1
-                    ),
-                ));
+            // An item BIG-bench itself cannot grade is refused (or dropped, on request), not
+            // scored against a guess.
+            let ill = if best.1 <= 0.0 {
+                Some(format!(
+                    "no choice has a positive target score (best {}): there is no answer to score",
+                    best.1
+                ))
+            } else if tied.len() > 1 {
+                Some(format!(
+                    "choices {} share the top target score {}: the answer is ambiguous",
+                    tied.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", "),
+                    best.1
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = ill {
+                if opts.drop_ill_posed {
+                    ill_posed += 1;
+                    continue;
+                }
+                return Err(bad(i, format!("{reason} (--drop-ill-posed drops such items)")));
             }
             // `target_scores` iterates in sorted key order (serde_json's map is ordered).
             let prompt = if append_choices {
@@ -137,5 +140,5 @@ pub(super) fn load(path: &Path, task: &Map<String, Value>) -> Result<Task> {
     }
     let format =
         if choice_task { TaskFormat::BigBenchChoice } else { TaskFormat::BigBenchGenerative };
-    Task::new(path, format, items, dropped)
+    Task::new(path, format, items, dropped, ill_posed, opts)
 }

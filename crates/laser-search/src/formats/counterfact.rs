@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::string_field;
 use crate::error::{Result, SearchError};
-use crate::task::{Item, Target, Task, TaskFormat};
+use crate::task::{Item, LoadOptions, Target, Task, TaskFormat};
 
-pub(super) fn load_easyedit(path: &Path, records: &[Value]) -> Result<Task> {
+pub(super) fn load_easyedit(path: &Path, records: &[Value], opts: LoadOptions) -> Result<Task> {
     let items = records
         .iter()
         .enumerate()
@@ -22,10 +22,10 @@ pub(super) fn load_easyedit(path: &Path, records: &[Value]) -> Result<Task> {
             Ok(Item { prompt, target: Target::NextToken { answer } })
         })
         .collect::<Result<Vec<_>>>()?;
-    Task::new(path, TaskFormat::CounterFact, items, 0)
+    Task::new(path, TaskFormat::CounterFact, items, 0, 0, opts)
 }
 
-pub(super) fn load_rome(path: &Path, records: &[Value]) -> Result<Task> {
+pub(super) fn load_rome(path: &Path, records: &[Value], opts: LoadOptions) -> Result<Task> {
     let mut items = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let at = |e: SearchError| with_record(e, i);
@@ -49,16 +49,33 @@ pub(super) fn load_rome(path: &Path, records: &[Value]) -> Result<Task> {
             prompt: template.replace("{}", &subject),
             target: Target::NextToken { answer: answer.clone() },
         });
-        if let Some(Value::Array(paraphrases)) = r.get("paraphrase_prompts") {
-            for p in paraphrases.iter().filter_map(Value::as_str) {
-                items.push(Item {
-                    prompt: p.to_owned(),
-                    target: Target::NextToken { answer: answer.clone() },
-                });
+        // Paraphrases are items too: a malformed one is an error, not silently skipped.
+        let paraphrases = match r.get("paraphrase_prompts") {
+            None | Some(Value::Null) => &[][..],
+            Some(Value::Array(ps)) => ps.as_slice(),
+            Some(other) => {
+                return Err(at(SearchError::task(
+                    path,
+                    None,
+                    format!("`paraphrase_prompts` should be a list of strings, found {other}"),
+                )));
             }
+        };
+        for p in paraphrases {
+            let p = p.as_str().filter(|p| !p.trim().is_empty()).ok_or_else(|| {
+                at(SearchError::task(
+                    path,
+                    None,
+                    format!("paraphrase prompt {p} is not a non-empty string"),
+                ))
+            })?;
+            items.push(Item {
+                prompt: p.to_owned(),
+                target: Target::NextToken { answer: answer.clone() },
+            });
         }
     }
-    Task::new(path, TaskFormat::RomeCounterFact, items, 0)
+    Task::new(path, TaskFormat::RomeCounterFact, items, 0, 0, opts)
 }
 
 /// Names the record (0-based index) in a whole-file JSON error.

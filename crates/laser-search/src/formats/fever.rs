@@ -8,9 +8,9 @@ use std::path::Path;
 
 use super::{jsonl_records, string_field};
 use crate::error::{Result, SearchError};
-use crate::task::{Item, Target, Task, TaskFormat};
+use crate::task::{Item, LoadOptions, Target, Task, TaskFormat};
 
-pub(super) fn load(path: &Path, text: &str) -> Result<Task> {
+pub(super) fn load(path: &Path, text: &str, opts: LoadOptions) -> Result<Task> {
     // claim → (label, first line); conflicting claims are removed at the end.
     let mut order: Vec<String> = Vec::new();
     let mut labels: HashMap<String, Option<bool>> = HashMap::new();
@@ -53,5 +53,5 @@ pub(super) fn load(path: &Path, text: &str) -> Result<Task> {
         })
         .collect();
     let dropped = records - items.len();
-    Task::new(path, TaskFormat::Fever, items, dropped)
+    Task::new(path, TaskFormat::Fever, items, dropped, 0, opts)
 }

@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::string_field;
 use crate::error::{Result, SearchError};
-use crate::task::{Item, Target, Task, TaskFormat};
+use crate::task::{Item, LoadOptions, Target, Task, TaskFormat};
 
-pub(super) fn load(path: &Path, records: &[Value]) -> Result<Task> {
+pub(super) fn load(path: &Path, records: &[Value], opts: LoadOptions) -> Result<Task> {
     let items = records
         .iter()
         .enumerate()
@@ -28,5 +28,5 @@ pub(super) fn load(path: &Path, records: &[Value]) -> Result<Task> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Task::new(path, TaskFormat::HotpotQa, items, 0)
+    Task::new(path, TaskFormat::HotpotQa, items, 0, 0, opts)
 }

@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use super::{jsonl_records, string_field};
 use crate::error::{Result, SearchError};
-use crate::task::{Item, Target, Task, TaskFormat};
+use crate::task::{Item, LoadOptions, Target, Task, TaskFormat};
 
-pub(super) fn load(path: &Path, text: &str) -> Result<Task> {
+pub(super) fn load(path: &Path, text: &str, opts: LoadOptions) -> Result<Task> {
     let mut items = Vec::new();
     for record in jsonl_records(path, text) {
         let (line, r) = record?;
@@ -31,6 +31,11 @@ pub(super) fn load(path: &Path, text: &str) -> Result<Task> {
                             .ok_or_else(|| bad(format!("choice {c} is not a non-empty string")))
                     })
                     .collect::<Result<_>>()?;
+                if r.get("generate").is_some() {
+                    return Err(bad(
+                        "`generate` applies to a free answer, not to `choices`: drop one".into(),
+                    ));
+                }
                 if choices.len() < 2 {
                     return Err(bad(format!("needs at least two choices, has {}", choices.len())));
                 }
@@ -70,5 +75,5 @@ pub(super) fn load(path: &Path, text: &str) -> Result<Task> {
         };
         items.push(Item { prompt, target });
     }
-    Task::new(path, TaskFormat::Jsonl, items, 0)
+    Task::new(path, TaskFormat::Jsonl, items, 0, 0, opts)
 }

@@ -14,20 +14,30 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{Result, SearchError};
-use crate::task::Task;
+use crate::task::{LoadOptions, Task};
 
 pub use bias_in_bios::PROFESSIONS;
 
 /// Loads a task file in any supported format.
 pub fn load_task(path: impl AsRef<Path>) -> Result<Task> {
+    load_task_with(path, LoadOptions::default())
+}
+
+/// [`load_task`] with options.
+pub fn load_task_with(path: impl AsRef<Path>, opts: LoadOptions) -> Result<Task> {
     let path = path.as_ref();
     let text = crate::error::read_text(path)?;
-    parse_task(path, &text)
+    parse_task_with(path, &text, opts)
 }
 
 /// Parses a task from its text, detecting the format from the content; `path` names the file in
 /// errors and in the task.
 pub fn parse_task(path: &Path, text: &str) -> Result<Task> {
+    parse_task_with(path, text, LoadOptions::default())
+}
+
+/// [`parse_task`] with options.
+pub fn parse_task_with(path: &Path, text: &str, opts: LoadOptions) -> Result<Task> {
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Err(SearchError::task(path, None, "the file is empty"));
@@ -39,13 +49,13 @@ pub fn parse_task(path: &Path, text: &str) -> Result<Task> {
             .first()
             .ok_or_else(|| SearchError::task(path, None, "the JSON array is empty"))?;
         return if first.get("requested_rewrite").is_some() {
-            counterfact::load_rome(path, items)
+            counterfact::load_rome(path, items, opts)
         } else if first.get("ground_truth").is_some() && first.get("prompt").is_some() {
-            counterfact::load_easyedit(path, items)
+            counterfact::load_easyedit(path, items, opts)
         } else if first.get("mc2_targets").is_some() {
-            truthfulqa::load(path, items)
+            truthfulqa::load(path, items, opts)
         } else if first.get("question").is_some() && first.get("answer").is_some() {
-            hotpotqa::load(path, items)
+            hotpotqa::load(path, items, opts)
         } else {
             Err(unknown(path, first))
         };
@@ -54,17 +64,17 @@ pub fn parse_task(path: &Path, text: &str) -> Result<Task> {
     if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(text)
         && obj.contains_key("examples")
     {
-        return bigbench::load(path, &obj);
+        return bigbench::load(path, &obj, opts);
     }
     let first_line = text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0);
     let first: Value = serde_json::from_str(text.lines().nth(first_line).unwrap_or(""))
         .map_err(|e| SearchError::task(path, Some(first_line + 1), format!("not JSON: {e}")))?;
     if first.get("claim").is_some() && first.get("label").is_some() {
-        fever::load(path, text)
+        fever::load(path, text, opts)
     } else if first.get("hard_text").is_some() {
-        bias_in_bios::load(path, text, bias_in_bios::Attribute::Gender)
+        bias_in_bios::load(path, text, bias_in_bios::Attribute::Gender, opts)
     } else if first.get("prompt").is_some() {
-        jsonl::load(path, text)
+        jsonl::load(path, text, opts)
     } else {
         Err(unknown(path, &first))
     }
@@ -74,7 +84,7 @@ pub fn parse_task(path: &Path, text: &str) -> Result<Task> {
 /// the gender task, since both read the same file).
 pub fn load_bias_in_bios_profession(path: &Path) -> Result<Task> {
     let text = crate::error::read_text(path)?;
-    bias_in_bios::load(path, &text, bias_in_bios::Attribute::Profession)
+    bias_in_bios::load(path, &text, bias_in_bios::Attribute::Profession, LoadOptions::default())
 }
 
 fn unknown(path: &Path, first: &Value) -> SearchError {

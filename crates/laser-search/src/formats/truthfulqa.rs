@@ -7,9 +7,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{Result, SearchError};
-use crate::task::{Item, Target, Task, TaskFormat};
+use crate::task::{Item, LoadOptions, Target, Task, TaskFormat};
 
-pub(super) fn load(path: &Path, records: &[Value]) -> Result<Task> {
+pub(super) fn load(path: &Path, records: &[Value], opts: LoadOptions) -> Result<Task> {
     let mut items = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let bad = |m: &str| SearchError::task(path, None, format!("question {i}: {m}"));
@@ -47,5 +47,5 @@ pub(super) fn load(path: &Path, records: &[Value]) -> Result<Task> {
             });
         }
     }
-    Task::new(path, TaskFormat::TruthfulQa, items, 0)
+    Task::new(path, TaskFormat::TruthfulQa, items, 0, 0, opts)
 }

@@ -12,6 +12,7 @@ use crate::error::{Result, SearchError};
 use crate::fit::Truncate;
 use crate::race::{RACE_BLOCK, Race};
 use crate::select::SelectRule;
+use crate::task::LoadOptions;
 
 /// Which search to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +130,10 @@ pub struct SearchConfig {
     /// instead of running the gradient pass; it must be a ranking of the same inputs.
     #[serde(skip)]
     pub ranking_file: Option<PathBuf>,
+    /// How task files are read: a suite's tasks and a merge's task are loaded with it, so every
+    /// shard and the merge see the same items.
+    #[serde(default, skip_serializing_if = "LoadOptions::is_default")]
+    pub load: LoadOptions,
 }
 
 impl Default for SearchConfig {
@@ -159,6 +164,7 @@ impl Default for SearchConfig {
             test_max: None,
             truncate: None,
             ranking_file: None,
+            load: LoadOptions::default(),
         }
     }
 }

@@ -454,6 +454,7 @@ fn search(
         task: task.path.display().to_string(),
         task_format: task.format.name().into(),
         truncated: task.truncated,
+        ill_posed: task.ill_posed,
         model: scan.model.source().display().to_string(),
         base: SplitMetrics { select: base_select, test: base_test },
         best: Best { select: best_select, test: best_test, edits: best_edits, sizes },
