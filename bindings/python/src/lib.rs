@@ -214,7 +214,7 @@ fn adapt(
 /// A suite over task files or folders: `(suite.json's json, summary text)`; writes `suite.json`
 /// and `suite.md` into `out`.
 #[pyfunction]
-#[pyo3(signature = (model, tasks, options, out, keep_going=false, max_memory=None, progress=None))]
+#[pyo3(signature = (model, tasks, options, out, keep_going=false, max_memory=None, progress=None, collateral=false))]
 #[allow(clippy::too_many_arguments)]
 fn suite(
     py: Python<'_>,
@@ -225,10 +225,12 @@ fn suite(
     keep_going: bool,
     max_memory: Option<&str>,
     progress: Option<Py<PyAny>>,
+    collateral: bool,
 ) -> PyResult<(String, String)> {
     let mut search = search_config(options)?;
     search.test_max = search.test_max.or(Some(300));
-    let cfg = SuiteConfig { search, out: out.clone(), keep_going, part: SuitePart::Whole };
+    let cfg =
+        SuiteConfig { search, out: out.clone(), keep_going, collateral, part: SuitePart::Whole };
     let max_memory = byte_size(max_memory)?;
     let tasks = suite_tasks(&tasks).map_err(search_error)?;
     let model = &mut model.model;

@@ -198,7 +198,9 @@ pub struct SearchOptions {
     pub grad_groups: Option<usize>,
     /// How scanned edits become the recommendation: guarded (default: only an edit that beats
     /// the base model significantly on the selection items), laser (accuracy, ties by
-    /// log-loss), logloss, or split-confirm.
+    /// log-loss), logloss, split-confirm, or choose-confirm (chosen on half the selection items,
+    /// confirmed on the other half by one paired test; refused when log-loss gets significantly
+    /// worse).
     #[arg(long, value_name = "RULE")]
     pub select: Option<SelectRule>,
     /// Diagnostic: also evaluate on the test split what every selection rule would have chosen
@@ -348,6 +350,10 @@ pub struct SuiteArgs {
     /// A task that fails becomes an error row instead of stopping the suite.
     #[arg(long)]
     pub keep_going: bool,
+    /// Also score each recommended edit on every other task's selection items (collateral
+    /// harm: suite.json adds `collateral` per task and `mean_collateral`; suite.md a table).
+    #[arg(long)]
+    pub collateral: bool,
     /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -379,7 +385,10 @@ pub struct MergeArgs {
     /// report as `incomplete`).
     #[arg(long)]
     pub partial: bool,
-
+    /// A suite's merge: also score each recommended edit on every other task's selection
+    /// items (as `laser suite --collateral`).
+    #[arg(long)]
+    pub collateral: bool,
     /// Print one JSON object on stdout (the contract's keys) instead of text.
     #[arg(long)]
     pub json: bool,

@@ -331,7 +331,13 @@ pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
     let tasks = suite_tasks(&a.tasks)?;
     let shard = crate::shards::shard_from(a.shard, a.num_shards, &|v| std::env::var(v).ok())?;
     let part = shard.map_or(SuitePart::Whole, SuitePart::Shard);
-    let cfg = SuiteConfig { search, out: a.out.clone(), keep_going: a.keep_going, part };
+    let cfg = SuiteConfig {
+        search,
+        out: a.out.clone(),
+        keep_going: a.keep_going,
+        collateral: a.collateral,
+        part,
+    };
     let mut model = load_model(env, &a.model, &bars)?;
     apply_memory_budget(&mut model, env.max_memory, search_accumulators(&cfg.search))?;
     let report = run_suite(&mut model, &tasks, &cfg, &bars);
@@ -374,6 +380,7 @@ fn merge_suite(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
         search: spec.search,
         out: a.dir.clone(),
         keep_going: spec.keep_going,
+        collateral: a.collateral,
         part: SuitePart::Merge { shards: spec.shards, partial: a.partial },
     };
     let arg = ModelArg { model: Some(spec.model), dtype: spec.dtype };
@@ -386,6 +393,12 @@ fn merge_suite(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
 pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
     if a.dir.join(SUITE_SPEC_FILE).is_file() {
         return merge_suite(env, a);
+    }
+    if a.collateral {
+        return Err(usage(format!(
+            "--collateral applies to a suite's merge; {} holds no sharded suite",
+            a.dir.display()
+        )));
     }
     let bars = Bars::new(a.json || env.verbose);
     let spec = ShardSpec::read(&a.dir)?;

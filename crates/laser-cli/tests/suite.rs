@@ -273,3 +273,70 @@ fn a_changed_task_file_is_refused_on_resume_and_two_suites_do_not_share_a_folder
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// Issue 28: `--collateral` scores each recommended edit on every other task's selection items;
+/// each number equals what `laser eval --split select` gives with and without the edit on that
+/// task, and `mean_collateral` is the mean of the edited tasks' means.
+#[test]
+fn collateral_scores_each_edit_on_the_other_tasks_like_eval_does() {
+    let m = tiny_model("suite-collateral");
+    let tasks = suite_folder("collateral");
+    let out = tmp("suite-collateral-out");
+    let mut args = suite_args(&m, &tasks, &out);
+    // LASER's rule edits whenever a candidate beats the base model: edits to measure.
+    args.extend(["--select", "laser", "--collateral"]);
+    let v = json_of(&laser(&args));
+    let rows = v["tasks"].as_array().unwrap();
+    let edited: Vec<&Value> =
+        rows.iter().filter(|r| !r["edits"].as_array().unwrap().is_empty()).collect();
+    assert!(!edited.is_empty(), "some task was edited: {v}");
+    let eval = |task: &str, edits: Option<&Path>| {
+        let path = tasks.join(format!("{task}.jsonl"));
+        let mut a = vec![
+            "eval",
+            "--model",
+            s(&m),
+            "--task",
+            s(&path),
+            "--n",
+            "12",
+            "--split",
+            "select",
+            "--json",
+        ];
+        if let Some(e) = edits {
+            a.extend(["--edits", s(e)]);
+        }
+        json_of(&laser(&a))["accuracy"].as_f64().unwrap()
+    };
+    let mut means = Vec::new();
+    for row in &edited {
+        let edits = out.join(format!("{}-edits.json", row["task"].as_str().unwrap()));
+        std::fs::write(&edits, serde_json::json!({"edits": row["edits"]}).to_string()).unwrap();
+        let c = &row["collateral"];
+        let others = c["tasks"].as_array().unwrap();
+        assert_eq!(others.len(), rows.len() - 1, "{c}");
+        for o in others {
+            let name = o["task"].as_str().unwrap();
+            assert_ne!(name, row["task"].as_str().unwrap());
+            assert_eq!(o["base"].as_f64().unwrap(), eval(name, None), "{o}");
+            assert_eq!(o["adapted"].as_f64().unwrap(), eval(name, Some(&edits)), "{o}");
+        }
+        means.push(c["mean_delta"].as_f64().unwrap());
+    }
+    let mean = means.iter().sum::<f64>() / means.len() as f64;
+    assert!((v["mean_collateral"].as_f64().unwrap() - mean).abs() < 1e-9, "{v}");
+    let md = std::fs::read_to_string(out.join("suite.md")).unwrap();
+    assert!(md.contains("## Collateral"), "{md}");
+    // Rows without an edit carry none; a search merge refuses the flag.
+    assert!(
+        rows.iter()
+            .filter(|r| r["edits"].as_array().unwrap().is_empty())
+            .all(|r| r["collateral"].is_null())
+    );
+    let o = laser(&["merge", s(&out), "--collateral"]);
+    assert_eq!(o.status.code(), Some(2));
+    for d in [&out, &tasks] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

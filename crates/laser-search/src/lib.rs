@@ -18,6 +18,7 @@ mod adapt;
 mod batching;
 mod builtin;
 mod card;
+mod collateral;
 mod edits;
 mod error;
 mod eval;
@@ -49,6 +50,7 @@ mod tokens;
 pub use adapt::{AdaptConfig, AdaptReport, ExportFormat, adapt, files as adapt_files};
 pub use builtin::{BUILTIN_MODELS, BuiltinModel, bundled_task, cache_dir, resolve_model};
 pub use card::{BaseModel, model_card};
+pub use collateral::{Collateral, CollateralTask};
 pub use edits::{Edit, EditEngine, EditList, EditSize, Factor, to_row_major};
 pub use error::{Result, SearchError};
 pub use eval::{EvalLayout, Evaluated, Evaluator};
@@ -70,7 +72,7 @@ pub use metrics::{ClassAccuracy, ItemScores, Metrics};
 pub use race::{RACE_BLOCK, Race, Racer, race_parts};
 pub use ranking::{GradientRanking, MatrixSpectrum, matrix_svd, rank_matrices};
 pub use report::{
-    Best, CandidateResult, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
+    Best, CandidateResult, Ceiling, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
 };
 pub use scoring::{
     EvalRequest, Evaluation, MatrixEntry, ModelSummary, NextToken, Prediction, SplitChoice,

@@ -23,7 +23,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{ItemScores, Metrics};
-use crate::select::{GUARD_ALPHA, SelectRule, discordant, mcnemar_one_sided};
+use crate::select::{GUARD_ALPHA, SelectRule, discordant, logloss_worse, mcnemar_one_sided};
 
 /// Whether a scan stops candidates that cannot be chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -77,11 +77,10 @@ pub const RACE_BLOCK: usize = 20;
 /// the evaluator). Split-confirm scores its choosing half (the even-numbered items) first, so
 /// that a candidate beaten there is stopped before the other half; every other rule, one part.
 pub fn race_parts(n: usize, rule: SelectRule) -> Vec<Vec<usize>> {
-    match rule {
-        SelectRule::SplitConfirm => {
-            vec![(0..n).step_by(2).collect(), (1..n).step_by(2).collect()]
-        }
-        _ => vec![(0..n).collect()],
+    if rule.halves() {
+        vec![(0..n).step_by(2).collect(), (1..n).step_by(2).collect()]
+    } else {
+        vec![(0..n).collect()]
     }
 }
 
@@ -124,10 +123,7 @@ impl Racer {
     /// scan).
     pub fn new(rule: SelectRule, blocks: &[Vec<usize>], candidates: usize) -> Self {
         let order: Vec<usize> = blocks.concat();
-        let choose = match rule {
-            SelectRule::SplitConfirm => order.len().div_ceil(2),
-            _ => order.len(),
-        };
+        let choose = if rule.halves() { order.len().div_ceil(2) } else { order.len() };
         Self {
             rule,
             order,
@@ -146,7 +142,7 @@ impl Racer {
 
     fn standing(&self, m: &Metrics, items: &ItemScores) -> Standing {
         match self.rule {
-            SelectRule::SplitConfirm => {
+            SelectRule::SplitConfirm | SelectRule::ChooseConfirm => {
                 let choose: Vec<usize> = (0..items.correct.len()).step_by(2).collect();
                 let correct = choose.iter().filter(|&&i| items.correct[i]).count();
                 Standing { correct, loss: items.subset(&choose).1, p: None }
@@ -184,6 +180,16 @@ impl Racer {
     /// Records a candidate evaluated on every item (item order).
     pub fn finished(&mut self, m: &Metrics) {
         if let Some(items) = m.items.as_ref().filter(|i| i.correct.len() == self.order.len()) {
+            // A candidate choose-confirm's log-loss guard leaves out can never be chosen, so it
+            // must not stop others either.
+            if let (SelectRule::ChooseConfirm, Some((_, base))) = (self.rule, &self.base) {
+                let choose: Vec<usize> = (0..items.nll.len()).step_by(2).collect();
+                let on =
+                    |x: &ItemScores| -> Vec<f64> { choose.iter().map(|&j| x.nll[j]).collect() };
+                if logloss_worse(&on(base), &on(items)).is_some() {
+                    return;
+                }
+            }
             let s = self.standing(m, items);
             self.finished.push(s);
         }
@@ -207,7 +213,7 @@ impl Racer {
         };
         match self.rule {
             // LASER's rule is split-confirm's choice with every item in the choosing half.
-            SelectRule::Laser | SelectRule::SplitConfirm => {
+            SelectRule::Laser | SelectRule::SplitConfirm | SelectRule::ChooseConfirm => {
                 let seen = k.min(self.choose);
                 let best = count(&partial.correct[..seen]) + (self.choose - seen);
                 let least_loss =

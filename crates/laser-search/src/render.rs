@@ -90,6 +90,19 @@ pub fn gguf_text(g: &laser_model::GgufExport) -> String {
     )
 }
 
+/// The best test accuracy among the scanned candidates, and which edit reached it.
+fn ceiling_text(c: &crate::report::Ceiling) -> String {
+    let edits: Vec<String> =
+        c.edits.iter().map(|e| format!("{} ρ={} {}", e.name, e.rho, e.factor)).collect();
+    format!(
+        "best test accuracy of the {} scanned candidates {:.1}%{} ({})",
+        c.candidates,
+        c.test.accuracy,
+        c.delta.as_ref().map(|d| format!(", {}", delta_text(d))).unwrap_or_default(),
+        if edits.is_empty() { "no edit".into() } else { edits.join(", ") }
+    )
+}
+
 /// A few lines for the terminal.
 pub fn summary(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     let mut s = String::new();
@@ -127,6 +140,9 @@ pub fn summary(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
         let _ = writeln!(s, "majority-class rate on selection: {m:.1}%");
     }
     let _ = writeln!(s, "rule {}: {}", r.selection.rule, r.selection.reason);
+    if let Some(c) = &r.ceiling {
+        let _ = writeln!(s, "ceiling (diagnostic): {}", ceiling_text(c));
+    }
     for e in &r.best.edits {
         let _ = writeln!(s, "edit: {} ρ={} {}{}", e.name, e.rho, e.factor, size_text(r, &e.name));
     }
@@ -207,6 +223,9 @@ pub fn markdown(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     }
     let _ = writeln!(s, "\n## Chosen edits\n");
     let _ = writeln!(s, "Selection rule `{}`: {}.\n", r.selection.rule, r.selection.reason);
+    if let Some(c) = &r.ceiling {
+        let _ = writeln!(s, "Ceiling (diagnostic, never used to choose): {}.\n", ceiling_text(c));
+    }
     if r.best.edits.is_empty() {
         let _ = writeln!(s, "None: the base model is returned.");
     }
@@ -323,6 +342,12 @@ pub fn suite_summary(r: &SuiteReport) -> String {
         r.seconds,
         r.resumed
     );
+    if let Some(c) = r.mean_collateral {
+        let _ = writeln!(
+            s,
+            "collateral: the recommended edits change the other tasks' selection accuracy by {c:+.2} points on average"
+        );
+    }
     s
 }
 
@@ -390,6 +415,30 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
         {
             let _ =
                 writeln!(s, "\n`{}` per class (test): base {b}; adapted {a}. {}", t.task, t.reason);
+        }
+    }
+    if let Some(mean) = r.mean_collateral {
+        let _ = writeln!(
+            s,
+            "\n## Collateral: each recommended edit on the other tasks' selection items\n\n\
+             Mean change **{mean:+.2} points** (over the tasks whose recommendation edits the \
+             model).\n\n| edited for | mean Δ on the others | others harmed | per task (base → edited) |\n|---|---|---|---|"
+        );
+        for t in &r.tasks {
+            let Some(c) = &t.collateral else { continue };
+            let per: Vec<String> = c
+                .tasks
+                .iter()
+                .map(|o| format!("{} {:.1}→{:.1}", o.task, o.base, o.adapted))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {:+.2} | {} | {} |",
+                t.task,
+                c.mean_delta,
+                c.harmed,
+                per.join("; ")
+            );
         }
     }
     if !r.rules.is_empty() {

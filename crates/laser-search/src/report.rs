@@ -116,6 +116,11 @@ pub struct SearchReport {
     /// With `compare_rules`: what each rule would have chosen, with its test metrics.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub rules: Vec<RuleOutcome>,
+    /// With `compare_rules` and a test split: the scanned candidate with the best test accuracy
+    /// (ties: lower test log-loss) — never used to choose; it says whether the search space or
+    /// the rule limits the gain.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ceiling: Option<Ceiling>,
     /// Candidates scored on the selection split (excluding the base model).
     pub candidates_evaluated: usize,
     /// Of those, how many came from the resumed log.
@@ -151,6 +156,22 @@ impl SearchReport {
         let text = serde_json::to_string_pretty(&value).expect("JSON values serialise");
         crate::log::write_atomic(&dir.join("report.json"), text.as_bytes())
     }
+}
+
+/// The best test accuracy among every scanned candidate (a diagnostic, never a choice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ceiling {
+    /// The candidate's edits.
+    pub edits: Vec<Edit>,
+    /// Its selection metrics.
+    pub select: Metrics,
+    /// Its test metrics.
+    pub test: Metrics,
+    /// Test accuracy change against the base model.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delta: Option<AccuracyDelta>,
+    /// Candidates it was the best of.
+    pub candidates: usize,
 }
 
 /// What one selection rule, restricted to some factorizations, would have recommended.

@@ -11,6 +11,12 @@
 //!   that pass, the one with the smallest p-value wins (ties by LASER's order).
 //! - [`SelectRule::SplitConfirm`]: LASER's rule on the even-numbered selection items, confirmed on
 //!   the odd-numbered ones (strictly higher accuracy than the base model there).
+//! - [`SelectRule::ChooseConfirm`]: chosen as split-confirm chooses (among candidates whose
+//!   log-loss on the choosing half is not significantly worse than the base model's), then
+//!   confirmed on the other half by one one-sided exact McNemar test at α = 0.05 — one test, so
+//!   no penalty for the width of the scan — and refused when its log-loss there is significantly
+//!   worse than the base model's ([`logloss_worse`]: an edit that gains accuracy by wrecking the
+//!   language model is not recommended).
 //!
 //! Every rule reads only selection metrics; the test split is never consulted. A candidate that
 //! racing stopped early (`race.rs`) could not have been chosen: it is passed over, and still
@@ -33,21 +39,30 @@ pub enum SelectRule {
     Guarded,
     /// Chosen on one half of the selection items, confirmed on the other.
     SplitConfirm,
+    /// Chosen on one half, confirmed on the other by a paired test, log-loss guarded.
+    ChooseConfirm,
 }
 
 impl SelectRule {
     /// Every rule, in report order.
-    pub const ALL: [SelectRule; 4] =
-        [Self::Laser, Self::Logloss, Self::Guarded, Self::SplitConfirm];
+    pub const ALL: [SelectRule; 5] =
+        [Self::Laser, Self::Logloss, Self::Guarded, Self::SplitConfirm, Self::ChooseConfirm];
 
-    /// The CLI name (`laser`, `logloss`, `guarded`, `split-confirm`).
+    /// The CLI name (`laser`, `logloss`, `guarded`, `split-confirm`, `choose-confirm`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Laser => "laser",
             Self::Logloss => "logloss",
             Self::Guarded => "guarded",
             Self::SplitConfirm => "split-confirm",
+            Self::ChooseConfirm => "choose-confirm",
         }
+    }
+
+    /// Whether the rule chooses on the even-numbered selection items and confirms on the others
+    /// (racing scores the choosing half first).
+    pub fn halves(self) -> bool {
+        matches!(self, Self::SplitConfirm | Self::ChooseConfirm)
     }
 }
 
@@ -62,9 +77,8 @@ impl std::str::FromStr for SelectRule {
 
     fn from_str(s: &str) -> Result<Self, String> {
         Self::ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| {
-            format!(
-                "unknown selection rule `{s}` (expected laser, logloss, guarded or split-confirm)"
-            )
+            let names: Vec<&str> = Self::ALL.iter().map(|r| r.name()).collect();
+            format!("unknown selection rule `{s}` (expected {})", names.join(", "))
         })
     }
 }
@@ -116,6 +130,29 @@ pub(crate) fn discordant(base: impl Iterator<Item = bool>, cand: &[bool]) -> (us
     })
 }
 
+/// The log-loss guard: whether `cand`'s mean per-item NLL is significantly worse (higher) than
+/// `base`'s on the same items — the lower end of a one-sided 95% paired-bootstrap interval of the
+/// mean difference above zero. Returns (mean difference, that lower end) when it is.
+pub fn logloss_worse(base: &[f64], cand: &[f64]) -> Option<(f64, f64)> {
+    let n = base.len();
+    if n == 0 || cand.len() != n {
+        return None;
+    }
+    let diff: Vec<f64> = base.iter().zip(cand).map(|(b, c)| c - b).collect();
+    let mean = diff.iter().sum::<f64>() / n as f64;
+    if mean <= 0.0 {
+        return None;
+    }
+    let mut rng = laser_linalg::rng::SplitMix64::new(0);
+    let resamples = crate::interval::BOOTSTRAP_RESAMPLES;
+    let mut stats: Vec<f64> = (0..resamples)
+        .map(|_| (0..n).map(|_| diff[rng.below(n)]).sum::<f64>() / n as f64)
+        .collect();
+    stats.sort_by(f64::total_cmp);
+    let low = stats[((0.05 * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
+    (low > 0.0).then_some((mean, low))
+}
+
 fn items_of(m: &Metrics) -> Option<&ItemScores> {
     m.items.as_ref().filter(|i| i.correct.len() == m.n && i.nll.len() == m.n)
 }
@@ -142,7 +179,7 @@ pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) 
                 candidates.len()
             ),
             SelectRule::Logloss => "none could still end below the base model's log-loss".into(),
-            SelectRule::SplitConfirm => {
+            SelectRule::SplitConfirm | SelectRule::ChooseConfirm => {
                 "none could still beat the base model on the choosing half".into()
             }
             SelectRule::Laser => "none could still beat the base model's accuracy".into(),
@@ -282,6 +319,94 @@ pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) 
                 ))
             }
         }
+        SelectRule::ChooseConfirm => {
+            let Some(base_items) = items_of(base) else {
+                return none(
+                    "per-item selection results are missing; the base model is returned".into(),
+                );
+            };
+            let choose: Vec<usize> = (0..base.n).step_by(2).collect();
+            let confirm: Vec<usize> = (1..base.n).step_by(2).collect();
+            let nll_on = |items: &ItemScores, at: &[usize]| -> Vec<f64> {
+                at.iter().map(|&j| items.nll[j]).collect()
+            };
+            let base_choose = base_items.subset(&choose);
+            let base_choose_nll = nll_on(base_items, &choose);
+            let mut guarded_out = 0;
+            let best = laser_best(&mut live.iter().filter_map(|&i| {
+                let items = items_of(&candidates[i].select)?;
+                if logloss_worse(&base_choose_nll, &nll_on(items, &choose)).is_some() {
+                    guarded_out += 1;
+                    return None;
+                }
+                Some((i, items.subset(&choose)))
+            }));
+            let Some((i, on_choose)) = best.filter(|(_, m)| {
+                m.0 > base_choose.0 || (m.0 == base_choose.0 && m.1 < base_choose.1)
+            }) else {
+                return none(format!(
+                    "no edit beats the base model on the choosing half{}; the base model is returned",
+                    match guarded_out {
+                        0 => String::new(),
+                        g => format!(
+                            " ({g} left out: log-loss significantly worse than the base model's)"
+                        ),
+                    }
+                ));
+            };
+            let items = items_of(&candidates[i].select).expect("filtered");
+            let base_confirm = confirm.iter().map(|&j| base_items.correct[j]);
+            let cand_confirm: Vec<bool> = confirm.iter().map(|&j| items.correct[j]).collect();
+            let (wins, losses) = discordant(base_confirm, &cand_confirm);
+            let p = mcnemar_one_sided(wins, losses);
+            let (on_confirm, base_on_confirm) =
+                (items.subset(&confirm), base_items.subset(&confirm));
+            if let Some((mean, low)) =
+                logloss_worse(&nll_on(base_items, &confirm), &nll_on(items, &confirm))
+            {
+                return Selection {
+                    rule,
+                    chosen: None,
+                    p_value: Some(p),
+                    reason: format!(
+                        "the edit chosen on one half raises log-loss significantly on the other \
+                         ({:.3} → {:.3}, +{mean:.3}, 95% lower bound +{low:.3}); the base model is \
+                         returned",
+                        base_on_confirm.1, on_confirm.1
+                    ),
+                };
+            }
+            if p <= GUARD_ALPHA {
+                Selection {
+                    rule,
+                    chosen: Some(i),
+                    p_value: Some(p),
+                    reason: format!(
+                        "best on the choosing half ({:.1}% vs {:.1}%), confirmed on the other half \
+                         ({:.1}% vs {:.1}%, one-sided McNemar p = {p:.3}, one test), log-loss \
+                         {:.3} → {:.3}",
+                        on_choose.0,
+                        base_choose.0,
+                        on_confirm.0,
+                        base_on_confirm.0,
+                        base_on_confirm.1,
+                        on_confirm.1
+                    ),
+                }
+            } else {
+                Selection {
+                    rule,
+                    chosen: None,
+                    p_value: Some(p),
+                    reason: format!(
+                        "the edit chosen on one half is not significantly better on the other \
+                         ({:.1}% vs {:.1}%, one-sided McNemar p = {p:.3} > {GUARD_ALPHA}); the \
+                         base model is returned",
+                        on_confirm.0, base_on_confirm.0
+                    ),
+                }
+            }
+        }
     }
 }
 
@@ -301,6 +426,122 @@ mod tests {
         // Large n stays finite and tiny.
         let p = mcnemar_one_sided(700, 300);
         assert!(p > 0.0 && p < 1e-30, "{p}");
+    }
+
+    /// Metrics of `correct` / `nll` per item (accuracy and log-loss their means).
+    fn metrics(correct: &[bool], nll: &[f64]) -> Metrics {
+        let n = correct.len();
+        Metrics {
+            n,
+            accuracy: 100.0 * correct.iter().filter(|&&c| c).count() as f64 / n as f64,
+            logloss: nll.iter().sum::<f64>() / n as f64,
+            majority: None,
+            per_class: None,
+            items: Some(ItemScores { correct: correct.to_vec(), nll: nll.to_vec() }),
+        }
+    }
+
+    fn candidate(name: &str, correct: &[bool], nll: &[f64]) -> CandidateResult {
+        CandidateResult {
+            edits: vec![crate::edits::Edit {
+                name: name.into(),
+                rho: 0.5,
+                factor: crate::edits::Factor::Svd,
+                seed: None,
+                max_iter: None,
+            }],
+            select: metrics(correct, nll),
+            stopped_after: None,
+        }
+    }
+
+    /// 60 items: the base model right on every third; `fixes` of its wrong items per half become
+    /// right (the halves are the even and the odd items).
+    fn planted(fixes_even: usize, fixes_odd: usize) -> Vec<bool> {
+        let base: Vec<bool> = (0..60).map(|i| i % 3 == 0).collect();
+        let (mut even, mut odd) = (0, 0);
+        base.iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                let fix = if i % 2 == 0 { &mut even } else { &mut odd };
+                let limit = if i % 2 == 0 { fixes_even } else { fixes_odd };
+                if !b && *fix < limit {
+                    *fix += 1;
+                    true
+                } else {
+                    b
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn choose_confirm_confirms_a_real_gain_with_one_test_and_refuses_the_rest() {
+        let base_correct = planted(0, 0);
+        let flat = vec![1.0; 60];
+        let base = metrics(&base_correct, &flat);
+        // Better on both halves: confirmed by one McNemar test on the other half (10 wins, 0
+        // losses: p = 2^-10), however many candidates were scanned.
+        let real = candidate("real", &planted(10, 10), &flat);
+        let mut many: Vec<CandidateResult> =
+            (0..200).map(|i| candidate(&format!("noise{i}"), &base_correct, &flat)).collect();
+        many.push(real.clone());
+        let s = select(SelectRule::ChooseConfirm, &base, &many);
+        assert_eq!(s.chosen, Some(200), "{}", s.reason);
+        assert!((s.p_value.unwrap() - 0.5f64.powi(10)).abs() < 1e-12);
+        assert!(s.reason.contains("one test"), "{}", s.reason);
+        // A smaller gain, 5 fixes per half, among the same 200 others: one test on the other
+        // half (p = 1/32) confirms it, where the guarded rule's Bonferroni factor (10 wins:
+        // p = 2^-10 × 201 ≈ 0.2) returns the base model.
+        many.pop();
+        many.push(candidate("modest", &planted(5, 5), &flat));
+        let s = select(SelectRule::ChooseConfirm, &base, &many);
+        assert_eq!((s.chosen, s.p_value), (Some(200), Some(1.0 / 32.0)), "{}", s.reason);
+        let g = select(SelectRule::Guarded, &base, &many);
+        assert_eq!(g.chosen, None, "{}", g.reason);
+        assert!((g.p_value.unwrap() - 201.0 / 1024.0).abs() < 1e-9);
+        // Better on the choosing half only: chosen there, not confirmed.
+        let lucky = candidate("lucky", &planted(10, 0), &flat);
+        let s = select(SelectRule::ChooseConfirm, &base, &[lucky]);
+        assert_eq!(s.chosen, None);
+        assert!(s.reason.contains("not significantly better"), "{}", s.reason);
+        // A small gain on the other half (3 wins): p = 1/8, no edit.
+        let small = candidate("small", &planted(10, 3), &flat);
+        let s = select(SelectRule::ChooseConfirm, &base, &[small]);
+        assert_eq!(s.chosen, None);
+        assert!((s.p_value.unwrap() - 0.125).abs() < 1e-12);
+    }
+
+    #[test]
+    fn choose_confirm_refuses_an_accuracy_gain_that_wrecks_log_loss() {
+        let base_correct = planted(0, 0);
+        let flat = vec![1.0; 60];
+        let base = metrics(&base_correct, &flat);
+        // Gains on both halves, but log-loss 1 → 5 on every odd (confirming) item.
+        let wrecked_odd: Vec<f64> = (0..60).map(|i| if i % 2 == 1 { 5.0 } else { 1.0 }).collect();
+        let s = select(
+            SelectRule::ChooseConfirm,
+            &base,
+            &[candidate("wreck", &planted(10, 10), &wrecked_odd)],
+        );
+        assert_eq!(s.chosen, None);
+        assert!(s.reason.contains("raises log-loss significantly"), "{}", s.reason);
+        // Wrecked on the choosing half: left out before choosing, so a clean runner-up wins.
+        let wrecked_even: Vec<f64> = (0..60).map(|i| if i % 2 == 0 { 5.0 } else { 1.0 }).collect();
+        let s = select(
+            SelectRule::ChooseConfirm,
+            &base,
+            &[
+                candidate("wreck", &planted(15, 15), &wrecked_even),
+                candidate("clean", &planted(10, 10), &flat),
+            ],
+        );
+        assert_eq!(s.chosen, Some(1), "{}", s.reason);
+        // The guard is one-sided and paired: noise around the base's NLL is not "worse".
+        let noisy: Vec<f64> = (0..60).map(|i| if i % 2 == 0 { 1.2 } else { 0.8 }).collect();
+        assert!(logloss_worse(&flat, &noisy).is_none());
+        assert!(logloss_worse(&flat, &vec![1.5; 60]).is_some());
+        assert!(logloss_worse(&flat, &vec![0.5; 60]).is_none());
     }
 
     #[test]

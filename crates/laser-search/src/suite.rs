@@ -92,6 +92,8 @@ pub struct SuiteConfig {
     pub out: PathBuf,
     /// A task that fails to load or run becomes an error row instead of stopping the suite.
     pub keep_going: bool,
+    /// Score each recommended edit on every other task's selection items too.
+    pub collateral: bool,
     /// The whole suite, one shard of its tasks, or the merge of the shards' results.
     pub part: SuitePart,
 }
@@ -202,6 +204,9 @@ pub struct SuiteTaskResult {
     /// With `keep_going`: why the task failed (no metrics then).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// With `collateral`: the recommended edit scored on every other task's selection items.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub collateral: Option<crate::collateral::Collateral>,
 }
 
 /// Totals of one selection rule across the suite (from a rule comparison).
@@ -243,6 +248,10 @@ pub struct SuiteReport {
     /// With `compare_rules`: every rule's totals.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub rules: Vec<RuleSummary>,
+    /// With `collateral`: the mean, over tasks whose recommendation edits the model, of the
+    /// edit's mean accuracy change on the other tasks' selection items (points).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mean_collateral: Option<f64>,
     /// Wall time of this run (resumed tasks cost nothing).
     pub seconds: f64,
 }
@@ -346,7 +355,7 @@ pub fn run_suite(
     let mut rows = Vec::with_capacity(tasks.len());
     let mut resumed = 0;
     let mut missing = Vec::new();
-    for (position, (task, loaded)) in tasks.iter().zip(loaded).enumerate() {
+    for (position, (task, loaded)) in tasks.iter().zip(&loaded).enumerate() {
         if let SuitePart::Shard(shard) = cfg.part
             && !shard.takes(position)
         {
@@ -372,8 +381,8 @@ pub fn run_suite(
             return Err(SearchError::Stopped);
         }
         let row = match loaded {
-            Err(error) => error_row(task, error),
-            Ok(t) => match run_task(model, task, &t, &dir, cfg, progress) {
+            Err(error) => error_row(task, error.clone()),
+            Ok(t) => match run_task(model, task, t, &dir, cfg, progress) {
                 Ok(row) => row,
                 Err(e) if cfg.keep_going && !matches!(e, SearchError::Stopped) => {
                     model.restore_all();
@@ -400,6 +409,12 @@ pub fn run_suite(
             candidates: missing,
             running,
         });
+    }
+    if cfg.collateral && !matches!(cfg.part, SuitePart::Shard(_)) {
+        progress.phase("collateral (other tasks' selection items)", 1);
+        let by_row: Vec<Option<&Task>> = loaded.iter().map(|l| l.as_ref().ok()).collect();
+        crate::collateral::measure(model, &mut rows, &by_row, &cfg.search)?;
+        progress.advance();
     }
     Ok(summarise(model, cfg, rows, resumed, start.elapsed().as_secs_f64()))
 }
@@ -456,6 +471,7 @@ fn error_row(task: &SuiteTask, error: String) -> SuiteTaskResult {
         seconds: 0.0,
         rules: Vec::new(),
         error: Some(error),
+        collateral: None,
     }
 }
 
@@ -490,6 +506,7 @@ fn run_task(
         seconds: r.seconds.total,
         rules: r.rules,
         error: None,
+        collateral: None,
     })
 }
 
@@ -532,7 +549,11 @@ fn summarise(
     for r in &mut rules {
         r.mean_delta /= with_rules;
     }
+    let collateral: Vec<f64> =
+        tasks.iter().filter_map(|t| t.collateral.as_ref().map(|c| c.mean_delta)).collect();
+    let mean_collateral = (!collateral.is_empty()).then(|| mean(&collateral));
     SuiteReport {
+        mean_collateral,
         model: model.source().display().to_string(),
         select_rule: cfg.search.select,
         mean_delta: mean(&deltas.iter().map(|d| d.accuracy).collect::<Vec<_>>()),

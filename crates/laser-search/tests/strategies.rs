@@ -347,8 +347,8 @@ fn comparing_rules_replays_every_rule_on_one_scan() {
     };
     let r = run_search(&mut model, &task, &cfg).unwrap();
     assert_eq!(r.base.test.as_ref().unwrap().n, 10, "--test-max caps the test split");
-    // 4 rules × (all, svd, blocks:2).
-    assert_eq!(r.rules.len(), 12);
+    // 5 rules × (all, svd, blocks:2).
+    assert_eq!(r.rules.len(), 15);
     let own = r.rules.iter().find(|o| o.rule == SelectRule::Guarded && o.factors == "all").unwrap();
     assert_eq!(own.edits, r.best.edits);
     assert_eq!(own.test.as_ref().map(|t| t.accuracy), r.best.test.as_ref().map(|t| t.accuracy));
@@ -356,4 +356,33 @@ fn comparing_rules_replays_every_rule_on_one_scan() {
         assert!(o.test.is_some() && o.delta.is_some(), "{o:?}");
         assert!(o.edits.iter().all(|e| o.factors == "all" || e.factor.to_string() == o.factors));
     }
+    // The ceiling: at least every rule's choice; and, on the uncapped test split, exactly the
+    // best test accuracy any scanned candidate reaches when evaluated on its own.
+    let ceiling = r.ceiling.as_ref().expect("compare_rules reports the ceiling");
+    assert_eq!((ceiling.candidates, ceiling.test.n), (r.candidates.len(), 10));
+    for o in &r.rules {
+        assert!(ceiling.test.accuracy >= o.test.as_ref().unwrap().accuracy, "{o:?}");
+    }
+    let r = run_search(&mut model, &task, &SearchConfig { test_max: None, ..cfg.clone() }).unwrap();
+    let ceiling = r.ceiling.unwrap();
+    let mut engine = EditEngine::new(cfg.seed);
+    let alone: Vec<f64> = r
+        .candidates
+        .iter()
+        .map(|c| {
+            engine.apply(&mut model, &c.edits).unwrap();
+            let request = laser_search::EvalRequest {
+                n: 40,
+                split: laser_search::SplitChoice::Test,
+                ..Default::default()
+            };
+            let e = laser_search::evaluate(&model, &task, &request).unwrap();
+            model.restore_all();
+            e.metrics().accuracy
+        })
+        .collect();
+    let best = alone.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(ceiling.test.accuracy, best, "{alone:?}");
+    let at = r.candidates.iter().position(|c| c.edits == ceiling.edits).unwrap();
+    assert_eq!(alone[at], best);
 }

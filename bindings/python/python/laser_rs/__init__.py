@@ -433,10 +433,13 @@ def suite(
     keep_going: bool = False,
     progress: Union[bool, Callable[[str, str, int], Any]] = True,
     max_memory: Union[None, int, str] = None,
+    collateral: bool = False,
     **options: Any,
 ) -> Report:
     """Runs the search on every task (files, or folders of them) and writes ``suite.json`` and
-    ``suite.md`` into ``out`` (the CLI's ``laser suite``; ``test_max`` defaults to 300)."""
+    ``suite.md`` into ``out`` (the CLI's ``laser suite``; ``test_max`` defaults to 300).
+    ``collateral=True`` also scores each recommended edit on every other task's selection
+    items (``suite.json``: ``collateral`` per task, ``mean_collateral``)."""
     if isinstance(tasks, (str, os.PathLike)):
         tasks = [tasks]
     bar = _progress(progress)
@@ -449,6 +452,7 @@ def suite(
             keep_going,
             _size(max_memory),
             bar,
+            collateral,
         )
     finally:
         _finish(bar)

@@ -114,5 +114,6 @@ def suite(
     keep_going: bool = False,
     progress: ProgressArg = True,
     max_memory: SizeArg = None,
+    collateral: bool = False,
     **options: Any,
 ) -> Report: ...

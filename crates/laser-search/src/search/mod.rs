@@ -122,6 +122,34 @@ fn filtered_matrices(model: &Model, cfg: &SearchConfig) -> Result<Vec<MatrixInfo
     Ok(ms)
 }
 
+/// Every scanned candidate on the test split (each state once, with the rules' choices), and the
+/// one with the best test accuracy, ties by lower log-loss: the ceiling of the search space.
+fn test_ceiling(
+    scan: &mut Scan<'_>,
+    test: &mut TestSplit,
+    base: &Metrics,
+) -> Result<Option<crate::report::Ceiling>> {
+    let candidates: Vec<(Vec<Edit>, Metrics)> =
+        scan.candidates.iter().map(|c| (c.edits.clone(), c.select.clone())).collect();
+    let mut best: Option<(Vec<Edit>, Metrics, Metrics)> = None;
+    for (edits, select) in candidates {
+        let m = test.metrics(scan, &edits)?;
+        let better = best.as_ref().is_none_or(|(_, _, b)| {
+            m.accuracy > b.accuracy || (m.accuracy == b.accuracy && m.logloss < b.logloss)
+        });
+        if better {
+            best = Some((edits, select, m));
+        }
+    }
+    Ok(best.map(|(edits, select, test_m)| crate::report::Ceiling {
+        delta: AccuracyDelta::between(base, &test_m),
+        edits,
+        select: Metrics { items: None, ..select },
+        test: Metrics { items: None, ..test_m },
+        candidates: scan.candidates.len(),
+    }))
+}
+
 /// The identity written at the head of the candidate log.
 fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value {
     let mut id = serde_json::json!({
@@ -416,7 +444,9 @@ fn search(
 
     // The test split, once, at the end.
     let t = Instant::now();
-    progress.phase("test split", 2 + rules.len() as u64);
+    let ceiling_candidates = if cfg.compare_rules { scan.candidates.len() } else { 0 };
+    progress.phase("test split", 2 + (rules.len() + ceiling_candidates) as u64);
+    let mut ceiling = None;
     let (base_test, best_test) = if split.test.is_empty() {
         (None, None)
     } else {
@@ -431,6 +461,9 @@ fn search(
             let m = test.metrics(&mut scan, &r.edits)?;
             r.delta = AccuracyDelta::between(&base, &m);
             r.test = Some(Metrics { items: None, ..m });
+        }
+        if ceiling_candidates > 0 {
+            ceiling = test_ceiling(&mut scan, &mut test, &base)?;
         }
         (Some(base), Some(best))
     };
@@ -461,6 +494,7 @@ fn search(
         selection,
         delta,
         rules,
+        ceiling,
         candidates_evaluated,
         candidates_resumed: scan.resumed,
         candidates_same_matrices: scan.same_matrices,

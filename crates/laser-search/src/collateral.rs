@@ -1,0 +1,108 @@
+//! Collateral harm (issue 28): an edit recommended for one task is also scored on every other
+//! suite task's selection items, against the base model on the same items. A user adapting a
+//! model to a task does not expect it to get worse at everything else; `laser suite
+//! --collateral` measures it. Selection items only — the other tasks' test splits stay unseen.
+
+use laser_model::Model;
+use serde::{Deserialize, Serialize};
+
+use crate::edits::EditEngine;
+use crate::error::Result;
+use crate::interval::AccuracyDelta;
+use crate::scoring::{EvalRequest, SplitChoice, evaluate};
+use crate::search::SearchConfig;
+use crate::suite::SuiteTaskResult;
+use crate::task::Task;
+
+/// One other task under a task's recommended edit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollateralTask {
+    /// The other task's name.
+    pub task: String,
+    /// Its selection items.
+    pub n: usize,
+    /// Base model's selection accuracy there (%).
+    pub base: f64,
+    /// The edited model's (%).
+    pub adapted: f64,
+    /// The change with its 95% paired-bootstrap interval (points).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delta: Option<AccuracyDelta>,
+}
+
+/// A recommended edit's effect on every other task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Collateral {
+    /// Mean accuracy change over the other tasks (points).
+    pub mean_delta: f64,
+    /// Other tasks whose interval lies entirely below zero.
+    pub harmed: usize,
+    /// Per other task.
+    pub tasks: Vec<CollateralTask>,
+}
+
+/// Fills in `collateral` on every row whose recommendation edits the model: each other task
+/// (loaded, and not failed) scored on its selection items with that edit applied. The base
+/// model's scores are computed once per task.
+pub(crate) fn measure(
+    model: &mut Model,
+    rows: &mut [SuiteTaskResult],
+    tasks: &[Option<&Task>],
+    cfg: &SearchConfig,
+) -> Result<()> {
+    let request = EvalRequest {
+        n: cfg.n,
+        seed: cfg.seed,
+        split: SplitChoice::Select,
+        truncate: cfg.truncate,
+        batch_tokens: cfg.batch_tokens,
+    };
+    let edited: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].error.is_none() && !rows[i].edits.is_empty() && tasks[i].is_some())
+        .collect();
+    if edited.is_empty() {
+        return Ok(());
+    }
+    model.restore_all();
+    let mut base = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        base.push(match t {
+            Some(t) => Some(evaluate(model, t, &request)?),
+            None => None,
+        });
+    }
+    let mut engine = EditEngine::new(cfg.seed);
+    for i in edited {
+        engine.apply(model, &rows[i].edits)?;
+        let mut others = Vec::new();
+        for (j, (t, b)) in tasks.iter().zip(&base).enumerate() {
+            let (Some(t), Some(b)) = (t, b) else { continue };
+            if j == i || rows[j].error.is_some() {
+                continue;
+            }
+            let a = match evaluate(model, t, &request) {
+                Ok(a) => a,
+                Err(e) => {
+                    model.restore_all();
+                    return Err(e);
+                }
+            };
+            others.push(CollateralTask {
+                task: rows[j].task.clone(),
+                n: a.metrics().n,
+                base: b.metrics().accuracy,
+                adapted: a.metrics().accuracy,
+                delta: AccuracyDelta::between(b.metrics(), a.metrics()),
+            });
+        }
+        model.restore_all();
+        let mean_delta = if others.is_empty() {
+            0.0
+        } else {
+            others.iter().map(|o| o.adapted - o.base).sum::<f64>() / others.len() as f64
+        };
+        let harmed = others.iter().filter(|o| o.delta.is_some_and(|d| d.harmed())).count();
+        rows[i].collateral = Some(Collateral { mean_delta, harmed, tasks: others });
+    }
+    Ok(())
+}
