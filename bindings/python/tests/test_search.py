@@ -137,6 +137,22 @@ def test_suite_runs_every_task_and_writes_its_reports(model, planted_items, tmp_
     assert (tmp_path / "suite" / "suite.md").is_file()
     assert report.tasks == d["tasks"]
     assert model.edited() == []
+    # Collateral: every edited task's recommendation scored on the other task's selection items.
+    report = laser_rs.suite(
+        model, paths, out=tmp_path / "suite-collateral", progress=False, select="laser",
+        collateral=True, **dict(GRID, n=20),
+    )
+    d = report.to_dict()
+    edited = [t for t in d["tasks"] if t["edits"]]
+    assert edited, d
+    for t in edited:
+        (other,) = t["collateral"]["tasks"]
+        assert other["task"] != t["task"] and other["n"] == 20
+        assert t["collateral"]["mean_delta"] == pytest.approx(other["adapted"] - other["base"])
+    assert d["mean_collateral"] == pytest.approx(
+        sum(t["collateral"]["mean_delta"] for t in edited) / len(edited)
+    )
+    assert model.edited() == []
 
 
 def test_grad_json_has_the_clis_keys(model, planted_items):
