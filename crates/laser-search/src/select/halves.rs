@@ -1,0 +1,136 @@
+//! The rules that choose on the even-numbered selection items and confirm on the odd-numbered
+//! ones: split-confirm (a higher accuracy there) and choose-confirm (one paired test there, and
+//! the log-loss guard on both halves).
+
+use super::{Choice, GUARD_ALPHA, Selection, items_of, laser_best};
+use crate::metrics::ItemScores;
+use crate::select::stats::{discordant, logloss_worse, mcnemar_one_sided};
+
+/// LASER's rule on the choosing half, confirmed by a strictly higher accuracy on the other.
+pub(super) fn split_confirm(c: &Choice<'_>) -> Selection {
+    let Choice { rule, base, candidates, live } = *c;
+    let none = |reason: String| Selection { rule, chosen: None, p_value: None, reason };
+    let Some(base_items) = items_of(base) else {
+        return none("per-item selection results are missing; the base model is returned".into());
+    };
+    let choose: Vec<usize> = (0..base.n).step_by(2).collect();
+    let confirm: Vec<usize> = (1..base.n).step_by(2).collect();
+    let (base_choose, base_confirm) = (base_items.subset(&choose), base_items.subset(&confirm));
+    let best = laser_best(
+        &mut live
+            .iter()
+            .filter_map(|&i| Some((i, items_of(&candidates[i].select)?.subset(&choose)))),
+    );
+    let Some((i, on_choose)) =
+        best.filter(|(_, m)| m.0 > base_choose.0 || (m.0 == base_choose.0 && m.1 < base_choose.1))
+    else {
+        return none(
+            "no edit beats the base model on the choosing half; the base model is returned".into(),
+        );
+    };
+    let on_confirm = items_of(&candidates[i].select).expect("filtered").subset(&confirm);
+    if on_confirm.0 > base_confirm.0 {
+        Selection {
+            rule,
+            chosen: Some(i),
+            p_value: None,
+            reason: format!(
+                "best on the choosing half ({:.1}% vs {:.1}%), confirmed on the other half ({:.1}% vs {:.1}%)",
+                on_choose.0, base_choose.0, on_confirm.0, base_confirm.0
+            ),
+        }
+    } else {
+        none(format!(
+            "the edit chosen on one half of the selection items is not better on the other ({:.1}% vs {:.1}%); the base model is returned",
+            on_confirm.0, base_confirm.0
+        ))
+    }
+}
+
+/// Chosen on one half (log-loss guarded), confirmed on the other by one one-sided McNemar
+/// test, and refused when the other half's log-loss is significantly worse.
+pub(super) fn choose_confirm(c: &Choice<'_>) -> Selection {
+    let Choice { rule, base, candidates, live } = *c;
+    let none = |reason: String| Selection { rule, chosen: None, p_value: None, reason };
+    let Some(base_items) = items_of(base) else {
+        return none("per-item selection results are missing; the base model is returned".into());
+    };
+    let choose: Vec<usize> = (0..base.n).step_by(2).collect();
+    let confirm: Vec<usize> = (1..base.n).step_by(2).collect();
+    let nll_on = |items: &ItemScores, at: &[usize]| -> Vec<f64> {
+        at.iter().map(|&j| items.nll[j]).collect()
+    };
+    let base_choose = base_items.subset(&choose);
+    let base_choose_nll = nll_on(base_items, &choose);
+    let mut guarded_out = 0;
+    let best = laser_best(&mut live.iter().filter_map(|&i| {
+        let items = items_of(&candidates[i].select)?;
+        if logloss_worse(&base_choose_nll, &nll_on(items, &choose)).is_some() {
+            guarded_out += 1;
+            return None;
+        }
+        Some((i, items.subset(&choose)))
+    }));
+    let Some((i, on_choose)) =
+        best.filter(|(_, m)| m.0 > base_choose.0 || (m.0 == base_choose.0 && m.1 < base_choose.1))
+    else {
+        return none(format!(
+            "no edit beats the base model on the choosing half{}; the base model is returned",
+            match guarded_out {
+                0 => String::new(),
+                g => format!(" ({g} left out: log-loss significantly worse than the base model's)"),
+            }
+        ));
+    };
+    let items = items_of(&candidates[i].select).expect("filtered");
+    let base_confirm = confirm.iter().map(|&j| base_items.correct[j]);
+    let cand_confirm: Vec<bool> = confirm.iter().map(|&j| items.correct[j]).collect();
+    let (wins, losses) = discordant(base_confirm, &cand_confirm);
+    let p = mcnemar_one_sided(wins, losses);
+    let (on_confirm, base_on_confirm) = (items.subset(&confirm), base_items.subset(&confirm));
+    if let Some((mean, low)) =
+        logloss_worse(&nll_on(base_items, &confirm), &nll_on(items, &confirm))
+    {
+        return Selection {
+            rule,
+            chosen: None,
+            p_value: Some(p),
+            reason: format!(
+                "the edit chosen on one half raises log-loss significantly on the other \
+                 ({:.3} → {:.3}, +{mean:.3}, 95% lower bound +{low:.3}); the base model is \
+                 returned",
+                base_on_confirm.1, on_confirm.1
+            ),
+        };
+    }
+    if p <= GUARD_ALPHA {
+        Selection {
+            rule,
+            chosen: Some(i),
+            p_value: Some(p),
+            reason: format!(
+                "best on the choosing half ({:.1}% vs {:.1}%), confirmed on the other half \
+                 ({:.1}% vs {:.1}%, one-sided McNemar p = {p:.3}, one test), log-loss \
+                 {:.3} → {:.3}",
+                on_choose.0,
+                base_choose.0,
+                on_confirm.0,
+                base_on_confirm.0,
+                base_on_confirm.1,
+                on_confirm.1
+            ),
+        }
+    } else {
+        Selection {
+            rule,
+            chosen: None,
+            p_value: Some(p),
+            reason: format!(
+                "the edit chosen on one half is not significantly better on the other \
+                 ({:.1}% vs {:.1}%, one-sided McNemar p = {p:.3} > {GUARD_ALPHA}); the \
+                 base model is returned",
+                on_confirm.0, base_on_confirm.0
+            ),
+        }
+    }
+}
