@@ -3,18 +3,23 @@
 //! the log-loss guard on both halves).
 
 use super::{Choice, GUARD_ALPHA, Selection, items_of, laser_best};
-use crate::metrics::ItemScores;
+use crate::metrics::{ItemScores, Metrics};
 use crate::select::stats::{discordant, logloss_worse, mcnemar_one_sided};
+
+/// The base model's per-item results and the two halves of the selection items: the choosing
+/// (even-numbered) and the confirming (odd-numbered) ones.
+fn halves(base: &Metrics) -> Option<(&ItemScores, Vec<usize>, Vec<usize>)> {
+    let items = items_of(base)?;
+    Some((items, (0..base.n).step_by(2).collect(), (1..base.n).step_by(2).collect()))
+}
 
 /// LASER's rule on the choosing half, confirmed by a strictly higher accuracy on the other.
 pub(super) fn split_confirm(c: &Choice<'_>) -> Selection {
     let Choice { rule, base, candidates, live } = *c;
     let none = |reason: String| Selection { rule, chosen: None, p_value: None, reason };
-    let Some(base_items) = items_of(base) else {
+    let Some((base_items, choose, confirm)) = halves(base) else {
         return none("per-item selection results are missing; the base model is returned".into());
     };
-    let choose: Vec<usize> = (0..base.n).step_by(2).collect();
-    let confirm: Vec<usize> = (1..base.n).step_by(2).collect();
     let (base_choose, base_confirm) = (base_items.subset(&choose), base_items.subset(&confirm));
     let best = laser_best(
         &mut live
@@ -52,11 +57,9 @@ pub(super) fn split_confirm(c: &Choice<'_>) -> Selection {
 pub(super) fn choose_confirm(c: &Choice<'_>) -> Selection {
     let Choice { rule, base, candidates, live } = *c;
     let none = |reason: String| Selection { rule, chosen: None, p_value: None, reason };
-    let Some(base_items) = items_of(base) else {
+    let Some((base_items, choose, confirm)) = halves(base) else {
         return none("per-item selection results are missing; the base model is returned".into());
     };
-    let choose: Vec<usize> = (0..base.n).step_by(2).collect();
-    let confirm: Vec<usize> = (1..base.n).step_by(2).collect();
     let nll_on = |items: &ItemScores, at: &[usize]| -> Vec<f64> {
         at.iter().map(|&j| items.nll[j]).collect()
     };
