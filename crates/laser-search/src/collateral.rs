@@ -11,7 +11,6 @@ use crate::error::Result;
 use crate::interval::AccuracyDelta;
 use crate::scoring::{EvalRequest, SplitChoice, evaluate};
 use crate::search::SearchConfig;
-use crate::suite::SuiteTaskResult;
 use crate::task::Task;
 
 /// One other task under a task's recommended edit.
@@ -41,15 +40,23 @@ pub struct Collateral {
     pub tasks: Vec<CollateralTask>,
 }
 
-/// Fills in `collateral` on every row whose recommendation edits the model: each other task
-/// (loaded, and not failed) scored on its selection items with that edit applied. The base
-/// model's scores are computed once per task.
+/// A suite task as collateral measurement sees it: its name, its recommended edits (empty: no
+/// edit), and whether it ran (a failed task is neither measured nor measured on).
+pub(crate) struct TaskOutcome<'a> {
+    pub name: &'a str,
+    pub edits: &'a [crate::edits::Edit],
+    pub ran: bool,
+}
+
+/// For every task whose recommendation edits the model, that edit scored on every other task
+/// (loaded, and not failed) on its selection items; `None` for the others. The base model's
+/// scores are computed once per task.
 pub(crate) fn measure(
     model: &mut Model,
-    rows: &mut [SuiteTaskResult],
+    outcomes: &[TaskOutcome<'_>],
     tasks: &[Option<&Task>],
     cfg: &SearchConfig,
-) -> Result<()> {
+) -> Result<Vec<Option<Collateral>>> {
     let request = EvalRequest {
         n: cfg.n,
         seed: cfg.seed,
@@ -57,11 +64,12 @@ pub(crate) fn measure(
         truncate: cfg.truncate,
         batch_tokens: cfg.batch_tokens,
     };
-    let edited: Vec<usize> = (0..rows.len())
-        .filter(|&i| rows[i].error.is_none() && !rows[i].edits.is_empty() && tasks[i].is_some())
+    let mut out = vec![None; outcomes.len()];
+    let edited: Vec<usize> = (0..outcomes.len())
+        .filter(|&i| outcomes[i].ran && !outcomes[i].edits.is_empty() && tasks[i].is_some())
         .collect();
     if edited.is_empty() {
-        return Ok(());
+        return Ok(out);
     }
     model.restore_all();
     let mut base = Vec::with_capacity(tasks.len());
@@ -73,11 +81,11 @@ pub(crate) fn measure(
     }
     let mut engine = EditEngine::new(cfg.seed);
     for i in edited {
-        engine.apply(model, &rows[i].edits)?;
+        engine.apply(model, outcomes[i].edits)?;
         let mut others = Vec::new();
         for (j, (t, b)) in tasks.iter().zip(&base).enumerate() {
             let (Some(t), Some(b)) = (t, b) else { continue };
-            if j == i || rows[j].error.is_some() {
+            if j == i || !outcomes[j].ran {
                 continue;
             }
             let a = match evaluate(model, t, &request) {
@@ -88,7 +96,7 @@ pub(crate) fn measure(
                 }
             };
             others.push(CollateralTask {
-                task: rows[j].task.clone(),
+                task: outcomes[j].name.to_owned(),
                 n: a.metrics().n,
                 base: b.metrics().accuracy,
                 adapted: a.metrics().accuracy,
@@ -102,7 +110,7 @@ pub(crate) fn measure(
             others.iter().map(|o| o.adapted - o.base).sum::<f64>() / others.len() as f64
         };
         let harmed = others.iter().filter(|o| o.delta.is_some_and(|d| d.harmed())).count();
-        rows[i].collateral = Some(Collateral { mean_delta, harmed, tasks: others });
+        out[i] = Some(Collateral { mean_delta, harmed, tasks: others });
     }
-    Ok(())
+    Ok(out)
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use laser_model::{Model, WeightDtype};
 use serde::{Deserialize, Serialize};
 
+use crate::collateral::TaskOutcome;
 use crate::edits::Edit;
 use crate::error::{Result, SearchError};
 use crate::formats::load_task_with;
@@ -413,7 +414,14 @@ pub fn run_suite(
     if cfg.collateral && !matches!(cfg.part, SuitePart::Shard(_)) {
         progress.phase("collateral (other tasks' selection items)", 1);
         let by_row: Vec<Option<&Task>> = loaded.iter().map(|l| l.as_ref().ok()).collect();
-        crate::collateral::measure(model, &mut rows, &by_row, &cfg.search)?;
+        let outcomes: Vec<TaskOutcome<'_>> = rows
+            .iter()
+            .map(|r| TaskOutcome { name: &r.task, edits: &r.edits, ran: r.error.is_none() })
+            .collect();
+        let measured = crate::collateral::measure(model, &outcomes, &by_row, &cfg.search)?;
+        for (row, c) in rows.iter_mut().zip(measured) {
+            row.collateral = c;
+        }
         progress.advance();
     }
     Ok(summarise(model, cfg, rows, resumed, start.elapsed().as_secs_f64()))
