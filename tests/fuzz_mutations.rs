@@ -195,3 +195,15 @@ fn shard_specs_survive_mutation() {
 fn factorized_layouts_survive_mutation() {
     fuzz("factorized", fuzzing::factorized_layout, 10_000);
 }
+
+/// Regression (cargo-fuzz, `gguf_model`, session 15): a 10 KB GGUF whose `llama.block_count` a
+/// bit flip made 4,194,305 took 13 GB and 41 s before failing on a tensor shape; the config is
+/// now refused first, naming the value.
+#[test]
+fn a_gguf_declaring_millions_of_blocks_is_refused_before_allocating() {
+    let bytes =
+        std::fs::read(fixtures("regressions/gguf").join("four_million_blocks_took_13gb.gguf"))
+            .unwrap();
+    let err = fuzzing::gguf_model(&bytes).expect_err("refused");
+    assert!(err.contains("num_hidden_layers") && err.contains("4194305"), "{err}");
+}

@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 use crate::error::{ModelError, Result};
 
+/// The most layers a config may declare (the deepest open models have about 130).
+pub const MAX_LAYERS: usize = 4096;
 /// An architecture family: its name in reports and whether it predicts the next token. Each
 /// family's file declares its own (`families/`), and the registry lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -375,6 +377,8 @@ impl ModelConfig {
     }
 
     /// Rejects zero or inconsistent dimensions before any allocation depends on them.
+    ///
+    /// Layers are bounded by [`MAX_LAYERS`].
     pub fn validate(&self, path: &Path) -> Result<()> {
         let bad = |m: String| Err(ModelError::config(path, m));
         for (name, v) in [
@@ -392,6 +396,15 @@ impl ModelConfig {
             if v > 1 << 24 {
                 return bad(format!("`{name}` = {v} is implausibly large"));
             }
+        }
+        // Per-layer tables are built before the weights are read: a 10 KB GGUF declaring four
+        // million blocks made the loader take 13 GB (found by fuzzing). The deepest open models
+        // have about 130 layers.
+        if self.num_layers > MAX_LAYERS {
+            return bad(format!(
+                "`num_hidden_layers` = {} is implausibly large (more than {MAX_LAYERS})",
+                self.num_layers
+            ));
         }
         if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return bad(format!(
