@@ -60,26 +60,6 @@ fn folders_bad_bytes_and_empty_files_exit_2_naming_the_path() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Every file under `dir` (hidden ones and locks included) with its bytes.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if path.is_dir() {
-                out.push((rel + "/", Vec::new()));
-                walk(root, &path, out);
-            } else {
-                out.push((rel, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
 /// Issue 31: every command that writes (search whole and sharded, adapt, suite, grad, apply,
 /// merge) given a setting it refuses — layers the model lacks, more selection items than the
 /// task has, a cluster count larger than a matrix's rows, an option its strategy would ignore, a

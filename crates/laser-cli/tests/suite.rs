@@ -173,24 +173,6 @@ fn a_suite_run_as_two_shards_merges_to_the_single_process_rows() {
     let _ = std::fs::remove_dir_all(&tasks);
 }
 
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p)
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()))
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Issue 31: a suite resumed after one of its task files changed is refused before any task
 /// runs, naming the file (its items are part of the identity), and leaves the folder as it was;
 /// a search resumed on an edited task refuses its old log; and a second suite started on a
@@ -201,7 +183,7 @@ fn a_changed_task_file_is_refused_on_resume_and_two_suites_do_not_share_a_folder
     let tasks = suite_folder("changed");
     let out = tmp("suite-changed-out");
     assert!(laser(&suite_args(&m, &tasks, &out)).status.success());
-    let before = snapshot(&out);
+    let before = tree(&out);
     let beta = tasks.join("beta.jsonl");
     // Same item count, one prompt edited: only the contents tell.
     let text = std::fs::read_to_string(&beta).unwrap().replace("beta 3 is", "beta three is");
@@ -210,7 +192,7 @@ fn a_changed_task_file_is_refused_on_resume_and_two_suites_do_not_share_a_folder
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("beta.jsonl") && err.contains("items changed"), "{err}");
-    assert_eq!(snapshot(&out), before, "a refused resume changed the folder");
+    assert_eq!(tree(&out), before, "a refused resume changed the folder");
     // The search's own log refuses the edited task as well.
     let log_dir = tmp("suite-changed-search");
     let search = |task: &Path| {
