@@ -58,3 +58,39 @@ def test_gguf_export_is_the_source_plus_one_f16_matrix(smollm2, tmp_path):
         np.testing.assert_allclose(back.logits(ids), model.logits(ids), atol=2e-2)
     finally:
         model.restore()
+
+
+GEMMA_EDITS = [
+    ("model.layers.3.mlp.down_proj.weight", "blk.3.ffn_down.weight", "Q4_K"),
+    ("model.layers.0.mlp.down_proj.weight", "blk.0.ffn_down.weight", "Q6_K"),
+    ("model.layers.0.mlp.up_proj.weight", "blk.0.ffn_up.weight", "Q5_0"),
+]
+
+
+def test_k_quant_tensors_written_in_their_own_type_decode_in_gguf_py(tmp_path):
+    """Gemma 3 270M's Q4_K_M GGUF with a Q4_K, a Q6_K and a Q5_0 matrix edited, written
+    `gguf_type="same"`: gguf-py's own dequantizer reads each edited tensor as laser's loader does
+    (the block layouts agree), and the untouched tensors keep their bytes."""
+    try:
+        model = laser_rs.Model.load("gemma-3-270m", quiet=True)
+    except (OSError, ValueError) as e:
+        pytest.skip(f"Gemma 3 270M is not cached and could not be fetched: {e}")
+    model.apply([{"name": name, "rho": 0.05} for name, _, _ in GEMMA_EDITS])
+    out = tmp_path / "gemma-same.gguf"
+    written = model.export(out, format="gguf", gguf_type="same")
+    assert written["bytes"] == written["source_bytes"]
+    by_gguf = {t["gguf_name"]: t for t in written["edited"]}
+    back = laser_rs.Model.load(out, quiet=True)
+    source, result = gguf.GGUFReader(model.path), gguf.GGUFReader(out)
+    types = {name: ty for _, name, ty in GEMMA_EDITS}
+    hf = {g: h for h, g, _ in GEMMA_EDITS}
+    for a, b in zip(source.tensors, result.tensors):
+        assert a.tensor_type == b.tensor_type, a.name
+        if a.name in types:
+            assert b.tensor_type.name == types[a.name] == by_gguf[a.name]["written_type"]
+            theirs = gguf.dequantize(b.data, b.tensor_type).astype(np.float32)
+            ours = back.matrix(hf[a.name])
+            np.testing.assert_allclose(theirs.reshape(ours.shape), ours, rtol=0, atol=1e-6)
+            assert bytes(a.data) != bytes(b.data), a.name
+        else:
+            assert bytes(a.data) == bytes(b.data), a.name

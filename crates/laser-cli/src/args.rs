@@ -280,7 +280,8 @@ pub struct ExportArgs {
     #[arg(long, value_name = "hf|gguf|both|factorized", default_value = "hf")]
     pub export: ExportFormat,
     /// How a GGUF export writes the edited tensors: f16 (default), f32, or `same` (their source
-    /// type, re-quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_1). Only with --export gguf or both.
+    /// type, re-quantized: floats, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K). Only with
+    /// --export gguf or both.
     #[arg(long, value_name = "f16|f32|same")]
     pub gguf_type: Option<GgufTensorType>,
     /// The HF folder's weight dtype: the source's (default: an HF folder's torch_dtype; bf16 for

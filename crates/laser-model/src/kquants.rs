@@ -11,7 +11,7 @@ pub(crate) const QK_K: usize = 256;
 /// The `j`-th (scale, min) pair of the 12-byte, 6-bit packed table of Q4_K and Q5_K: pairs 0–3
 /// keep their low 6 bits in bytes 0–7; pairs 4–7 are split between the low/high nibbles of bytes
 /// 8–11 and the top 2 bits of bytes 0–7.
-fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
+pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
     let (d, m) = if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {

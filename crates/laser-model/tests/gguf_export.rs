@@ -38,7 +38,13 @@ fn tensor_bytes(bytes: &[u8]) -> Vec<(String, GgmlType, Vec<u8>)> {
 }
 
 /// Untouched tensors and metadata are the source's; edited ones have type `ty`.
-fn assert_only_edited_tensors_changed(source: &[u8], out: &[u8], edited: &[&str], ty: GgmlType) {
+/// `ty`: the edited tensors' type in `out`, or `None` where each keeps its source type.
+fn assert_only_edited_tensors_changed(
+    source: &[u8],
+    out: &[u8],
+    edited: &[&str],
+    ty: Option<GgmlType>,
+) {
     let path = Path::new("x.gguf");
     let (meta_in, _) = GgufFile::parse(source, path).unwrap();
     let (meta_out, _) = GgufFile::parse(out, path).unwrap();
@@ -51,7 +57,8 @@ fn assert_only_edited_tensors_changed(source: &[u8], out: &[u8], edited: &[&str]
     );
     for ((name, ty_in, bytes_in), (_, ty_out, bytes_out)) in a.iter().zip(&b) {
         if edited.contains(&name.as_str()) {
-            assert_eq!(*ty_out, ty, "{name}");
+            assert_eq!(*ty_out, ty.unwrap_or(*ty_in), "{name}");
+            assert_ne!(bytes_in, bytes_out, "{name} is edited");
         } else {
             assert_eq!((ty_in, bytes_in), (ty_out, bytes_out), "{name} is untouched");
         }
@@ -89,7 +96,7 @@ fn an_edited_llama_written_as_f32_loads_to_the_same_model() {
         &source,
         &written,
         &["blk.0.attn_q.weight", "blk.1.ffn_down.weight"],
-        GgmlType::F32,
+        Some(GgmlType::F32),
     );
     // The unedited source exports to itself.
     let plain = load(&path);
@@ -189,7 +196,7 @@ fn smollm2_with_one_f16_matrix_stays_within_the_size_target() {
         &source,
         &written,
         &["blk.20.ffn_down.weight"],
-        GgmlType::F16,
+        Some(GgmlType::F16),
     );
     let back = load(&out);
     let (a, b) = (model.matrix(name).unwrap(), back.matrix(name).unwrap());
@@ -199,38 +206,62 @@ fn smollm2_with_one_f16_matrix_stays_within_the_size_target() {
     std::fs::remove_file(out).unwrap();
 }
 
-/// A k-quant source: Gemma 3 270M's Q4_K_M GGUF (Q4_K, Q6_K, Q5_0, Q8_0 tensors), one matrix
-/// edited. F16 keeps every other tensor's bytes and loads back as the edit; `same` is refused
-/// before anything is written, since no k-quant quantizer exists here. Skipped (saying why) where
-/// the model is neither cached nor fetchable.
+/// A k-quant source: Gemma 3 270M's Q4_K_M GGUF (Q4_K, Q6_K, Q5_0, Q8_0 tensors). One matrix
+/// edited and written F16 keeps every other tensor's bytes and loads back as the edit. Four
+/// matrices, one of each of those types, written `same`: each keeps its type (the file keeps its
+/// size to the byte), every other tensor its bytes, and the error each reports is the file's.
+/// Skipped (saying why) where the model is neither cached nor fetchable.
 #[test]
-fn a_k_quant_gemma3_keeps_its_tensors_and_refuses_same() {
+fn a_k_quant_gemma3_keeps_its_tensors_in_f16_and_in_its_own_types() {
     let Some(path) = real_model("fetch-gemma3-270m.sh") else { return };
+    let source = std::fs::read(&path).unwrap();
     let mut model = load(&path);
     let name = "model.layers.3.mlp.down_proj.weight";
     edit(&mut model, name);
-    let same = out_path("gemma-same");
-    let err = export_gguf(&model, &same, GgufTensorType::Same).unwrap_err().to_string();
-    assert!(err.contains("no quantizer"), "{err}");
-    assert!(!same.exists());
     let out = out_path("gemma");
     let report = export_gguf(&model, &out, GgufTensorType::F16).unwrap();
     let [t] = &report.edited[..] else { panic!("{:?}", report.edited) };
     assert_eq!(t.gguf_name, "blk.3.ffn_down.weight");
     assert_eq!((t.source_type, t.written_type), ("Q4_K", "F16"));
-    let source = std::fs::read(&path).unwrap();
     let written = std::fs::read(&out).unwrap();
     assert_only_edited_tensors_changed(
         &source,
         &written,
         &["blk.3.ffn_down.weight"],
-        GgmlType::F16,
+        Some(GgmlType::F16),
     );
     let back = load(&out);
     let (a, b) = (model.matrix(name).unwrap(), back.matrix(name).unwrap());
     let scale = a.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(worst <= scale / 1024.0, "F16 rounding: {worst} of {scale}");
+    std::fs::remove_file(&out).unwrap();
+
+    // (HF name, GGUF name, type, the most relative error that type's bits allow)
+    let edited = [
+        ("model.layers.3.mlp.down_proj.weight", "blk.3.ffn_down.weight", "Q4_K", 0.1),
+        ("model.layers.0.mlp.down_proj.weight", "blk.0.ffn_down.weight", "Q6_K", 0.03),
+        ("model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight", "Q5_0", 0.06),
+        ("model.layers.0.self_attn.v_proj.weight", "blk.0.attn_v.weight", "Q8_0", 0.01),
+    ];
+    for (name, ..) in &edited[1..] {
+        edit(&mut model, name);
+    }
+    let report = export_gguf(&model, &out, GgufTensorType::Same).unwrap();
+    assert_eq!(report.bytes, report.source_bytes, "same types, same size");
+    let written = std::fs::read(&out).unwrap();
+    let gguf_names: Vec<&str> = edited.iter().map(|e| e.1).collect();
+    assert_only_edited_tensors_changed(&source, &written, &gguf_names, None);
+    let back = load(&out);
+    for (name, gguf, ty, bound) in edited {
+        let t = report.edited.iter().find(|t| t.name == name).unwrap();
+        assert_eq!((t.gguf_name.as_str(), t.source_type, t.written_type), (gguf, ty, ty));
+        assert!(t.relative_error > 0.0 && t.relative_error < bound, "{name}: {}", t.relative_error);
+        let (a, b) = (model.matrix(name).unwrap(), back.matrix(name).unwrap());
+        let num: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+        let den: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum();
+        assert!(((num / den).sqrt() - t.relative_error).abs() < 1e-9, "{name}");
+    }
     std::fs::remove_file(out).unwrap();
 }
 

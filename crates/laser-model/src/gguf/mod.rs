@@ -18,6 +18,7 @@ use crate::weights::HostTensor;
 
 pub(crate) mod arch_keys;
 mod quantize;
+mod quantize_k;
 pub(crate) mod rope_factors;
 pub(crate) mod tokenizer;
 mod write;

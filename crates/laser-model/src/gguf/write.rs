@@ -30,7 +30,8 @@ pub enum GgufTensorType {
     F16,
     /// Single precision: exact.
     F32,
-    /// The tensor's type in the source file, re-quantized (F32, F16, BF16, Q8_0, Q4_0, Q4_1).
+    /// The tensor's type in the source file, re-quantized (floats, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+    /// Q4_K, Q5_K, Q6_K; `quantize.rs`).
     Same,
 }
 
