@@ -70,7 +70,8 @@ GEMMA_EDITS = [
 def test_k_quant_tensors_written_in_their_own_type_decode_in_gguf_py(tmp_path):
     """Gemma 3 270M's Q4_K_M GGUF with a Q4_K, a Q6_K and a Q5_0 matrix edited, written
     `gguf_type="same"`: gguf-py's own dequantizer reads each edited tensor as laser's loader does
-    (the block layouts agree), and the untouched tensors keep their bytes."""
+    (the block layouts agree), the Q5_0 bytes are what gguf-py's own Q5_0 quantizer writes for
+    the edited matrix, and the untouched tensors keep their bytes."""
     try:
         model = laser_rs.Model.load("gemma-3-270m", quiet=True)
     except (OSError, ValueError) as e:
@@ -92,5 +93,9 @@ def test_k_quant_tensors_written_in_their_own_type_decode_in_gguf_py(tmp_path):
             ours = back.matrix(hf[a.name])
             np.testing.assert_allclose(theirs.reshape(ours.shape), ours, rtol=0, atol=1e-6)
             assert bytes(a.data) != bytes(b.data), a.name
+            if b.tensor_type == gguf.GGMLQuantizationType.Q5_0:
+                edited = model.matrix(hf[a.name]).astype(np.float32)
+                reference = gguf.quantize(edited, gguf.GGMLQuantizationType.Q5_0)
+                assert np.asarray(reference).tobytes() == bytes(b.data)
         else:
             assert bytes(a.data) == bytes(b.data), a.name
