@@ -30,4 +30,5 @@ start=$(date +%s)
 "$py" -m pip install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./bindings/python
 echo "built and installed the Python package in $(( $(date +%s) - start )) s"
 cd bindings/python
-"$py" -m pytest -q tests "$@"
+# LASER_PY_TESTS: which test files (default: all of tests/).
+"$py" -m pytest -q ${LASER_PY_TESTS:-tests} "$@"
