@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use laser_model::{Backend, Model, check_gguf_export, export_gguf, export_hf_as};
+use laser_model::{Backend, HfParts, Model, check_gguf_export, export_gguf, export_hf_parts};
 use laser_search::{
-    AdaptConfig, ByteSize, EditEngine, EditList, EvalRequest, ExportFormat, RANKING_FILE,
-    SUITE_SPEC_FILE, SearchConfig, SearchReport, ShardSpec, Strategy, SuiteConfig, SuitePart,
-    SuiteShardSpec, adapt_files, apply_memory_budget, bundled_task, load_task_with, merge_search,
-    render, resolve_model, run_search_shard, run_search_with_progress, run_suite,
+    AdaptConfig, BaseModel, ByteSize, EditEngine, EditList, EvalRequest, ExportFormat,
+    RANKING_FILE, SUITE_SPEC_FILE, SearchConfig, SearchReport, ShardSpec, Strategy, SuiteConfig,
+    SuitePart, SuiteShardSpec, adapt_files, apply_memory_budget, bundled_task, load_task_with,
+    merge_search, render, resolve_model, run_search_shard, run_search_with_progress, run_suite,
     search_accumulators, suite_tasks,
 };
 use serde_json::json;
@@ -449,11 +449,28 @@ pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
     engine
         .apply(&mut model, &list.edits)
         .with_context(|| format!("applying {}", a.edits.display()))?;
+    // The HF and factorized folders carry a model card (the GGUF alone is one file, its name the
+    // user's: nothing is written beside it).
+    let edits_file = a.edits.file_name().map(|n| n.to_string_lossy().into_owned());
+    let card = laser_search::applied_card(
+        &list.edits,
+        edits_file.as_deref().unwrap_or_default(),
+        &BaseModel::of(&model),
+        Some(&command_line()),
+        None,
+    );
     if export.hf() {
-        export_hf_as(&model, &a.out, hf_dtype)?;
+        let parts = HfParts {
+            files: vec![("README.md".into(), card.clone().into_bytes())],
+            ..HfParts::default()
+        };
+        export_hf_parts(&model, &a.out, hf_dtype, &parts)?;
     }
     let factorized = if export.factorized() {
-        Some(laser_search::export_factorized(&model, &mut engine, &list.edits, &a.out, hf_dtype)?)
+        let f =
+            laser_search::export_factorized(&model, &mut engine, &list.edits, &a.out, hf_dtype)?;
+        laser_search::write_atomic(&a.out.join("README.md"), card.as_bytes())?;
+        Some(f)
     } else {
         None
     };

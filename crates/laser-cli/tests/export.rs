@@ -1,6 +1,7 @@
 //! `--export hf|gguf|both` and `--gguf-type` (issue 30): a GGUF export of an HF model, or an
 //! unknown type, is refused with exit 2 before anything is written; on the default model (a
-//! Q4_1 GGUF), `apply` writes a GGUF whose predictions match the HF export of the same edits.
+//! Q4_1 GGUF), `apply` writes a GGUF whose predictions match the HF export of the same edits;
+//! model cards beside an `adapt` GGUF and in `apply`'s folders.
 
 mod common;
 
@@ -100,8 +101,23 @@ fn apply_writes_a_gguf_that_predicts_like_the_hf_export() {
             < v["gguf"]["source_bytes"].as_u64().unwrap() + (4 << 20)
     );
     apply(&hf, "hf");
+    // The HF folder's card says what was done, and that no evidence came with an edit list.
+    let card = std::fs::read_to_string(hf.join("README.md")).unwrap();
+    assert!(card.starts_with("---\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\n"), "{card}");
+    assert!(card.contains(", edited with laser-rs"), "{card}");
+    assert!(card.contains("| `model.layers.25.mlp.down_proj.weight` | 0.05 | svd |"), "{card}");
+    assert!(card.contains("None recorded: the edits came from a list"), "{card}");
+    assert!(card.contains("## Reproduce\n\n```\nlaser apply --edits "), "{card}");
     let b = apply(&both, "both");
     assert!(both.join("config.json").is_file() && both.join("model.gguf").is_file());
+    assert!(both.join("README.md").is_file());
+    // A GGUF alone is the user's one file: nothing is written beside it.
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["both", "edits.json", "hf", "m.gguf"]);
     assert_eq!(b["gguf"]["path"], s(&both.join("model.gguf")));
     let predict = |model: &PathBuf| {
         json_of(&run(&[
@@ -123,5 +139,75 @@ fn apply_writes_a_gguf_that_predicts_like_the_hf_export() {
     // An existing file is not overwritten.
     let again = run(&["apply", "--edits", s(&edits), "--out", s(&gguf), "--export", "gguf"]);
     assert_eq!(again.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `adapt --export gguf` writes `model.gguf` and, beside it, a model card tagged `gguf` that
+/// lists each edited tensor's written type and error; a later run that writes no GGUF removes
+/// both. Runs on the micro Llama GGUF of the fuzz seeds (8 tokens), so it needs no download.
+#[test]
+fn adapt_writes_a_model_card_beside_its_gguf() {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/fuzz/gguf/micro_llama.gguf");
+    let dir = tmp("gguf-card");
+    std::fs::create_dir_all(&dir).unwrap();
+    let task = dir.join("task.jsonl");
+    let items: String = (0..24)
+        .map(|i| {
+            let prompt = ["a b", "b a", "a a b", "b b"][i % 4];
+            format!(
+                "{{\"prompt\": \"{prompt}\", \"choices\": [\"1\", \"2\"], \"answer\": {}}}\n",
+                i % 2
+            )
+        })
+        .collect();
+    std::fs::write(&task, items).unwrap();
+    let out = dir.join("out");
+    let adapt = |export: &str| {
+        json_of(&laser(&[
+            "adapt",
+            "--model",
+            s(&model),
+            "--task",
+            s(&task),
+            "--n",
+            "12",
+            "--top-k",
+            "2",
+            "--rho",
+            "0.25",
+            "--select",
+            "laser",
+            "--export",
+            export,
+            "--out",
+            s(&out),
+            "--json",
+        ]))
+    };
+    let v = adapt("gguf");
+    let edited = v["gguf"]["edited"].as_array().unwrap();
+    assert!(!edited.is_empty(), "the laser rule always edits: {v}");
+    assert_eq!(v["output"], s(&out.join("model.gguf")));
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(card.contains("\n- gguf\n"), "{card}");
+    assert!(card.contains(", adapted with laser-rs"), "{card}");
+    assert!(card.contains("Chosen by the rule `laser`"), "{card}");
+    assert!(card.contains("| tensor | source type | written type | relative error |"), "{card}");
+    for t in edited {
+        let row = format!(
+            "| `{}` | {} | F16 |",
+            t["gguf_name"].as_str().unwrap(),
+            t["source_type"].as_str().unwrap()
+        );
+        assert!(card.contains(&row), "{row} in {card}");
+    }
+    assert!(card.contains("--export gguf"), "{card}");
+    adapt("hf");
+    assert!(out.join("model/README.md").is_file());
+    assert!(
+        !out.join("model.gguf").exists() && !out.join("README.md").exists(),
+        "stale GGUF and card removed"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -16,7 +16,7 @@ use laser_model::{
 };
 use serde::Serialize;
 
-use crate::card::{BaseModel, model_card};
+use crate::card::{BaseModel, gguf_model_card, model_card};
 use crate::edits::{Edit, EditEngine, EditList, Factor};
 use crate::error::{Result, SearchError};
 use crate::factorized::{FactorizedExport, export_factorized};
@@ -190,6 +190,8 @@ pub mod files {
     pub const MODEL: &str = "model";
     /// The adapted model as GGUF.
     pub const MODEL_GGUF: &str = "model.gguf";
+    /// The GGUF's model card, beside it (as Hugging Face's GGUF repositories keep theirs).
+    pub const GGUF_CARD: &str = "README.md";
     /// The adapted model with its edited matrices as factors.
     pub const MODEL_FACTORIZED: &str = "model-factorized";
 }
@@ -216,6 +218,7 @@ pub fn adapt(
     let out = &cfg.out;
     let model_dir = out.join(files::MODEL);
     let model_gguf = out.join(files::MODEL_GGUF);
+    let gguf_card = out.join(files::GGUF_CARD);
     let edits_json = serde_json::to_string_pretty(&EditList { edits: report.best.edits.clone() })
         .expect("edit lists serialise");
     // Copies an older run wrote into this folder for the same search would contradict it.
@@ -223,8 +226,10 @@ pub fn adapt(
         if hf && model_dir.is_dir() {
             std::fs::remove_dir_all(&model_dir).map_err(|e| SearchError::io(&model_dir, e))?;
         }
-        if gguf && model_gguf.is_file() {
-            std::fs::remove_file(&model_gguf).map_err(|e| SearchError::io(&model_gguf, e))?;
+        for file in [&model_gguf, &gguf_card] {
+            if gguf && file.is_file() {
+                std::fs::remove_file(file).map_err(|e| SearchError::io(file, e))?;
+            }
         }
         Ok(())
     };
@@ -251,7 +256,11 @@ pub fn adapt(
             write_atomic(&fresh.join("README.md"), card.as_bytes())?;
         }
         if cfg.export.gguf() {
-            gguf = Some(export_gguf(model, &model_gguf, cfg.gguf_type)?);
+            let written = export_gguf(model, &model_gguf, cfg.gguf_type)?;
+            let card =
+                gguf_model_card(&report, &BaseModel::of(model), cfg.command.as_deref(), &written);
+            write_atomic(&gguf_card, card.as_bytes())?;
+            gguf = Some(written);
         }
         let fresh_factors = out.join(".model-factorized.new");
         if cfg.export.factorized() {

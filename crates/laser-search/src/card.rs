@@ -1,5 +1,7 @@
-//! The model card (`README.md` with Hugging Face's front matter) an adapted model's HF folder
-//! carries: what was done to which base model, the evidence for it, and how to reproduce it.
+//! The model card (`README.md` with Hugging Face's front matter) an adapted model carries — in
+//! its HF folder, and beside an `adapt` GGUF — saying what was done to which base model, the
+//! evidence for it (or, for `laser apply`'s edit lists, that none came with it), the GGUF's
+//! written tensor types, and how to reproduce it.
 //!
 //! The front matter holds `base_model` (the Hugging Face repository when known: a built-in
 //! model's, or an HF source's `_name_or_path` of the form `org/name`), `license` (a GGUF's
@@ -12,7 +14,10 @@ use std::path::Path;
 use laser_model::Model;
 use laser_model::gguf::GgufFile;
 
+use laser_model::gguf::GgufExport;
+
 use crate::builtin::BUILTIN_MODELS;
+use crate::edits::{Edit, EditSize};
 use crate::render::delta_text;
 use crate::report::SearchReport;
 
@@ -88,22 +93,74 @@ fn yaml(s: &str) -> String {
     }
 }
 
-/// The card of a model adapted by `report`'s recommendation from `base`; `command` is how it was
-/// made (the CLI's arguments, a Python call).
-pub fn model_card(report: &SearchReport, base: &BaseModel, command: Option<&str>) -> String {
-    let mut s = String::from("---\n");
+/// The front matter and title; `gguf` adds the tag Hugging Face lists GGUF repositories under.
+fn header(s: &mut String, base: &BaseModel, gguf: bool, verb: &str) {
+    s.push_str("---\n");
     if let Some(repo) = &base.repo {
         let _ = writeln!(s, "base_model: {}", yaml(repo));
     }
     if let Some(license) = &base.license {
         let _ = writeln!(s, "license: {}", yaml(license));
     }
+    let gguf_tag = if gguf { "- gguf\n" } else { "" };
     let _ = writeln!(
         s,
-        "tags:\n- laser-rs\n- laser\n- low-rank\n- rank-reduction\npipeline_tag: text-generation\n---\n"
+        "tags:\n- laser-rs\n- laser\n- low-rank\n- rank-reduction\n{gguf_tag}pipeline_tag: text-generation\n---\n"
     );
     let title = base.repo.as_deref().or(base.name.as_deref()).unwrap_or("a language model");
-    let _ = writeln!(s, "# {title}, adapted with laser-rs\n");
+    let _ = writeln!(s, "# {title}, {verb} with laser-rs\n");
+}
+
+/// The edits table; `sizes` gives the parameters kept where known.
+fn edits_section(s: &mut String, edits: &[Edit], sizes: &[EditSize]) {
+    let _ = writeln!(s, "## Edits\n");
+    if edits.is_empty() {
+        let _ = writeln!(s, "None: this is the base model, unchanged.\n");
+        return;
+    }
+    let _ = writeln!(s, "| matrix | kept rank fraction ρ | factorization | parameters kept |");
+    let _ = writeln!(s, "|---|---|---|---|");
+    for e in edits {
+        let kept = sizes
+            .iter()
+            .find(|z| z.name == e.name)
+            .map_or_else(|| "—".to_owned(), |z| format!("{} of {}", z.factorized, z.dense));
+        let _ = writeln!(s, "| `{}` | {} | {} | {kept} |", e.name, e.rho, e.factor);
+    }
+    s.push('\n');
+}
+
+fn reproduce_section(s: &mut String, command: Option<&str>) {
+    if let Some(c) = command {
+        let _ = writeln!(s, "\n## Reproduce\n\n```\n{c}\n```");
+    }
+}
+
+/// The card of a model adapted by `report`'s recommendation from `base`; `command` is how it was
+/// made (the CLI's arguments, a Python call).
+pub fn model_card(report: &SearchReport, base: &BaseModel, command: Option<&str>) -> String {
+    card(report, base, command, None)
+}
+
+/// [`model_card`] for the GGUF `gguf`: tagged `gguf`, with the file's edited tensors, their
+/// written types and the error each adds.
+pub fn gguf_model_card(
+    report: &SearchReport,
+    base: &BaseModel,
+    command: Option<&str>,
+    gguf: &GgufExport,
+) -> String {
+    card(report, base, command, Some(gguf))
+}
+
+fn card(
+    report: &SearchReport,
+    base: &BaseModel,
+    command: Option<&str>,
+    gguf: Option<&GgufExport>,
+) -> String {
+    let mut s = String::new();
+    header(&mut s, base, gguf.is_some(), "adapted");
     let _ = writeln!(
         s,
         "No weights were trained. A few weight matrices of the base model (`{}`) were replaced by \
@@ -114,23 +171,7 @@ pub fn model_card(report: &SearchReport, base: &BaseModel, command: Option<&str>
         report.task_format,
         report.strategy.name()
     );
-    let _ = writeln!(s, "## Edits\n");
-    if report.best.edits.is_empty() {
-        let _ = writeln!(s, "None: this is the base model, unchanged.\n");
-    } else {
-        let _ = writeln!(s, "| matrix | kept rank fraction ρ | factorization | parameters kept |");
-        let _ = writeln!(s, "|---|---|---|---|");
-        for e in &report.best.edits {
-            let kept = report
-                .best
-                .sizes
-                .iter()
-                .find(|z| z.name == e.name)
-                .map_or_else(|| "—".to_owned(), |z| format!("{} of {}", z.factorized, z.dense));
-            let _ = writeln!(s, "| `{}` | {} | {} | {kept} |", e.name, e.rho, e.factor);
-        }
-        s.push('\n');
-    }
+    edits_section(&mut s, &report.best.edits, &report.best.sizes);
     let _ = writeln!(s, "## Evidence\n");
     let _ = writeln!(s, "| model | split | items | accuracy | log-loss |\n|---|---|---|---|---|");
     let mut row = |who: &str, split: &str, m: Option<&crate::metrics::Metrics>| {
@@ -162,9 +203,67 @@ pub fn model_card(report: &SearchReport, base: &BaseModel, command: Option<&str>
         "\nThe metrics are this task's; the edits were not checked on other tasks, where they may \
          help, hurt or change nothing."
     );
-    if let Some(c) = command {
-        let _ = writeln!(s, "\n## Reproduce\n\n```\n{c}\n```");
+    if let Some(g) = gguf {
+        gguf_section(&mut s, g);
     }
+    reproduce_section(&mut s, command);
+    s
+}
+
+/// What the GGUF holds: the source's metadata and untouched tensors, and each edited tensor's
+/// written type with the error it adds.
+fn gguf_section(s: &mut String, g: &GgufExport) {
+    let name = g.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if g.edited.is_empty() {
+        let _ = writeln!(s, "\n## Files\n\n`{name}` is the source GGUF, byte for byte.");
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n## Files\n\n`{name}` ({} bytes; the source {} bytes) keeps every metadata value and \
+         every untouched tensor of the source GGUF byte for byte; the edited tensors are written \
+         anew:\n",
+        g.bytes, g.source_bytes
+    );
+    let _ =
+        writeln!(s, "| tensor | source type | written type | relative error |\n|---|---|---|---|");
+    for t in &g.edited {
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {:.2e} |",
+            t.gguf_name, t.source_type, t.written_type, t.relative_error
+        );
+    }
+}
+
+/// The card of a model edited by `laser apply` from the edit list `edits_file`: the edits, and
+/// that no evidence came with them.
+pub fn applied_card(
+    edits: &[Edit],
+    edits_file: &str,
+    base: &BaseModel,
+    command: Option<&str>,
+    gguf: Option<&GgufExport>,
+) -> String {
+    let mut s = String::new();
+    header(&mut s, base, gguf.is_some(), "edited");
+    let _ = writeln!(
+        s,
+        "No weights were trained. The weight matrices below were replaced by low-rank \
+         approximations, as listed in the edit list `{edits_file}` (LASER, Sharma et al. 2023; \
+         \"Compress to Impress\", Sreeram et al. 2025).\n"
+    );
+    edits_section(&mut s, edits, &[]);
+    let _ = writeln!(
+        s,
+        "## Evidence\n\nNone recorded: the edits came from a list, not from a search. \
+         `laser eval --model <this model> --task <task>` measures them on a task; `laser adapt` \
+         chooses edits with selection and test metrics."
+    );
+    if let Some(g) = gguf {
+        gguf_section(&mut s, g);
+    }
+    reproduce_section(&mut s, command);
     s
 }
 

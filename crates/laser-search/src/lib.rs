@@ -49,7 +49,7 @@ mod tokens;
 
 pub use adapt::{AdaptConfig, AdaptReport, ExportFormat, adapt, files as adapt_files};
 pub use builtin::{BUILTIN_MODELS, BuiltinModel, bundled_task, cache_dir, resolve_model};
-pub use card::{BaseModel, model_card};
+pub use card::{BaseModel, applied_card, gguf_model_card, model_card};
 pub use collateral::{Collateral, CollateralTask};
 pub use edits::{Edit, EditEngine, EditList, EditSize, Factor, to_row_major};
 pub use error::{Result, SearchError};
