@@ -99,3 +99,32 @@ def test_k_quant_tensors_written_in_their_own_type_decode_in_gguf_py(tmp_path):
                 assert np.asarray(reference).tobytes() == bytes(b.data)
         else:
             assert bytes(a.data) == bytes(b.data), a.name
+
+
+def test_an_hf_source_is_written_as_a_gguf_gguf_py_reads(smollm2, tmp_path):
+    """SmolLM2 exported to a bf16 HF folder, loaded from there, one matrix edited and written as
+    GGUF: gguf-py reads llama.cpp's metadata and the source GGUF's vocabulary; untouched matrices
+    stay bf16 (BF16), norms F32, the edited matrix F16; laser loads it back as the edited model."""
+    hf_dir = tmp_path / "hf"
+    smollm2.export(hf_dir, format="hf", dtype="bf16")
+    model = laser_rs.Model.load(hf_dir, quiet=True)
+    model.apply([{"name": EDITED, "rho": 0.1}])
+    out = tmp_path / "from-hf.gguf"
+    written = model.export(out, format="gguf")
+    [t] = written["edited"]
+    assert (t["gguf_name"], t["source_type"], t["written_type"]) == (EDITED_GGUF, "BF16", "F16")
+    source, result = gguf.GGUFReader(smollm2.path), gguf.GGUFReader(out)
+    field = lambda r, k: r.fields[k].contents()
+    assert field(result, "general.architecture") == "llama"
+    for key in ["llama.block_count", "llama.embedding_length", "llama.attention.head_count_kv",
+                "tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id"]:
+        assert field(result, key) == field(source, key), key
+    assert sorted(t.name for t in result.tensors) == sorted(t.name for t in source.tensors)
+    Q = gguf.GGMLQuantizationType
+    for tensor in result.tensors:
+        want = Q.F16 if tensor.name == EDITED_GGUF else Q.F32 if len(tensor.shape) == 1 else Q.BF16
+        assert tensor.tensor_type == want, tensor.name
+    back = laser_rs.Model.load(out, quiet=True)
+    ids = model.encode("The capital of France is")
+    assert back.encode("The capital of France is") == ids
+    np.testing.assert_allclose(back.logits(ids), model.logits(ids), atol=2e-2)

@@ -95,3 +95,25 @@ def test_transformers_loads_the_exported_gguf_with_the_edit_in_place(
     # Its tokenizer, rebuilt from the GGUF's metadata, reads the prompt as laser does.
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(tmp_path), gguf_file=out.name)
     assert tokenizer(PROMPT)["input_ids"] == ids
+
+
+def test_transformers_loads_a_gguf_written_from_an_hf_folder(tmp_path):
+    """An HF source: SmolLM2 exported to a bf16 HF folder, loaded from there, a q_proj edited
+    (llama.cpp's Q/K permutation is written here, not copied), written as GGUF."""
+    base = load_or_skip("smollm2-135m")
+    hf_dir = tmp_path / "hf"
+    base.export(hf_dir, format="hf", dtype="bf16")
+    model = laser_rs.Model.load(hf_dir, quiet=True)
+    ids = model.encode(PROMPT)
+    base_logits = np.asarray(model.logits(ids), dtype=np.float64)
+    model.apply([{"name": "model.layers.2.self_attn.q_proj.weight", "rho": 0.05}])
+    edited_logits = np.asarray(model.logits(ids), dtype=np.float64)
+    out = tmp_path / "from-hf.gguf"
+    model.export(out, format="gguf")
+    theirs = transformers_logits(out, ids)
+    ours = np.asarray(laser_rs.Model.load(out, quiet=True).logits(ids), dtype=np.float64)
+    assert relative_gap(theirs, ours) < 1e-3, relative_gap(theirs, ours)
+    to_edited, to_base = relative_gap(theirs, edited_logits), relative_gap(theirs, base_logits)
+    assert to_edited * 5.0 < to_base, (to_edited, to_base)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tmp_path), gguf_file=out.name)
+    assert tokenizer(PROMPT)["input_ids"] == ids

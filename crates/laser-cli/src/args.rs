@@ -274,8 +274,9 @@ pub struct AdaptArgs {
 /// The adapted model's format (adapt, apply).
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// hf: an HF folder (OUT/model); gguf: a GGUF file (OUT/model.gguf), from a GGUF source,
-    /// its metadata and untouched tensors copied byte for byte; both; factorized: an HF folder
+    /// hf: an HF folder (OUT/model); gguf: a GGUF file (OUT/model.gguf) — from a GGUF source,
+    /// its metadata and untouched tensors copied byte for byte; from an HF folder (llama, mistral,
+    /// qwen2, qwen3), written in llama.cpp's layout; both; factorized: an HF folder
     /// (OUT/model-factorized) with each edited matrix stored as its low-rank factors.
     #[arg(long, value_name = "hf|gguf|both|factorized", default_value = "hf")]
     pub export: ExportFormat,

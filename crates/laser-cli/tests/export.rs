@@ -11,7 +11,9 @@ use common::*;
 
 #[test]
 fn refused_exports_write_nothing() {
-    let m = tiny_model("export-refused");
+    // Gemma 2 has no llama-layout GGUF form: its GGUF export from an HF folder is refused.
+    let tokenizer = laser_model::Tokenizer::bytes_only().unwrap();
+    let m = tiny_family_model("gemma2", tokenizer, "export-refused");
     let task = tiny_task("export-refused");
     let dir = tmp("export-refused");
     std::fs::create_dir_all(&dir).unwrap();
@@ -29,7 +31,7 @@ fn refused_exports_write_nothing() {
         assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
     };
     let apply = ["apply", "--model", s(&m), "--edits", s(&edits), "--out", s(&gguf)];
-    refused(&[&apply[..], &["--export", "gguf"]].concat(), "HF folder");
+    refused(&[&apply[..], &["--export", "gguf"]].concat(), "llama-layout");
     refused(&[&apply[..], &["--export", "gguf", "--gguf-type", "fp8"]].concat(), "--gguf-type");
     refused(&[&apply[..], &["--export", "onnx"]].concat(), "--export");
     assert!(!gguf.exists());
@@ -48,7 +50,7 @@ fn refused_exports_write_nothing() {
             "--export",
             "both",
         ],
-        "HF folder",
+        "llama-layout",
     );
     assert!(!out.exists(), "the search did not start: no log, no folder");
     let _ = std::fs::remove_dir_all(&dir);
@@ -209,5 +211,41 @@ fn adapt_writes_a_model_card_beside_its_gguf() {
         !out.join("model.gguf").exists() && !out.join("README.md").exists(),
         "stale GGUF and card removed"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An HF source (the tiny Llama with a byte-level tokenizer) written as GGUF by `apply`: the
+/// edited matrix F16, the rest the source's F32; it predicts as the HF export of the same edit.
+#[test]
+fn apply_writes_a_gguf_from_an_hf_folder() {
+    let m = tiny_model("export-from-hf");
+    let dir = tmp("export-from-hf");
+    std::fs::create_dir_all(&dir).unwrap();
+    let edits = dir.join("edits.json");
+    std::fs::write(
+        &edits,
+        r#"{"edits": [{"name": "model.layers.0.self_attn.q_proj.weight", "rho": 0.25}]}"#,
+    )
+    .unwrap();
+    let (gguf, hf) = (dir.join("m.gguf"), dir.join("hf"));
+    let apply = |out: &PathBuf, export: &str| {
+        let args = ["apply", "--model", s(&m), "--edits", s(&edits), "--out", s(out)];
+        json_of(&laser(&[&args[..], &["--export", export, "--json"]].concat()))
+    };
+    let v = apply(&gguf, "gguf");
+    let t = &v["gguf"]["edited"][0];
+    assert_eq!(t["gguf_name"], "blk.0.attn_q.weight");
+    assert_eq!((t["source_type"].as_str(), t["written_type"].as_str()), (Some("F32"), Some("F16")));
+    apply(&hf, "hf");
+    let predict = |model: &PathBuf| {
+        json_of(&laser(&["predict", "--model", s(model), "--text", "abc ab", "--json"]))
+    };
+    let (a, h) = (predict(&gguf), predict(&hf));
+    let ids = |v: &serde_json::Value| {
+        v["top"].as_array().unwrap().iter().map(|t| t["id"].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&a), ids(&h));
+    let gap = (a["mean_nll"].as_f64().unwrap() - h["mean_nll"].as_f64().unwrap()).abs();
+    assert!(gap < 1e-3, "mean NLL {} vs {}", a["mean_nll"], h["mean_nll"]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,6 +17,7 @@ use crate::kquants::{self, QK_K};
 use crate::weights::HostTensor;
 
 pub(crate) mod arch_keys;
+mod from_hf;
 mod quantize;
 mod quantize_k;
 pub(crate) mod rope_factors;

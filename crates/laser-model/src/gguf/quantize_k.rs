@@ -264,8 +264,8 @@ pub(crate) fn q6_k(x: &[f32]) -> Vec<u8> {
     let (d, d_value) = stored(1.0 / iscale);
     let int_scales: [i8; 16] =
         std::array::from_fn(|ib| nearest_int(iscale * scales[ib]).min(127) as i8);
-    for j in 0..16 {
-        let d = d_value * f32::from(int_scales[j]);
+    for (j, &scale) in int_scales.iter().enumerate() {
+        let d = d_value * f32::from(scale);
         if d == 0.0 {
             continue;
         }
@@ -328,7 +328,9 @@ mod tests {
         std::fs::read(format!("{path}{name}")).unwrap()
     }
 
-    fn encoders() -> [(GgmlType, fn(&[f32]) -> Vec<u8>, &'static str); 3] {
+    type Encoder = fn(&[f32]) -> Vec<u8>;
+
+    fn encoders() -> [(GgmlType, Encoder, &'static str); 3] {
         [
             (GgmlType::Q4K, q4_k, "q4_k.bin"),
             (GgmlType::Q5K, q5_k, "q5_k.bin"),

@@ -8,7 +8,8 @@
 //! An edited matrix goes back into llama.cpp's layout by inverting what the loader undid
 //! (`GgufForm::restore`, e.g. the llama architecture's Q/K row permutation): the restore is run on
 //! a probe whose rows hold their own index, which reads off the row permutation; a restore of an
-//! editable matrix that is not a row permutation is refused.
+//! editable matrix that is not a row permutation is refused. A model loaded from an HF folder is
+//! written whole instead (`from_hf.rs`).
 
 use std::fmt;
 use std::io::Write;
@@ -95,10 +96,14 @@ struct Replacement {
 }
 
 /// Checks that `model` can be written as GGUF with `ty`: its source is a GGUF file of a
-/// registered architecture, and with [`GgufTensorType::Same`] every editable matrix's tensor type
-/// has an encoder — what [`export_gguf`] would refuse, refused before a search or a write.
+/// registered architecture (and with [`GgufTensorType::Same`] every editable matrix's tensor type
+/// has an encoder), or an HF folder of a llama-layout family with a byte-level BPE tokenizer —
+/// what [`export_gguf`] would refuse, refused before a search or a write.
 pub fn check_gguf_export(model: &Model, ty: GgufTensorType) -> Result<()> {
     let source = model.source();
+    if source.is_dir() {
+        return super::from_hf::check_hf_source(model);
+    }
     if !is_gguf(source) {
         return Err(not_gguf(source));
     }
@@ -107,7 +112,7 @@ pub fn check_gguf_export(model: &Model, ty: GgufTensorType) -> Result<()> {
 
 fn not_gguf(source: &Path) -> ModelError {
     ModelError::Unsupported(format!(
-        "{}: GGUF export writes a model loaded from a GGUF file; this one is an HF folder (export it as hf)",
+        "{}: GGUF export writes a model loaded from a GGUF file or an HF folder; this is neither",
         source.display()
     ))
 }
@@ -144,31 +149,53 @@ fn no_quantizer(path: &Path, info: &GgufTensorInfo) -> ModelError {
     ))
 }
 
-/// Writes `model` (loaded from a GGUF file) to `dest` as GGUF, its edited matrices encoded as
-/// `ty`, through a temporary sibling renamed into place.
+/// Writes `model` to `dest` as GGUF, through a temporary sibling renamed into place: from a GGUF
+/// source, the source with its edited matrices encoded as `ty`; from an HF folder, the whole
+/// model in llama.cpp's layout (`from_hf.rs`).
 pub fn export_gguf(model: &Model, dest: &Path, ty: GgufTensorType) -> Result<GgufExport> {
     let source = model.source();
+    if source.is_dir() {
+        return super::from_hf::export_from_hf(model, dest, ty);
+    }
     if !is_gguf(source) {
         return Err(not_gguf(source));
     }
     let file = GgufFile::open(source)?;
     check_file(model, &file, ty)?;
     let replacements = plan(model, &file, ty)?;
+    let written = through_temporary(dest, |tmp| write(&file, &replacements, tmp))?;
+    Ok(GgufExport {
+        path: dest.to_owned(),
+        bytes: written,
+        source_bytes: file.mmap.len() as u64,
+        edited: replacements.into_iter().map(|r| r.report).collect(),
+    })
+}
+
+/// Runs `write` on a temporary sibling of `dest` and renames it into place; on failure the
+/// temporary is removed and `dest` is untouched. Returns what `write` returns (the bytes written).
+pub(super) fn through_temporary(
+    dest: &Path,
+    write: impl FnOnce(&Path) -> Result<u64>,
+) -> Result<u64> {
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let written = write(&file, &replacements, &tmp).and_then(|bytes| {
+    let written = write(&tmp).and_then(|bytes| {
         std::fs::rename(&tmp, dest).map_err(|e| ModelError::io(dest, e))?;
         Ok(bytes)
     });
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    Ok(GgufExport {
-        path: dest.to_owned(),
-        bytes: written?,
-        source_bytes: file.mmap.len() as u64,
-        edited: replacements.into_iter().map(|r| r.report).collect(),
-    })
+    written
+}
+
+/// ‖x − y‖ / ‖x‖ (0 for a zero `x`): the error an encoding adds.
+pub(super) fn relative_error(x: &[f32], y: &[f32]) -> f64 {
+    let (num, den) = x.iter().zip(y).fold((0.0f64, 0.0f64), |(n, d), (&a, &b)| {
+        (n + f64::from(a - b).powi(2), d + f64::from(a).powi(2))
+    });
+    if den > 0.0 { (num / den).sqrt() } else { 0.0 }
 }
 
 fn is_gguf(path: &Path) -> bool {
@@ -209,9 +236,6 @@ fn plan(model: &Model, file: &GgufFile, ty: GgufTensorType) -> Result<Vec<Replac
         let values = to_gguf_rows(&form, info, model.matrix(&hf)?, shape, model, path)?;
         let bytes = encode(target, &values).expect("an encodable type");
         let back = dequantize(target, &bytes, values.len());
-        let (num, den) = values.iter().zip(&back).fold((0.0f64, 0.0f64), |(n, d), (&a, &b)| {
-            (n + f64::from(a - b).powi(2), d + f64::from(a).powi(2))
-        });
         out.push(Replacement {
             index,
             ty: target,
@@ -221,7 +245,7 @@ fn plan(model: &Model, file: &GgufFile, ty: GgufTensorType) -> Result<Vec<Replac
                 name: hf,
                 source_type: info.ty.name(),
                 written_type: target.name(),
-                relative_error: if den > 0.0 { (num / den).sqrt() } else { 0.0 },
+                relative_error: relative_error(&values, &back),
             },
         });
     }

@@ -17,6 +17,7 @@ use crate::error::{ModelError, Result};
 mod vocab;
 
 pub use vocab::PieceKind;
+pub(crate) use vocab::{LLAMA3_SPLIT, QWEN2_SPLIT};
 
 /// A text tokenizer, and the BOS token its family puts before a prompt (if any).
 #[derive(Debug, Clone)]

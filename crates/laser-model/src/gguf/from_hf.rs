@@ -1,0 +1,495 @@
+//! A GGUF written from a model loaded from an HF folder (`--export gguf` of an HF source): the
+//! reverse of the loader's map for the llama-layout families (`llama`, `mistral`, `qwen2`,
+//! `qwen3`) — llama.cpp's metadata keys, tensor names and dimension order, its permuted Q/K row
+//! order (found by running the family's own `restore` on a row-index probe, as for a GGUF
+//! source), Llama 3.x RoPE scaling as `rope_freqs.weight`, and the byte-level BPE tokenizer as
+//! `tokenizer.ggml.*` with llama.cpp's pre-tokenizer preset. Untouched matrices keep the
+//! source's dtype (F32, BF16 or F16), 1-D tensors are F32 (as llama.cpp's converter writes
+//! them), edited matrices are written as asked. What this writer cannot express faithfully — a
+//! family without a llama-layout GGUF form, a SentencePiece tokenizer, biases llama.cpp's
+//! `llama` has no slot for — is refused before anything is written.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::quantize::encode;
+use super::write::{GgufExport, GgufTensorType, WrittenTensor, relative_error, through_temporary};
+use super::{GgmlType, dequantize};
+use crate::arch::GgufForm;
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::export::HfDtype;
+use crate::families::gguf::{form_of, hf_name};
+use crate::model::Model;
+use crate::tokenizer::{LLAMA3_SPLIT, QWEN2_SPLIT};
+use crate::weights::HostTensor;
+
+/// llama.cpp's default data alignment.
+const ALIGNMENT: usize = 32;
+
+/// llama.cpp's token types.
+const NORMAL: i32 = 1;
+const CONTROL: i32 = 3;
+const USER_DEFINED: i32 = 4;
+const UNUSED: i32 = 5;
+
+/// One metadata value, as it is written.
+enum Meta {
+    U32(u32),
+    F32(f32),
+    Bool(bool),
+    Str(String),
+    Strs(Vec<String>),
+    I32s(Vec<i32>),
+}
+
+impl Meta {
+    fn write(&self, out: &mut Vec<u8>) {
+        let string = |out: &mut Vec<u8>, s: &str| {
+            out.extend((s.len() as u64).to_le_bytes());
+            out.extend(s.as_bytes());
+        };
+        match self {
+            Meta::U32(v) => {
+                out.extend(4u32.to_le_bytes());
+                out.extend(v.to_le_bytes());
+            }
+            Meta::F32(v) => {
+                out.extend(6u32.to_le_bytes());
+                out.extend(v.to_le_bytes());
+            }
+            Meta::Bool(v) => {
+                out.extend(7u32.to_le_bytes());
+                out.push(u8::from(*v));
+            }
+            Meta::Str(s) => {
+                out.extend(8u32.to_le_bytes());
+                string(out, s);
+            }
+            Meta::Strs(list) => {
+                out.extend(9u32.to_le_bytes());
+                out.extend(8u32.to_le_bytes());
+                out.extend((list.len() as u64).to_le_bytes());
+                for s in list {
+                    string(out, s);
+                }
+            }
+            Meta::I32s(list) => {
+                out.extend(9u32.to_le_bytes());
+                out.extend(5u32.to_le_bytes());
+                out.extend((list.len() as u64).to_le_bytes());
+                for v in list {
+                    out.extend(v.to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// A model's GGUF architecture name, or why it has none here.
+fn architecture(cfg: &ModelConfig, source: &Path) -> Result<&'static str> {
+    let refuse = |why: String| {
+        ModelError::Unsupported(format!(
+            "{}: GGUF export of an HF {} model: {why}; export it as hf",
+            source.display(),
+            cfg.family.name()
+        ))
+    };
+    let arch = match cfg.family.name() {
+        "llama" | "mistral" => "llama",
+        "qwen2" => "qwen2",
+        "qwen3" => "qwen3",
+        _ => {
+            return Err(refuse(
+                "written only for the llama-layout families (llama, mistral, qwen2, qwen3)".into(),
+            ));
+        }
+    };
+    if cfg.attention_bias || cfg.mlp_bias {
+        return Err(refuse("llama.cpp's llama layout has no attention or MLP biases".into()));
+    }
+    if cfg.sliding_window.is_some() && arch != "llama" {
+        return Err(refuse("a sliding window on qwen2/qwen3 has no GGUF key".into()));
+    }
+    if cfg.rotary_dim != cfg.head_dim {
+        return Err(refuse(format!(
+            "a rotary width {} below the head width {}",
+            cfg.rotary_dim, cfg.head_dim
+        )));
+    }
+    if cfg.rope_linear_factor.is_some() || cfg.local_attention.is_some() {
+        return Err(refuse("its RoPE variant has no llama.cpp key here".into()));
+    }
+    Ok(arch)
+}
+
+/// The tokenizer's GGUF metadata: llama.cpp's `gpt2` model with a pre-tokenizer preset.
+struct TokenizerMeta {
+    pre: &'static str,
+    tokens: Vec<String>,
+    types: Vec<i32>,
+    merges: Vec<String>,
+    bos: Option<u32>,
+}
+
+fn tokenizer_meta(model: &Model, vocab_size: usize) -> Result<TokenizerMeta> {
+    let source = model.source();
+    let refuse = |why: &str| {
+        ModelError::Unsupported(format!(
+            "{}: GGUF export needs the tokenizer in llama.cpp's form: {why}",
+            source.display()
+        ))
+    };
+    let tokenizer = model.tokenizer().ok_or_else(|| refuse("the model has no tokenizer.json"))?;
+    let json: Value = serde_json::from_str(&tokenizer.to_json()?)
+        .map_err(|e| ModelError::Tokenizer(format!("serialised tokenizer: {e}")))?;
+    let bpe = &json["model"];
+    if bpe["type"] != "BPE" || bpe["byte_fallback"] == true {
+        return Err(refuse("only byte-level BPE tokenizers (gpt2) are written; this one is not"));
+    }
+    if !json["normalizer"].is_null() {
+        return Err(refuse("a normalizer, which llama.cpp's byte-level presets do not apply"));
+    }
+    let pre = pre_tokenizer_preset(&json["pre_tokenizer"]).ok_or_else(|| {
+        refuse("its pre-tokenizer matches none of llama.cpp's gpt-2, smollm, llama-bpe, qwen2")
+    })?;
+    let vocab = bpe["vocab"].as_object().ok_or_else(|| refuse("no BPE vocabulary"))?;
+    let mut tokens: Vec<Option<String>> = vec![None; vocab_size];
+    let mut types = vec![NORMAL; vocab_size];
+    let mut place = |id: u64, text: &str, ty: i32| -> Result<()> {
+        let slot = tokens.get_mut(id as usize).ok_or_else(|| {
+            refuse(&format!("token {id} `{text}` is beyond the model's {vocab_size} embeddings"))
+        })?;
+        *slot = Some(text.to_owned());
+        types[id as usize] = ty;
+        Ok(())
+    };
+    for (text, id) in vocab {
+        place(id.as_u64().unwrap_or(u64::MAX), text, NORMAL)?;
+    }
+    for added in json["added_tokens"].as_array().into_iter().flatten() {
+        let ty = if added["special"] == true { CONTROL } else { USER_DEFINED };
+        place(
+            added["id"].as_u64().unwrap_or(u64::MAX),
+            added["content"].as_str().unwrap_or(""),
+            ty,
+        )?;
+    }
+    // Embedding rows no token names (padded vocabularies): llama.cpp's converter fills them so.
+    let tokens: Vec<String> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.unwrap_or_else(|| {
+                types[i] = UNUSED;
+                format!("[PAD{i}]")
+            })
+        })
+        .collect();
+    let merges = bpe["merges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| match m {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(pair) => match (pair.first(), pair.get(1)) {
+                (Some(Value::String(a)), Some(Value::String(b))) => Some(format!("{a} {b}")),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| refuse("a BPE merge that is not two tokens"))?;
+    Ok(TokenizerMeta { pre, tokens, types, merges, bos: tokenizer.bos() })
+}
+
+/// llama.cpp's preset for a byte-level pre-tokenizer, matched on its structure.
+fn pre_tokenizer_preset(pre: &Value) -> Option<&'static str> {
+    let byte_level = |v: &Value| v["type"] == "ByteLevel" && v["add_prefix_space"] != true;
+    if byte_level(pre) {
+        return Some("gpt-2");
+    }
+    let parts = pre["pretokenizers"].as_array().filter(|_| pre["type"] == "Sequence")?;
+    match parts.as_slice() {
+        [digits, last] if digits["type"] == "Digits" && digits["individual_digits"] == true => {
+            byte_level(last).then_some("smollm")
+        }
+        [split, last] if split["type"] == "Split" && byte_level(last) => {
+            match split["pattern"]["Regex"].as_str()? {
+                p if p == LLAMA3_SPLIT => Some("llama-bpe"),
+                p if p == QWEN2_SPLIT => Some("qwen2"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Checks that `model` (from an HF folder) can be written as GGUF: what [`export_from_hf`]
+/// would refuse, refused before a search or a write.
+pub(crate) fn check_hf_source(model: &Model) -> Result<()> {
+    let cfg = model.config();
+    architecture(cfg, model.source())?;
+    tokenizer_meta(model, cfg.vocab_size).map(|_| ())
+}
+
+/// The metadata of `model`'s GGUF.
+fn metadata(model: &Model, arch: &str, tok: TokenizerMeta) -> Vec<(String, Meta)> {
+    let c = model.config();
+    let key = |k: &str| format!("{arch}.{k}");
+    let name = c.raw["_name_or_path"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .or_else(|| model.source().file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "model".into());
+    let mut m = vec![
+        ("general.architecture".to_owned(), Meta::Str(arch.to_owned())),
+        ("general.name".to_owned(), Meta::Str(name)),
+        (key("context_length"), Meta::U32(c.max_positions as u32)),
+        (key("embedding_length"), Meta::U32(c.hidden_size as u32)),
+        (key("block_count"), Meta::U32(c.num_layers as u32)),
+        (key("feed_forward_length"), Meta::U32(c.intermediate_size as u32)),
+        (key("attention.head_count"), Meta::U32(c.num_heads as u32)),
+        (key("attention.head_count_kv"), Meta::U32(c.num_kv_heads as u32)),
+        (key("attention.key_length"), Meta::U32(c.head_dim as u32)),
+        (key("attention.value_length"), Meta::U32(c.head_dim as u32)),
+        (key("rope.dimension_count"), Meta::U32(c.rotary_dim as u32)),
+        (key("rope.freq_base"), Meta::F32(c.rope_theta as f32)),
+        (key("attention.layer_norm_rms_epsilon"), Meta::F32(c.norm_eps as f32)),
+        (key("vocab_size"), Meta::U32(c.vocab_size as u32)),
+    ];
+    if let Some(w) = c.sliding_window {
+        m.push((key("attention.sliding_window"), Meta::U32(w as u32)));
+    }
+    m.push(("tokenizer.ggml.model".into(), Meta::Str("gpt2".into())));
+    m.push(("tokenizer.ggml.pre".into(), Meta::Str(tok.pre.into())));
+    m.push(("tokenizer.ggml.tokens".into(), Meta::Strs(tok.tokens)));
+    m.push(("tokenizer.ggml.token_type".into(), Meta::I32s(tok.types)));
+    m.push(("tokenizer.ggml.merges".into(), Meta::Strs(tok.merges)));
+    let config_id = |k: &str| c.raw[k].as_u64().map(|v| v as u32);
+    if let Some(bos) = config_id("bos_token_id").or(tok.bos) {
+        m.push(("tokenizer.ggml.bos_token_id".into(), Meta::U32(bos)));
+    }
+    if let Some(eos) = config_id("eos_token_id") {
+        m.push(("tokenizer.ggml.eos_token_id".into(), Meta::U32(eos)));
+    }
+    if let Some(pad) = c.pad_token_id {
+        m.push(("tokenizer.ggml.padding_token_id".into(), Meta::U32(pad)));
+    }
+    m.push(("tokenizer.ggml.add_bos_token".into(), Meta::Bool(tok.bos.is_some())));
+    m
+}
+
+/// llama.cpp's name for HF tensor `hf` (the inverse of the loader's map).
+fn gguf_name(form: &GgufForm, hf: &str, layers: usize) -> Option<String> {
+    const PARTS: [&str; 14] = [
+        "attn_norm.weight",
+        "ffn_norm.weight",
+        "attn_q.weight",
+        "attn_k.weight",
+        "attn_v.weight",
+        "attn_q.bias",
+        "attn_k.bias",
+        "attn_v.bias",
+        "attn_q_norm.weight",
+        "attn_k_norm.weight",
+        "attn_output.weight",
+        "ffn_gate.weight",
+        "ffn_up.weight",
+        "ffn_down.weight",
+    ];
+    let globals = ["token_embd.weight", "output_norm.weight", "output.weight"];
+    let layer = hf
+        .strip_prefix("model.layers.")
+        .and_then(|r| r.split_once('.'))
+        .and_then(|(l, _)| l.parse::<usize>().ok())
+        .filter(|&l| l < layers);
+    let candidates: Vec<String> = match layer {
+        Some(l) => PARTS.iter().map(|p| format!("blk.{l}.{p}")).collect(),
+        None => globals.iter().map(|g| (*g).to_owned()).collect(),
+    };
+    candidates.into_iter().find(|g| hf_name(form, g).as_deref() == Some(hf))
+}
+
+/// A tensor to write: its name, GGUF dims, type and bytes.
+struct Planned {
+    name: String,
+    dims: Vec<usize>,
+    ty: GgmlType,
+    bytes: Vec<u8>,
+}
+
+/// Writes `model` (loaded from an HF folder) to `dest` as GGUF, through a temporary sibling
+/// renamed into place.
+pub(crate) fn export_from_hf(model: &Model, dest: &Path, ty: GgufTensorType) -> Result<GgufExport> {
+    let cfg = model.config();
+    let source = model.source();
+    let arch = architecture(cfg, source)?;
+    let tok = tokenizer_meta(model, cfg.vocab_size)?;
+    let form = form_of(arch).expect("a registered GGUF architecture");
+    let source_ty = match HfDtype::Source.resolve(model) {
+        HfDtype::Bf16 => GgmlType::BF16,
+        HfDtype::F16 => GgmlType::F16,
+        _ => GgmlType::F32,
+    };
+    let edited = model.edited();
+    let mut tensors = Vec::new();
+    let mut report = Vec::new();
+    for hf in model.parameter_names() {
+        let t = model.parameter(&hf).expect("a listed parameter");
+        let name = gguf_name(&form, &hf, cfg.num_layers).ok_or_else(|| {
+            ModelError::Unsupported(format!(
+                "{}: tensor `{hf}` has no llama.cpp name in the {arch} layout",
+                source.display()
+            ))
+        })?;
+        let is_edited = edited.contains(&hf);
+        let target = match (t.shape.len(), is_edited, ty) {
+            (1, ..) => GgmlType::F32,
+            (_, true, GgufTensorType::F16) => GgmlType::F16,
+            (_, true, GgufTensorType::F32) => GgmlType::F32,
+            _ => source_ty,
+        };
+        let dims = t.shape.iter().rev().copied().collect();
+        let values = if t.shape.len() == 2 {
+            to_llama_cpp_rows(&form, &name, t, cfg, source)?
+        } else {
+            t.data
+        };
+        let bytes = encode(target, &values).expect("float types encode");
+        if is_edited {
+            let back = dequantize(target, &bytes, values.len());
+            report.push(WrittenTensor {
+                gguf_name: name.clone(),
+                name: hf.clone(),
+                source_type: source_ty.name(),
+                written_type: target.name(),
+                relative_error: relative_error(&values, &back),
+            });
+        }
+        tensors.push(Planned { name, dims, ty: target, bytes });
+    }
+    if let Some(scaling) = &cfg.rope_scaling {
+        // llama.cpp stores Llama 3.x scaling as one divisor per rotary frequency.
+        let half = cfg.rotary_dim / 2;
+        let factors: Vec<f32> = (0..half)
+            .map(|i| {
+                let inv_freq = cfg.rope_theta.powf(-((2 * i) as f64) / cfg.rotary_dim as f64);
+                (inv_freq / scaling.scale(inv_freq)) as f32
+            })
+            .collect();
+        let bytes = factors.iter().flat_map(|f| f.to_le_bytes()).collect();
+        tensors.push(Planned {
+            name: "rope_freqs.weight".into(),
+            dims: vec![half],
+            ty: GgmlType::F32,
+            bytes,
+        });
+    }
+    // llama.cpp's converter order: the embedding, the blocks in order, then the output tensors.
+    let rank = |n: &str| -> (usize, usize) {
+        match n {
+            "rope_freqs.weight" => (0, 0),
+            "token_embd.weight" => (1, 0),
+            "output_norm.weight" => (3, 0),
+            "output.weight" => (4, 0),
+            _ => (
+                2,
+                n.strip_prefix("blk.")
+                    .and_then(|r| r.split('.').next())
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0),
+            ),
+        }
+    };
+    tensors.sort_by(|a, b| rank(&a.name).cmp(&rank(&b.name)).then_with(|| a.name.cmp(&b.name)));
+    let meta = metadata(model, arch, tok);
+    let written = through_temporary(dest, |tmp| write_file(&meta, &tensors, tmp))?;
+    Ok(GgufExport {
+        path: dest.to_owned(),
+        bytes: written,
+        source_bytes: source_bytes(source),
+        edited: report,
+    })
+}
+
+/// The bytes of the source folder's safetensors files.
+fn source_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "safetensors"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// HF matrix `t` in llama.cpp's row order for tensor `name`: the family's `restore` run on a
+/// row-index probe says where each row came from.
+fn to_llama_cpp_rows(
+    form: &GgufForm,
+    name: &str,
+    t: HostTensor,
+    cfg: &ModelConfig,
+    path: &Path,
+) -> Result<Vec<f32>> {
+    let (rows, cols) = (t.shape[0], t.shape[1]);
+    let probe = HostTensor { shape: vec![rows, 1], data: (0..rows).map(|r| r as f32).collect() };
+    let restored = (form.restore)(name, probe, cfg, path)?;
+    let mut out = vec![0.0f32; rows * cols];
+    let mut seen = vec![false; rows];
+    for (j, &src) in restored.data.iter().enumerate() {
+        let src = src as usize;
+        if restored.data.len() != rows || src >= rows || std::mem::replace(&mut seen[src], true) {
+            return Err(ModelError::Unsupported(format!(
+                "{}: the loader's change to tensor `{name}` is not a row permutation",
+                path.display()
+            )));
+        }
+        out[src * cols..(src + 1) * cols].copy_from_slice(&t.data[j * cols..(j + 1) * cols]);
+    }
+    Ok(out)
+}
+
+/// Writes a GGUF v3 file: header, metadata, tensor table, aligned data. Returns its size.
+fn write_file(meta: &[(String, Meta)], tensors: &[Planned], tmp: &Path) -> Result<u64> {
+    let io = |e| ModelError::io(tmp, e);
+    let pad = |n: usize| n.div_ceil(ALIGNMENT) * ALIGNMENT - n;
+    let mut head = Vec::new();
+    head.extend(b"GGUF");
+    head.extend(3u32.to_le_bytes());
+    head.extend((tensors.len() as u64).to_le_bytes());
+    head.extend((meta.len() as u64).to_le_bytes());
+    for (key, value) in meta {
+        head.extend((key.len() as u64).to_le_bytes());
+        head.extend(key.as_bytes());
+        value.write(&mut head);
+    }
+    let mut offset = 0usize;
+    for t in tensors {
+        head.extend((t.name.len() as u64).to_le_bytes());
+        head.extend(t.name.as_bytes());
+        head.extend((t.dims.len() as u32).to_le_bytes());
+        for &d in &t.dims {
+            head.extend((d as u64).to_le_bytes());
+        }
+        head.extend(t.ty.id().to_le_bytes());
+        head.extend((offset as u64).to_le_bytes());
+        offset += t.bytes.len() + pad(t.bytes.len());
+    }
+    head.resize(head.len() + pad(head.len()), 0);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(tmp).map_err(io)?);
+    w.write_all(&head).map_err(io)?;
+    let zeros = [0u8; ALIGNMENT];
+    for t in tensors {
+        w.write_all(&t.bytes).map_err(io)?;
+        w.write_all(&zeros[..pad(t.bytes.len())]).map_err(io)?;
+    }
+    let f = w.into_inner().map_err(|e| io(e.into_error()))?;
+    f.sync_all().map_err(io)?;
+    Ok((head.len() + offset) as u64)
+}

@@ -1,0 +1,144 @@
+//! GGUF out from an HF folder (issue 30): the llama-layout families go GGUF → HF folder → GGUF
+//! and load back to the same model — config (Llama 3 RoPE scaling through `rope_freqs.weight`,
+//! Mistral's window, Qwen2's biases, Qwen3's q/k norms), logits, tokenizer — with Q/K rows
+//! permuted back into llama.cpp's order; an edited matrix is written in the asked type with its
+//! error reported; what cannot be written faithfully is refused before anything is written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::gguf_writer::{tiny_gguf, write_tmp};
+use common::*;
+use laser_model::gguf::{GgmlType, GgufFile, GgufValue};
+use laser_model::{Backend, GgufTensorType, Model, check_gguf_export, export_gguf, export_hf};
+
+fn load(path: &Path) -> Model {
+    Model::load(path, Backend::Flex.device().unwrap()).unwrap()
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("laser-from-hf-{tag}-{}", std::process::id()))
+}
+
+/// `family`'s tiny GGUF, exported to an HF folder and loaded from there (`tag` keeps the files
+/// of tests running at once apart).
+fn hf_model(family: &str, tag: &str) -> (Model, PathBuf, PathBuf) {
+    let gguf = write_tmp(&format!("from-hf-{family}-{tag}"), &tiny_gguf(family));
+    let dir = tmp(&format!("{family}-{tag}-hf"));
+    let _ = std::fs::remove_dir_all(&dir);
+    export_hf(&load(&gguf), &dir).unwrap();
+    (load(&dir), gguf, dir)
+}
+
+fn tensor_types(path: &Path) -> Vec<(String, GgmlType)> {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, tensors) = GgufFile::parse(&bytes, path).unwrap();
+    tensors.into_iter().map(|t| (t.name, t.ty)).collect()
+}
+
+fn worst_gap(a: &Model, b: &Model, ids: &[Vec<u32>]) -> f32 {
+    let (x, y) = (a.all_logits(ids).unwrap(), b.all_logits(ids).unwrap());
+    x.iter().zip(&y).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn llama_layout_families_round_trip_through_an_hf_folder() {
+    for family in ["llama", "llama3", "mistral", "qwen2", "qwen3"] {
+        let (hf, source, dir) = hf_model(family, "round-trip");
+        let out = tmp(&format!("{family}.gguf"));
+        check_gguf_export(&hf, GgufTensorType::F32).unwrap();
+        let report = export_gguf(&hf, &out, GgufTensorType::F32).unwrap();
+        assert!(report.edited.is_empty(), "{family}");
+        let (first, back) = (load(&source), load(&out));
+        let mut a = first.config().clone();
+        let mut b = back.config().clone();
+        (a.raw, b.raw) = (serde_json::Value::Null, serde_json::Value::Null);
+        assert_eq!(a, b, "{family}: the config survives");
+        let ids = reference(family).ids;
+        assert_eq!(worst_gap(&hf, &back, &ids), 0.0, "{family}: F32 is exact");
+        // The same tensors under the same llama.cpp names, in the source's row order: the Q/K
+        // permutation is undone and redone.
+        let bytes = |p: &Path| std::fs::read(p).unwrap();
+        let (src_bytes, out_bytes) = (bytes(&source), bytes(&out));
+        let (_, src_tensors) = GgufFile::parse(&src_bytes, &source).unwrap();
+        let (_, out_tensors) = GgufFile::parse(&out_bytes, &out).unwrap();
+        for t in &src_tensors {
+            let o = out_tensors.iter().find(|o| o.name == t.name);
+            let o = o.unwrap_or_else(|| panic!("{family}: `{}` missing", t.name));
+            assert_eq!(o.dims, t.dims, "{family}: {}", t.name);
+            if t.ty == GgmlType::F32 {
+                assert_eq!(out_bytes[o.range.clone()], src_bytes[t.range.clone()], "{}", t.name);
+            }
+        }
+        // The tokenizer travels as metadata: the same vocabulary, the same ids.
+        let (meta_src, _) = GgufFile::parse(&src_bytes, &source).unwrap();
+        let (meta_out, _) = GgufFile::parse(&out_bytes, &out).unwrap();
+        assert_eq!(meta_out["tokenizer.ggml.tokens"], meta_src["tokenizer.ggml.tokens"]);
+        assert_eq!(meta_out["tokenizer.ggml.pre"], GgufValue::String("smollm".into()));
+        let text = "ab 12 ba, a";
+        assert_eq!(
+            back.tokenizer().unwrap().encode_prompt(text).unwrap(),
+            hf.tokenizer().unwrap().encode_prompt(text).unwrap(),
+            "{family}"
+        );
+        for p in [source, out] {
+            std::fs::remove_file(p).unwrap();
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn an_edited_hf_model_writes_its_edit_in_the_asked_type() {
+    let (mut hf, source, dir) = hf_model("llama", "edited");
+    let name = "model.layers.0.self_attn.q_proj.weight";
+    let [rows, cols] = hf.matrix_info(name).unwrap().shape;
+    let w = hf.matrix(name).unwrap();
+    // Each row scaled by its own factor: a row written back out of order changes the logits.
+    let edited: Vec<f32> =
+        (0..rows * cols).map(|i| w[i] * (0.25 + (i / cols) as f32 / rows as f32)).collect();
+    hf.replace_matrix(name, edited).unwrap();
+    for (ty, written, bound) in
+        [(GgufTensorType::F16, GgmlType::F16, 1e-3), (GgufTensorType::F32, GgmlType::F32, 0.0)]
+    {
+        let out = tmp(&format!("edited-{written:?}.gguf"));
+        let report = export_gguf(&hf, &out, ty).unwrap();
+        let [t] = &report.edited[..] else { panic!("{:?}", report.edited) };
+        assert_eq!((t.gguf_name.as_str(), t.source_type), ("blk.0.attn_q.weight", "F32"));
+        assert_eq!(t.written_type, written.name());
+        for (n, ty) in tensor_types(&out) {
+            let expected = if n == "blk.0.attn_q.weight" { written } else { GgmlType::F32 };
+            assert_eq!(ty, expected, "{n}");
+        }
+        let back = load(&out);
+        let (a, b) = (hf.matrix(name).unwrap(), back.matrix(name).unwrap());
+        let num: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+        let den: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum();
+        let error = (num / den).sqrt();
+        assert!((error - t.relative_error).abs() < 1e-9 && error <= bound, "{error}");
+        let gap = worst_gap(&hf, &back, &reference("llama").ids);
+        assert!(gap <= if bound > 0.0 { 1e-2 } else { 0.0 }, "{written:?}: {gap}");
+        std::fs::remove_file(out).unwrap();
+    }
+    std::fs::remove_file(source).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn what_cannot_be_written_faithfully_is_refused_before_anything_is_written() {
+    let out = tmp("refused.gguf");
+    // The oracle fixtures carry no tokenizer.json; a GGUF must carry its tokenizer.
+    let bare = load_tiny("llama");
+    let err = check_gguf_export(&bare, GgufTensorType::F16).unwrap_err().to_string();
+    assert!(err.contains("no tokenizer.json"), "{err}");
+    assert!(export_gguf(&bare, &out, GgufTensorType::F16).is_err());
+    // A family without a llama-layout GGUF form here.
+    let (gemma, source, dir) = hf_model("gemma2", "refused");
+    let err = check_gguf_export(&gemma, GgufTensorType::F16).unwrap_err().to_string();
+    assert!(err.contains("gemma2") && err.contains("llama-layout"), "{err}");
+    assert!(export_gguf(&gemma, &out, GgufTensorType::F16).is_err());
+    assert!(!out.exists());
+    std::fs::remove_file(source).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
