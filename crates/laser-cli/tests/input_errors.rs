@@ -125,7 +125,7 @@ fn refused_settings_leave_the_output_folder_as_it_was() {
         (grad(), vec!["--n", "10", "--grad-groups", "9"], "--grad-groups 9"),
         (apply(edit), vec![], "model.layers.9"),
         (apply(ok_edit), vec!["--gguf-type", "f16"], "--gguf-type"),
-        (apply(ok_edit), vec!["--export", "gguf"], "GGUF"),
+        (apply(ok_edit), vec!["--export", "gguf", "--export-dtype", "bf16"], "--export-dtype"),
     ];
     for (command, bad, needle) in &cases {
         for out in [tmp("refused-fresh"), existing.clone()] {
