@@ -29,9 +29,10 @@ pub struct Cli {
     /// `-vv` also cache moves and gradient micro-batches.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Memory the run may use, e.g. 12G (default: 80% of physical memory, or of the container's
-    /// limit): batches and gradient micro-batches are split to fit what the weights leave, and
-    /// an item too large for it even alone is refused (or cut, with --truncate).
+    /// Memory the run may use, e.g. 12G: batches and gradient micro-batches are split to fit
+    /// what the weights leave, and an item too large for it even alone is refused (or cut, with
+    /// --truncate). Default: a target of 3.75× the weights (within 80% of physical memory or the
+    /// container's limit) that splits batches but lets a long item run alone.
     #[arg(long, global = true, value_name = "SIZE")]
     pub max_memory: Option<ByteSize>,
 }

@@ -53,9 +53,9 @@ pub enum SearchError {
     Stopped,
     /// The memory budget is smaller than what the model needs before any activation: `given`
     /// is the caller's budget (`None`: the default, `total` bytes).
-    #[error("{} {}", given.map_or_else(|| crate::memory::default_budget_text(*total), |b| format!("a memory budget of {b}")), crate::memory::budget_shortfall(*weights, *accumulators))]
+    #[error("{} {}", given.map_or_else(|| crate::memory::size::default_budget_text(*total), |b| format!("a memory budget of {b}")), crate::memory::size::budget_shortfall(*weights, *accumulators))]
     MemoryBudget {
-        given: Option<crate::memory::ByteSize>,
+        given: Option<crate::memory::size::ByteSize>,
         total: u64,
         weights: u64,
         accumulators: u64,

@@ -119,7 +119,9 @@ fn misfit(model: &Model, answers: &Answers, prompt: usize, pass: Pass) -> Option
     if pass == Pass::Gradient {
         rows.push((Pass::Gradient, answers.gradient_row(prompt)));
     }
+    // A default target (not a limit the user set) lets a long row run alone.
     rows.into_iter()
+        .filter(|_| model.activation_budget_is_hard())
         .find(|&(p, shape)| !model.fits_budget(p, 1, shape))
         .map(|(pass, shape)| Misfit::Memory { pass, shape })
 }

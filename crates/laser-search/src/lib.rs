@@ -65,8 +65,8 @@ pub use interval::{AccuracyDelta, BOOTSTRAP_RESAMPLES};
 pub use lock::{FolderLock, LOCK_FILE};
 pub use log::{CandidateLog, LOG_FILE, LoggedCandidate, write_atomic};
 pub use memory::{
-    ByteSize, DEFAULT_FRACTION, RUNTIME_RESERVE, apply_memory_budget, default_budget,
-    search_accumulators,
+    ByteSize, DEFAULT_FRACTION, DEFAULT_WEIGHT_MULTIPLE, MIN_DEFAULT_ACTIVATIONS, RUNTIME_RESERVE,
+    apply_memory_budget, default_budget, search_accumulators,
 };
 pub use metrics::{ClassAccuracy, ItemScores, Metrics};
 pub use race::{RACE_BLOCK, Race, Racer, race_parts};

@@ -109,6 +109,39 @@ fn an_item_over_the_budget_is_refused_naming_it_and_the_sizes() {
     check_context(&model, &fits, Pass::Forward).unwrap();
 }
 
+/// The default budget is a target, not a limit: the same item a limit refuses runs alone under
+/// a target of the same size, with the gradients and scores it has without any budget.
+#[test]
+fn a_default_target_splits_batches_but_lets_a_long_item_run_alone() {
+    let mut model = tiny("llama");
+    let mut prompts: Vec<String> = (0..6).map(|i| words(720 + i, 2)).collect();
+    prompts[4] = words(19, 15);
+    let t = task("budget-target", &prompts);
+    let names: Vec<String> = model.matrices().iter().map(|m| m.name.clone()).collect();
+    let free = gradient_pass(&model, &t.items, &names, 8).unwrap();
+    let free_eval = Evaluator::new(&model, &t.items, 1 << 20).unwrap().evaluate(&model).unwrap();
+    let short = t.items.iter().map(|i| i.prompt.len()).filter(|&n| n < 40).max().unwrap();
+    let bytes = rows_budget(&model, Pass::Gradient, 1, short + 20);
+    model.set_activation_budget(Some(bytes));
+    assert!(model.activation_budget_is_hard());
+    assert!(check_context(&model, &t, Pass::Gradient).is_err());
+    assert!(gradient_pass(&model, &t.items, &names, 8).is_err());
+    model.set_activation_target(bytes);
+    assert!(!model.activation_budget_is_hard());
+    check_context(&model, &t, Pass::Gradient).unwrap();
+    let split = gradient_pass(&model, &t.items, &names, 8).unwrap();
+    assert!(split.micro_batches >= 4, "{} micro-batches", split.micro_batches);
+    assert!((free.loss - split.loss).abs() < 1e-6 * free.loss.abs().max(1.0));
+    for name in &names {
+        let (a, b) = (&free.grads[name], &split.grads[name]);
+        let scale = a.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
+        let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-4 * scale, "{name}: max diff {diff} of scale {scale}");
+    }
+    let split_eval = Evaluator::new(&model, &t.items, 1 << 20).unwrap().evaluate(&model).unwrap();
+    assert_eq!(free_eval.items.unwrap().correct, split_eval.items.unwrap().correct);
+}
+
 #[test]
 fn truncation_keeps_the_asked_end_of_the_prompt_and_fits() {
     let model = tiny("llama");

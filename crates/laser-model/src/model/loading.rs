@@ -126,6 +126,7 @@ impl Model {
             layer_changes: vec![0; num_layers],
             change_clock: 0,
             activation_budget: None,
+            activation_budget_hard: true,
             matrix_dtype: WeightDtype::F32,
             notes,
         })

@@ -67,6 +67,21 @@ impl Model {
     /// that cannot fit is refused ([`Model::check_activation_budget`]).
     pub fn set_activation_budget(&mut self, bytes: Option<u64>) {
         self.activation_budget = bytes;
+        self.activation_budget_hard = true;
+    }
+
+    /// Like [`Model::set_activation_budget`], but a target rather than a limit: batches and
+    /// micro-batches are split to fit it, and a single row over it runs alone instead of being
+    /// refused (a default that a long prompt must not turn into an error).
+    pub fn set_activation_target(&mut self, bytes: u64) {
+        self.activation_budget = Some(bytes);
+        self.activation_budget_hard = false;
+    }
+
+    /// Whether the budget refuses a single row that cannot fit (set by
+    /// [`Model::set_activation_budget`]) rather than running it alone.
+    pub fn activation_budget_is_hard(&self) -> bool {
+        self.activation_budget.is_some() && self.activation_budget_hard
     }
 
     /// The limit set by [`Model::set_activation_budget`].
@@ -83,9 +98,14 @@ impl Model {
     /// the message (e.g. "sequence 3").
     pub fn check_activation_budget(&self, pass: Pass, shape: RowShape, what: &str) -> Result<()> {
         match self.activation_budget {
-            Some(budget) if !self.fits_budget(pass, 1, shape) => Err(ModelError::Input(
-                over_budget(what, shape.tokens, self.activation_bytes(pass, 1, shape), budget),
-            )),
+            Some(budget) if self.activation_budget_hard && !self.fits_budget(pass, 1, shape) => {
+                Err(ModelError::Input(over_budget(
+                    what,
+                    shape.tokens,
+                    self.activation_bytes(pass, 1, shape),
+                    budget,
+                )))
+            }
             _ => Ok(()),
         }
     }

@@ -94,6 +94,9 @@ pub struct Model {
     change_clock: u64,
     /// Bytes of activations a pass may use (`memory.rs`); `None`: unlimited.
     activation_budget: Option<u64>,
+    /// Whether a single row over [`Model::activation_budget`] is refused (a budget the user
+    /// set) or runs alone (a default target).
+    activation_budget_hard: bool,
     /// How the editable matrices are stored (`dtype.rs`).
     matrix_dtype: WeightDtype,
     /// See [`Model::load_notes`].

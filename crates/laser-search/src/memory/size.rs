@@ -1,19 +1,27 @@
-//! The memory budget (the CLI's `--max-memory`, Python's `max_memory`; by default
-//! [`DEFAULT_FRACTION`] of physical memory or of the container's limit): what is left of it after
-//! the weights (and, for a gradient pass, its accumulators) becomes the model's activation budget,
-//! to which batches are split.
+//! The budget's unit and defaults: [`ByteSize`], the default's multiple of the weights and share
+//! of memory, the runtime reserve, and how a budget is named in messages — apart from the policy
+//! (`mod.rs`), so that an error can name a budget without depending on it.
 
 use std::fmt;
 use std::str::FromStr;
 
-use laser_model::{Model, mib};
-
-use crate::error::{Result, SearchError};
-use crate::search::{SearchConfig, Strategy};
+use laser_model::mib;
 
 /// The default budget's share of physical memory (or of a cgroup's `memory.max`, when lower):
 /// room for the OS, the page cache of the weights file and the estimate's slack.
 pub const DEFAULT_FRACTION: f64 = 0.8;
+
+/// The default budget in multiples of the weights the model holds (issue 27's target: an adapt
+/// without flags peaks at no more than 3× the f32 weights). Above 3 because the activation
+/// estimate is an upper bound: on SmolLM2 a budget of 3.75× peaked at 2.75× (the gradient pass
+/// 15% slower than unbounded, whose micro-batches of 8 peaked at 3.6×); Gemma 3 270M peaks at
+/// 2.9–3.0× with or without it (docs/SCALING.md).
+pub const DEFAULT_WEIGHT_MULTIPLE: f64 = 3.75;
+
+/// The least activation budget the default leaves after the weights, accumulators and reserve:
+/// where those are most of the multiple (SmolLM2's 210 matrices are 78% of its weights) a
+/// sequence still fits a micro-batch.
+pub const MIN_DEFAULT_ACTIVATIONS: u64 = 256 << 20;
 
 /// Held back from the budget for what neither the weights nor the activation estimate count:
 /// the binary and its libraries, the tokenizer, thread stacks, allocator slack, the SVD phase's
@@ -55,62 +63,7 @@ impl fmt::Display for ByteSize {
     }
 }
 
-/// [`DEFAULT_FRACTION`] of the memory this process may use: physical memory, or a cgroup v2
-/// limit when lower. `None` where neither can be read (no budget then).
-pub fn default_budget() -> Option<u64> {
-    let physical = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
-        let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
-    });
-    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok());
-    let limit = match (physical, cgroup) {
-        (Some(p), Some(c)) => p.min(c),
-        (p, c) => p.or(c)?,
-    };
-    Some((limit as f64 * DEFAULT_FRACTION) as u64)
-}
-
-/// The gradient accumulators a search with `cfg` holds at once (one group of matrices), for
-/// [`apply_memory_budget`]; `None` for strategies without a gradient pass.
-pub fn search_accumulators(cfg: &SearchConfig) -> Option<usize> {
-    matches!(cfg.strategy, Strategy::Gradient | Strategy::Compose).then_some(cfg.grad_groups)
-}
-
-/// Sets `model`'s activation budget from `max_memory` (else the default): what is left after
-/// the weights it holds, [`RUNTIME_RESERVE`] and, when `gradient_groups` is given, the
-/// accumulators of one group of matrices. A budget the model alone exceeds is
-/// [`SearchError::MemoryBudget`], naming the sizes.
-pub fn apply_memory_budget(
-    model: &mut Model,
-    max_memory: Option<ByteSize>,
-    gradient_groups: Option<usize>,
-) -> Result<()> {
-    let Some(total) = max_memory.map(|b| b.0).or_else(default_budget) else {
-        return Ok(());
-    };
-    let weights = model.resident_bytes();
-    // bf16 matrices (flex only) are read in place by the gradient pass's linear op, one matrix
-    // widened at a time (within the reserve), so the pass holds no f32 copy of them.
-    let accumulators = gradient_groups.map_or(0, |g| model.matrix_bytes() / g.max(1) as u64);
-    let fixed = weights + accumulators + RUNTIME_RESERVE;
-    if fixed >= total {
-        return Err(SearchError::MemoryBudget { given: max_memory, total, weights, accumulators });
-    }
-    tracing::info!(
-        budget = total,
-        weights,
-        accumulators,
-        activations = total - fixed,
-        "memory budget"
-    );
-    model.set_activation_budget(Some(total - fixed));
-    Ok(())
-}
-
-/// What [`SearchError::MemoryBudget`] says after naming the budget.
+/// What `SearchError::MemoryBudget` says after naming the budget.
 pub(crate) fn budget_shortfall(weights: u64, accumulators: u64) -> String {
     format!(
         "leaves nothing for activations: the model's weights take {}{}, and {} is held back for \
@@ -128,9 +81,10 @@ pub(crate) fn budget_shortfall(weights: u64, accumulators: u64) -> String {
 /// How the default budget is named in messages.
 pub(crate) fn default_budget_text(total: u64) -> String {
     format!(
-        "the default memory budget ({:.0}% of this machine's memory, {})",
-        DEFAULT_FRACTION * 100.0,
-        mib(total)
+        "the default memory budget ({} — {DEFAULT_WEIGHT_MULTIPLE}× the weights, within {:.0}% of \
+         this machine's memory)",
+        mib(total),
+        DEFAULT_FRACTION * 100.0
     )
 }
 
