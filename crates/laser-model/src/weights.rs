@@ -232,7 +232,34 @@ pub fn save_safetensors_as(
             other => ModelError::format(&tmp, other.to_string()),
         }
     })?;
+    if let Err(e) = as_created(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ModelError::io(&tmp, e));
+    }
     std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+}
+
+/// Gives `file` the mode a file created by this process gets (0666 less the umask):
+/// safetensors writes through a private temporary file (0600), which a model folder shared with
+/// other users or a server running as another user must not keep.
+fn as_created(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The umask without changing it (a set-and-restore would race other threads' creates);
+        // /proc/self/status states it since Linux 4.7, and 022 is the usual one elsewhere.
+        let umask = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("Umask:"))?;
+                u32::from_str_radix(line.split_whitespace().nth(1)?, 8).ok()
+            })
+            .unwrap_or(0o022);
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o666 & !umask))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// `dir/.name.tmp` beside `path`.

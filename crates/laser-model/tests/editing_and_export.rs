@@ -220,6 +220,14 @@ fn export_then_load_gives_identical_logits_for_every_family() {
         let dir = tmpdir(family);
         export_hf(&model, &dir).unwrap();
         assert!(dir.join("config.json").is_file() && dir.join("model.safetensors").is_file());
+        // The weights are as readable as the files beside them (safetensors writes through a
+        // private temporary file, mode 0600, which a shared model folder must not keep).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |f: &str| dir.join(f).metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode("model.safetensors"), mode("config.json"), "{family}");
+        }
         let back = Model::load(&dir, backend().device().unwrap()).unwrap();
         assert_eq!(back.config().family, model.config().family);
         assert_eq!(bits(&back.all_logits(&r.ids).unwrap()), bits(&expect), "{family}");
