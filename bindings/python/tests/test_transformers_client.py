@@ -97,16 +97,25 @@ def test_transformers_loads_the_exported_gguf_with_the_edit_in_place(
     assert tokenizer(PROMPT)["input_ids"] == ids
 
 
-def test_transformers_loads_a_gguf_written_from_an_hf_folder(tmp_path):
-    """An HF source: SmolLM2 exported to a bf16 HF folder, loaded from there, a q_proj edited
-    (llama.cpp's Q/K permutation is written here, not copied), written as GGUF."""
-    base = load_or_skip("smollm2-135m")
+HF_SOURCES = [
+    # llama: llama.cpp's Q/K permutation is written here, not copied.
+    ("smollm2-135m", "model.layers.2.self_attn.q_proj.weight"),
+    # gemma3: norms stored as 1 + w, a SentencePiece vocabulary as scores, the layer pattern.
+    ("gemma-3-270m", "model.layers.2.self_attn.q_proj.weight"),
+]
+
+
+@pytest.mark.parametrize("name,edited", HF_SOURCES, ids=[c[0] for c in HF_SOURCES])
+def test_transformers_loads_a_gguf_written_from_an_hf_folder(name, edited, tmp_path):
+    """An HF source: the model exported to a bf16 HF folder, loaded from there, one matrix
+    edited, written as GGUF anew (metadata, names, tokenizer) and read by transformers."""
+    base = load_or_skip(name)
     hf_dir = tmp_path / "hf"
     base.export(hf_dir, format="hf", dtype="bf16")
     model = laser_rs.Model.load(hf_dir, quiet=True)
     ids = model.encode(PROMPT)
     base_logits = np.asarray(model.logits(ids), dtype=np.float64)
-    model.apply([{"name": "model.layers.2.self_attn.q_proj.weight", "rho": 0.05}])
+    model.apply([{"name": edited, "rho": 0.05}])
     edited_logits = np.asarray(model.logits(ids), dtype=np.float64)
     out = tmp_path / "from-hf.gguf"
     model.export(out, format="gguf")

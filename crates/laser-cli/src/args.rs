@@ -277,7 +277,7 @@ pub struct AdaptArgs {
 pub struct ExportArgs {
     /// hf: an HF folder (OUT/model); gguf: a GGUF file (OUT/model.gguf) — from a GGUF source,
     /// its metadata and untouched tensors copied byte for byte; from an HF folder (llama, mistral,
-    /// qwen2, qwen3), written in llama.cpp's layout; both; factorized: an HF folder
+    /// qwen2, qwen3, gemma2, gemma3), written in llama.cpp's layout; both; factorized: an HF folder
     /// (OUT/model-factorized) with each edited matrix stored as its low-rank factors.
     #[arg(long, value_name = "hf|gguf|both|factorized", default_value = "hf")]
     pub export: ExportFormat,

@@ -11,9 +11,10 @@ use common::*;
 
 #[test]
 fn refused_exports_write_nothing() {
-    // Gemma 2 has no llama-layout GGUF form: its GGUF export from an HF folder is refused.
+    // Phi-3 (fused projections) has no GGUF form here: its GGUF export from an HF folder is
+    // refused.
     let tokenizer = laser_model::Tokenizer::bytes_only().unwrap();
-    let m = tiny_family_model("gemma2", tokenizer, "export-refused");
+    let m = tiny_family_model("phi3", tokenizer, "export-refused");
     let task = tiny_task("export-refused");
     let dir = tmp("export-refused");
     std::fs::create_dir_all(&dir).unwrap();

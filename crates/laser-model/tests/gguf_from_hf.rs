@@ -1,7 +1,8 @@
-//! GGUF out from an HF folder (issue 30): the llama-layout families go GGUF → HF folder → GGUF
-//! and load back to the same model — config (Llama 3 RoPE scaling through `rope_freqs.weight`,
-//! Mistral's window, Qwen2's biases, Qwen3's q/k norms), logits, tokenizer — with Q/K rows
-//! permuted back into llama.cpp's order; an edited matrix is written in the asked type with its
+//! GGUF out from an HF folder (issue 30): the llama-layout families and the Gemmas go GGUF → HF
+//! folder → GGUF and load back to the same model — config (Llama 3 RoPE scaling through
+//! `rope_freqs.weight`, Mistral's window, Qwen2's biases, Qwen3's q/k norms, Gemma 3's layer
+//! pattern and local base), logits, tokenizer (byte-level BPE, or SentencePiece with scores) —
+//! with Q/K rows permuted back into llama.cpp's order and Gemma's norms stored as 1 + w again; an edited matrix is written in the asked type with its
 //! error reported; what cannot be written faithfully is refused before anything is written.
 
 mod common;
@@ -89,6 +90,65 @@ fn llama_layout_families_round_trip_through_an_hf_folder() {
     }
 }
 
+/// The Gemmas: norms go back to llama.cpp's 1 + w bit for bit (the loader's subtraction is exact
+/// there), the SentencePiece vocabulary keeps its pieces and types, and its scores, rewritten as
+/// merge ranks, replay the same merges.
+#[test]
+fn the_gemmas_round_trip_with_their_norm_offset_and_sentencepiece_vocabulary() {
+    for family in ["gemma2", "gemma3"] {
+        let (hf, source, dir) = hf_model(family, "round-trip");
+        let out = tmp(&format!("{family}.gguf"));
+        check_gguf_export(&hf, GgufTensorType::F32).unwrap();
+        export_gguf(&hf, &out, GgufTensorType::F32).unwrap();
+        let (first, back) = (load(&source), load(&out));
+        let mut a = first.config().clone();
+        let mut b = back.config().clone();
+        (a.raw, b.raw) = (serde_json::Value::Null, serde_json::Value::Null);
+        assert_eq!(a, b, "{family}: the config survives");
+        assert_eq!(worst_gap(&hf, &back, &reference(family).ids), 0.0, "{family}: F32 is exact");
+        let bytes = |p: &Path| std::fs::read(p).unwrap();
+        let (src_bytes, out_bytes) = (bytes(&source), bytes(&out));
+        let (meta_src, src_tensors) = GgufFile::parse(&src_bytes, &source).unwrap();
+        let (meta_out, out_tensors) = GgufFile::parse(&out_bytes, &out).unwrap();
+        assert_eq!(out_tensors.len(), src_tensors.len(), "{family}");
+        for t in &src_tensors {
+            let o = out_tensors.iter().find(|o| o.name == t.name);
+            let o = o.unwrap_or_else(|| panic!("{family}: `{}` missing", t.name));
+            assert_eq!(o.dims, t.dims, "{family}: {}", t.name);
+            assert_eq!(out_bytes[o.range.clone()], src_bytes[t.range.clone()], "{}", t.name);
+        }
+        for key in ["tokenizer.ggml.tokens", "tokenizer.ggml.model"] {
+            assert_eq!(meta_out[key], meta_src[key], "{family}: {key}");
+        }
+        // The same token types (written as i32, as llama.cpp's converter does; the fixture u32).
+        let types = |v: &GgufValue| match v {
+            GgufValue::Array(a) => a
+                .iter()
+                .map(|t| match *t {
+                    GgufValue::Int(i) => i,
+                    GgufValue::Uint(u) => u as i64,
+                    ref other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let key = "tokenizer.ggml.token_type";
+        assert_eq!(types(&meta_out[key]), types(&meta_src[key]), "{family}: token types");
+        assert_eq!(meta_out["tokenizer.ggml.add_space_prefix"], GgufValue::Bool(false));
+        for text in ["ab ba, abc", " a  b\tc", "é ☃ ab"] {
+            assert_eq!(
+                back.tokenizer().unwrap().encode_prompt(text).unwrap(),
+                hf.tokenizer().unwrap().encode_prompt(text).unwrap(),
+                "{family}: {text:?}"
+            );
+        }
+        for p in [source, out] {
+            std::fs::remove_file(p).unwrap();
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
 #[test]
 fn an_edited_hf_model_writes_its_edit_in_the_asked_type() {
     let (mut hf, source, dir) = hf_model("llama", "edited");
@@ -133,11 +193,11 @@ fn what_cannot_be_written_faithfully_is_refused_before_anything_is_written() {
     let err = check_gguf_export(&bare, GgufTensorType::F16).unwrap_err().to_string();
     assert!(err.contains("no tokenizer.json"), "{err}");
     assert!(export_gguf(&bare, &out, GgufTensorType::F16).is_err());
-    // A family without a llama-layout GGUF form here.
-    let (gemma, source, dir) = hf_model("gemma2", "refused");
-    let err = check_gguf_export(&gemma, GgufTensorType::F16).unwrap_err().to_string();
-    assert!(err.contains("gemma2") && err.contains("llama-layout"), "{err}");
-    assert!(export_gguf(&gemma, &out, GgufTensorType::F16).is_err());
+    // A family without a GGUF form here (phi3's fused projections).
+    let (phi3, source, dir) = hf_model("phi3", "refused");
+    let err = check_gguf_export(&phi3, GgufTensorType::F16).unwrap_err().to_string();
+    assert!(err.contains("phi3") && err.contains("llama-layout"), "{err}");
+    assert!(export_gguf(&phi3, &out, GgufTensorType::F16).is_err());
     assert!(!out.exists());
     std::fs::remove_file(source).unwrap();
     std::fs::remove_dir_all(dir).unwrap();

@@ -1,20 +1,23 @@
 //! A GGUF written from a model loaded from an HF folder (`--export gguf` of an HF source): the
 //! reverse of the loader's map for the llama-layout families (`llama`, `mistral`, `qwen2`,
-//! `qwen3`) — llama.cpp's metadata keys, tensor names and dimension order, its permuted Q/K row
-//! order (found by running the family's own `restore` on a row-index probe, as for a GGUF
-//! source), Llama 3.x RoPE scaling as `rope_freqs.weight`, and the byte-level BPE tokenizer as
-//! `tokenizer.ggml.*` with llama.cpp's pre-tokenizer preset. Untouched matrices keep the
+//! `qwen3`) and the Gemmas (`gemma2`, `gemma3`) — llama.cpp's metadata keys, tensor names and
+//! dimension order, what its converter changed undone by running the family's own `restore` on
+//! probes (the llama layout's permuted Q/K rows on a row-index probe, as for a GGUF source; the
+//! Gemmas' norms stored as 1 + w, on constant probes), Llama 3.x RoPE scaling as
+//! `rope_freqs.weight`, Gemma 3's layer pattern and local base as the keys newer converters write,
+//! and the tokenizer as `tokenizer.ggml.*` (`tokenizer_out.rs`: byte-level BPE with llama.cpp's
+//! pre-tokenizer preset, or SentencePiece with scores). Untouched matrices keep the
 //! source's dtype (F32, BF16 or F16), 1-D tensors are F32 (as llama.cpp's converter writes
 //! them), edited matrices are written as asked. What this writer cannot express faithfully — a
-//! family without a llama-layout GGUF form, a SentencePiece tokenizer, biases llama.cpp's
-//! `llama` has no slot for — is refused before anything is written.
+//! family without a GGUF form here (phi3's fused projections), a tokenizer of another kind,
+//! biases llama.cpp's `llama` has no slot for, Gemma 2 off llama.cpp's hard-coded rules — is
+//! refused before anything is written.
 
 use std::io::Write;
 use std::path::Path;
 
-use serde_json::Value;
-
 use super::quantize::encode;
+use super::tokenizer_out::{TokenizerMeta, TokenizerModel, tokenizer_meta};
 use super::write::{GgufExport, GgufTensorType, WrittenTensor, relative_error, through_temporary};
 use super::{GgmlType, dequantize};
 use crate::arch::GgufForm;
@@ -23,17 +26,10 @@ use crate::error::{ModelError, Result};
 use crate::export::HfDtype;
 use crate::families::gguf::{form_of, hf_name};
 use crate::model::Model;
-use crate::tokenizer::{LLAMA3_SPLIT, QWEN2_SPLIT};
 use crate::weights::HostTensor;
 
 /// llama.cpp's default data alignment.
 const ALIGNMENT: usize = 32;
-
-/// llama.cpp's token types.
-const NORMAL: i32 = 1;
-const CONTROL: i32 = 3;
-const USER_DEFINED: i32 = 4;
-const UNUSED: i32 = 5;
 
 /// One metadata value, as it is written.
 enum Meta {
@@ -43,6 +39,8 @@ enum Meta {
     Str(String),
     Strs(Vec<String>),
     I32s(Vec<i32>),
+    F32s(Vec<f32>),
+    Bools(Vec<bool>),
 }
 
 impl Meta {
@@ -84,9 +82,26 @@ impl Meta {
                     out.extend(v.to_le_bytes());
                 }
             }
+            Meta::F32s(list) => {
+                out.extend(9u32.to_le_bytes());
+                out.extend(6u32.to_le_bytes());
+                out.extend((list.len() as u64).to_le_bytes());
+                for v in list {
+                    out.extend(v.to_le_bytes());
+                }
+            }
+            Meta::Bools(list) => {
+                out.extend(9u32.to_le_bytes());
+                out.extend(7u32.to_le_bytes());
+                out.extend((list.len() as u64).to_le_bytes());
+                out.extend(list.iter().map(|&b| u8::from(b)));
+            }
         }
     }
 }
+
+/// Gemma 2 27B's depth: llama.cpp scales its queries by `1/√(d/H)` (others: `1/√head_dim`).
+const GEMMA2_27B_LAYERS: usize = 46;
 
 /// A model's GGUF architecture name, or why it has none here.
 fn architecture(cfg: &ModelConfig, source: &Path) -> Result<&'static str> {
@@ -101,16 +116,19 @@ fn architecture(cfg: &ModelConfig, source: &Path) -> Result<&'static str> {
         "llama" | "mistral" => "llama",
         "qwen2" => "qwen2",
         "qwen3" => "qwen3",
+        "gemma2" => "gemma2",
+        "gemma3" => "gemma3",
         _ => {
             return Err(refuse(
-                "written only for the llama-layout families (llama, mistral, qwen2, qwen3)".into(),
+                "written only for the llama-layout families (llama, mistral, qwen2, qwen3) and the Gemmas (gemma2, gemma3)"
+                    .into(),
             ));
         }
     };
     if cfg.attention_bias || cfg.mlp_bias {
-        return Err(refuse("llama.cpp's llama layout has no attention or MLP biases".into()));
+        return Err(refuse("llama.cpp's layout has no attention or MLP biases".into()));
     }
-    if cfg.sliding_window.is_some() && arch != "llama" {
+    if cfg.sliding_window.is_some() && matches!(arch, "qwen2" | "qwen3") {
         return Err(refuse("a sliding window on qwen2/qwen3 has no GGUF key".into()));
     }
     if cfg.rotary_dim != cfg.head_dim {
@@ -119,112 +137,38 @@ fn architecture(cfg: &ModelConfig, source: &Path) -> Result<&'static str> {
             cfg.rotary_dim, cfg.head_dim
         )));
     }
-    if cfg.rope_linear_factor.is_some() || cfg.local_attention.is_some() {
+    let gemma3 = arch == "gemma3";
+    if !gemma3 && (cfg.rope_linear_factor.is_some() || cfg.local_attention.is_some()) {
         return Err(refuse("its RoPE variant has no llama.cpp key here".into()));
     }
+    if gemma3 && cfg.attn_logit_softcap.is_some() {
+        return Err(refuse("llama.cpp's gemma3 has no attention soft-cap".into()));
+    }
+    if arch == "gemma2" {
+        // llama.cpp's gemma2 reads neither the query scale nor the layer pattern: both must be
+        // its rules (every even layer slides).
+        let rule = if cfg.num_layers == GEMMA2_27B_LAYERS {
+            cfg.hidden_size / cfg.num_heads.max(1)
+        } else {
+            cfg.head_dim
+        };
+        if cfg.attention_scalar.is_some_and(|s| s != rule as f64) {
+            return Err(refuse(format!(
+                "query_pre_attn_scalar {} is not llama.cpp's {rule} for this shape",
+                cfg.attention_scalar.unwrap_or_default()
+            )));
+        }
+        let alternating = cfg.raw["layer_types"].as_array().is_none_or(|types| {
+            types
+                .iter()
+                .enumerate()
+                .all(|(l, t)| t == if l % 2 == 0 { "sliding_attention" } else { "full_attention" })
+        });
+        if !alternating {
+            return Err(refuse("layer_types other than llama.cpp's (even layers slide)".into()));
+        }
+    }
     Ok(arch)
-}
-
-/// The tokenizer's GGUF metadata: llama.cpp's `gpt2` model with a pre-tokenizer preset.
-struct TokenizerMeta {
-    pre: &'static str,
-    tokens: Vec<String>,
-    types: Vec<i32>,
-    merges: Vec<String>,
-    bos: Option<u32>,
-}
-
-fn tokenizer_meta(model: &Model, vocab_size: usize) -> Result<TokenizerMeta> {
-    let source = model.source();
-    let refuse = |why: &str| {
-        ModelError::Unsupported(format!(
-            "{}: GGUF export needs the tokenizer in llama.cpp's form: {why}",
-            source.display()
-        ))
-    };
-    let tokenizer = model.tokenizer().ok_or_else(|| refuse("the model has no tokenizer.json"))?;
-    let json: Value = serde_json::from_str(&tokenizer.to_json()?)
-        .map_err(|e| ModelError::Tokenizer(format!("serialised tokenizer: {e}")))?;
-    let bpe = &json["model"];
-    if bpe["type"] != "BPE" || bpe["byte_fallback"] == true {
-        return Err(refuse("only byte-level BPE tokenizers (gpt2) are written; this one is not"));
-    }
-    if !json["normalizer"].is_null() {
-        return Err(refuse("a normalizer, which llama.cpp's byte-level presets do not apply"));
-    }
-    let pre = pre_tokenizer_preset(&json["pre_tokenizer"]).ok_or_else(|| {
-        refuse("its pre-tokenizer matches none of llama.cpp's gpt-2, smollm, llama-bpe, qwen2")
-    })?;
-    let vocab = bpe["vocab"].as_object().ok_or_else(|| refuse("no BPE vocabulary"))?;
-    let mut tokens: Vec<Option<String>> = vec![None; vocab_size];
-    let mut types = vec![NORMAL; vocab_size];
-    let mut place = |id: u64, text: &str, ty: i32| -> Result<()> {
-        let slot = tokens.get_mut(id as usize).ok_or_else(|| {
-            refuse(&format!("token {id} `{text}` is beyond the model's {vocab_size} embeddings"))
-        })?;
-        *slot = Some(text.to_owned());
-        types[id as usize] = ty;
-        Ok(())
-    };
-    for (text, id) in vocab {
-        place(id.as_u64().unwrap_or(u64::MAX), text, NORMAL)?;
-    }
-    for added in json["added_tokens"].as_array().into_iter().flatten() {
-        let ty = if added["special"] == true { CONTROL } else { USER_DEFINED };
-        place(
-            added["id"].as_u64().unwrap_or(u64::MAX),
-            added["content"].as_str().unwrap_or(""),
-            ty,
-        )?;
-    }
-    // Embedding rows no token names (padded vocabularies): llama.cpp's converter fills them so.
-    let tokens: Vec<String> = tokens
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| {
-            t.unwrap_or_else(|| {
-                types[i] = UNUSED;
-                format!("[PAD{i}]")
-            })
-        })
-        .collect();
-    let merges = bpe["merges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| match m {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(pair) => match (pair.first(), pair.get(1)) {
-                (Some(Value::String(a)), Some(Value::String(b))) => Some(format!("{a} {b}")),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| refuse("a BPE merge that is not two tokens"))?;
-    Ok(TokenizerMeta { pre, tokens, types, merges, bos: tokenizer.bos() })
-}
-
-/// llama.cpp's preset for a byte-level pre-tokenizer, matched on its structure.
-fn pre_tokenizer_preset(pre: &Value) -> Option<&'static str> {
-    let byte_level = |v: &Value| v["type"] == "ByteLevel" && v["add_prefix_space"] != true;
-    if byte_level(pre) {
-        return Some("gpt-2");
-    }
-    let parts = pre["pretokenizers"].as_array().filter(|_| pre["type"] == "Sequence")?;
-    match parts.as_slice() {
-        [digits, last] if digits["type"] == "Digits" && digits["individual_digits"] == true => {
-            byte_level(last).then_some("smollm")
-        }
-        [split, last] if split["type"] == "Split" && byte_level(last) => {
-            match split["pattern"]["Regex"].as_str()? {
-                p if p == LLAMA3_SPLIT => Some("llama-bpe"),
-                p if p == QWEN2_SPLIT => Some("qwen2"),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
 }
 
 /// Checks that `model` (from an HF folder) can be written as GGUF: what [`export_from_hf`]
@@ -264,17 +208,44 @@ fn metadata(model: &Model, arch: &str, tok: TokenizerMeta) -> Vec<(String, Meta)
     if let Some(w) = c.sliding_window {
         m.push((key("attention.sliding_window"), Meta::U32(w as u32)));
     }
-    m.push(("tokenizer.ggml.model".into(), Meta::Str("gpt2".into())));
-    m.push(("tokenizer.ggml.pre".into(), Meta::Str(tok.pre.into())));
+    if let Some(cap) = c.attn_logit_softcap {
+        m.push((key("attn_logit_softcapping"), Meta::F32(cap as f32)));
+    }
+    if let Some(cap) = c.final_logit_softcap {
+        m.push((key("final_logit_softcapping"), Meta::F32(cap as f32)));
+    }
+    if arch == "gemma3" {
+        m.extend(gemma3_metadata(c, &key));
+    }
+    let (model_name, model_meta) = match tok.model {
+        TokenizerModel::Gpt2 { pre, merges } => (
+            "gpt2",
+            vec![
+                ("tokenizer.ggml.pre", Meta::Str(pre.into())),
+                ("tokenizer.ggml.merges", Meta::Strs(merges)),
+            ],
+        ),
+        TokenizerModel::Llama { scores, add_space_prefix } => (
+            "llama",
+            vec![
+                ("tokenizer.ggml.scores", Meta::F32s(scores)),
+                ("tokenizer.ggml.add_space_prefix", Meta::Bool(add_space_prefix)),
+            ],
+        ),
+    };
+    m.push(("tokenizer.ggml.model".into(), Meta::Str(model_name.into())));
     m.push(("tokenizer.ggml.tokens".into(), Meta::Strs(tok.tokens)));
     m.push(("tokenizer.ggml.token_type".into(), Meta::I32s(tok.types)));
-    m.push(("tokenizer.ggml.merges".into(), Meta::Strs(tok.merges)));
+    m.extend(model_meta.into_iter().map(|(k, v)| (k.to_owned(), v)));
     let config_id = |k: &str| c.raw[k].as_u64().map(|v| v as u32);
     if let Some(bos) = config_id("bos_token_id").or(tok.bos) {
         m.push(("tokenizer.ggml.bos_token_id".into(), Meta::U32(bos)));
     }
     if let Some(eos) = config_id("eos_token_id") {
         m.push(("tokenizer.ggml.eos_token_id".into(), Meta::U32(eos)));
+    }
+    if let Some(unk) = tok.unknown {
+        m.push(("tokenizer.ggml.unknown_token_id".into(), Meta::U32(unk)));
     }
     if let Some(pad) = c.pad_token_id {
         m.push(("tokenizer.ggml.padding_token_id".into(), Meta::U32(pad)));
@@ -283,11 +254,49 @@ fn metadata(model: &Model, arch: &str, tok: TokenizerMeta) -> Vec<(String, Meta)
     m
 }
 
+/// Gemma 3's own keys. llama.cpp hard-codes its layer pattern (every 6th layer full) and the
+/// sliding layers' RoPE base (10,000) and reads neither from the file; the file states the
+/// model's own under the keys newer converters write (`attention.sliding_window_pattern`: a
+/// period where the pattern is periodic, else one bool per layer; `rope.freq_base_swa`), which
+/// laser reads — a model off llama.cpp's rules runs right from the file in laser only. The query scale is `attention.scale`, linear RoPE scaling `rope.scaling.*`.
+fn gemma3_metadata(c: &ModelConfig, key: &dyn Fn(&str) -> String) -> Vec<(String, Meta)> {
+    let mut m = Vec::new();
+    let scalar = c.attention_scalar.unwrap_or(c.head_dim as f64);
+    m.push((key("attention.scale"), Meta::F32((1.0 / scalar.sqrt()) as f32)));
+    if let Some(factor) = c.rope_linear_factor {
+        m.push((key("rope.scaling.type"), Meta::Str("linear".into())));
+        m.push((key("rope.scaling.factor"), Meta::F32(factor as f32)));
+    }
+    let (sliding, local_theta, window) = match &c.local_attention {
+        Some(local) => (local.sliding.clone(), local.rope_theta, Some(local.window)),
+        None => (vec![false; c.num_layers], c.rope_theta, None),
+    };
+    if let Some(w) = window.filter(|_| c.sliding_window.is_none()) {
+        m.push((key("attention.sliding_window"), Meta::U32(w as u32)));
+    }
+    let period = sliding
+        .iter()
+        .position(|s| !s)
+        .map(|p| p + 1)
+        .filter(|&p| sliding.iter().enumerate().all(|(l, &s)| s != (l + 1).is_multiple_of(p)));
+    m.push((
+        key("attention.sliding_window_pattern"),
+        match period {
+            Some(p) => Meta::U32(p as u32),
+            None => Meta::Bools(sliding),
+        },
+    ));
+    m.push((key("rope.freq_base_swa"), Meta::F32(local_theta as f32)));
+    m
+}
+
 /// llama.cpp's name for HF tensor `hf` (the inverse of the loader's map).
 fn gguf_name(form: &GgufForm, hf: &str, layers: usize) -> Option<String> {
-    const PARTS: [&str; 14] = [
+    const PARTS: [&str; 16] = [
         "attn_norm.weight",
         "ffn_norm.weight",
+        "post_attention_norm.weight",
+        "post_ffw_norm.weight",
         "attn_q.weight",
         "attn_k.weight",
         "attn_v.weight",
@@ -357,7 +366,7 @@ pub(crate) fn export_from_hf(model: &Model, dest: &Path, ty: GgufTensorType) -> 
         let values = if t.shape.len() == 2 {
             to_llama_cpp_rows(&form, &name, t, cfg, source)?
         } else {
-            t.data
+            to_llama_cpp_values(&form, &name, t, cfg, source)?
         };
         let bytes = encode(target, &values).expect("float types encode");
         if is_edited {
@@ -453,6 +462,34 @@ fn to_llama_cpp_rows(
         out[src * cols..(src + 1) * cols].copy_from_slice(&t.data[j * cols..(j + 1) * cols]);
     }
     Ok(out)
+}
+
+/// HF vector `t` as llama.cpp stores tensor `name`: the family's `restore` run on zeros and on
+/// ones says what the loader subtracts (Gemma's norms: 1, which llama.cpp's converter added), and
+/// that it is a constant shift; anything else is refused.
+fn to_llama_cpp_values(
+    form: &GgufForm,
+    name: &str,
+    t: HostTensor,
+    cfg: &ModelConfig,
+    path: &Path,
+) -> Result<Vec<f32>> {
+    let probe = |v: f32| HostTensor { shape: t.shape.clone(), data: vec![v; t.data.len()] };
+    let at_zero = (form.restore)(name, probe(0.0), cfg, path)?;
+    let at_one = (form.restore)(name, probe(1.0), cfg, path)?;
+    let shift = at_zero.data.first().copied().unwrap_or(0.0);
+    let constant = at_zero.data.len() == t.data.len()
+        && at_one.data.len() == t.data.len()
+        && at_zero.data.iter().all(|&z| z == shift)
+        && at_one.data.iter().all(|&o| o == 1.0 + shift);
+    if !constant {
+        return Err(ModelError::Unsupported(format!(
+            "{}: the loader's change to tensor `{name}` is not a constant shift",
+            path.display()
+        )));
+    }
+    // The loader computes stored + shift: the stored value is the weight − shift.
+    Ok(if shift == 0.0 { t.data } else { t.data.iter().map(|&w| w - shift).collect() })
 }
 
 /// Writes a GGUF v3 file: header, metadata, tensor table, aligned data. Returns its size.

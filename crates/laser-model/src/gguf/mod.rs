@@ -17,14 +17,17 @@ use crate::kquants::{self, QK_K};
 use crate::weights::HostTensor;
 
 pub(crate) mod arch_keys;
+mod export;
 mod from_hf;
 mod quantize;
 mod quantize_k;
 pub(crate) mod rope_factors;
 pub(crate) mod tokenizer;
+mod tokenizer_out;
 mod write;
 
-pub use write::{GgufExport, GgufTensorType, WrittenTensor, check_gguf_export, export_gguf};
+pub use export::{check_gguf_export, export_gguf};
+pub use write::{GgufExport, GgufTensorType, WrittenTensor};
 
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,8 +8,7 @@
 //! An edited matrix goes back into llama.cpp's layout by inverting what the loader undid
 //! (`GgufForm::restore`, e.g. the llama architecture's Q/K row permutation): the restore is run on
 //! a probe whose rows hold their own index, which reads off the row permutation; a restore of an
-//! editable matrix that is not a row permutation is refused. A model loaded from an HF folder is
-//! written whole instead (`from_hf.rs`).
+//! editable matrix that is not a row permutation is refused.
 
 use std::fmt;
 use std::io::Write;
@@ -95,30 +94,9 @@ struct Replacement {
     report: WrittenTensor,
 }
 
-/// Checks that `model` can be written as GGUF with `ty`: its source is a GGUF file of a
-/// registered architecture (and with [`GgufTensorType::Same`] every editable matrix's tensor type
-/// has an encoder), or an HF folder of a llama-layout family with a byte-level BPE tokenizer —
-/// what [`export_gguf`] would refuse, refused before a search or a write.
-pub fn check_gguf_export(model: &Model, ty: GgufTensorType) -> Result<()> {
-    let source = model.source();
-    if source.is_dir() {
-        return super::from_hf::check_hf_source(model);
-    }
-    if !is_gguf(source) {
-        return Err(not_gguf(source));
-    }
-    check_file(model, &GgufFile::open(source)?, ty)
-}
-
-fn not_gguf(source: &Path) -> ModelError {
-    ModelError::Unsupported(format!(
-        "{}: GGUF export writes a model loaded from a GGUF file or an HF folder; this is neither",
-        source.display()
-    ))
-}
-
-/// [`check_gguf_export`]'s checks of an opened source.
-fn check_file(model: &Model, file: &GgufFile, ty: GgufTensorType) -> Result<()> {
+/// The checks of a GGUF source opened as `file`: its architecture is registered and, with
+/// [`GgufTensorType::Same`], every editable matrix's tensor type has an encoder.
+pub(super) fn check_file(model: &Model, file: &GgufFile, ty: GgufTensorType) -> Result<()> {
     let form = form(file)?;
     if ty == GgufTensorType::Same {
         for info in &file.tensors {
@@ -149,17 +127,14 @@ fn no_quantizer(path: &Path, info: &GgufTensorInfo) -> ModelError {
     ))
 }
 
-/// Writes `model` to `dest` as GGUF, through a temporary sibling renamed into place: from a GGUF
-/// source, the source with its edited matrices encoded as `ty`; from an HF folder, the whole
-/// model in llama.cpp's layout (`from_hf.rs`).
-pub fn export_gguf(model: &Model, dest: &Path, ty: GgufTensorType) -> Result<GgufExport> {
-    let source = model.source();
-    if source.is_dir() {
-        return super::from_hf::export_from_hf(model, dest, ty);
-    }
-    if !is_gguf(source) {
-        return Err(not_gguf(source));
-    }
+/// Writes `model`, loaded from the GGUF file `source`, to `dest` as that file with its edited
+/// matrices encoded as `ty`, through a temporary sibling renamed into place.
+pub(super) fn export_from_gguf(
+    model: &Model,
+    source: &Path,
+    dest: &Path,
+    ty: GgufTensorType,
+) -> Result<GgufExport> {
     let file = GgufFile::open(source)?;
     check_file(model, &file, ty)?;
     let replacements = plan(model, &file, ty)?;
@@ -196,14 +171,6 @@ pub(super) fn relative_error(x: &[f32], y: &[f32]) -> f64 {
         (n + f64::from(a - b).powi(2), d + f64::from(a).powi(2))
     });
     if den > 0.0 { (num / den).sqrt() } else { 0.0 }
-}
-
-fn is_gguf(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    path.is_file()
-        && std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
-        && &magic == b"GGUF"
 }
 
 /// The edited tensors of `file`, in `model`'s edited state, encoded.
