@@ -1,5 +1,7 @@
-//! laser-model's files import one another without a circle: each family file depends on the
-//! shared engine files, the registry on the families, and nothing shared on a family.
+//! Each crate's files import one another without a circle (in laser-model: each family file
+//! depends on the shared engine files, the registry on the families, and nothing shared on a
+//! family; in laser-search: the scan's results and the selection rules below the search that
+//! runs them; in the CLI: flag value types below the flags).
 //!
 //! The graph is read from the sources: an edge `a → b` for every `crate::…`, `super::…` or
 //! `self::…` path in file `a` (outside comments and `#[cfg(test)]` modules) that names module
@@ -23,12 +25,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `src/a/b.rs` → `[a, b]`; `src/a/mod.rs` → `[a]`; `src/lib.rs` → `[]`.
+/// `src/a/b.rs` → `[a, b]`; `src/a/mod.rs` → `[a]`; `src/lib.rs` (or `main.rs`) → `[]`.
 fn module_of(src: &Path, file: &Path) -> ModulePath {
     let rel = file.strip_prefix(src).unwrap().with_extension("");
     let mut parts: ModulePath =
         rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
         parts.pop();
     }
     parts
@@ -136,19 +138,21 @@ fn expand(text: &str, mut base: ModulePath, out: &mut Vec<ModulePath>) {
     }
 }
 
-#[test]
-fn laser_model_files_import_each_other_without_a_circle() {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+type Edges = BTreeMap<ModulePath, BTreeSet<ModulePath>>;
+
+/// The import graph of the crate whose sources are in `crate_dir/src`.
+fn import_graph(crate_dir: &str) -> Edges {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(crate_dir).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let modules: BTreeMap<ModulePath, PathBuf> =
         files.iter().map(|f| (module_of(&src, f), f.clone())).collect();
     let folders: BTreeSet<ModulePath> = files
         .iter()
-        .filter(|f| f.file_name().is_some_and(|n| n == "mod.rs" || n == "lib.rs"))
+        .filter(|f| f.file_name().is_some_and(|n| n == "mod.rs" || n == "lib.rs" || n == "main.rs"))
         .map(|f| module_of(&src, f))
         .collect();
-    let mut edges: BTreeMap<ModulePath, BTreeSet<ModulePath>> = BTreeMap::new();
+    let mut edges = Edges::new();
     for (module, file) in &modules {
         let code = code_of(&std::fs::read_to_string(file).unwrap());
         let targets = edges.entry(module.clone()).or_default();
@@ -168,15 +172,16 @@ fn laser_model_files_import_each_other_without_a_circle() {
             }
         }
     }
-    let names = |m: &ModulePath| if m.is_empty() { "lib".to_owned() } else { m.join("/") };
-    // The reader sees `crate::` and `super::` paths (a graph it misread would pass vacuously).
-    let edge = |from: &str, to: &str| {
-        let path = |m: &str| m.split('/').map(str::to_owned).collect::<ModulePath>();
-        edges.get(&path(from)).is_some_and(|t| t.contains(&path(to)))
-    };
-    assert!(edge("model/loading", "families"), "no edge model/loading → families");
-    assert!(edge("families/phi3", "families/llama"), "no edge families/phi3 → families/llama");
-    // Depth-first search for a back edge.
+    edges
+}
+
+fn has_edge(edges: &Edges, from: &str, to: &str) -> bool {
+    let path = |m: &str| m.split('/').map(str::to_owned).collect::<ModulePath>();
+    edges.get(&path(from)).is_some_and(|t| t.contains(&path(to)))
+}
+
+/// Panics naming the first circle a depth-first search finds.
+fn assert_no_circle(crate_dir: &str, edges: &Edges) {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Open,
@@ -184,7 +189,7 @@ fn laser_model_files_import_each_other_without_a_circle() {
     }
     fn visit(
         m: &ModulePath,
-        edges: &BTreeMap<ModulePath, BTreeSet<ModulePath>>,
+        edges: &Edges,
         marks: &mut BTreeMap<ModulePath, Mark>,
         stack: &mut Vec<ModulePath>,
     ) -> Option<Vec<ModulePath>> {
@@ -207,12 +212,76 @@ fn laser_model_files_import_each_other_without_a_circle() {
         marks.insert(m.clone(), Mark::Done);
         None
     }
+    let names = |m: &ModulePath| if m.is_empty() { "lib".to_owned() } else { m.join("/") };
     let mut marks = BTreeMap::new();
-    for m in modules.keys() {
+    for m in edges.keys() {
         let mut stack = Vec::new();
-        if let Some(circle) = visit(m, &edges, &mut marks, &mut stack) {
+        if let Some(circle) = visit(m, edges, &mut marks, &mut stack) {
             let circle: Vec<String> = circle.iter().map(names).collect();
-            panic!("import circle: {} → {}", circle.join(" → "), circle[0]);
+            panic!("{crate_dir}: import circle: {} → {}", circle.join(" → "), circle[0]);
         }
     }
+}
+
+/// Checks `crate_dir` for circles, after checking that the reader sees `edges` (a graph it
+/// misread would pass vacuously).
+fn check_crate(crate_dir: &str, expected: &[(&str, &str)]) {
+    let graph = import_graph(crate_dir);
+    for (from, to) in expected {
+        assert!(has_edge(&graph, from, to), "{crate_dir}: no edge {from} → {to}");
+    }
+    assert_no_circle(crate_dir, &graph);
+}
+
+#[test]
+fn laser_model_files_import_each_other_without_a_circle() {
+    check_crate(
+        "crates/laser-model",
+        &[
+            ("model/loading", "families"),
+            ("families/phi3", "families/llama"),
+            ("gguf/export", "gguf/write"),
+        ],
+    );
+}
+
+#[test]
+fn laser_search_files_import_each_other_without_a_circle() {
+    check_crate(
+        "crates/laser-search",
+        &[
+            ("search", "report"),
+            ("select", "candidate"),
+            ("render", "suite/report"),
+            ("error", "memory/size"),
+        ],
+    );
+}
+
+#[test]
+fn laser_linalg_files_import_each_other_without_a_circle() {
+    check_crate("crates/laser-linalg", &[]);
+}
+
+#[test]
+fn laser_cli_files_import_each_other_without_a_circle() {
+    check_crate("crates/laser-cli", &[("config", "args"), ("args", "values")]);
+}
+
+#[test]
+fn python_binding_files_import_each_other_without_a_circle() {
+    check_crate("bindings/python", &[]);
+}
+
+/// The checker finds a planted circle (it is not vacuous).
+#[test]
+fn a_planted_circle_is_found() {
+    let path = |m: &str| vec![m.to_owned()];
+    let mut edges = Edges::new();
+    edges.entry(path("a")).or_default().insert(path("b"));
+    edges.entry(path("b")).or_default().insert(path("c"));
+    edges.entry(path("c")).or_default().insert(path("a"));
+    let found = std::panic::catch_unwind(|| assert_no_circle("planted", &edges));
+    let message = *found.unwrap_err().downcast::<String>().unwrap();
+    assert!(message.contains("a → b → c → a"), "{message}");
 }

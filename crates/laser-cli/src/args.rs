@@ -8,7 +8,7 @@ use laser_linalg::TruncationScore;
 use laser_model::{Backend, MatrixKind, WeightDtype};
 use laser_search::{Factor, Race, SelectRule, Shard, Strategy, Truncate};
 
-use crate::config::{LayerRange, RhosPerMatrix};
+use crate::values::{LayerRange, RhosPerMatrix};
 use laser_model::{GgufTensorType, HfDtype};
 use laser_search::{ByteSize, ExportFormat, LoadOptions, SplitChoice};
 

@@ -1,62 +1,12 @@
-//! Flags → library configuration: the CLI's own value types and the checks that need more than
-//! one flag. Every rejection names the flag and the value.
-
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+//! Flags → library configuration: the checks that need more than one flag. Every rejection names the flag and the value.
 
 use laser_linalg::LASER_RHO_GRID;
 use laser_search::{SearchConfig, Strategy, Truncate};
+use std::path::{Path, PathBuf};
 
 use crate::args::SearchOptions;
 use crate::exit::usage;
-
-/// An inclusive layer range (`--layers A-B` or `A`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LayerRange {
-    pub first: usize,
-    pub last: usize,
-}
-
-impl FromStr for LayerRange {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let parse = |x: &str| {
-            x.trim()
-                .parse::<usize>()
-                .map_err(|_| format!("`{s}` is not A-B or A with non-negative integers"))
-        };
-        let (first, last) = match s.split_once('-') {
-            Some((a, b)) => (parse(a)?, parse(b)?),
-            None => (parse(s)?, parse(s)?),
-        };
-        if first > last {
-            return Err(format!("the range `{s}` is empty"));
-        }
-        Ok(Self { first, last })
-    }
-}
-
-/// `--rhos-per-matrix N|all`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RhosPerMatrix {
-    Best(usize),
-    All,
-}
-
-impl FromStr for RhosPerMatrix {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "all" => Ok(Self::All),
-            _ => match s.parse::<usize>() {
-                Ok(n) if n >= 1 => Ok(Self::Best(n)),
-                _ => Err(format!("expected a count ≥ 1 or `all`, got `{s}`")),
-            },
-        }
-    }
-}
+use crate::values::RhosPerMatrix;
 
 /// `--rho` values, or LASER's grid.
 pub fn rhos(r: Option<&Vec<f32>>) -> anyhow::Result<Vec<f32>> {

@@ -9,6 +9,7 @@ mod exit;
 mod progress;
 mod shards;
 mod signals;
+mod values;
 
 use clap::Parser;
 

@@ -10,7 +10,7 @@ use crate::edits::EditEngine;
 use crate::error::Result;
 use crate::interval::AccuracyDelta;
 use crate::scoring::{EvalRequest, SplitChoice, evaluate};
-use crate::search::SearchConfig;
+use crate::search::config::SearchConfig;
 use crate::task::Task;
 
 /// One other task under a task's recommended edit.

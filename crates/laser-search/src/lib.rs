@@ -17,6 +17,7 @@
 mod adapt;
 mod batching;
 mod builtin;
+mod candidate;
 mod card;
 mod collateral;
 mod edits;
@@ -49,6 +50,7 @@ mod tokens;
 
 pub use adapt::{AdaptConfig, AdaptReport, ExportFormat, adapt, files as adapt_files};
 pub use builtin::{BUILTIN_MODELS, BuiltinModel, bundled_task, cache_dir, resolve_model};
+pub use candidate::CandidateResult;
 pub use card::{BaseModel, applied_card, gguf_model_card, model_card};
 pub use collateral::{Collateral, CollateralTask};
 pub use edits::{Edit, EditEngine, EditList, EditSize, Factor, to_row_major};
@@ -71,9 +73,7 @@ pub use memory::{
 pub use metrics::{ClassAccuracy, ItemScores, Metrics};
 pub use race::{RACE_BLOCK, Race, Racer, race_parts};
 pub use ranking::{GradientRanking, MatrixSpectrum, matrix_svd, rank_matrices};
-pub use report::{
-    Best, CandidateResult, Ceiling, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics,
-};
+pub use report::{Best, Ceiling, MatrixScore, RuleOutcome, SearchReport, Seconds, SplitMetrics};
 pub use scoring::{
     EvalRequest, Evaluation, MatrixEntry, ModelSummary, NextToken, Prediction, SplitChoice,
     TaskRanking, evaluate, inspect, predict, rank_task,

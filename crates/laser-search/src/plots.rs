@@ -5,7 +5,8 @@
 
 use std::fmt::Write;
 
-use crate::report::{CandidateResult, MatrixScore};
+use crate::candidate::CandidateResult;
+use crate::report::MatrixScore;
 
 const PALETTE: [&str; 10] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::interval::AccuracyDelta;
 use crate::metrics::Metrics;
 use crate::report::SearchReport;
-use crate::suite::SuiteReport;
+use crate::suite::report::SuiteReport;
 
 fn pct(m: Option<&Metrics>) -> String {
     m.map_or("—".into(), |m| format!("{:.1}%", m.accuracy))
@@ -370,7 +370,7 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
             );
             continue;
         }
-        let test = |m: &Option<crate::suite::StateMetrics>| {
+        let test = |m: &Option<crate::suite::report::StateMetrics>| {
             m.as_ref()
                 .and_then(|m| m.test.as_ref())
                 .map_or("—".into(), |t| format!("{:.1}% · {:.3}", t.accuracy, t.logloss))

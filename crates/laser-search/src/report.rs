@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::candidate::CandidateResult;
 use crate::edits::{Edit, EditSize};
 use crate::interval::AccuracyDelta;
 use crate::metrics::Metrics;
-use crate::search::Strategy;
+use crate::search::config::Strategy;
 use crate::select::{SelectRule, Selection};
 
 /// Metrics of one model state on both splits.
@@ -32,19 +33,6 @@ pub struct Best {
     /// Each edited matrix's parameter count, dense and factorized (one per edit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sizes: Vec<EditSize>,
-}
-
-/// One evaluated candidate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CandidateResult {
-    /// The edits.
-    pub edits: Vec<Edit>,
-    /// Selection metrics: of every selection item, or (stopped by racing) of the first
-    /// `stopped_after` items in the order they were scored.
-    pub select: Metrics,
-    /// Racing stopped it after this many items: the rule could no longer choose it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped_after: Option<usize>,
 }
 
 /// A matrix's σ-gradient summary (gradient strategy).

@@ -19,7 +19,7 @@ use laser_model::WeightDtype;
 use crate::error::{Result, SearchError};
 use crate::log::write_atomic;
 use crate::report::MatrixScore;
-use crate::search::SearchConfig;
+use crate::search::config::SearchConfig;
 
 /// The file recording a sharded search in its folder.
 pub const SPEC_FILE: &str = "shards.json";

@@ -7,7 +7,7 @@
 use laser_model::Model;
 
 use crate::error::{Result, SearchError};
-use crate::search::{SearchConfig, Strategy};
+use crate::search::config::{SearchConfig, Strategy};
 
 pub(crate) mod size;
 

@@ -1,24 +1,27 @@
 //! What the scanned candidates become: the chosen edit of a selection (or the base model), every
-//! rule's choice for the diagnostic comparison, and the test split's metrics of those choices,
-//! each state evaluated once.
+//! rule's choice for the diagnostic comparison, and the test split's metrics of those choices
+//! and (with a comparison) the ceiling, each state evaluated once.
 
-use super::{Scan, lowest_layer};
+use super::{Scan, SearchConfig, lowest_layer};
+use crate::candidate::CandidateResult;
 use crate::edits::{Edit, Factor};
 use crate::error::Result;
 use crate::eval::Evaluator;
+use crate::interval::AccuracyDelta;
 use crate::metrics::Metrics;
-use crate::report::{CandidateResult, RuleOutcome};
+use crate::report::{Ceiling, RuleOutcome};
 use crate::select::{SelectRule, Selection, select};
+use crate::task::Item;
 
 /// The test split's evaluator, and the states it has scored (a rule comparison asks for the same
 /// edit several times).
-pub(super) struct TestSplit {
-    pub(super) eval: Evaluator,
-    pub(super) done: Vec<(Vec<Edit>, Metrics)>,
+struct TestSplit {
+    eval: Evaluator,
+    done: Vec<(Vec<Edit>, Metrics)>,
 }
 
 impl TestSplit {
-    pub(super) fn metrics(&mut self, scan: &mut Scan<'_>, edits: &[Edit]) -> Result<Metrics> {
+    fn metrics(&mut self, scan: &mut Scan<'_>, edits: &[Edit]) -> Result<Metrics> {
         if let Some((_, m)) = self.done.iter().find(|(e, _)| e == edits) {
             return Ok(m.clone());
         }
@@ -83,4 +86,69 @@ pub(super) fn compare_rules(
         }
     }
     out
+}
+
+/// What the test split said: nothing when the task has no test items.
+pub(super) struct TestScores {
+    pub(super) base: Option<Metrics>,
+    pub(super) best: Option<Metrics>,
+    pub(super) ceiling: Option<Ceiling>,
+}
+
+/// The test split, scored once at the end: the base model, the chosen `best` edits, each compared
+/// rule's choice (its test metrics and change written into `rules`), and with a rule comparison
+/// every candidate for the ceiling — each state once.
+pub(super) fn score_test_split(
+    scan: &mut Scan<'_>,
+    test_items: &[Item],
+    cfg: &SearchConfig,
+    best: &[Edit],
+    rules: &mut [RuleOutcome],
+) -> Result<TestScores> {
+    let ceiling_candidates = if cfg.compare_rules { scan.candidates.len() } else { 0 };
+    scan.progress.phase("test split", 2 + (rules.len() + ceiling_candidates) as u64);
+    if test_items.is_empty() {
+        return Ok(TestScores { base: None, best: None, ceiling: None });
+    }
+    let mut test = TestSplit {
+        eval: Evaluator::new(scan.model, test_items, cfg.batch_tokens)?,
+        done: Vec::new(),
+    };
+    let base = test.metrics(scan, &[])?;
+    let best = test.metrics(scan, best)?;
+    for r in rules.iter_mut() {
+        let m = test.metrics(scan, &r.edits)?;
+        r.delta = AccuracyDelta::between(&base, &m);
+        r.test = Some(Metrics { items: None, ..m });
+    }
+    let ceiling = if ceiling_candidates > 0 { test_ceiling(scan, &mut test, &base)? } else { None };
+    Ok(TestScores { base: Some(base), best: Some(best), ceiling })
+}
+
+/// Every scanned candidate on the test split (each state once, with the rules' choices), and the
+/// one with the best test accuracy, ties by lower log-loss: the ceiling of the search space.
+fn test_ceiling(
+    scan: &mut Scan<'_>,
+    test: &mut TestSplit,
+    base: &Metrics,
+) -> Result<Option<Ceiling>> {
+    let candidates: Vec<(Vec<Edit>, Metrics)> =
+        scan.candidates.iter().map(|c| (c.edits.clone(), c.select.clone())).collect();
+    let mut best: Option<(Vec<Edit>, Metrics, Metrics)> = None;
+    for (edits, select) in candidates {
+        let m = test.metrics(scan, &edits)?;
+        let better = best.as_ref().is_none_or(|(_, _, b)| {
+            m.accuracy > b.accuracy || (m.accuracy == b.accuracy && m.logloss < b.logloss)
+        });
+        if better {
+            best = Some((edits, select, m));
+        }
+    }
+    Ok(best.map(|(edits, select, test_m)| Ceiling {
+        delta: AccuracyDelta::between(base, &test_m),
+        edits,
+        select: Metrics { items: None, ..select },
+        test: Metrics { items: None, ..test_m },
+        candidates: scan.candidates.len(),
+    }))
 }

@@ -7,7 +7,8 @@ use std::time::Instant;
 use laser_model::{MatrixInfo, Model};
 use rayon::prelude::*;
 
-use super::{Role, Scan, SearchConfig, shard_dir};
+use super::role::{Role, shard_dir};
+use super::{Scan, SearchConfig};
 use crate::error::{Result, SearchError};
 use crate::fit::Truncate;
 use crate::ranking::{GradientRanking, rank_matrices};

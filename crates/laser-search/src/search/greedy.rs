@@ -8,10 +8,11 @@ use laser_model::MatrixInfo;
 use rayon::prelude::*;
 
 use super::Scan;
+use crate::candidate::CandidateResult;
 use crate::edits::{Edit, EditList};
 use crate::error::{Result, SearchError};
 use crate::metrics::Metrics;
-use crate::report::{CandidateResult, MatrixScore};
+use crate::report::MatrixScore;
 
 /// Greedy stacking: single edits in order of selection merit (one per matrix, only those that beat
 /// the base model), each kept while selection accuracy does not drop; stops at the first drop.

@@ -19,9 +19,10 @@
 //! choice, as a diagnostic that never feeds back into the choice).
 
 mod choice;
-mod config;
+pub(crate) mod config;
 mod gradient;
 mod greedy;
+mod role;
 mod same_weights;
 mod scan;
 
@@ -29,23 +30,24 @@ use std::time::Instant;
 
 use laser_model::{MatrixInfo, Model, Pass};
 
-use choice::{TestSplit, chosen_or_base, compare_rules};
+use choice::{chosen_or_base, compare_rules, score_test_split};
 use config::validate;
 pub use config::{SearchConfig, Strategy};
 use gradient::rank_by_gradient;
 pub use gradient::ranking_identity;
 use greedy::{compose, marchenko_pastur};
+use role::Role;
 use same_weights::EvaluatedWeights;
-use scan::{Role, Scan};
+use scan::Scan;
 
+use crate::candidate::CandidateResult;
 use crate::edits::{Edit, EditEngine};
 use crate::error::{Result, SearchError};
 use crate::eval::Evaluator;
 use crate::interval::AccuracyDelta;
-use crate::log::CandidateLog;
 use crate::metrics::Metrics;
 use crate::race::{Race, Racer, race_parts};
-use crate::report::{Best, CandidateResult, SearchReport, Seconds, SplitMetrics};
+use crate::report::{Best, MatrixScore, SearchReport, Seconds, SplitMetrics};
 use crate::select::{SelectRule, Selection, select};
 use crate::shard::{Shard, ShardSpec, ShardSummary};
 use crate::split::Split;
@@ -122,34 +124,6 @@ fn filtered_matrices(model: &Model, cfg: &SearchConfig) -> Result<Vec<MatrixInfo
     Ok(ms)
 }
 
-/// Every scanned candidate on the test split (each state once, with the rules' choices), and the
-/// one with the best test accuracy, ties by lower log-loss: the ceiling of the search space.
-fn test_ceiling(
-    scan: &mut Scan<'_>,
-    test: &mut TestSplit,
-    base: &Metrics,
-) -> Result<Option<crate::report::Ceiling>> {
-    let candidates: Vec<(Vec<Edit>, Metrics)> =
-        scan.candidates.iter().map(|c| (c.edits.clone(), c.select.clone())).collect();
-    let mut best: Option<(Vec<Edit>, Metrics, Metrics)> = None;
-    for (edits, select) in candidates {
-        let m = test.metrics(scan, &edits)?;
-        let better = best.as_ref().is_none_or(|(_, _, b)| {
-            m.accuracy > b.accuracy || (m.accuracy == b.accuracy && m.logloss < b.logloss)
-        });
-        if better {
-            best = Some((edits, select, m));
-        }
-    }
-    Ok(best.map(|(edits, select, test_m)| crate::report::Ceiling {
-        delta: AccuracyDelta::between(base, &test_m),
-        edits,
-        select: Metrics { items: None, ..select },
-        test: Metrics { items: None, ..test_m },
-        candidates: scan.candidates.len(),
-    }))
-}
-
 /// The identity written at the head of the candidate log.
 fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value {
     let mut id = serde_json::json!({
@@ -214,7 +188,7 @@ pub fn run_search_shard(
     shard: Shard,
     progress: &dyn Progress,
 ) -> Result<ShardSummary> {
-    let dir = shard_dir(cfg)?;
+    let dir = role::shard_dir(cfg)?;
     // Everything the search would refuse, refused before the folder is touched.
     check_run(model, task, cfg)?;
     ShardSpec {
@@ -250,10 +224,38 @@ pub fn merge_search(
     }
 }
 
-fn shard_dir(cfg: &SearchConfig) -> Result<&std::path::Path> {
-    cfg.out.as_deref().ok_or_else(|| {
-        SearchError::option("out", "a sharded search needs a folder all its shards share")
-    })
+/// The single edits of `matrices` × `cfg.rhos` × `cfg.factors`, with each one's layer.
+fn grid(matrices: &[MatrixInfo], cfg: &SearchConfig) -> Vec<(usize, Edit)> {
+    matrices
+        .iter()
+        .flat_map(|m| {
+            cfg.rhos.iter().flat_map(move |&rho| {
+                cfg.factors
+                    .iter()
+                    .map(move |&factor| (m.layer, Edit::new(m.name.clone(), rho, factor, cfg.seed)))
+            })
+        })
+        .collect()
+}
+
+/// The gradient strategies' shortlist: the top `cfg.top_k` matrices of `ranking`, each with its
+/// best `cfg.rhos_per_matrix` ρ by predicted score, × the factorizations.
+fn shortlist(
+    ranking: &[MatrixScore],
+    matrices: &[MatrixInfo],
+    cfg: &SearchConfig,
+) -> Vec<(usize, Edit)> {
+    let keep = cfg.rhos_per_matrix.unwrap_or(usize::MAX);
+    ranking
+        .iter()
+        .take(cfg.top_k)
+        .flat_map(|s| {
+            let m = matrices.iter().find(|m| m.name == s.name).expect("ranked from these");
+            grid(std::slice::from_ref(m), cfg)
+                .into_iter()
+                .filter(|(_, e)| s.rhos_by_score.iter().take(keep).any(|&x| x == e.rho))
+        })
+        .collect()
 }
 
 fn search(
@@ -293,34 +295,7 @@ fn search(
     let select_items = Split::items(task, &split.select);
     let matrices = filtered_matrices(model, cfg)?;
     gradient::check_ranking_file(model, task, &matrices, cfg)?;
-    let id = identity(model, task, cfg);
-    let log = match (role, &cfg.out) {
-        (Role::Whole, Some(dir)) => CandidateLog::open(dir, &id)?,
-        (Role::Whole, None) => CandidateLog::in_memory(),
-        (Role::Shard(shard), _) => {
-            CandidateLog::open_named(shard_dir(cfg)?, &shard.log_name(), &shard.lock_name(), &id)?
-        }
-        (Role::Merge { partial, .. }, _) => {
-            let dir = shard_dir(cfg)?;
-            let spec = ShardSpec::read(dir)?;
-            let (present, missing) = spec.logs(dir)?;
-            if !missing.is_empty() && !partial {
-                let running = crate::shard::running_shards(dir, spec.shards, missing.clone());
-                return Err(SearchError::Incomplete {
-                    dir: dir.to_owned(),
-                    shards: missing,
-                    candidates: Vec::new(),
-                    running,
-                });
-            }
-            CandidateLog::merged(&present, &id)?
-        }
-    };
-    // A merge writes the reports: one writer, as for a whole search.
-    let _merge_lock = match role {
-        Role::Merge { .. } => Some(crate::lock::FolderLock::acquire(shard_dir(cfg)?)?),
-        _ => None,
-    };
+    let (log, _merge_lock) = role.open_log(cfg, &identity(model, task, cfg))?;
     // The selection items are scored in racing blocks whether or not this scan races, so that
     // racing changes which candidates are scored on every item, never a metric.
     let parts = race_parts(select_items.len(), cfg.select);
@@ -356,75 +331,43 @@ fn search(
     if let Some(r) = &mut scan.racer {
         r.set_base(&base_select);
     }
-    let mut scan_time = t.elapsed().as_secs_f64();
+    let scan_time = t.elapsed().as_secs_f64();
+
+    // The single edits to scan: the whole grid, or the gradient ranking's shortlist (mp ranks
+    // and accepts its own way, below).
     let mut ranking = Vec::new();
     let mut gradient_loss = None;
-
-    let grid = |ms: &[MatrixInfo]| -> Vec<(usize, Edit)> {
-        ms.iter()
-            .flat_map(|m| {
-                cfg.rhos.iter().flat_map(move |&rho| {
-                    cfg.factors.iter().map(move |&factor| {
-                        (m.layer, Edit::new(m.name.clone(), rho, factor, cfg.seed))
-                    })
-                })
-            })
-            .collect()
+    let singles = match cfg.strategy {
+        Strategy::Exhaustive => grid(&matrices, cfg),
+        Strategy::Gradient | Strategy::Compose => {
+            let (r, loss) =
+                rank_by_gradient(&mut scan, task, &select_items, &matrices, cfg, &mut secs)?;
+            gradient_loss = Some(loss);
+            ranking = r;
+            shortlist(&ranking, &matrices, cfg)
+        }
+        Strategy::Mp => Vec::new(),
     };
+    let t = Instant::now();
+    if cfg.strategy != Strategy::Mp {
+        scan.scan_single(singles)?;
+    }
+    // A shard's part ends with its candidates logged: choosing is the merge's.
+    if let Role::Shard(shard) = role {
+        return Ok(Outcome::Shard(scan.summary(shard, start)));
+    }
     let mut selection = None;
     let (best_edits, best_select): (Vec<Edit>, Metrics) = match cfg.strategy {
-        Strategy::Exhaustive => {
-            let t = Instant::now();
-            scan.scan_single(grid(&matrices))?;
-            if let Role::Shard(shard) = role {
-                return Ok(Outcome::Shard(scan.summary(shard, start)));
-            }
-            scan_time += t.elapsed().as_secs_f64();
+        Strategy::Exhaustive | Strategy::Gradient => {
             let s = select(cfg.select, &base_select, &scan.candidates);
             let chosen = chosen_or_base(&s, &scan.candidates, &base_select);
             selection = Some(s);
             chosen
         }
-        Strategy::Gradient | Strategy::Compose => {
-            let (r, loss) =
-                rank_by_gradient(&mut scan, task, &select_items, &matrices, cfg, &mut secs)?;
-            gradient_loss = Some(loss);
-            let keep = cfg.rhos_per_matrix.unwrap_or(usize::MAX);
-            let shortlist: Vec<(usize, Edit)> = r
-                .iter()
-                .take(cfg.top_k)
-                .flat_map(|s| {
-                    let m = matrices.iter().find(|m| m.name == s.name).expect("ranked from these");
-                    grid(std::slice::from_ref(m))
-                        .into_iter()
-                        .filter(|(_, e)| s.rhos_by_score.iter().take(keep).any(|&x| x == e.rho))
-                })
-                .collect();
-            ranking = r;
-            let t = Instant::now();
-            scan.scan_single(shortlist)?;
-            if let Role::Shard(shard) = role {
-                return Ok(Outcome::Shard(scan.summary(shard, start)));
-            }
-            let chosen = if cfg.strategy == Strategy::Gradient {
-                let s = select(cfg.select, &base_select, &scan.candidates);
-                let chosen = chosen_or_base(&s, &scan.candidates, &base_select);
-                selection = Some(s);
-                chosen
-            } else {
-                compose(&mut scan, &base_select)?
-            };
-            scan_time += t.elapsed().as_secs_f64();
-            chosen
-        }
-        Strategy::Mp => {
-            let t = Instant::now();
-            let chosen = marchenko_pastur(&mut scan, &matrices, &base_select, &mut ranking)?;
-            scan_time += t.elapsed().as_secs_f64();
-            chosen
-        }
+        Strategy::Compose => compose(&mut scan, &base_select)?,
+        Strategy::Mp => marchenko_pastur(&mut scan, &matrices, &base_select, &mut ranking)?,
     };
-    secs.scan = scan_time;
+    secs.scan = scan_time + t.elapsed().as_secs_f64();
     // Compose and mp accept edits greedily; their procedure is the rule.
     let selection = selection.unwrap_or_else(|| Selection {
         rule: SelectRule::Laser,
@@ -444,31 +387,13 @@ fn search(
 
     // The test split, once, at the end.
     let t = Instant::now();
-    let ceiling_candidates = if cfg.compare_rules { scan.candidates.len() } else { 0 };
-    progress.phase("test split", 2 + (rules.len() + ceiling_candidates) as u64);
-    let mut ceiling = None;
-    let (base_test, best_test) = if split.test.is_empty() {
-        (None, None)
-    } else {
-        let test_items = Split::items(task, &split.test);
-        let mut test = TestSplit {
-            eval: Evaluator::new(scan.model, &test_items, cfg.batch_tokens)?,
-            done: Vec::new(),
-        };
-        let base = test.metrics(&mut scan, &[])?;
-        let best = test.metrics(&mut scan, &best_edits)?;
-        for r in &mut rules {
-            let m = test.metrics(&mut scan, &r.edits)?;
-            r.delta = AccuracyDelta::between(&base, &m);
-            r.test = Some(Metrics { items: None, ..m });
-        }
-        if ceiling_candidates > 0 {
-            ceiling = test_ceiling(&mut scan, &mut test, &base)?;
-        }
-        (Some(base), Some(best))
-    };
-    let delta =
-        base_test.as_ref().zip(best_test.as_ref()).and_then(|(b, a)| AccuracyDelta::between(b, a));
+    let test_items = Split::items(task, &split.test);
+    let tested = score_test_split(&mut scan, &test_items, cfg, &best_edits, &mut rules)?;
+    let delta = tested
+        .base
+        .as_ref()
+        .zip(tested.best.as_ref())
+        .and_then(|(b, a)| AccuracyDelta::between(b, a));
     secs.test = t.elapsed().as_secs_f64();
     secs.total = start.elapsed().as_secs_f64();
     let sizes =
@@ -489,12 +414,12 @@ fn search(
         truncated: task.truncated,
         ill_posed: task.ill_posed,
         model: scan.model.source().display().to_string(),
-        base: SplitMetrics { select: base_select, test: base_test },
-        best: Best { select: best_select, test: best_test, edits: best_edits, sizes },
+        base: SplitMetrics { select: base_select, test: tested.base },
+        best: Best { select: best_select, test: tested.best, edits: best_edits, sizes },
         selection,
         delta,
         rules,
-        ceiling,
+        ceiling: tested.ceiling,
         candidates_evaluated,
         candidates_resumed: scan.resumed,
         candidates_same_matrices: scan.same_matrices,

@@ -8,14 +8,15 @@ use std::time::Instant;
 use laser_model::Model;
 
 use super::Progress;
+use super::role::Role;
 use super::same_weights::{self, EvaluatedWeights};
+use crate::candidate::CandidateResult;
 use crate::edits::{Edit, EditEngine, put_replacements};
 use crate::error::{Result, SearchError};
 use crate::eval::{Evaluated, Evaluator};
 use crate::log::CandidateLog;
 use crate::metrics::Metrics;
 use crate::race::Racer;
-use crate::report::CandidateResult;
 use crate::shard::{Shard, ShardSummary};
 
 /// The state shared by the strategies while they scan.
@@ -43,17 +44,6 @@ pub(super) struct Scan<'a> {
     pub(super) evaluated_weights: EvaluatedWeights,
     /// Exact racing, when the strategy and options allow it.
     pub(super) racer: Option<Racer>,
-}
-
-/// What this process does in a search that may be split across processes (`shard.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Role {
-    /// The whole search.
-    Whole,
-    /// Every N-th candidate of the list, logged; no selection, no test split.
-    Shard(Shard),
-    /// No evaluation on the selection split: every candidate comes from the shards' logs.
-    Merge { shards: usize, partial: bool },
 }
 
 impl Scan<'_> {

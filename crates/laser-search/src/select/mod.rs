@@ -30,8 +30,8 @@ mod whole;
 
 use serde::{Deserialize, Serialize};
 
+use crate::candidate::CandidateResult;
 use crate::metrics::{ItemScores, Metrics};
-use crate::report::CandidateResult;
 
 pub(crate) use stats::discordant;
 pub use stats::{logloss_worse, mcnemar_one_sided};

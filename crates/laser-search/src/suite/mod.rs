@@ -14,18 +14,19 @@ use laser_model::{Model, WeightDtype};
 use serde::{Deserialize, Serialize};
 
 use crate::collateral::TaskOutcome;
-use crate::edits::Edit;
 use crate::error::{Result, SearchError};
 use crate::formats::load_task_with;
 use crate::interval::AccuracyDelta;
 use crate::log::write_atomic;
 use crate::metrics::Metrics;
-use crate::report::RuleOutcome;
 use crate::search::{Progress, SearchConfig, check_run, check_settings, run_search_with_progress};
-use crate::select::SelectRule;
 use crate::shard::Shard;
 use crate::split::Split;
 use crate::task::Task;
+
+pub(crate) mod report;
+
+pub use report::{RuleSummary, StateMetrics, SuiteReport, SuiteTaskResult};
 
 /// Task files of a suite (`.json` / `.jsonl`), named by their file stem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,100 +162,6 @@ impl SuiteShardSpec {
             message: format!("not a sharded suite's record: {e}"),
         })
     }
-}
-
-/// Accuracy and log-loss of one model state (a suite row keeps aggregates only).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StateMetrics {
-    /// Selection split.
-    pub select: Metrics,
-    /// Test split.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub test: Option<Metrics>,
-}
-
-/// One task's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SuiteTaskResult {
-    /// Task name (file stem).
-    pub task: String,
-    /// Task file.
-    pub path: String,
-    /// Selection items.
-    pub n_select: usize,
-    /// Test items (after `--test-max`).
-    pub n_test: usize,
-    /// The base model.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub base: Option<StateMetrics>,
-    /// The adapted model (equal to the base when no edit is recommended).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub adapted: Option<StateMetrics>,
-    /// Test accuracy change with its 95% paired-bootstrap interval.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub delta: Option<AccuracyDelta>,
-    /// The recommended edits (empty: no edit).
-    pub edits: Vec<Edit>,
-    /// Why these edits, or why none.
-    pub reason: String,
-    /// Wall time of the task's search.
-    pub seconds: f64,
-    /// With `compare_rules`: each rule's choice and its test change.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub rules: Vec<RuleOutcome>,
-    /// With `keep_going`: why the task failed (no metrics then).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub error: Option<String>,
-    /// With `collateral`: the recommended edit scored on every other task's selection items.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub collateral: Option<crate::collateral::Collateral>,
-}
-
-/// Totals of one selection rule across the suite (from a rule comparison).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleSummary {
-    /// The rule.
-    pub rule: SelectRule,
-    /// The factorizations it chose among.
-    pub factors: String,
-    /// Mean test accuracy change over the tasks (points).
-    pub mean_delta: f64,
-    /// Tasks whose interval lies entirely below zero.
-    pub harmed: usize,
-    /// Tasks whose interval lies entirely above zero.
-    pub helped: usize,
-    /// Tasks where the rule recommended an edit.
-    pub edited: usize,
-}
-
-/// What `run_suite` returns (and `laser suite --json` prints).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SuiteReport {
-    /// Model source.
-    pub model: String,
-    /// The rule that chose each task's recommendation.
-    pub select_rule: SelectRule,
-    /// One row per task, in input order.
-    pub tasks: Vec<SuiteTaskResult>,
-    /// Mean test accuracy change over the tasks that ran (points).
-    pub mean_delta: f64,
-    /// Tasks significantly harmed (interval entirely below zero).
-    pub harmed: usize,
-    /// Tasks significantly helped (interval entirely above zero).
-    pub helped: usize,
-    /// Tasks that failed (`keep_going`).
-    pub failed: usize,
-    /// Tasks read back from a previous run.
-    pub resumed: usize,
-    /// With `compare_rules`: every rule's totals.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub rules: Vec<RuleSummary>,
-    /// With `collateral`: the mean, over tasks whose recommendation edits the model, of the
-    /// edit's mean accuracy change on the other tasks' selection items (points).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub mean_collateral: Option<f64>,
-    /// Wall time of this run (resumed tasks cost nothing).
-    pub seconds: f64,
 }
 
 impl SuiteReport {
