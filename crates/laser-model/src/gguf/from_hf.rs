@@ -49,6 +49,12 @@ impl Meta {
             out.extend((s.len() as u64).to_le_bytes());
             out.extend(s.as_bytes());
         };
+        // An array: its type (9), its elements' type, its length, then the elements.
+        let array = |out: &mut Vec<u8>, element: u32, len: usize| {
+            out.extend(9u32.to_le_bytes());
+            out.extend(element.to_le_bytes());
+            out.extend((len as u64).to_le_bytes());
+        };
         match self {
             Meta::U32(v) => {
                 out.extend(4u32.to_le_bytes());
@@ -67,33 +73,19 @@ impl Meta {
                 string(out, s);
             }
             Meta::Strs(list) => {
-                out.extend(9u32.to_le_bytes());
-                out.extend(8u32.to_le_bytes());
-                out.extend((list.len() as u64).to_le_bytes());
-                for s in list {
-                    string(out, s);
-                }
+                array(out, 8, list.len());
+                list.iter().for_each(|s| string(out, s));
             }
             Meta::I32s(list) => {
-                out.extend(9u32.to_le_bytes());
-                out.extend(5u32.to_le_bytes());
-                out.extend((list.len() as u64).to_le_bytes());
-                for v in list {
-                    out.extend(v.to_le_bytes());
-                }
+                array(out, 5, list.len());
+                out.extend(list.iter().flat_map(|v| v.to_le_bytes()));
             }
             Meta::F32s(list) => {
-                out.extend(9u32.to_le_bytes());
-                out.extend(6u32.to_le_bytes());
-                out.extend((list.len() as u64).to_le_bytes());
-                for v in list {
-                    out.extend(v.to_le_bytes());
-                }
+                array(out, 6, list.len());
+                out.extend(list.iter().flat_map(|v| v.to_le_bytes()));
             }
             Meta::Bools(list) => {
-                out.extend(9u32.to_le_bytes());
-                out.extend(7u32.to_le_bytes());
-                out.extend((list.len() as u64).to_le_bytes());
+                array(out, 7, list.len());
                 out.extend(list.iter().map(|&b| u8::from(b)));
             }
         }
