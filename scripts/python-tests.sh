@@ -27,6 +27,9 @@ if ! "$py" -c "import maturin, numpy, pytest, gguf, safetensors" 2>/dev/null; th
 fi
 start=$(date +%s)
 # No build isolation: the environment's maturin builds, nothing is fetched for the build itself.
+# Its build backend runs the `maturin` command from PATH, which on a fresh machine is only in the
+# environment's bin folder.
+export PATH="$venv/bin:$PATH"
 "$py" -m pip install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./bindings/python
 echo "built and installed the Python package in $(( $(date +%s) - start )) s"
 cd bindings/python
