@@ -277,8 +277,8 @@ pub struct AdaptArgs {
 pub struct ExportArgs {
     /// hf: an HF folder (OUT/model); gguf: a GGUF file (OUT/model.gguf) — from a GGUF source,
     /// its metadata and untouched tensors copied byte for byte; from an HF folder (llama, mistral,
-    /// qwen2, qwen3, gemma2, gemma3), written in llama.cpp's layout; both; factorized: an HF folder
-    /// (OUT/model-factorized) with each edited matrix stored as its low-rank factors.
+    /// qwen2, qwen3, phi3, gemma2, gemma3), written in llama.cpp's layout; both; factorized: an HF
+    /// folder (OUT/model-factorized) with each edited matrix stored as its low-rank factors.
     #[arg(long, value_name = "hf|gguf|both|factorized", default_value = "hf")]
     pub export: ExportFormat,
     /// How a GGUF export writes the edited tensors: f16 (default), f32, or `same` (their source

@@ -11,17 +11,16 @@ use common::*;
 
 #[test]
 fn refused_exports_write_nothing() {
-    // Phi-3 (fused projections) has no GGUF form here: its GGUF export from an HF folder is
-    // refused.
+    // GPT-2 has no GGUF form here: its GGUF export from an HF folder is refused.
     let tokenizer = laser_model::Tokenizer::bytes_only().unwrap();
-    let m = tiny_family_model("phi3", tokenizer, "export-refused");
+    let m = tiny_family_model("gpt2", tokenizer, "export-refused");
     let task = tiny_task("export-refused");
     let dir = tmp("export-refused");
     std::fs::create_dir_all(&dir).unwrap();
     let edits = dir.join("edits.json");
     std::fs::write(
         &edits,
-        r#"{"edits": [{"name": "model.layers.1.mlp.down_proj.weight", "rho": 0.1}]}"#,
+        r#"{"edits": [{"name": "transformer.h.1.mlp.c_proj.weight", "rho": 0.1}]}"#,
     )
     .unwrap();
     let gguf = dir.join("out.gguf");

@@ -2,7 +2,8 @@
 //! folder → GGUF and load back to the same model — config (Llama 3 RoPE scaling through
 //! `rope_freqs.weight`, Mistral's window, Qwen2's biases, Qwen3's q/k norms, Gemma 3's layer
 //! pattern and local base), logits, tokenizer (byte-level BPE, or SentencePiece with scores) —
-//! with Q/K rows permuted back into llama.cpp's order and Gemma's norms stored as 1 + w again; an edited matrix is written in the asked type with its
+//! with Q/K rows permuted back into llama.cpp's order, Gemma's norms stored as 1 + w again and
+//! Phi-3's fused projections under llama.cpp's names; an edited matrix is written in the asked type with its
 //! error reported; what cannot be written faithfully is refused before anything is written.
 
 mod common;
@@ -90,12 +91,13 @@ fn llama_layout_families_round_trip_through_an_hf_folder() {
     }
 }
 
-/// The Gemmas: norms go back to llama.cpp's 1 + w bit for bit (the loader's subtraction is exact
-/// there), the SentencePiece vocabulary keeps its pieces and types, and its scores, rewritten as
-/// merge ranks, replay the same merges.
+/// The SentencePiece families: Gemma's norms go back to llama.cpp's 1 + w bit for bit (the
+/// loader's subtraction is exact there), Phi-3's fused projections under their llama.cpp names;
+/// the vocabulary keeps its pieces and types, and its scores, rewritten as merge ranks, replay
+/// the same merges (with Phi-3's space prefix, without Gemma's).
 #[test]
-fn the_gemmas_round_trip_with_their_norm_offset_and_sentencepiece_vocabulary() {
-    for family in ["gemma2", "gemma3"] {
+fn sentencepiece_families_round_trip_with_gemma_norms_and_phi3_fused_projections() {
+    for family in ["gemma2", "gemma3", "phi3"] {
         let (hf, source, dir) = hf_model(family, "round-trip");
         let out = tmp(&format!("{family}.gguf"));
         check_gguf_export(&hf, GgufTensorType::F32).unwrap();
@@ -134,7 +136,8 @@ fn the_gemmas_round_trip_with_their_norm_offset_and_sentencepiece_vocabulary() {
         };
         let key = "tokenizer.ggml.token_type";
         assert_eq!(types(&meta_out[key]), types(&meta_src[key]), "{family}: token types");
-        assert_eq!(meta_out["tokenizer.ggml.add_space_prefix"], GgufValue::Bool(false));
+        let prefix = GgufValue::Bool(family == "phi3");
+        assert_eq!(meta_out["tokenizer.ggml.add_space_prefix"], prefix, "{family}");
         for text in ["ab ba, abc", " a  b\tc", "é ☃ ab"] {
             assert_eq!(
                 back.tokenizer().unwrap().encode_prompt(text).unwrap(),
@@ -193,12 +196,10 @@ fn what_cannot_be_written_faithfully_is_refused_before_anything_is_written() {
     let err = check_gguf_export(&bare, GgufTensorType::F16).unwrap_err().to_string();
     assert!(err.contains("no tokenizer.json"), "{err}");
     assert!(export_gguf(&bare, &out, GgufTensorType::F16).is_err());
-    // A family without a GGUF form here (phi3's fused projections).
-    let (phi3, source, dir) = hf_model("phi3", "refused");
-    let err = check_gguf_export(&phi3, GgufTensorType::F16).unwrap_err().to_string();
-    assert!(err.contains("phi3") && err.contains("llama-layout"), "{err}");
-    assert!(export_gguf(&phi3, &out, GgufTensorType::F16).is_err());
+    // A family without a GGUF form (GPT-2), refused for that before its tokenizer is looked at.
+    let gpt2 = load_tiny("gpt2");
+    let err = check_gguf_export(&gpt2, GgufTensorType::F16).unwrap_err().to_string();
+    assert!(err.contains("gpt2") && err.contains("llama-layout"), "{err}");
+    assert!(export_gguf(&gpt2, &out, GgufTensorType::F16).is_err());
     assert!(!out.exists());
-    std::fs::remove_file(source).unwrap();
-    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -1,6 +1,7 @@
 //! A GGUF written from a model loaded from an HF folder (`--export gguf` of an HF source): the
 //! reverse of the loader's map for the llama-layout families (`llama`, `mistral`, `qwen2`,
-//! `qwen3`) and the Gemmas (`gemma2`, `gemma3`) — llama.cpp's metadata keys, tensor names and
+//! `qwen3`), `phi3` (its fused projections as llama.cpp's `attn_qkv` and `ffn_up`) and the Gemmas
+//! (`gemma2`, `gemma3`) — llama.cpp's metadata keys, tensor names and
 //! dimension order, what its converter changed undone by running the family's own `restore` on
 //! probes (the llama layout's permuted Q/K rows on a row-index probe, as for a GGUF source; the
 //! Gemmas' norms stored as 1 + w, on constant probes), Llama 3.x RoPE scaling as
@@ -9,7 +10,7 @@
 //! pre-tokenizer preset, or SentencePiece with scores). Untouched matrices keep the
 //! source's dtype (F32, BF16 or F16), 1-D tensors are F32 (as llama.cpp's converter writes
 //! them), edited matrices are written as asked. What this writer cannot express faithfully — a
-//! family without a GGUF form here (phi3's fused projections), a tokenizer of another kind,
+//! family without a GGUF form (gpt2, gptj, gpt_neox, roberta), a tokenizer of another kind,
 //! biases llama.cpp's `llama` has no slot for, Gemma 2 off llama.cpp's hard-coded rules — is
 //! refused before anything is written.
 
@@ -110,9 +111,10 @@ fn architecture(cfg: &ModelConfig, source: &Path) -> Result<&'static str> {
         "qwen3" => "qwen3",
         "gemma2" => "gemma2",
         "gemma3" => "gemma3",
+        "phi3" => "phi3",
         _ => {
             return Err(refuse(
-                "written only for the llama-layout families (llama, mistral, qwen2, qwen3) and the Gemmas (gemma2, gemma3)"
+                "written only for the llama-layout families (llama, mistral, qwen2, qwen3), phi3 and the Gemmas (gemma2, gemma3)"
                     .into(),
             ));
         }
@@ -123,7 +125,8 @@ fn architecture(cfg: &ModelConfig, source: &Path) -> Result<&'static str> {
     if cfg.sliding_window.is_some() && matches!(arch, "qwen2" | "qwen3") {
         return Err(refuse("a sliding window on qwen2/qwen3 has no GGUF key".into()));
     }
-    if cfg.rotary_dim != cfg.head_dim {
+    // Phi-3 states its rotary width (`rope.dimension_count`); the others rotate whole heads.
+    if cfg.rotary_dim != cfg.head_dim && arch != "phi3" {
         return Err(refuse(format!(
             "a rotary width {} below the head width {}",
             cfg.rotary_dim, cfg.head_dim
@@ -209,6 +212,11 @@ fn metadata(model: &Model, arch: &str, tok: TokenizerMeta) -> Vec<(String, Meta)
     if arch == "gemma3" {
         m.extend(gemma3_metadata(c, &key));
     }
+    if arch == "phi3" {
+        let original = c.raw["original_max_position_embeddings"].as_u64();
+        let original = original.unwrap_or(c.max_positions as u64) as u32;
+        m.push((key("rope.scaling.original_context_length"), Meta::U32(original)));
+    }
     let (model_name, model_meta) = match tok.model {
         TokenizerModel::Gpt2 { pre, merges } => (
             "gpt2",
@@ -284,7 +292,8 @@ fn gemma3_metadata(c: &ModelConfig, key: &dyn Fn(&str) -> String) -> Vec<(String
 
 /// llama.cpp's name for HF tensor `hf` (the inverse of the loader's map).
 fn gguf_name(form: &GgufForm, hf: &str, layers: usize) -> Option<String> {
-    const PARTS: [&str; 16] = [
+    const PARTS: [&str; 17] = [
+        "attn_qkv.weight",
         "attn_norm.weight",
         "ffn_norm.weight",
         "post_attention_norm.weight",
