@@ -152,6 +152,35 @@ fn sentencepiece_families_round_trip_with_gemma_norms_and_phi3_fused_projections
     }
 }
 
+/// A Gemma 3 layer pattern that is not "every N-th layer full" is written as one bool per layer
+/// (as newer converters do) and read back as it was.
+#[test]
+fn a_gemma3_pattern_without_a_period_is_written_per_layer() {
+    let (_, source, dir) = hf_model("gemma3", "pattern");
+    let config = dir.join("config.json");
+    let mut raw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    raw["layer_types"] = serde_json::json!(["full_attention", "sliding_attention"]);
+    std::fs::write(&config, raw.to_string()).unwrap();
+    let hf = load(&dir);
+    let sliding = |m: &Model| m.config().local_attention.as_ref().unwrap().sliding.clone();
+    assert_eq!(sliding(&hf), [false, true]);
+    let out = tmp("gemma3-pattern.gguf");
+    export_gguf(&hf, &out, GgufTensorType::F32).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let (meta, _) = GgufFile::parse(&bytes, &out).unwrap();
+    assert_eq!(
+        meta["gemma3.attention.sliding_window_pattern"],
+        GgufValue::Array(vec![GgufValue::Bool(false), GgufValue::Bool(true)])
+    );
+    let back = load(&out);
+    assert_eq!(sliding(&back), [false, true]);
+    assert_eq!(worst_gap(&hf, &back, &reference("gemma3").ids), 0.0);
+    std::fs::remove_file(source).unwrap();
+    std::fs::remove_file(out).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn an_edited_hf_model_writes_its_edit_in_the_asked_type() {
     let (mut hf, source, dir) = hf_model("llama", "edited");
