@@ -44,6 +44,42 @@ fn worst_gap(a: &Model, b: &Model, ids: &[Vec<u32>]) -> f32 {
     x.iter().zip(&y).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max)
 }
 
+/// A GGUF's metadata, as `GgufFile::parse` returns it.
+type Metadata = std::collections::BTreeMap<String, GgufValue>;
+
+/// What both round-trip tests check of `out`, written from `hf` (loaded from the HF export of
+/// `source`): the config (past its raw JSON) and the logits are the source's exactly, every source
+/// tensor is there under its llama.cpp name with its dims, F32 ones byte for byte (so in the
+/// source's row order: a permutation or norm offset undone on load is redone). Returns the source's
+/// and the output's tensor types and metadata, and the model loaded back from `out`.
+fn assert_round_trip(
+    family: &str,
+    hf: &Model,
+    source: &Path,
+    out: &Path,
+) -> (Vec<GgmlType>, usize, Metadata, Metadata, Model) {
+    let (first, back) = (load(source), load(out));
+    let mut a = first.config().clone();
+    let mut b = back.config().clone();
+    (a.raw, b.raw) = (serde_json::Value::Null, serde_json::Value::Null);
+    assert_eq!(a, b, "{family}: the config survives");
+    assert_eq!(worst_gap(hf, &back, &reference(family).ids), 0.0, "{family}: F32 is exact");
+    let bytes = |p: &Path| std::fs::read(p).unwrap();
+    let (src_bytes, out_bytes) = (bytes(source), bytes(out));
+    let (meta_src, src_tensors) = GgufFile::parse(&src_bytes, source).unwrap();
+    let (meta_out, out_tensors) = GgufFile::parse(&out_bytes, out).unwrap();
+    for t in &src_tensors {
+        let o = out_tensors.iter().find(|o| o.name == t.name);
+        let o = o.unwrap_or_else(|| panic!("{family}: `{}` missing", t.name));
+        assert_eq!(o.dims, t.dims, "{family}: {}", t.name);
+        if t.ty == GgmlType::F32 {
+            assert_eq!(out_bytes[o.range.clone()], src_bytes[t.range.clone()], "{}", t.name);
+        }
+    }
+    let types = src_tensors.iter().map(|t| t.ty).collect();
+    (types, out_tensors.len(), meta_src, meta_out, back)
+}
+
 #[test]
 fn llama_layout_families_round_trip_through_an_hf_folder() {
     for family in ["llama", "llama3", "mistral", "qwen2", "qwen3"] {
@@ -52,30 +88,9 @@ fn llama_layout_families_round_trip_through_an_hf_folder() {
         check_gguf_export(&hf, GgufTensorType::F32).unwrap();
         let report = export_gguf(&hf, &out, GgufTensorType::F32).unwrap();
         assert!(report.edited.is_empty(), "{family}");
-        let (first, back) = (load(&source), load(&out));
-        let mut a = first.config().clone();
-        let mut b = back.config().clone();
-        (a.raw, b.raw) = (serde_json::Value::Null, serde_json::Value::Null);
-        assert_eq!(a, b, "{family}: the config survives");
-        let ids = reference(family).ids;
-        assert_eq!(worst_gap(&hf, &back, &ids), 0.0, "{family}: F32 is exact");
-        // The same tensors under the same llama.cpp names, in the source's row order: the Q/K
-        // permutation is undone and redone.
-        let bytes = |p: &Path| std::fs::read(p).unwrap();
-        let (src_bytes, out_bytes) = (bytes(&source), bytes(&out));
-        let (_, src_tensors) = GgufFile::parse(&src_bytes, &source).unwrap();
-        let (_, out_tensors) = GgufFile::parse(&out_bytes, &out).unwrap();
-        for t in &src_tensors {
-            let o = out_tensors.iter().find(|o| o.name == t.name);
-            let o = o.unwrap_or_else(|| panic!("{family}: `{}` missing", t.name));
-            assert_eq!(o.dims, t.dims, "{family}: {}", t.name);
-            if t.ty == GgmlType::F32 {
-                assert_eq!(out_bytes[o.range.clone()], src_bytes[t.range.clone()], "{}", t.name);
-            }
-        }
+        // The Q/K permutation is undone on load and redone here.
+        let (_, _, meta_src, meta_out, back) = assert_round_trip(family, &hf, &source, &out);
         // The tokenizer travels as metadata: the same vocabulary, the same ids.
-        let (meta_src, _) = GgufFile::parse(&src_bytes, &source).unwrap();
-        let (meta_out, _) = GgufFile::parse(&out_bytes, &out).unwrap();
         assert_eq!(meta_out["tokenizer.ggml.tokens"], meta_src["tokenizer.ggml.tokens"]);
         assert_eq!(meta_out["tokenizer.ggml.pre"], GgufValue::String("smollm".into()));
         let text = "ab 12 ba, a";
@@ -102,23 +117,11 @@ fn sentencepiece_families_round_trip_with_gemma_norms_and_phi3_fused_projections
         let out = tmp(&format!("{family}.gguf"));
         check_gguf_export(&hf, GgufTensorType::F32).unwrap();
         export_gguf(&hf, &out, GgufTensorType::F32).unwrap();
-        let (first, back) = (load(&source), load(&out));
-        let mut a = first.config().clone();
-        let mut b = back.config().clone();
-        (a.raw, b.raw) = (serde_json::Value::Null, serde_json::Value::Null);
-        assert_eq!(a, b, "{family}: the config survives");
-        assert_eq!(worst_gap(&hf, &back, &reference(family).ids), 0.0, "{family}: F32 is exact");
-        let bytes = |p: &Path| std::fs::read(p).unwrap();
-        let (src_bytes, out_bytes) = (bytes(&source), bytes(&out));
-        let (meta_src, src_tensors) = GgufFile::parse(&src_bytes, &source).unwrap();
-        let (meta_out, out_tensors) = GgufFile::parse(&out_bytes, &out).unwrap();
-        assert_eq!(out_tensors.len(), src_tensors.len(), "{family}");
-        for t in &src_tensors {
-            let o = out_tensors.iter().find(|o| o.name == t.name);
-            let o = o.unwrap_or_else(|| panic!("{family}: `{}` missing", t.name));
-            assert_eq!(o.dims, t.dims, "{family}: {}", t.name);
-            assert_eq!(out_bytes[o.range.clone()], src_bytes[t.range.clone()], "{}", t.name);
-        }
+        let (types, written, meta_src, meta_out, back) =
+            assert_round_trip(family, &hf, &source, &out);
+        // Every tensor is F32, so every one is byte for byte the source's, and none is added.
+        assert!(types.iter().all(|&t| t == GgmlType::F32), "{family}: {types:?}");
+        assert_eq!(written, types.len(), "{family}");
         for key in ["tokenizer.ggml.tokens", "tokenizer.ggml.model"] {
             assert_eq!(meta_out[key], meta_src[key], "{family}: {key}");
         }
