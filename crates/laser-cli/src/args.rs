@@ -209,8 +209,9 @@ pub struct SearchOptions {
     #[arg(long)]
     pub compare_rules: bool,
     /// Gradient and exhaustive strategies: exact (default: stop evaluating a candidate once the
-    /// selection rule cannot choose it, the same recommendation) or off (every candidate on
-    /// every selection item).
+    /// selection rule cannot choose it, the same recommendation), statistical (stop it once a
+    /// 99% interval of its results so far says the rule will not choose it: far fewer items,
+    /// the recommendation may differ) or off (every candidate on every selection item).
     #[arg(long, value_name = "MODE")]
     pub race: Option<Race>,
     /// Selection items per racing block: a candidate can be stopped after each block.

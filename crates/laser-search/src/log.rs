@@ -32,6 +32,19 @@ pub struct LoggedCandidate {
     /// Racing stopped it early: `select` covers the items it was scored on (`race.rs`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+    /// The race that stopped it, as `rule/mode` ([`crate::Racer::context`]); absent in logs
+    /// written before statistical racing, whose stops were exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+}
+
+/// Whether a logged evaluation is complete, or which race stopped it early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoggedStop {
+    /// Scored on every selection item.
+    Complete,
+    /// Stopped by the race `rule/mode`; `None` for a log that did not record it (exact racing).
+    Stopped(Option<String>),
 }
 
 /// The log key of a candidate: `EditList::key` of its edits, "base" for none.
@@ -52,7 +65,7 @@ pub struct CandidateLog {
 }
 
 /// Logged metrics by key, and whether racing stopped the candidate early.
-type Known = HashMap<String, (Metrics, bool)>;
+type Known = HashMap<String, (Metrics, LoggedStop)>;
 
 impl CandidateLog {
     /// No file: nothing is persisted.
@@ -110,26 +123,29 @@ impl CandidateLog {
     /// The logged metrics of `key`, if evaluated before, and whether racing stopped it early.
     /// A key logged twice (stopped by a racing scan, then scored on every item by one without
     /// racing) reads as its last line.
-    pub fn get(&self, key: &str) -> Option<(&Metrics, bool)> {
-        self.known.get(key).map(|(m, stopped)| (m, *stopped))
+    pub fn get(&self, key: &str) -> Option<(&Metrics, &LoggedStop)> {
+        self.known.get(key).map(|(m, stop)| (m, stop))
     }
 
-    /// Records an evaluation (durably, when backed by a file); `stopped`: racing stopped it.
+    /// Records an evaluation (durably, when backed by a file); `stopped_by`: the race
+    /// ([`crate::Racer::context`]) that stopped it early.
     pub fn record(
         &mut self,
         key: String,
         edits: &[Edit],
         select: &Metrics,
-        stopped: bool,
+        stopped_by: Option<String>,
     ) -> Result<()> {
         let entry = LoggedCandidate {
             key: key.clone(),
             edits: edits.to_vec(),
             select: select.clone(),
-            stopped,
+            stopped: stopped_by.is_some(),
+            stopped_by: stopped_by.clone(),
         };
         self.write_line(&serde_json::to_value(&entry).expect("serialisable"))?;
-        self.known.insert(key, (select.clone(), stopped));
+        let stop = stopped_by.map_or(LoggedStop::Complete, |by| LoggedStop::Stopped(Some(by)));
+        self.known.insert(key, (select.clone(), stop));
         Ok(())
     }
 }
@@ -186,7 +202,11 @@ fn read_log(path: &Path, identity: &Value) -> Result<(Known, u64)> {
                 return Err(damaged(format!("key `{}` does not match its edits", c.key)));
             }
             c.select.check().map_err(damaged)?;
-            known.insert(c.key, (c.select, c.stopped));
+            let stop = match (c.stopped, c.stopped_by) {
+                (false, None) => LoggedStop::Complete,
+                (_, by) => LoggedStop::Stopped(by),
+            };
+            known.insert(c.key, (c.select, stop));
         }
         valid_len += n as u64;
     }
@@ -251,12 +271,29 @@ mod tests {
         let identity = serde_json::json!({"test": 1});
         let edit = vec![Edit::svd("model.layers.0.mlp.up_proj.weight", 0.5)];
         let mut log = CandidateLog::open(&dir, &identity).unwrap();
-        log.record("base".into(), &[], &m, false).unwrap();
-        log.record(candidate_key(&edit), &edit, &m, true).unwrap();
+        log.record("base".into(), &[], &m, None).unwrap();
+        log.record(candidate_key(&edit), &edit, &m, Some("guarded/statistical".into())).unwrap();
         drop(log);
         let back = CandidateLog::open(&dir, &identity).unwrap();
-        assert_eq!(back.get("base"), Some((&m, false)));
-        assert_eq!(back.get(&candidate_key(&edit)), Some((&m, true)), "racing's mark reads back");
+        assert_eq!(back.get("base"), Some((&m, &LoggedStop::Complete)));
+        let stopped = LoggedStop::Stopped(Some("guarded/statistical".into()));
+        assert_eq!(
+            back.get(&candidate_key(&edit)),
+            Some((&m, &stopped)),
+            "racing's mark reads back"
+        );
+        drop(back);
+        // A log written before stops named their race: an exact stop of unknown rule.
+        let old = format!(
+            "{}\n",
+            serde_json::json!({"key": candidate_key(&edit), "edits": edit, "select": m, "stopped": true})
+        );
+        let path = dir.join(LOG_FILE);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&old);
+        std::fs::write(&path, text).unwrap();
+        let back = CandidateLog::open(&dir, &identity).unwrap();
+        assert_eq!(back.get(&candidate_key(&edit)).unwrap().1, &LoggedStop::Stopped(None));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

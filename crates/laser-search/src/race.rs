@@ -19,6 +19,18 @@
 //!
 //! Comparisons of log-losses keep a relative margin of 1e-9 and stop only when the bound is
 //! beyond it: floating-point sums in another order must never stop a candidate that could tie.
+//!
+//! **Statistical racing** ([`Race::Statistical`]) asks the same question of a *plausible* rest
+//! instead of the best conceivable one: the unseen items are credited at the upper end of a
+//! one-sided Wilson interval (z = [`STATISTICAL_Z`], 99%) of the rate seen so far — correct
+//! answers for LASER's order, wins over the base model for the guarded rule — and debited at
+//! the lower end of its loss rate; the unseen per-item NLLs at the lower end of a normal interval
+//! of their mean. A candidate that even this optimistic-but-plausible completion cannot make the
+//! rule's choice is stopped. It stops every candidate exact racing stops (the plausible rest is
+//! never better than the best conceivable one) and more, much earlier; the price is that a
+//! candidate that would have finished strongly after a poor start can be lost, so the
+//! recommendation may differ from the full scan's. It is an option, measured on the suite
+//! (`docs/BENCHMARKS.md`), not the default.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,17 +47,30 @@ pub enum Race {
     /// same recommendation, with the same metrics, as [`Race::Off`].
     #[default]
     Exact,
+    /// A candidate is stopped between two blocks once the rule could not choose it even if the
+    /// remaining items went as well as a 99% interval of its results so far allows: far fewer
+    /// items per candidate, at the risk of losing a late bloomer.
+    Statistical,
 }
 
 impl Race {
     /// Every mode, in help order.
-    pub const ALL: [Race; 2] = [Self::Exact, Self::Off];
+    pub const ALL: [Race; 3] = [Self::Exact, Self::Statistical, Self::Off];
 
-    /// The CLI name (`exact`, `off`).
+    /// The CLI name (`exact`, `statistical`, `off`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Off => "off",
             Self::Exact => "exact",
+            Self::Statistical => "statistical",
+        }
+    }
+
+    /// What a report says of a candidate this mode stopped.
+    pub fn stopped_because(self) -> &'static str {
+        match self {
+            Self::Statistical => "not plausibly chosen",
+            Self::Exact | Self::Off => "cannot be chosen",
         }
     }
 }
@@ -84,6 +109,55 @@ pub fn race_parts(n: usize, rule: SelectRule) -> Vec<Vec<usize>> {
     }
 }
 
+/// The one-sided normal quantile of statistical racing's intervals: 2.326, a 99% bound at each
+/// look. Every block boundary is a look, so the chance of losing a given candidate that would
+/// have won is not 1% — the suite measurement in `docs/BENCHMARKS.md` says what it costs.
+pub const STATISTICAL_Z: f64 = 2.326;
+
+/// How many of `remaining` unseen trials may still succeed, given `successes` of `trials` seen:
+/// all of them (exact), or the upper end of a one-sided Wilson interval of the rate seen, times
+/// `remaining`, rounded up (statistical; all of them before any trial is seen).
+fn plausible_successes(mode: Race, successes: usize, trials: usize, remaining: usize) -> usize {
+    if mode != Race::Statistical || trials == 0 {
+        return remaining;
+    }
+    let (_, hi) = wilson(successes, trials, STATISTICAL_Z);
+    ((hi * remaining as f64).ceil() as usize).min(remaining)
+}
+
+/// How few of `remaining` unseen trials may fail, given `failures` of `trials` seen: none (exact),
+/// or the lower end of a one-sided Wilson interval, times `remaining`, rounded down.
+fn plausible_failures(mode: Race, failures: usize, trials: usize, remaining: usize) -> usize {
+    if mode != Race::Statistical || trials == 0 {
+        return 0;
+    }
+    let (lo, _) = wilson(failures, trials, STATISTICAL_Z);
+    ((lo * remaining as f64).floor() as usize).min(remaining)
+}
+
+/// The least plausible sum of `remaining` unseen per-item NLLs given the `seen` ones: zero
+/// (exact), or `remaining` times the lower end of a one-sided normal interval of their mean,
+/// never below zero (statistical; zero before two are seen).
+fn plausible_nll_sum(mode: Race, seen: &[f64], remaining: usize) -> f64 {
+    let k = seen.len();
+    if mode != Race::Statistical || k < 2 {
+        return 0.0;
+    }
+    let mean = seen.iter().sum::<f64>() / k as f64;
+    let var = seen.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (k - 1) as f64;
+    (mean - STATISTICAL_Z * (var / k as f64).sqrt()).max(0.0) * remaining as f64
+}
+
+/// The Wilson score interval of `successes` in `trials` at normal quantile `z`.
+fn wilson(successes: usize, trials: usize, z: f64) -> (f64, f64) {
+    let n = trials as f64;
+    let p = successes as f64 / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
 /// `x` is above `y` by more than rounding could explain.
 fn clearly_above(x: f64, y: f64) -> bool {
     x > y + 1e-9 * y.abs().max(f64::MIN_POSITIVE)
@@ -105,6 +179,8 @@ struct Standing {
 #[derive(Debug, Clone)]
 pub struct Racer {
     rule: SelectRule,
+    /// Exact or statistical.
+    mode: Race,
     /// Race position → selection item.
     order: Vec<usize>,
     /// Items of the choosing half (split-confirm): race positions `0..choose`.
@@ -118,14 +194,26 @@ pub struct Racer {
 }
 
 impl Racer {
-    /// A race for `rule` over items scored in the order of `blocks` (`Evaluator::blocks` of
-    /// [`race_parts`]), among `candidates` candidates in all (every shard's, for a sharded
+    /// An exact race for `rule` over items scored in the order of `blocks` (`Evaluator::blocks`
+    /// of [`race_parts`]), among `candidates` candidates in all (every shard's, for a sharded
     /// scan).
     pub fn new(rule: SelectRule, blocks: &[Vec<usize>], candidates: usize) -> Self {
+        Self::with_mode(rule, Race::Exact, blocks, candidates)
+    }
+
+    /// [`Racer::new`] in `mode` ([`Race::Off`] races exactly: a scan that does not race builds
+    /// no racer).
+    pub fn with_mode(
+        rule: SelectRule,
+        mode: Race,
+        blocks: &[Vec<usize>],
+        candidates: usize,
+    ) -> Self {
         let order: Vec<usize> = blocks.concat();
         let choose = if rule.halves() { order.len().div_ceil(2) } else { order.len() };
         Self {
             rule,
+            mode,
             order,
             choose,
             candidates,
@@ -133,6 +221,27 @@ impl Racer {
             base_wrong_after: Vec::new(),
             finished: Vec::new(),
         }
+    }
+
+    /// The race as the candidate log records a stop: `rule/mode`, e.g. `guarded/exact`. A logged
+    /// stop is reused only by a race with the same context: one rule's stop says nothing of
+    /// another's choice, and a statistical stop is no exact one.
+    pub fn context(&self) -> String {
+        format!("{}/{}", self.rule, self.mode)
+    }
+
+    /// Whether a logged stop, made by the race `by` (`None`: a log from before stops recorded
+    /// their race, when every race was exact), holds for this race.
+    pub fn honours(&self, by: Option<&str>) -> bool {
+        match by {
+            Some(by) => by == self.context(),
+            None => self.mode == Race::Exact,
+        }
+    }
+
+    /// The mode: exact or statistical.
+    pub fn mode(&self) -> Race {
+        self.mode
     }
 
     /// The candidates the rule will choose among.
@@ -215,14 +324,19 @@ impl Racer {
             // LASER's rule is split-confirm's choice with every item in the choosing half.
             SelectRule::Laser | SelectRule::SplitConfirm | SelectRule::ChooseConfirm => {
                 let seen = k.min(self.choose);
-                let best = count(&partial.correct[..seen]) + (self.choose - seen);
-                let least_loss =
-                    partial.nll[..seen].iter().sum::<f64>() / self.choose.max(1) as f64;
+                let right = count(&partial.correct[..seen]);
+                let best = right + plausible_successes(self.mode, right, seen, self.choose - seen);
+                let seen_nll = &partial.nll[..seen];
+                let least_loss = (seen_nll.iter().sum::<f64>()
+                    + plausible_nll_sum(self.mode, seen_nll, self.choose - seen))
+                    / self.choose.max(1) as f64;
                 !(beaten_by(best, least_loss, base)
                     || self.finished.iter().any(|s| beaten_by(best, least_loss, s)))
             }
             SelectRule::Logloss => {
-                let least_loss = partial.nll.iter().sum::<f64>() / n as f64;
+                let least_loss = (partial.nll.iter().sum::<f64>()
+                    + plausible_nll_sum(self.mode, &partial.nll, n - k))
+                    / n as f64;
                 // It must end strictly below the base model and below every earlier minimum.
                 !(clearly_above(least_loss, base.loss)
                     || self.finished.iter().any(|s| clearly_above(least_loss, s.loss)))
@@ -230,7 +344,15 @@ impl Racer {
             SelectRule::Guarded => {
                 let base_seen = self.order[..k].iter().map(|&i| base_items.correct[i]);
                 let (wins, losses) = discordant(base_seen, &partial.correct);
-                let p_least = mcnemar_one_sided(wins + self.base_wrong_after[k], losses);
+                // Wins can only come where the base model is wrong, losses where it is right.
+                let wrong_after = self.base_wrong_after[k];
+                let wrong_seen = self.base_wrong_after[0] - wrong_after;
+                let right_seen = k - wrong_seen;
+                let right_after = (n - k) - wrong_after;
+                let p_least = mcnemar_one_sided(
+                    wins + plausible_successes(self.mode, wins, wrong_seen, wrong_after),
+                    losses + plausible_failures(self.mode, losses, right_seen, right_after),
+                );
                 let c = self.candidates.max(1) as f64;
                 let cannot_pass = clearly_above(p_least * c, GUARD_ALPHA);
                 let beaten = self
@@ -345,6 +467,96 @@ mod tests {
         assert!(r.can_be_chosen(&prefix(&[true, true], &[1.0, 1.0])));
         r.finished(&metrics(&[true; 4], &[0.25; 4]));
         assert!(!r.can_be_chosen(&prefix(&[true, true], &[1.0, 1.0])));
+    }
+
+    #[test]
+    fn statistical_racing_stops_a_poor_start_that_exact_racing_keeps() {
+        let blocks = race_blocks(100, SelectRule::Laser, 20);
+        let base: Vec<bool> = (0..100).map(|i| i < 60).collect();
+        let mk = |mode| {
+            let mut r = Racer::with_mode(SelectRule::Laser, mode, &blocks, 10);
+            r.set_base(&metrics(&base, &[1.0; 100]));
+            r
+        };
+        let (exact, statistical) = (mk(Race::Exact), mk(Race::Statistical));
+        // 5 of 20: exact keeps it (5 + 80 could beat 60), but a 99% Wilson bound of 5/20 is
+        // 0.51, so at most 5 + 41 = 46 of 100 plausibly: it will not beat the base model's 60.
+        let poor = prefix(&[[true; 5].as_slice(), &[false; 15]].concat(), &[1.0; 20]);
+        assert!(exact.can_be_chosen(&poor));
+        assert!(!statistical.can_be_chosen(&poor));
+        // 11 of 20 (bound 0.77: 11 + 62 = 73 > 60) stays in both.
+        let fair = prefix(&[[true; 11].as_slice(), &[false; 9]].concat(), &[1.0; 20]);
+        assert!(exact.can_be_chosen(&fair) && statistical.can_be_chosen(&fair));
+        assert_eq!(statistical.context(), "laser/statistical");
+        assert!(statistical.honours(Some("laser/statistical")));
+        assert!(!statistical.honours(Some("laser/exact")) && !statistical.honours(None));
+        assert!(exact.honours(None) && !exact.honours(Some("guarded/exact")));
+    }
+
+    #[test]
+    fn statistical_guarded_credits_wins_only_at_the_rate_seen() {
+        let blocks = race_blocks(100, SelectRule::Guarded, 20);
+        // The base model is wrong on every odd item: 50 wins are possible.
+        let base: Vec<bool> = (0..100).map(|i| i % 2 == 0).collect();
+        let mk = |mode| {
+            let mut r = Racer::with_mode(SelectRule::Guarded, mode, &blocks, 10);
+            r.set_base(&metrics(&base, &[1.0; 100]));
+            r
+        };
+        // Race order here is item order; the candidate copies the base model on the first 40
+        // items: no win, no loss. Exact: 0 + 30 wins left could still pass; statistical: a rate
+        // of 0 of 20 is plausibly at most 0.21, 7 of 30 wins, p = 2^-7 × 10 = 0.08 > 0.05.
+        let copy = prefix(&base[..40], &[1.0; 40]);
+        assert!(mk(Race::Exact).can_be_chosen(&copy));
+        assert!(!mk(Race::Statistical).can_be_chosen(&copy));
+        // 12 wins of 20 chances and no loss: it may well pass.
+        let good: Vec<bool> = (0..40).map(|i| i % 2 == 0 || i < 24).collect();
+        assert!(mk(Race::Statistical).can_be_chosen(&prefix(&good, &[1.0; 40])));
+    }
+
+    /// Everything exact racing stops, statistical racing stops too, under every rule; and it
+    /// stops more.
+    #[test]
+    fn statistical_racing_stops_a_superset_of_exact_racing() {
+        let mut rng = laser_linalg::rng::SplitMix64::new(7);
+        let (mut exact_stops, mut more) = (0, 0);
+        for rule in SelectRule::ALL {
+            for _ in 0..200 {
+                let n = 40;
+                let blocks = race_blocks(n, rule, 10);
+                let flip = |rng: &mut laser_linalg::rng::SplitMix64, p: usize| {
+                    (0..n).map(|_| rng.below(100) < p).collect::<Vec<bool>>()
+                };
+                let nll = |rng: &mut laser_linalg::rng::SplitMix64| {
+                    (0..n).map(|_| rng.below(300) as f64 / 100.0).collect::<Vec<f64>>()
+                };
+                let (base, base_nll) = (flip(&mut rng, 50), nll(&mut rng));
+                let (lead, lead_nll) = (flip(&mut rng, 60), nll(&mut rng));
+                let p = rng.below(100);
+                let (cand, cand_nll) = (flip(&mut rng, p), nll(&mut rng));
+                let k = 10 * (1 + rng.below(3));
+                let mut racers = [Race::Exact, Race::Statistical].map(|mode| {
+                    let mut r = Racer::with_mode(rule, mode, &blocks, 5);
+                    r.set_base(&metrics(&base, &base_nll));
+                    r
+                });
+                if rng.below(2) == 0 {
+                    racers.iter_mut().for_each(|r| r.finished(&metrics(&lead, &lead_nll)));
+                }
+                let order = blocks.concat();
+                let seen: Vec<bool> = order[..k].iter().map(|&i| cand[i]).collect();
+                let seen_nll: Vec<f64> = order[..k].iter().map(|&i| cand_nll[i]).collect();
+                let partial = prefix(&seen, &seen_nll);
+                let [exact, statistical] = racers.map(|r| r.can_be_chosen(&partial));
+                assert!(exact || !statistical, "{rule}: exact stops, statistical keeps");
+                exact_stops += usize::from(!exact);
+                more += usize::from(exact && !statistical);
+            }
+        }
+        assert!(
+            exact_stops > 0 && more > 0,
+            "exact stopped {exact_stops}, statistical {more} more"
+        );
     }
 
     #[test]

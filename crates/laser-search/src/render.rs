@@ -297,9 +297,9 @@ pub fn markdown(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     for c in cands.iter().take(15) {
         let e: Vec<String> =
             c.edits.iter().map(|e| format!("`{}` ρ={} {}", e.name, e.rho, e.factor)).collect();
-        let stopped = c
-            .stopped_after
-            .map_or(String::new(), |k| format!(" (stopped after {k} items: cannot be chosen)"));
+        let stopped = c.stopped_after.map_or(String::new(), |k| {
+            format!(" (stopped after {k} items: {})", r.race.stopped_because())
+        });
         let _ = writeln!(
             s,
             "| {}{stopped} | {:.1}% | {:.4} |",

@@ -7,6 +7,7 @@ use crate::candidate::CandidateResult;
 use crate::edits::{Edit, EditSize};
 use crate::interval::AccuracyDelta;
 use crate::metrics::Metrics;
+use crate::race::Race;
 use crate::search::config::Strategy;
 use crate::select::{SelectRule, Selection};
 
@@ -118,9 +119,13 @@ pub struct SearchReport {
     #[serde(default)]
     pub candidates_same_matrices: usize,
     /// Of those, how many racing stopped before the last selection item because the rule could
-    /// no longer choose them (`race.rs`).
+    /// no longer choose them (exact racing), or not plausibly (statistical; `race.rs`).
     #[serde(default)]
     pub candidates_stopped: usize,
+    /// How the scan raced: `exact`, `statistical`, or `off` (also when the options did not
+    /// allow racing, e.g. `compare_rules`).
+    #[serde(default)]
+    pub race: Race,
     /// Every candidate, in evaluation order.
     pub candidates: Vec<CandidateResult>,
     /// Gradient / mp strategies: every considered matrix, best first.

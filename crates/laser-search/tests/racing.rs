@@ -183,3 +183,80 @@ fn exact_racing_recommends_what_the_full_scan_recommends_on_suite_tasks() {
     }
     assert!(stopped > 0, "racing stopped no candidate on the suite tasks");
 }
+
+/// Items scored on the selection split over every candidate.
+fn items_scored(r: &SearchReport) -> usize {
+    r.candidates.iter().map(|c| c.select.n).sum()
+}
+
+/// Statistical racing: under every rule it scores fewer items than exact racing on the planted
+/// task, never changes the metrics of a candidate it scores on every item, and still recommends
+/// the planted edit wherever the full scan does.
+#[test]
+fn statistical_racing_scores_fewer_items_and_keeps_the_planted_winner() {
+    let mut model = tiny("llama");
+    let (path, planted) = planted_task(&mut model, 60);
+    let task = load_task(&path).unwrap();
+    let (mut exact_items, mut statistical_items, mut planted_kept) = (0, 0, 0);
+    for rule in SelectRule::ALL {
+        let cfg = |race| config(Strategy::Exhaustive, rule, race, 40);
+        let full = run_search(&mut model, &task, &cfg(Race::Off)).unwrap();
+        let exact = run_search(&mut model, &task, &cfg(Race::Exact)).unwrap();
+        let raced = run_search(&mut model, &task, &cfg(Race::Statistical)).unwrap();
+        assert_eq!(
+            (full.race, exact.race, raced.race),
+            (Race::Off, Race::Exact, Race::Statistical)
+        );
+        assert_eq!(raced.candidates_evaluated, full.candidates_evaluated, "{rule}");
+        for (r, f) in raced.candidates.iter().zip(&full.candidates) {
+            assert_eq!(r.edits, f.edits, "{rule}");
+            if r.stopped_after.is_none() {
+                assert_eq!(r.select, f.select, "{rule}: {:?}", r.edits);
+            }
+        }
+        if full.best.edits == vec![planted.clone()] {
+            assert_eq!(raced.best.edits, full.best.edits, "{rule}: {}", raced.selection.reason);
+            assert_eq!(raced.delta, full.delta, "{rule}");
+            planted_kept += 1;
+        }
+        exact_items += items_scored(&exact);
+        statistical_items += items_scored(&raced);
+    }
+    assert!(planted_kept > 0, "no rule's full scan chose the planted edit");
+    assert!(
+        statistical_items < exact_items,
+        "statistical racing scored {statistical_items} items, exact {exact_items}"
+    );
+}
+
+/// A statistical race's stops are its own: an exact race resuming its log scores those
+/// candidates again and ends as a fresh exact race does.
+#[test]
+fn an_exact_race_does_not_reuse_statistical_stops() {
+    let mut model = tiny("llama");
+    let (path, _) = planted_task(&mut model, 60);
+    let task = load_task(&path).unwrap();
+    let out = tmpdir("race-statistical-resume");
+    let cfg = |race| SearchConfig {
+        out: Some(out.clone()),
+        ..config(Strategy::Exhaustive, SelectRule::Guarded, race, 40)
+    };
+    let statistical = run_search(&mut model, &task, &cfg(Race::Statistical)).unwrap();
+    assert!(statistical.candidates_stopped > 0);
+    let log = std::fs::read_to_string(out.join("candidates.jsonl")).unwrap();
+    assert!(log.contains("\"stopped_by\":\"guarded/statistical\""), "{log}");
+    // Resumed by the same race, nothing is scored again.
+    let again = run_search(&mut model, &task, &cfg(Race::Statistical)).unwrap();
+    assert_eq!(again.candidates_resumed, statistical.candidates_evaluated);
+    assert_eq!(again.candidates, statistical.candidates);
+    let exact = run_search(&mut model, &task, &cfg(Race::Exact)).unwrap();
+    assert_eq!(
+        exact.candidates_resumed,
+        statistical.candidates_evaluated - statistical.candidates_stopped
+    );
+    let fresh =
+        run_search(&mut model, &task, &SearchConfig { out: None, ..cfg(Race::Exact) }).unwrap();
+    assert_eq!(exact.candidates, fresh.candidates);
+    assert_eq!(exact.best, fresh.best);
+    std::fs::remove_dir_all(out).unwrap();
+}

@@ -114,7 +114,8 @@ pub struct SearchConfig {
     /// Turns racing off (the rules choose among subsets of the candidates).
     pub compare_rules: bool,
     /// Gradient and exhaustive strategies: stop evaluating a candidate once the rule cannot
-    /// choose it (`race.rs`); the same recommendation either way.
+    /// choose it (exact: the same recommendation as `Off`), or once a 99% interval of its
+    /// results so far says it will not be chosen (statistical; `race.rs`).
     #[serde(default)]
     pub race: Race,
     /// Selection items per racing block (a candidate can be stopped between blocks). The

@@ -13,8 +13,9 @@
 //! The gradient and exhaustive strategies turn their scanned single edits into a recommendation
 //! with a named [`SelectRule`] (`select.rs`); "no edit" is a valid outcome. With
 //! [`Race::Exact`] (the default) their scan stops evaluating a candidate once the rule can no
-//! longer choose it (`race.rs`): the same recommendation for a fraction of the evaluations. Only selection items
-//! are ever scored while choosing; the test split is evaluated once, for the base model and for
+//! longer choose it (`race.rs`): the same recommendation for a fraction of the evaluations;
+//! [`Race::Statistical`] stops the candidates a 99% interval of their results so far rules out,
+//! far sooner, at the risk of another recommendation. Only selection items are ever scored while choosing; the test split is evaluated once, for the base model and for
 //! the chosen edits, at the end (and, with [`SearchConfig::compare_rules`], for every rule's
 //! choice, as a diagnostic that never feeds back into the choice).
 
@@ -304,7 +305,7 @@ fn search(
     let blocks = evaluator.blocks();
     // Compose and mp accept edits by their own procedure, and a rule comparison chooses among
     // subsets of the candidates: they need every candidate's full metrics.
-    let racing = cfg.race == Race::Exact
+    let racing = cfg.race != Race::Off
         && !cfg.compare_rules
         && matches!(cfg.strategy, Strategy::Gradient | Strategy::Exhaustive);
     let mut secs = Seconds::default();
@@ -323,7 +324,7 @@ fn search(
         missing: Vec::new(),
         listed: 0,
         evaluated_weights: EvaluatedWeights::default(),
-        racer: racing.then(|| Racer::new(cfg.select, &blocks, 0)),
+        racer: racing.then(|| Racer::with_mode(cfg.select, cfg.race, &blocks, 0)),
     };
 
     let t = Instant::now();
@@ -424,6 +425,7 @@ fn search(
         candidates_resumed: scan.resumed,
         candidates_same_matrices: scan.same_matrices,
         candidates_stopped,
+        race: if scan.racer.is_some() { cfg.race } else { Race::Off },
         candidates,
         ranking,
         gradient_loss,

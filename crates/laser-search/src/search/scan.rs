@@ -14,7 +14,7 @@ use crate::candidate::CandidateResult;
 use crate::edits::{Edit, EditEngine, put_replacements};
 use crate::error::{Result, SearchError};
 use crate::eval::{Evaluated, Evaluator};
-use crate::log::CandidateLog;
+use crate::log::{CandidateLog, LoggedStop};
 use crate::metrics::Metrics;
 use crate::race::Racer;
 use crate::shard::{Shard, ShardSummary};
@@ -59,8 +59,16 @@ impl Scan<'_> {
             }
             None => {
                 if let Role::Merge { .. } = self.role {
+                    let why = match self.log.get(&key) {
+                        Some((_, LoggedStop::Stopped(by))) => format!(
+                            "was stopped by the shards' race ({}), not this merge's ({}); merge with the shards' --select and --race",
+                            by.as_deref().unwrap_or("exact"),
+                            self.racer.as_ref().map_or_else(|| "none".into(), Racer::context)
+                        ),
+                        _ => "is in no shard's log".into(),
+                    };
                     return Err(SearchError::Config(format!(
-                        "candidate {key} is in no shard's log; a merge evaluates nothing on the selection split"
+                        "candidate {key} {why}; a merge evaluates nothing on the selection split"
                     )));
                 }
                 if self.progress.stop_requested() {
@@ -119,7 +127,11 @@ impl Scan<'_> {
                     seconds = t.elapsed().as_secs_f64(),
                     "evaluated"
                 );
-                self.log.record(key, edits, &done.metrics, !done.complete)?;
+                let stopped_by = match (done.complete, &self.racer) {
+                    (true, _) => None,
+                    (false, r) => Some(r.as_ref().map_or_else(String::new, Racer::context)),
+                };
+                self.log.record(key, edits, &done.metrics, stopped_by)?;
                 done
             }
         };
@@ -137,16 +149,28 @@ impl Scan<'_> {
     }
 
     /// What the log holds for `key`, when this scan can use it: a candidate stopped early only
-    /// while racing (a scan without racing evaluates it on every item).
+    /// by the same race (a scan without racing, or racing under another rule or mode, evaluates
+    /// it again).
     fn logged(&self, key: &str) -> Option<Evaluated> {
-        let (metrics, stopped) = self.log.get(key)?;
-        (!stopped || self.racer.is_some())
-            .then(|| Evaluated { metrics: metrics.clone(), complete: !stopped })
+        let (metrics, stop) = self.log.get(key)?;
+        self.usable(stop).then(|| Evaluated {
+            metrics: metrics.clone(),
+            complete: *stop == LoggedStop::Complete,
+        })
     }
 
     /// Whether [`Scan::logged`] has `key`, without copying its metrics.
     fn is_logged(&self, key: &str) -> bool {
-        self.log.get(key).is_some_and(|(_, stopped)| !stopped || self.racer.is_some())
+        self.log.get(key).is_some_and(|(_, stop)| self.usable(stop))
+    }
+
+    fn usable(&self, stop: &LoggedStop) -> bool {
+        match stop {
+            LoggedStop::Complete => true,
+            LoggedStop::Stopped(by) => {
+                self.racer.as_ref().is_some_and(|r| r.honours(by.as_deref()))
+            }
+        }
     }
 
     /// What a shard did.
