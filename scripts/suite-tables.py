@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Markdown tables of a `laser suite` folder, from its per-task `result.json` files (so that a
-suite still running, or stopped, can be summarised too): one row per finished task, and with
-`--compare-rules` the comparison of selection rules (mean test change, tasks significantly harmed
-and helped, tasks edited).
+suite still running, or stopped, can be summarised too): one row per finished task with its
+accuracy and balanced-accuracy changes, the totals, and with `--compare-rules` the comparison of
+selection rules (mean test change, tasks significantly harmed and helped — by accuracy, and by
+balanced accuracy too — tasks edited).
 
 Usage: scripts/suite-tables.py SUITE_DIR
 """
@@ -32,35 +33,48 @@ def main():
         rows.append(json.load(open(path))["result"])
     if not rows:
         sys.exit(f"no finished task under {sys.argv[1]}")
-    print("| task | select / test | majority (test) | base test | rule's choice | test | Δ test [95% CI] | time |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| task | select / test | majority (test) | base test | rule's choice | test | Δ test [95% CI] | Δ balanced [95% CI] | time |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         bt, at = r["base"]["test"], r["adapted"]["test"]
         maj = bt.get("majority")
+        # Balanced accuracy exists where every item offers the same choices (results written
+        # before it was reported have none either).
+        bal = fmt_delta(r["balanced_delta"]) if r.get("balanced_delta") else "—"
         print(
             f"| {r['task']} | {r['n_select']} / {r['n_test']} | {maj:.1f}% | {bt['accuracy']:.1f}% · {bt['logloss']:.3f} "
-            f"| {short(r['edits'])} | {at['accuracy']:.1f}% · {at['logloss']:.3f} | {fmt_delta(r['delta'])} | {r['seconds']:.0f} s |"
+            f"| {short(r['edits'])} | {at['accuracy']:.1f}% · {at['logloss']:.3f} | {fmt_delta(r['delta'])} | {bal} | {r['seconds']:.0f} s |"
         )
+    helped = [r for r in rows if r.get("delta") and r["delta"]["ci_low"] > 0]
+    strict = [r for r in helped if not r.get("balanced_delta") or r["balanced_delta"]["ci_low"] > 0]
+    print()
+    print(f"{len(rows)} tasks; significantly helped {len(helped)}, of them {len(strict)} with balanced accuracy "
+          f"significantly up too (or choices that differ per item); significantly harmed "
+          f"{sum(1 for r in rows if r.get('delta') and r['delta']['ci_high'] < 0)}; "
+          f"mean Δ test {sum(r['delta']['accuracy'] for r in rows if r.get('delta')) / len(rows):+.2f}; "
+          f"time {sum(r['seconds'] for r in rows):.0f} s.")
     rules = {}
     for r in rows:
         for o in r.get("rules", []):
             key = (o["rule"], o["factors"])
-            s = rules.setdefault(key, {"sum": 0.0, "harmed": 0, "helped": 0, "edited": 0, "n": 0, "select_gain": 0.0})
+            s = rules.setdefault(key, {"sum": 0.0, "harmed": 0, "helped": 0, "strict": 0, "edited": 0, "n": 0, "select_gain": 0.0})
             d = o["delta"]
             s["sum"] += d["accuracy"]
             s["harmed"] += d["ci_high"] < 0
             s["helped"] += d["ci_low"] > 0
+            b = o.get("balanced_delta")
+            s["strict"] += d["ci_low"] > 0 and (not b or b["ci_low"] > 0)
             s["edited"] += bool(o["edits"])
             s["n"] += 1
             s["select_gain"] += o["select"]["accuracy"] - r["base"]["select"]["accuracy"]
     if rules:
         print()
-        print("| rule | factorizations | tasks | mean Δ selection | mean Δ test | harmed | helped | edited |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| rule | factorizations | tasks | mean Δ selection | mean Δ test | harmed | helped | helped, balanced too | edited |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for (rule, factors), s in rules.items():
             n = s["n"]
             print(
-                f"| {rule} | {factors} | {n} | {s['select_gain'] / n:+.2f} | {s['sum'] / n:+.2f} | {s['harmed']} | {s['helped']} | {s['edited']} |"
+                f"| {rule} | {factors} | {n} | {s['select_gain'] / n:+.2f} | {s['sum'] / n:+.2f} | {s['harmed']} | {s['helped']} | {s['strict']} | {s['edited']} |"
             )
         print()
         print("Per task, each rule's test change [95% CI] and choice:")

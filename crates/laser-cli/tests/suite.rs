@@ -61,9 +61,10 @@ fn a_suite_reports_every_task_and_resumes_after_sigkill() {
     let tasks = suite_folder("main");
     let reference = tmp("suite-reference");
     let v = json_of(&laser(&suite_args(&m, &tasks, &reference)));
-    for k in ["tasks", "mean_delta", "harmed", "helped", "select_rule"] {
+    for k in ["tasks", "mean_delta", "harmed", "helped", "helped_balanced", "select_rule"] {
         assert!(!v[k].is_null(), "suite JSON lacks {k}");
     }
+    assert!(v["helped_balanced"].as_u64() <= v["helped"].as_u64());
     assert_eq!(v["select_rule"], "guarded");
     let rows = v["tasks"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
@@ -73,20 +74,26 @@ fn a_suite_reports_every_task_and_resumes_after_sigkill() {
         }
         assert_eq!((r["n_select"].as_u64(), r["n_test"].as_u64()), (Some(12), Some(12)));
         assert!(r["base"]["test"]["accuracy"].is_f64() && r["adapted"]["test"]["logloss"].is_f64());
-        let d = &r["delta"];
-        let (acc, lo, hi) = (
-            d["accuracy"].as_f64().unwrap(),
-            d["ci_low"].as_f64().unwrap(),
-            d["ci_high"].as_f64().unwrap(),
-        );
-        assert!(lo <= acc && acc <= hi, "{d}");
+        // A change with its interval around it: (change, low, high).
+        let interval = |d: &Value| {
+            let at = |k: &str| d[k].as_f64().unwrap_or_else(|| panic!("{k} in {d}"));
+            let (acc, lo, hi) = (at("accuracy"), at("ci_low"), at("ci_high"));
+            assert!(lo <= acc && acc <= hi, "{d}");
+            acc
+        };
+        let acc = interval(&r["delta"]);
         let base = r["base"]["test"]["accuracy"].as_f64().unwrap();
         let adapted = r["adapted"]["test"]["accuracy"].as_f64().unwrap();
         assert!((adapted - base - acc).abs() < 1e-9, "Δ is adapted − base");
+        // Every item offers yes and no: a balanced-accuracy change with its interval.
+        interval(&r["balanced_delta"]);
     }
     assert!(reference.join("suite.json").exists() && reference.join("suite.md").exists());
     let md = std::fs::read_to_string(reference.join("suite.md")).unwrap();
     assert!(md.contains("| alpha |") && md.contains("95% CI"), "{md}");
+    assert!(
+        md.contains("Δ balanced accuracy") && md.contains("balanced accuracy significantly up")
+    );
 
     let out = tmp("suite-killed");
     let mut child = Command::new(env!("CARGO_BIN_EXE_laser"))

@@ -15,6 +15,7 @@
 //! ```
 
 mod adapt;
+mod balanced;
 mod batching;
 mod builtin;
 mod candidate;
@@ -49,6 +50,7 @@ mod task;
 mod tokens;
 
 pub use adapt::{AdaptConfig, AdaptReport, ExportFormat, adapt, files as adapt_files};
+pub use balanced::{balanced_accuracy, balanced_delta, helped_in_balance, shared_classes};
 pub use builtin::{BUILTIN_MODELS, BuiltinModel, bundled_task, cache_dir, resolve_model};
 pub use candidate::CandidateResult;
 pub use card::{BaseModel, applied_card, gguf_model_card, model_card};

@@ -136,6 +136,9 @@ pub fn summary(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     if let Some(d) = &r.delta {
         let _ = writeln!(s, "test change: {}", delta_text(d));
     }
+    if let Some(d) = &r.balanced_delta {
+        let _ = writeln!(s, "balanced-accuracy change: {}", delta_text(d));
+    }
     if let Some(m) = r.base.select.majority {
         let _ = writeln!(s, "majority-class rate on selection: {m:.1}%");
     }
@@ -334,9 +337,10 @@ pub fn suite_summary(r: &SuiteReport) -> String {
     }
     let _ = writeln!(
         s,
-        "mean test change {:+.2} points; significantly helped {}, harmed {}{}; {:.0}s ({} resumed)",
+        "mean test change {:+.2} points; significantly helped {} ({} with balanced accuracy up too), harmed {}{}; {:.0}s ({} resumed)",
         r.mean_delta,
         r.helped,
+        r.helped_balanced,
         r.harmed,
         if r.failed > 0 { format!(", failed {}", r.failed) } else { String::new() },
         r.seconds,
@@ -358,13 +362,13 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
     let _ = writeln!(s, "- model: `{}`\n- selection rule: `{}`\n", r.model, r.select_rule);
     let _ = writeln!(
         s,
-        "| task | select / test items | base test acc · log-loss | adapted test acc · log-loss | Δ accuracy (95% CI) | majority (test) | edit | time |\n|---|---|---|---|---|---|---|---|"
+        "| task | select / test items | base test acc · log-loss | adapted test acc · log-loss | Δ accuracy (95% CI) | Δ balanced accuracy (95% CI) | majority (test) | edit | time |\n|---|---|---|---|---|---|---|---|---|"
     );
     for t in &r.tasks {
         if let Some(e) = &t.error {
             let _ = writeln!(
                 s,
-                "| {} | — | — | — | error: {} | — | — | — |",
+                "| {} | — | — | — | error: {} | — | — | — | — |",
                 t.task,
                 e.replace('|', "/")
             );
@@ -387,13 +391,14 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
             .map_or("no edit".to_owned(), |e| format!("`{}` ρ={} {}", e.name, e.rho, e.factor));
         let _ = writeln!(
             s,
-            "| {} | {} / {} | {} | {} | {} | {} | {} | {:.0} s |",
+            "| {} | {} / {} | {} | {} | {} | {} | {} | {} | {:.0} s |",
             t.task,
             t.n_select,
             t.n_test,
             test(&t.base),
             test(&t.adapted),
             t.delta.as_ref().map_or("—".into(), delta_text),
+            t.balanced_delta.as_ref().map_or("— (choices differ per item)".into(), delta_text),
             majority,
             edit,
             t.seconds
@@ -401,9 +406,10 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\nMean test change **{:+.2} points**; significantly helped **{}**, significantly harmed **{}** (interval entirely above / below zero){}.",
+        "\nMean test change **{:+.2} points**; significantly helped **{}** (of them **{}** with balanced accuracy significantly up too, or no shared choices: not a move onto the majority class), significantly harmed **{}** (interval entirely above / below zero){}.",
         r.mean_delta,
         r.helped,
+        r.helped_balanced,
         r.harmed,
         if r.failed > 0 { format!("; {} failed", r.failed) } else { String::new() }
     );
@@ -444,13 +450,13 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
     if !r.rules.is_empty() {
         let _ = writeln!(
             s,
-            "\n## Selection rules compared (diagnostic)\n\n| rule | factorizations | mean Δ test | harmed | helped | tasks edited |\n|---|---|---|---|---|---|"
+            "\n## Selection rules compared (diagnostic)\n\n| rule | factorizations | mean Δ test | harmed | helped | helped, balanced too | tasks edited |\n|---|---|---|---|---|---|---|"
         );
         for x in &r.rules {
             let _ = writeln!(
                 s,
-                "| {} | {} | {:+.2} | {} | {} | {} |",
-                x.rule, x.factors, x.mean_delta, x.harmed, x.helped, x.edited
+                "| {} | {} | {:+.2} | {} | {} | {} | {} |",
+                x.rule, x.factors, x.mean_delta, x.harmed, x.helped, x.helped_balanced, x.edited
             );
         }
     }

@@ -102,6 +102,11 @@ pub struct SearchReport {
     /// for no edit; absent without a test split).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub delta: Option<AccuracyDelta>,
+    /// Test balanced-accuracy change (the mean of per-class accuracies) with its 95%
+    /// paired-bootstrap interval, where every item offers the same choices (`balanced.rs`):
+    /// a gain made by moving onto the majority class shows here as none.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub balanced_delta: Option<AccuracyDelta>,
     /// With `compare_rules`: what each rule would have chosen, with its test metrics.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub rules: Vec<RuleOutcome>,
@@ -184,6 +189,9 @@ pub struct RuleOutcome {
     /// Test accuracy change against the base model.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub delta: Option<AccuracyDelta>,
+    /// Test balanced-accuracy change, where the items share one set of choices.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub balanced_delta: Option<AccuracyDelta>,
     /// Why.
     pub reason: String,
 }

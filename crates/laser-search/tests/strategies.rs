@@ -386,3 +386,41 @@ fn comparing_rules_replays_every_rule_on_one_scan() {
     let at = r.candidates.iter().position(|c| c.edits == ceiling.edits).unwrap();
     assert_eq!(alone[at], best);
 }
+
+/// The balanced-accuracy change a search reports is the change of the mean of its own per-class
+/// test accuracies (an independent route: the evaluator's class counts); a task whose items
+/// offer different choices has none.
+#[test]
+fn the_balanced_accuracy_change_is_the_change_of_the_per_class_mean() {
+    let mut model = tiny("llama");
+    let (path, planted) = planted_task(&mut model, 80);
+    let task = load_task(&path).unwrap();
+    let cfg = SearchConfig { layers: Some((1, 1)), ..config(Strategy::Exhaustive, 30) };
+    let r = run_search(&mut model, &task, &cfg).unwrap();
+    assert_eq!(r.best.edits, vec![planted], "{}", r.selection.reason);
+    let mean_per_class = |m: &Metrics| {
+        let c = m.per_class.as_ref().expect("a choice task has classes");
+        c.iter().map(|c| c.accuracy).sum::<f64>() / c.len() as f64
+    };
+    let (base, best) = (r.base.test.as_ref().unwrap(), r.best.test.as_ref().unwrap());
+    let d = r.balanced_delta.expect("every item offers a and b");
+    assert!((d.accuracy - (mean_per_class(best) - mean_per_class(base))).abs() < 1e-9, "{d:?}");
+    assert!(d.ci_low <= d.accuracy && d.accuracy <= d.ci_high && d.helped(), "{d:?}");
+
+    // The same items, every other one offering other choices: no balanced accuracy.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if i % 2 == 1 {
+                v["choices"] = serde_json::json!(["a", "c"]);
+            }
+            v
+        })
+        .collect();
+    let mixed = load_task(write_jsonl("planted-mixed-choices", &lines)).unwrap();
+    let r = run_search(&mut model, &mixed, &cfg).unwrap();
+    assert!(r.delta.is_some() && r.balanced_delta.is_none());
+}

@@ -3,6 +3,7 @@
 //! and (with a comparison) the ceiling, each state evaluated once.
 
 use super::{Scan, SearchConfig, lowest_layer};
+use crate::balanced::{balanced_delta, shared_classes};
 use crate::candidate::CandidateResult;
 use crate::edits::{Edit, Factor};
 use crate::error::Result;
@@ -81,6 +82,7 @@ pub(super) fn compare_rules(
                 select: Metrics { items: None, ..m },
                 test: None,
                 delta: None,
+                balanced_delta: None,
                 reason: s.reason,
             });
         }
@@ -93,6 +95,8 @@ pub(super) struct TestScores {
     pub(super) base: Option<Metrics>,
     pub(super) best: Option<Metrics>,
     pub(super) ceiling: Option<Ceiling>,
+    /// The test items' gold classes, where they share one set of choices (`balanced.rs`).
+    pub(super) classes: Option<Vec<usize>>,
 }
 
 /// The test split, scored once at the end: the base model, the chosen `best` edits, each compared
@@ -108,21 +112,23 @@ pub(super) fn score_test_split(
     let ceiling_candidates = if cfg.compare_rules { scan.candidates.len() } else { 0 };
     scan.progress.phase("test split", 2 + (rules.len() + ceiling_candidates) as u64);
     if test_items.is_empty() {
-        return Ok(TestScores { base: None, best: None, ceiling: None });
+        return Ok(TestScores { base: None, best: None, ceiling: None, classes: None });
     }
     let mut test = TestSplit {
         eval: Evaluator::new(scan.model, test_items, cfg.batch_tokens)?,
         done: Vec::new(),
     };
+    let classes = shared_classes(test_items);
     let base = test.metrics(scan, &[])?;
     let best = test.metrics(scan, best)?;
     for r in rules.iter_mut() {
         let m = test.metrics(scan, &r.edits)?;
         r.delta = AccuracyDelta::between(&base, &m);
+        r.balanced_delta = classes.as_ref().and_then(|c| balanced_delta(c, &base, &m));
         r.test = Some(Metrics { items: None, ..m });
     }
     let ceiling = if ceiling_candidates > 0 { test_ceiling(scan, &mut test, &base)? } else { None };
-    Ok(TestScores { base: Some(base), best: Some(best), ceiling })
+    Ok(TestScores { base: Some(base), best: Some(best), ceiling, classes })
 }
 
 /// Every scanned candidate on the test split (each state once, with the rules' choices), and the

@@ -13,6 +13,7 @@ use std::time::Instant;
 use laser_model::{Model, WeightDtype};
 use serde::{Deserialize, Serialize};
 
+use crate::balanced::helped_in_balance;
 use crate::collateral::TaskOutcome;
 use crate::error::{Result, SearchError};
 use crate::formats::load_task_with;
@@ -381,6 +382,7 @@ fn error_row(task: &SuiteTask, error: String) -> SuiteTaskResult {
         base: None,
         adapted: None,
         delta: None,
+        balanced_delta: None,
         edits: Vec::new(),
         reason: String::new(),
         seconds: 0.0,
@@ -416,6 +418,7 @@ fn run_task(
             test: r.best.test.as_ref().map(strip),
         }),
         delta: r.delta,
+        balanced_delta: r.balanced_delta,
         edits: r.best.edits,
         reason: r.selection.reason,
         seconds: r.seconds.total,
@@ -448,6 +451,7 @@ fn summarise(
                         mean_delta: 0.0,
                         harmed: 0,
                         helped: 0,
+                        helped_balanced: 0,
                         edited: 0,
                     });
                     rules.last_mut().expect("just pushed")
@@ -457,6 +461,7 @@ fn summarise(
             entry.mean_delta += d.accuracy;
             entry.harmed += usize::from(d.harmed());
             entry.helped += usize::from(d.helped());
+            entry.helped_balanced += usize::from(helped_in_balance(&d, o.balanced_delta.as_ref()));
             entry.edited += usize::from(!o.edits.is_empty());
         }
     }
@@ -474,6 +479,10 @@ fn summarise(
         mean_delta: mean(&deltas.iter().map(|d| d.accuracy).collect::<Vec<_>>()),
         harmed: deltas.iter().filter(|d| d.harmed()).count(),
         helped: deltas.iter().filter(|d| d.helped()).count(),
+        helped_balanced: tasks
+            .iter()
+            .filter(|t| t.delta.is_some_and(|d| helped_in_balance(&d, t.balanced_delta.as_ref())))
+            .count(),
         failed: tasks.iter().filter(|t| t.error.is_some()).count(),
         resumed,
         rules,

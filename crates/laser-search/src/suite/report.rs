@@ -40,6 +40,10 @@ pub struct SuiteTaskResult {
     /// Test accuracy change with its 95% paired-bootstrap interval.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub delta: Option<AccuracyDelta>,
+    /// Test balanced-accuracy change with its interval, where the items share one set of
+    /// choices (`balanced.rs`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub balanced_delta: Option<AccuracyDelta>,
     /// The recommended edits (empty: no edit).
     pub edits: Vec<Edit>,
     /// Why these edits, or why none.
@@ -70,6 +74,9 @@ pub struct RuleSummary {
     pub harmed: usize,
     /// Tasks whose interval lies entirely above zero.
     pub helped: usize,
+    /// Of those, the tasks whose balanced accuracy rose significantly too (or that have none).
+    #[serde(default)]
+    pub helped_balanced: usize,
     /// Tasks where the rule recommended an edit.
     pub edited: usize,
 }
@@ -89,6 +96,10 @@ pub struct SuiteReport {
     pub harmed: usize,
     /// Tasks significantly helped (interval entirely above zero).
     pub helped: usize,
+    /// Of those, the tasks whose balanced accuracy rose significantly too, or whose items'
+    /// choices differ (no balanced accuracy): help that is not a move onto the majority class.
+    #[serde(default)]
+    pub helped_balanced: usize,
     /// Tasks that failed (`keep_going`).
     pub failed: usize,
     /// Tasks read back from a previous run.
