@@ -46,12 +46,16 @@ def main():
             f"| {short(r['edits'])} | {at['accuracy']:.1f}% · {at['logloss']:.3f} | {fmt_delta(r['delta'])} | {bal} | {r['seconds']:.0f} s |"
         )
     helped = [r for r in rows if r.get("delta") and r["delta"]["ci_low"] > 0]
+    blowups = [r["task"] for r in rows
+               if r["edits"] and r["adapted"]["test"]["logloss"] > 1.25 * r["base"]["test"]["logloss"]]
     strict = [r for r in helped if not r.get("balanced_delta") or r["balanced_delta"]["ci_low"] > 0]
     print()
     print(f"{len(rows)} tasks; significantly helped {len(helped)}, of them {len(strict)} with balanced accuracy "
           f"significantly up too (or choices that differ per item); significantly harmed "
           f"{sum(1 for r in rows if r.get('delta') and r['delta']['ci_high'] < 0)}; "
           f"mean Δ test {sum(r['delta']['accuracy'] for r in rows if r.get('delta')) / len(rows):+.2f}; "
+          f"edited {sum(1 for r in rows if r['edits'])}, of them {len(blowups)} with a test log-loss more than "
+          f"25% above the base model's{' (' + ', '.join(blowups) + ')' if blowups else ''}; "
           f"time {sum(r['seconds'] for r in rows):.0f} s.")
     rules = {}
     for r in rows:
