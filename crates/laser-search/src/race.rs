@@ -239,11 +239,6 @@ impl Racer {
         }
     }
 
-    /// The mode: exact or statistical.
-    pub fn mode(&self) -> Race {
-        self.mode
-    }
-
     /// The candidates the rule will choose among.
     pub fn set_candidates(&mut self, candidates: usize) {
         self.candidates = candidates;
