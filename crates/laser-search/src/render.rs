@@ -398,7 +398,7 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
             test(&t.base),
             test(&t.adapted),
             t.delta.as_ref().map_or("—".into(), delta_text),
-            t.balanced_delta.as_ref().map_or("— (choices differ per item)".into(), delta_text),
+            t.balanced_delta.as_ref().map_or("—".into(), delta_text),
             majority,
             edit,
             t.seconds
@@ -406,7 +406,7 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\nMean test change **{:+.2} points**; significantly helped **{}** (of them **{}** with balanced accuracy significantly up too, or no shared choices: not a move onto the majority class), significantly harmed **{}** (interval entirely above / below zero){}.",
+        "\nMean test change **{:+.2} points**; significantly helped **{}** (of them **{}** with balanced accuracy significantly up too, or without one set of choices shared by every item, shown as — : not a move onto the majority class), significantly harmed **{}** (interval entirely above / below zero){}.",
         r.mean_delta,
         r.helped,
         r.helped_balanced,
