@@ -229,8 +229,8 @@ fn statistical_racing_scores_fewer_items_and_keeps_the_planted_winner() {
     );
 }
 
-/// A statistical race's stops are its own: an exact race resuming its log scores those
-/// candidates again and ends as a fresh exact race does.
+/// A race's stops are its own: an exact race resuming a statistical race's log scores those
+/// candidates again and ends as a fresh exact race does, and so does a race under another rule.
 #[test]
 fn an_exact_race_does_not_reuse_statistical_stops() {
     let mut model = tiny("llama");
@@ -258,5 +258,16 @@ fn an_exact_race_does_not_reuse_statistical_stops() {
         run_search(&mut model, &task, &SearchConfig { out: None, ..cfg(Race::Exact) }).unwrap();
     assert_eq!(exact.candidates, fresh.candidates);
     assert_eq!(exact.best, fresh.best);
+    // Nor does a race under another rule reuse the guarded rule's stops: LASER's rule resuming
+    // the same log ends as a fresh LASER race does.
+    let laser = |out: Option<std::path::PathBuf>| SearchConfig {
+        out,
+        ..config(Strategy::Exhaustive, SelectRule::Laser, Race::Exact, 40)
+    };
+    let resumed = run_search(&mut model, &task, &laser(Some(out.clone()))).unwrap();
+    let fresh = run_search(&mut model, &task, &laser(None)).unwrap();
+    assert!(resumed.candidates_resumed < resumed.candidates_evaluated);
+    assert_eq!(resumed.candidates, fresh.candidates);
+    assert_eq!(resumed.best, fresh.best);
     std::fs::remove_dir_all(out).unwrap();
 }
