@@ -15,9 +15,10 @@
 //! [`Race::Exact`] (the default) their scan stops evaluating a candidate once the rule can no
 //! longer choose it (`race.rs`): the same recommendation for a fraction of the evaluations;
 //! [`Race::Statistical`] stops the candidates a 99% interval of their results so far rules out,
-//! far sooner, at the risk of another recommendation. Only selection items are ever scored while choosing; the test split is evaluated once, for the base model and for
-//! the chosen edits, at the end (and, with [`SearchConfig::compare_rules`], for every rule's
-//! choice, as a diagnostic that never feeds back into the choice).
+//! far sooner, at the risk of another recommendation. Only selection items are ever scored while
+//! choosing; the test split is evaluated once, for the base model and for the chosen edits, at the
+//! end (and, with [`SearchConfig::compare_rules`], for every rule's choice, as a diagnostic that
+//! never feeds back into the choice).
 
 mod choice;
 pub(crate) mod config;
