@@ -95,8 +95,9 @@ pub(super) struct TestScores {
     pub(super) base: Option<Metrics>,
     pub(super) best: Option<Metrics>,
     pub(super) ceiling: Option<Ceiling>,
-    /// The test items' gold classes, where they share one set of choices (`balanced.rs`).
-    pub(super) classes: Option<Vec<usize>>,
+    /// Balanced-accuracy change of `best`, where the items share one set of choices
+    /// (`balanced.rs`).
+    pub(super) balanced: Option<AccuracyDelta>,
 }
 
 /// The test split, scored once at the end: the base model, the chosen `best` edits, each compared
@@ -112,7 +113,7 @@ pub(super) fn score_test_split(
     let ceiling_candidates = if cfg.compare_rules { scan.candidates.len() } else { 0 };
     scan.progress.phase("test split", 2 + (rules.len() + ceiling_candidates) as u64);
     if test_items.is_empty() {
-        return Ok(TestScores { base: None, best: None, ceiling: None, classes: None });
+        return Ok(TestScores { base: None, best: None, ceiling: None, balanced: None });
     }
     let mut test = TestSplit {
         eval: Evaluator::new(scan.model, test_items, cfg.batch_tokens)?,
@@ -128,7 +129,8 @@ pub(super) fn score_test_split(
         r.test = Some(Metrics { items: None, ..m });
     }
     let ceiling = if ceiling_candidates > 0 { test_ceiling(scan, &mut test, &base)? } else { None };
-    Ok(TestScores { base: Some(base), best: Some(best), ceiling, classes })
+    let balanced = classes.as_ref().and_then(|c| balanced_delta(c, &base, &best));
+    Ok(TestScores { base: Some(base), best: Some(best), ceiling, balanced })
 }
 
 /// Every scanned candidate on the test split (each state once, with the rules' choices), and the

@@ -42,7 +42,6 @@ use role::Role;
 use same_weights::EvaluatedWeights;
 use scan::Scan;
 
-use crate::balanced::balanced_delta;
 use crate::candidate::CandidateResult;
 use crate::edits::{Edit, EditEngine};
 use crate::error::{Result, SearchError};
@@ -397,10 +396,6 @@ fn search(
         .as_ref()
         .zip(tested.best.as_ref())
         .and_then(|(b, a)| AccuracyDelta::between(b, a));
-    let balanced = match (&tested.classes, &tested.base, &tested.best) {
-        (Some(c), Some(b), Some(a)) => balanced_delta(c, b, a),
-        _ => None,
-    };
     secs.test = t.elapsed().as_secs_f64();
     secs.total = start.elapsed().as_secs_f64();
     let sizes =
@@ -425,7 +420,7 @@ fn search(
         best: Best { select: best_select, test: tested.best, edits: best_edits, sizes },
         selection,
         delta,
-        balanced_delta: balanced,
+        balanced_delta: tested.balanced,
         rules,
         ceiling: tested.ceiling,
         candidates_evaluated,
