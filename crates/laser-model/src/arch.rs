@@ -85,7 +85,7 @@ pub(crate) struct FamilyEntry {
     /// Parses a config of one of `model_types` (the second argument).
     pub(crate) parse_config: fn(&ConfigReader<'_>, &str) -> Result<ModelConfig>,
     /// The architecture of a parsed config.
-    pub(crate) build: fn(ModelConfig) -> Box<dyn Architecture>,
+    pub(crate) build: fn(ModelConfig) -> Result<Box<dyn Architecture>>,
 }
 
 /// A family's `config.json` keys from a GGUF's metadata, and notes on what the file does not say.
@@ -124,6 +124,17 @@ impl GgufForm {
     }
 }
 
+/// How a family scales attention scores and logits beyond the shared core — its own options,
+/// which writers of other formats must state (GGUF export) and tests compare.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ScoreScales {
+    /// Scores are scaled by `query_scalar^-½` (Gemma's `query_pre_attn_scalar`); `None`:
+    /// `head_dim^-½`.
+    pub query_scalar: Option<f64>,
+    /// Logits pass through `c · tanh(z / c)` (Gemma's `final_logit_softcapping`).
+    pub final_logit_softcap: Option<f64>,
+}
+
 /// What every family file implements: its tensors (named once, through [`WeightSchema`]) and the
 /// steps of its forward pass.
 pub(crate) trait Architecture: Send + Sync + std::fmt::Debug {
@@ -133,6 +144,10 @@ pub(crate) trait Architecture: Send + Sync + std::fmt::Debug {
     fn weights(&self) -> &WeightSchema;
     fn rotary_layout(&self) -> Option<RotaryLayout> {
         None
+    }
+    /// The family's scaling of scores and logits; the default: `head_dim^-½`, no soft-cap.
+    fn score_scales(&self) -> ScoreScales {
+        ScoreScales::default()
     }
     /// A checkpoint's tensors under the names [`Architecture::weights`] lists (older or
     /// multimodal layouts store them under others), and notes for the user.

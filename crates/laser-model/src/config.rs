@@ -123,7 +123,10 @@ pub struct LocalAttention {
     pub rope_theta: f64,
 }
 
-/// The architecture hyper-parameters every family shares, normalised.
+/// The architecture hyper-parameters the engine reads, normalised: dimensions, positions, RoPE,
+/// attention windows and soft-cap, the head's tying. What only one family's blocks read (biases,
+/// q/k norms, a parallel residual, a query scale, a logit soft-cap) is that family's own options
+/// struct, serde-derived in its file and parsed by [`ConfigReader::options`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
     /// The family.
@@ -154,30 +157,15 @@ pub struct ModelConfig {
     pub activation: Activation,
     /// Whether the LM head shares the token embedding.
     pub tie_word_embeddings: bool,
-    /// Biases on q/k/v/o (llama `attention_bias`).
-    pub attention_bias: bool,
-    /// Biases on the MLP (llama `mlp_bias`).
-    pub mlp_bias: bool,
-    /// GPT-NeoX parallel residual.
-    pub parallel_residual: bool,
     /// Padding id (roberta positions are offset by it).
     pub pad_token_id: Option<u32>,
     /// Llama 3.x RoPE frequency scaling.
     pub rope_scaling: Option<Llama3RopeScaling>,
-    /// Biases on q, k and v only (Qwen2).
-    pub qkv_bias: bool,
-    /// Per-head RMSNorm on q and k before the rotary embedding (Qwen3).
-    pub qk_norm: bool,
     /// Attention window: a sequence longer than it is refused (its attention would need the
     /// window's mask, which this implementation does not build).
     pub sliding_window: Option<usize>,
     /// Attention scores pass through `c · tanh(s / c)` before the mask (Gemma 2).
     pub attn_logit_softcap: Option<f64>,
-    /// Output logits pass through `c · tanh(z / c)` (Gemma 2).
-    pub final_logit_softcap: Option<f64>,
-    /// Scores are scaled by `attention_scalar^-½` instead of `head_dim^-½` (Gemma 2's
-    /// `query_pre_attn_scalar`).
-    pub attention_scalar: Option<f64>,
     /// Linear RoPE scaling (`rope_type: linear`): inverse frequencies divided by this factor.
     pub rope_linear_factor: Option<f64>,
     /// Sliding-window layers computed within their window (Gemma 3); `sliding_window` above is
@@ -203,6 +191,24 @@ fn field<T: serde::de::DeserializeOwned>(
         }
     }
     Ok(None)
+}
+
+/// [`ConfigReader::options`] over a config object (`raw`), every `null` key dropped first.
+pub(crate) fn options_from<T: serde::de::DeserializeOwned>(
+    raw: &serde_json::Value,
+    path: &Path,
+) -> Result<T> {
+    let present: serde_json::Map<String, serde_json::Value> = raw
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    serde_path_to_error::deserialize(serde_json::Value::Object(present)).map_err(|e| {
+        let key = e.path().to_string();
+        ModelError::config(path, format!("field `{key}`: {}", e.into_inner()))
+    })
 }
 
 pub(crate) fn required<T: serde::de::DeserializeOwned>(
@@ -333,6 +339,13 @@ impl ConfigReader<'_> {
         Activation::parse(&name, self.path)
     }
 
+    /// A family's own options, deserialised from the config's keys (a key set to `null` counts
+    /// as absent, as HF writes it, so the struct's serde defaults apply); an error names the file
+    /// and the key.
+    pub(crate) fn options<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        options_from(self.raw, self.path)
+    }
+
     /// `rope_parameters.partial_rotary_factor` (transformers 5), if given.
     pub(crate) fn partial_rotary_factor(&self) -> Option<f64> {
         self.rope.as_ref().and_then(|r| r.partial_rotary_factor)
@@ -359,21 +372,20 @@ impl ModelConfig {
             max_positions: 0,
             activation: Activation::Gelu,
             tie_word_embeddings: false,
-            attention_bias: false,
-            mlp_bias: false,
-            parallel_residual: false,
             pad_token_id: None,
             rope_scaling: None,
-            qkv_bias: false,
-            qk_norm: false,
             sliding_window: None,
             attn_logit_softcap: None,
-            final_logit_softcap: None,
-            attention_scalar: None,
             rope_linear_factor: None,
             local_attention: None,
             raw: serde_json::Value::Null,
         }
+    }
+
+    /// The family's own options (its serde-derived struct) from the config's keys, already
+    /// checked when the config was parsed.
+    pub(crate) fn options<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        options_from(&self.raw, Path::new("config.json"))
     }
 
     /// Rejects zero or inconsistent dimensions before any allocation depends on them.

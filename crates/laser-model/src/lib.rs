@@ -45,6 +45,7 @@ mod weights;
 
 /// The device a model's tensors live on (burn's), re-exported so that a library user needs no
 /// burn import: `Backend::Flex.device()?` gives one.
+pub use arch::ScoreScales;
 pub use burn::tensor::Device;
 pub use config::{Activation, Family, Llama3RopeScaling, LocalAttention, ModelConfig};
 pub use error::{ModelError, Result};

@@ -123,7 +123,7 @@ fn ggufs_of_every_llama_like_family_match_the_oracle() {
         assert_eq!(gguf.config().sliding_window, original.config().sliding_window, "{family}");
         assert_eq!(gguf.config().local_attention, original.config().local_attention, "{family}");
         assert_eq!(gguf.config().rope_linear_factor, original.config().rope_linear_factor);
-        assert_eq!(gguf.config().attention_scalar, original.config().attention_scalar, "{family}");
+        assert_eq!(gguf.score_scales(), original.score_scales(), "{family}");
         let r = reference(family);
         let logits = gguf.all_logits(&r.ids).unwrap();
         let oracle = r.tensors["logits"].data();

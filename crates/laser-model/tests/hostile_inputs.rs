@@ -188,3 +188,82 @@ fn half_precision_checkpoints_load_and_compute_in_f32() {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+/// The logits of `dir`'s model on a short sequence, the folder then removed.
+fn logits_of(dir: &Path) -> Vec<f32> {
+    let model = Model::load(dir, Backend::Flex.device().unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    model.all_logits(&[vec![3, 1, 4, 1, 5, 9, 2, 6]]).unwrap()
+}
+
+#[test]
+fn a_familys_own_options_are_typed_and_their_errors_name_the_key() {
+    let d = copy_tiny("llama", "optbool");
+    edit_config(&d, |v| v["attention_bias"] = "yes".into());
+    let err = load_err(&d);
+    assert!(err.contains("config.json") && err.contains("field `attention_bias`"), "{err}");
+
+    let d = copy_tiny("gpt_neox", "optresidual");
+    edit_config(&d, |v| v["use_parallel_residual"] = 3.into());
+    let err = load_err(&d);
+    assert!(err.contains("field `use_parallel_residual`"), "{err}");
+
+    let d = copy_tiny("gemma2", "optcap");
+    edit_config(&d, |v| v["final_logit_softcapping"] = (-30.0).into());
+    let err = load_err(&d);
+    assert!(err.contains("`final_logit_softcapping` = -30 must be positive"), "{err}");
+
+    let d = copy_tiny("gemma3", "optscalar");
+    edit_config(&d, |v| v["query_pre_attn_scalar"] = 0.into());
+    let err = load_err(&d);
+    assert!(err.contains("`query_pre_attn_scalar` = 0 must be positive"), "{err}");
+}
+
+#[test]
+fn a_familys_own_options_change_what_it_reads_and_computes() {
+    // An option turned on asks for the tensors it implies: Llama's attention biases.
+    let d = copy_tiny("llama", "optbias");
+    edit_config(&d, |v| v["attention_bias"] = true.into());
+    let err = load_err(&d);
+    assert!(err.contains("model.layers.0.self_attn.q_proj.bias"), "{err}");
+
+    // `null` is absent (HF writes it so): GPT-NeoX's defaults (biases, parallel residual) hold
+    // and the model computes what the fixture computes; each option turned off changes it.
+    let base = logits_of(&copy_tiny("gpt_neox", "optbase"));
+    let d = copy_tiny("gpt_neox", "optnull");
+    edit_config(&d, |v| {
+        v["attention_bias"] = serde_json::Value::Null;
+        v["use_parallel_residual"] = serde_json::Value::Null;
+    });
+    assert_eq!(logits_of(&d), base);
+    let d = copy_tiny("gpt_neox", "optserial");
+    edit_config(&d, |v| v["use_parallel_residual"] = false.into());
+    let serial = logits_of(&d);
+    let moved = serial.iter().zip(&base).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(moved > 1e-3, "a serial residual moved the logits by only {moved}");
+    // Without attention biases the model reads none: a checkpoint lacking them loads (the
+    // fixture's are zero, as HF initialises them, so the logits stay), and is refused with them on.
+    let drop_attention_biases = |w: &mut std::collections::BTreeMap<String, HostTensor>| {
+        w.retain(|name, _| !(name.contains(".attention.") && name.ends_with(".bias")));
+    };
+    let d = copy_tiny("gpt_neox", "optnobias");
+    edit_weights(&d, drop_attention_biases);
+    edit_config(&d, |v| v["attention_bias"] = false.into());
+    assert_eq!(logits_of(&d), base);
+    let d = copy_tiny("gpt_neox", "optneedsbias");
+    edit_weights(&d, drop_attention_biases);
+    let err = load_err(&d);
+    assert!(err.contains("attention.query_key_value.bias"), "{err}");
+
+    // Gemma's soft-cap and query scale are the model's own, not the shared config's.
+    let d = copy_tiny("gemma2", "optscales");
+    let model = Model::load(&d, Backend::Flex.device().unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+    let scales = model.score_scales();
+    assert_eq!((scales.query_scalar, scales.final_logit_softcap), (Some(16.0), Some(30.0)));
+    let d = copy_tiny("gemma2", "optnocap");
+    edit_config(&d, |v| v["final_logit_softcapping"] = serde_json::Value::Null);
+    let model = Model::load(&d, Backend::Flex.device().unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+    assert_eq!(model.score_scales().final_logit_softcap, None);
+}

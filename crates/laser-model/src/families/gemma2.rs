@@ -9,10 +9,13 @@
 use std::path::Path;
 
 use burn::tensor::Tensor;
+use serde::Deserialize;
 use serde_json::json;
 
 use super::llama::{GatedMlp, Outer, Projections};
-use crate::arch::{Architecture, BatchInput, Context, FamilyEntry, GgufConfig, GgufForm};
+use crate::arch::{
+    Architecture, BatchInput, Context, FamilyEntry, GgufConfig, GgufForm, ScoreScales,
+};
 use crate::config::{ConfigReader, Family, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::gguf::arch_keys::ArchMetadata;
@@ -30,7 +33,7 @@ pub(crate) const GEMMA2: FamilyEntry = FamilyEntry {
         restore: gemma_restore,
     }),
     parse_config: |r, _| parse_config(r),
-    build: |cfg| Box::new(Gemma2::new(cfg)),
+    build: |cfg| Ok(Box::new(Gemma2::new(cfg)?)),
 };
 
 /// Gemma 2 27B (46 layers) scales queries by `1/√(d/H)` instead of `1/√head_dim`; llama.cpp
@@ -82,11 +85,56 @@ pub(crate) fn gemma_restore(
     Ok(t)
 }
 
+/// The Gemmas' own options (HF keys): biases on the attention projections, the logits' soft-cap,
+/// and the query scale.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct GemmaOptions {
+    /// Biases on q, k, v and o.
+    attention_bias: bool,
+    /// Output logits pass through `c · tanh(z / c)`.
+    final_logit_softcapping: Option<f64>,
+    /// Scores are scaled by `query_pre_attn_scalar^-½`; absent, by the family's default.
+    query_pre_attn_scalar: Option<f64>,
+}
+
+impl GemmaOptions {
+    /// Reads and checks them (soft-cap and scale positive); `default_scalar`: the family's query
+    /// scale where the config states none.
+    pub(crate) fn read(raw: &serde_json::Value, path: &Path, default_scalar: f64) -> Result<Self> {
+        let mut opts: Self = crate::config::options_from(raw, path)?;
+        for (key, v) in [
+            ("final_logit_softcapping", opts.final_logit_softcapping),
+            ("query_pre_attn_scalar", opts.query_pre_attn_scalar),
+        ] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(ModelError::config(path, format!("`{key}` = {v} must be positive")));
+            }
+        }
+        opts.query_pre_attn_scalar.get_or_insert(default_scalar);
+        Ok(opts)
+    }
+
+    /// The scaling of scores and logits these options set.
+    pub(crate) fn score_scales(&self) -> ScoreScales {
+        ScoreScales {
+            query_scalar: self.query_pre_attn_scalar,
+            final_logit_softcap: self.final_logit_softcapping,
+        }
+    }
+
+    /// `1 / √query_pre_attn_scalar`.
+    pub(crate) fn query_scale(&self, head_dim: usize) -> f64 {
+        1.0 / self.query_pre_attn_scalar.unwrap_or(head_dim as f64).sqrt()
+    }
+}
+
 /// The config of `model_type` gemma2.
 fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
     let hidden: usize = r.required(&["hidden_size"])?;
     let heads: usize = r.required(&["num_attention_heads"])?;
     let head_dim = r.stated_head_dim(&["head_dim"], hidden, heads)?;
+    GemmaOptions::read(r.raw, r.path, head_dim as f64)?;
     let layer_types: Option<Vec<String>> = r.field(&["layer_types"])?;
     // Gemma 2 alternates sliding and global layers; without `layer_types` every other
     // layer slides, as in HF's default.
@@ -114,13 +162,10 @@ fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
         max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(8192),
         activation: r.activation(&["hidden_activation", "hidden_act"], "gelu_pytorch_tanh")?,
         tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(true),
-        attention_bias: r.field(&["attention_bias"])?.unwrap_or(false),
         pad_token_id: r.field(&["pad_token_id"])?,
         rope_scaling: r.rope_scaling,
         sliding_window: if any_sliding { r.field(&["sliding_window"])? } else { None },
         attn_logit_softcap: positive("attn_logit_softcapping")?,
-        final_logit_softcap: positive("final_logit_softcapping")?,
-        attention_scalar: Some(positive("query_pre_attn_scalar")?.unwrap_or(head_dim as f64)),
         raw: r.raw.clone(),
         ..ModelConfig::defaults_for(GEMMA2.family)
     })
@@ -131,10 +176,15 @@ pub(crate) fn gemma_norm(p: &Params, x: Tensor<3>, name: &str, eps: f64) -> Tens
     rms_norm(x, p.vec3(name).add_scalar(1.0), eps)
 }
 
-/// Gemma's LM head: the tied head's logits, soft-capped when the config says so.
-pub(crate) fn gemma_head(outer: &Outer, p: &Params, h: Tensor<2>, c: &ModelConfig) -> Tensor<2> {
+/// Gemma's LM head: the tied head's logits, soft-capped when the options say so.
+pub(crate) fn gemma_head(
+    outer: &Outer,
+    p: &Params,
+    h: Tensor<2>,
+    opts: &GemmaOptions,
+) -> Tensor<2> {
     let logits = outer.head(p, h);
-    match c.final_logit_softcap {
+    match opts.final_logit_softcapping {
         Some(cap) => soft_cap(logits, cap),
         None => logits,
     }
@@ -154,7 +204,12 @@ pub(crate) struct GemmaBlock {
 
 impl GemmaBlock {
     /// Under block path `b`; `qk_norm`: with Gemma 3's q and k norms.
-    pub(crate) fn new(b: &WeightPath<'_>, c: &ModelConfig, qk_norm: bool) -> Self {
+    pub(crate) fn new(
+        b: &WeightPath<'_>,
+        c: &ModelConfig,
+        opts: &GemmaOptions,
+        qk_norm: bool,
+    ) -> Self {
         let d = c.hidden_size;
         let norm = |name: &str| b.pp(name).tensor("weight", &[d]);
         let attn = b.pp("self_attn");
@@ -167,7 +222,7 @@ impl GemmaBlock {
                 let norm = |name: &str| attn.pp(name).tensor("weight", &[c.head_dim]);
                 (norm("q_norm"), norm("k_norm"))
             }),
-            attn: Projections::new(&attn, c, |_| false),
+            attn: Projections::new(&attn, c, |_| opts.attention_bias),
             mlp: GatedMlp::new(&b.pp("mlp"), c, false),
         }
     }
@@ -176,15 +231,18 @@ impl GemmaBlock {
 #[derive(Debug, Clone)]
 pub(crate) struct Gemma2 {
     cfg: ModelConfig,
+    opts: GemmaOptions,
     weights: WeightSchema,
     outer: Outer,
     blocks: Vec<GemmaBlock>,
 }
 
 impl Gemma2 {
-    fn new(cfg: ModelConfig) -> Self {
-        let (weights, outer, blocks) = Outer::model(&cfg, |b, c| GemmaBlock::new(b, c, false));
-        Self { cfg, weights, outer, blocks }
+    fn new(cfg: ModelConfig) -> Result<Self> {
+        let opts = GemmaOptions::read(&cfg.raw, Path::new("config.json"), cfg.head_dim as f64)?;
+        let (weights, outer, blocks) =
+            Outer::model(&cfg, |b, c| GemmaBlock::new(b, c, &opts, false));
+        Ok(Self { cfg, opts, weights, outer, blocks })
     }
 }
 
@@ -201,6 +259,10 @@ impl Architecture for Gemma2 {
         Some(RotaryLayout::Half)
     }
 
+    fn score_scales(&self) -> ScoreScales {
+        self.opts.score_scales()
+    }
+
     fn embed(&self, p: &Params, batch: &BatchInput) -> Tensor<3> {
         self.outer.embed(p, batch).mul_scalar((self.cfg.hidden_size as f64).sqrt())
     }
@@ -214,8 +276,7 @@ impl Architecture for Gemma2 {
         let q = ctx.rotate(split_heads(b.attn.q.forward(p, h.clone()), c.num_heads));
         let k = ctx.rotate(split_heads(b.attn.k.forward(p, h.clone()), c.num_kv_heads));
         let v = split_heads(b.attn.v.forward(p, h), c.num_kv_heads);
-        let scalar = c.attention_scalar.unwrap_or(c.head_dim as f64);
-        let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / scalar.sqrt()));
+        let a = merge_heads(ctx.attend(l, q, k, v, self.opts.query_scale(c.head_dim)));
         let x = x + norm(b.attn.o.forward(p, a), &b.post_attention_norm);
         let h = norm(x.clone(), &b.pre_feedforward_norm);
         x + norm(b.mlp.forward(p, h, c.activation), &b.post_feedforward_norm)
@@ -226,6 +287,6 @@ impl Architecture for Gemma2 {
     }
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
-        gemma_head(&self.outer, p, h, &self.cfg)
+        gemma_head(&self.outer, p, h, &self.opts)
     }
 }

@@ -15,9 +15,13 @@ use std::path::Path;
 use burn::tensor::Tensor;
 use serde_json::{Value, json};
 
-use super::gemma2::{GemmaBlock, gemma_head, gemma_norm, gemma_restore, gemma_tensor_name};
+use super::gemma2::{
+    GemmaBlock, GemmaOptions, gemma_head, gemma_norm, gemma_restore, gemma_tensor_name,
+};
 use super::llama::Outer;
-use crate::arch::{Architecture, BatchInput, Context, FamilyEntry, GgufConfig, GgufForm};
+use crate::arch::{
+    Architecture, BatchInput, Context, FamilyEntry, GgufConfig, GgufForm, ScoreScales,
+};
 use crate::config::{ConfigReader, Family, LocalAttention, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufValue;
@@ -36,7 +40,7 @@ pub(crate) const GEMMA3: FamilyEntry = FamilyEntry {
         restore: gemma_restore,
     }),
     parse_config,
-    build: |cfg| Box::new(Gemma3::new(cfg)),
+    build: |cfg| Ok(Box::new(Gemma3::new(cfg)?)),
 };
 
 /// HF's `Gemma3TextConfig` defaults, used where a config leaves a field out (hub configs of the
@@ -44,6 +48,7 @@ pub(crate) const GEMMA3: FamilyEntry = FamilyEntry {
 const DEFAULT_GLOBAL_THETA: f64 = 1_000_000.0;
 const DEFAULT_LOCAL_THETA: f64 = 10_000.0;
 const DEFAULT_PATTERN: usize = 6;
+const DEFAULT_QUERY_SCALAR: f64 = 256.0;
 
 /// The config of `model_type` gemma3_text, or of gemma3 (multimodal: its `text_config`).
 fn parse_config(outer: &ConfigReader<'_>, model_type: &str) -> Result<ModelConfig> {
@@ -82,6 +87,7 @@ fn parse_text(r: &ConfigReader<'_>, raw: Value) -> Result<ModelConfig> {
     let heads: usize = r.field(&["num_attention_heads"])?.unwrap_or(8);
     let head_dim: usize = r.field(&["head_dim"])?.unwrap_or(256);
     let layers: usize = r.field(&["num_hidden_layers"])?.unwrap_or(26);
+    GemmaOptions::read(r.raw, r.path, DEFAULT_QUERY_SCALAR)?;
     let positive = |key: &str| -> Result<Option<f64>> {
         match r.field::<f64>(&[key])? {
             Some(v) if !(v.is_finite() && v > 0.0) => {
@@ -112,14 +118,11 @@ fn parse_text(r: &ConfigReader<'_>, raw: Value) -> Result<ModelConfig> {
         max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(131_072),
         activation: r.activation(&["hidden_activation", "hidden_act"], "gelu_pytorch_tanh")?,
         tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(true),
-        attention_bias: r.field(&["attention_bias"])?.unwrap_or(false),
         pad_token_id: r.field(&["pad_token_id"])?,
         rope_scaling: r.rope_scaling,
         rope_linear_factor: linear,
         local_attention,
         attn_logit_softcap: positive("attn_logit_softcapping")?,
-        final_logit_softcap: positive("final_logit_softcapping")?,
-        attention_scalar: Some(positive("query_pre_attn_scalar")?.unwrap_or(256.0)),
         raw,
         ..ModelConfig::defaults_for(GEMMA3.family)
     })
@@ -323,15 +326,18 @@ fn gguf_layer_types(
 #[derive(Debug, Clone)]
 pub(crate) struct Gemma3 {
     cfg: ModelConfig,
+    opts: GemmaOptions,
     weights: WeightSchema,
     outer: Outer,
     blocks: Vec<GemmaBlock>,
 }
 
 impl Gemma3 {
-    fn new(cfg: ModelConfig) -> Self {
-        let (weights, outer, blocks) = Outer::model(&cfg, |b, c| GemmaBlock::new(b, c, true));
-        Self { cfg, weights, outer, blocks }
+    fn new(cfg: ModelConfig) -> Result<Self> {
+        let opts = GemmaOptions::read(&cfg.raw, Path::new("config.json"), DEFAULT_QUERY_SCALAR)?;
+        let (weights, outer, blocks) =
+            Outer::model(&cfg, |b, c| GemmaBlock::new(b, c, &opts, true));
+        Ok(Self { cfg, opts, weights, outer, blocks })
     }
 
     /// The per-head `(1 + w)` RMSNorm on q or k.
@@ -351,6 +357,10 @@ impl Architecture for Gemma3 {
 
     fn rotary_layout(&self) -> Option<RotaryLayout> {
         Some(RotaryLayout::Half)
+    }
+
+    fn score_scales(&self) -> ScoreScales {
+        self.opts.score_scales()
     }
 
     /// A Gemma3ForConditionalGeneration folder stores its language model under
@@ -400,8 +410,7 @@ impl Architecture for Gemma3 {
         let q = ctx.rotate_layer(l, self.head_norm(p, q, q_norm));
         let k = ctx.rotate_layer(l, self.head_norm(p, k, k_norm));
         let v = split_heads(b.attn.v.forward(p, h), c.num_kv_heads);
-        let scalar = c.attention_scalar.unwrap_or(c.head_dim as f64);
-        let a = merge_heads(ctx.attend(l, q, k, v, 1.0 / scalar.sqrt()));
+        let a = merge_heads(ctx.attend(l, q, k, v, self.opts.query_scale(c.head_dim)));
         let x = x + norm(b.attn.o.forward(p, a), &b.post_attention_norm);
         let h = norm(x.clone(), &b.pre_feedforward_norm);
         x + norm(b.mlp.forward(p, h, c.activation), &b.post_feedforward_norm)
@@ -412,6 +421,6 @@ impl Architecture for Gemma3 {
     }
 
     fn head(&self, p: &Params, h: Tensor<2>) -> Tensor<2> {
-        gemma_head(&self.outer, p, h, &self.cfg)
+        gemma_head(&self.outer, p, h, &self.opts)
     }
 }

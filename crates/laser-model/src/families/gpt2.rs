@@ -17,7 +17,7 @@ pub(crate) const GPT2: FamilyEntry = FamilyEntry {
     model_types: &["gpt2"],
     gguf: None,
     parse_config: |r, _| parse_config(r, GPT2.family, false),
-    build: |cfg| Box::new(Gpt2::new(cfg)),
+    build: |cfg| Ok(Box::new(Gpt2::new(cfg))),
 };
 
 /// The config of `model_type` gpt2, or of gptj (`gptj`: GPT-J keeps GPT-2's config keys,
@@ -44,9 +44,6 @@ pub(crate) fn parse_config(
         max_positions: r.field(&["n_positions", "max_position_embeddings"])?.unwrap_or(1024),
         activation: r.activation(&["activation_function"], "gelu_new")?,
         tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(!gptj),
-        attention_bias: !gptj,
-        mlp_bias: true,
-        parallel_residual: gptj,
         pad_token_id: r.field(&["pad_token_id"])?,
         raw: r.raw.clone(),
         ..ModelConfig::defaults_for(family)

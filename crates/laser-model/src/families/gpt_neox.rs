@@ -4,6 +4,7 @@
 //! Black et al. 2022, *GPT-NeoX-20B*, arXiv:2204.06745; Biderman et al. 2023, *Pythia*, arXiv:2304.01373.
 
 use burn::tensor::Tensor;
+use serde::Deserialize;
 
 use crate::arch::{Architecture, BatchInput, Context, FamilyEntry};
 use crate::config::{ConfigReader, Family, ModelConfig};
@@ -17,11 +18,29 @@ pub(crate) const GPT_NEOX: FamilyEntry = FamilyEntry {
     model_types: &["gpt_neox"],
     gguf: None,
     parse_config: |r, _| parse_config(r),
-    build: |cfg| Box::new(GptNeox::new(cfg)),
+    build: |cfg| Ok(Box::new(GptNeox::new(cfg)?)),
 };
+
+/// GPT-NeoX's own options (HF keys).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+struct NeoxOptions {
+    /// Biases on the fused q/k/v projection and the attention output (`dense`).
+    attention_bias: bool,
+    /// Attention and MLP read the same input and add to the residual together (Pythia's form).
+    use_parallel_residual: bool,
+}
+
+impl Default for NeoxOptions {
+    /// HF's `GPTNeoXConfig` defaults.
+    fn default() -> Self {
+        Self { attention_bias: true, use_parallel_residual: true }
+    }
+}
 
 /// The config of `model_type` gpt_neox.
 fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
+    r.options::<NeoxOptions>()?;
     let hidden: usize = r.required(&["hidden_size"])?;
     let heads: usize = r.required(&["num_attention_heads"])?;
     let head_dim = r.head_dim(hidden, heads)?;
@@ -40,9 +59,6 @@ fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
         max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(2048),
         activation: r.activation(&["hidden_act"], "gelu")?,
         tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(false),
-        attention_bias: r.field(&["attention_bias"])?.unwrap_or(true),
-        mlp_bias: true,
-        parallel_residual: r.field(&["use_parallel_residual"])?.unwrap_or(true),
         pad_token_id: r.field(&["pad_token_id"])?,
         raw: r.raw.clone(),
         ..ModelConfig::defaults_for(GPT_NEOX.family)
@@ -61,14 +77,15 @@ struct Block {
 }
 
 impl Block {
-    fn new(b: &WeightPath<'_>, c: &ModelConfig) -> Self {
+    fn new(b: &WeightPath<'_>, c: &ModelConfig, opts: NeoxOptions) -> Self {
         let (d, f) = (c.hidden_size, c.intermediate_size);
         let (attn, mlp) = (b.pp("attention"), b.pp("mlp"));
+        let bias = opts.attention_bias;
         Self {
             input_norm: b.pp("input_layernorm").layer_norm(d),
             post_attention_norm: b.pp("post_attention_layernorm").layer_norm(d),
-            qkv: attn.pp("query_key_value").linear([3 * d, d], Some(MatrixKind::Qkv), true),
-            dense: attn.pp("dense").linear([d, d], Some(MatrixKind::O), true),
+            qkv: attn.pp("query_key_value").linear([3 * d, d], Some(MatrixKind::Qkv), bias),
+            dense: attn.pp("dense").linear([d, d], Some(MatrixKind::O), bias),
             h_to_4h: mlp.pp("dense_h_to_4h").linear([f, d], Some(MatrixKind::FcIn), true),
             to_h: mlp.pp("dense_4h_to_h").linear([d, f], Some(MatrixKind::FcOut), true),
         }
@@ -78,6 +95,7 @@ impl Block {
 #[derive(Debug, Clone)]
 pub(crate) struct GptNeox {
     cfg: ModelConfig,
+    opts: NeoxOptions,
     weights: WeightSchema,
     embed_in: String,
     final_norm: LayerNorm,
@@ -86,7 +104,8 @@ pub(crate) struct GptNeox {
 }
 
 impl GptNeox {
-    fn new(cfg: ModelConfig) -> Self {
+    fn new(cfg: ModelConfig) -> Result<Self> {
+        let opts: NeoxOptions = cfg.options()?;
         let (d, v) = (cfg.hidden_size, cfg.vocab_size);
         let (weights, (embed_in, final_norm, embed_out, blocks)) = WeightSchema::build(|root| {
             let neox = root.pp("gpt_neox");
@@ -94,10 +113,11 @@ impl GptNeox {
             let final_norm = neox.pp("final_layer_norm").layer_norm(d);
             let embed_out = root.pp("embed_out").tensor("weight", &[v, d]);
             let layers = neox.pp("layers");
-            let blocks = (0..cfg.num_layers).map(|l| Block::new(&layers.layer(l), &cfg)).collect();
+            let blocks =
+                (0..cfg.num_layers).map(|l| Block::new(&layers.layer(l), &cfg, opts)).collect();
             (embed_in, final_norm, embed_out, blocks)
         });
-        Self { cfg, weights, embed_in, final_norm, embed_out, blocks }
+        Ok(Self { cfg, opts, weights, embed_in, final_norm, embed_out, blocks })
     }
 }
 
@@ -136,7 +156,7 @@ impl Architecture for GptNeox {
             let h = b.post_attention_norm.forward(p, x, c.norm_eps);
             b.to_h.forward(p, activate(b.h_to_4h.forward(p, h), c.activation))
         };
-        if c.parallel_residual {
+        if self.opts.use_parallel_residual {
             x.clone() + attn_out + mlp(x)
         } else {
             let x = x + attn_out;

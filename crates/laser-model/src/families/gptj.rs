@@ -16,7 +16,7 @@ pub(crate) const GPTJ: FamilyEntry = FamilyEntry {
     model_types: &["gptj"],
     gguf: None,
     parse_config: |r, _| super::gpt2::parse_config(r, GPTJ.family, true),
-    build: |cfg| Box::new(Gptj::new(cfg)),
+    build: |cfg| Ok(Box::new(Gptj::new(cfg))),
 };
 
 /// One GPT-J block's tensors.

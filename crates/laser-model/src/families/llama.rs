@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use burn::tensor::Tensor;
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::arch::{Architecture, BatchInput, Context, FamilyEntry, GgufConfig, GgufForm};
@@ -43,7 +44,7 @@ const fn entry(
         model_types,
         gguf,
         parse_config,
-        build: |cfg| Box::new(Llama::new(cfg)),
+        build: |cfg| Ok(Box::new(Llama::new(cfg)?)),
     }
 }
 
@@ -125,8 +126,20 @@ fn unpermute_qk(name: &str, t: HostTensor, c: &ModelConfig, path: &Path) -> Resu
     Ok(HostTensor { shape: t.shape, data })
 }
 
+/// The llama layout's own options (HF keys): biases, which Llama-2-style checkpoints and a few
+/// fine-tunes carry. Qwen2's q/k/v biases and Qwen3's q/k norms come with the family instead.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default)]
+struct LlamaOptions {
+    /// Biases on q, k, v and o.
+    attention_bias: bool,
+    /// Biases on the MLP's three projections.
+    mlp_bias: bool,
+}
+
 /// The config of `model_type` llama, mistral, qwen2 or qwen3.
 fn parse_config(r: &ConfigReader<'_>, model_type: &str) -> Result<ModelConfig> {
+    r.options::<LlamaOptions>()?;
     let hidden: usize = r.required(&["hidden_size"])?;
     let heads: usize = r.required(&["num_attention_heads"])?;
     let head_dim = r.stated_head_dim(&["head_dim"], hidden, heads)?;
@@ -156,12 +169,8 @@ fn parse_config(r: &ConfigReader<'_>, model_type: &str) -> Result<ModelConfig> {
         max_positions: r.field(&["max_position_embeddings"])?.unwrap_or(2048),
         activation: r.activation(&["hidden_act"], "silu")?,
         tie_word_embeddings: r.field(&["tie_word_embeddings"])?.unwrap_or(false),
-        attention_bias: r.field(&["attention_bias"])?.unwrap_or(false),
-        mlp_bias: r.field(&["mlp_bias"])?.unwrap_or(false),
         pad_token_id: r.field(&["pad_token_id"])?,
         rope_scaling: r.rope_scaling,
-        qkv_bias: family == QWEN2.family,
-        qk_norm: family == QWEN3.family,
         sliding_window,
         raw: r.raw.clone(),
         ..ModelConfig::defaults_for(family)
@@ -281,20 +290,21 @@ struct Block {
 }
 
 impl Block {
-    fn new(b: &WeightPath<'_>, c: &ModelConfig) -> Self {
+    fn new(b: &WeightPath<'_>, c: &ModelConfig, opts: LlamaOptions) -> Self {
         let d = c.hidden_size;
         let attn = b.pp("self_attn");
         // Llama's `attention_bias` puts one on all four; Qwen2 on q, k and v only.
-        let bias = |name: &str| c.attention_bias || (c.qkv_bias && name != "o_proj");
+        let qkv_bias = c.family == QWEN2.family;
+        let bias = |name: &str| opts.attention_bias || (qkv_bias && name != "o_proj");
         Self {
             input_norm: b.pp("input_layernorm").tensor("weight", &[d]),
             attn: Projections::new(&attn, c, bias),
-            qk_norm: c.qk_norm.then(|| {
+            qk_norm: (c.family == QWEN3.family).then(|| {
                 let norm = |name: &str| attn.pp(name).tensor("weight", &[c.head_dim]);
                 (norm("q_norm"), norm("k_norm"))
             }),
             post_attention_norm: b.pp("post_attention_layernorm").tensor("weight", &[d]),
-            mlp: GatedMlp::new(&b.pp("mlp"), c, c.mlp_bias),
+            mlp: GatedMlp::new(&b.pp("mlp"), c, opts.mlp_bias),
         }
     }
 }
@@ -308,9 +318,10 @@ pub(crate) struct Llama {
 }
 
 impl Llama {
-    fn new(cfg: ModelConfig) -> Self {
-        let (weights, outer, blocks) = Outer::model(&cfg, Block::new);
-        Self { cfg, weights, outer, blocks }
+    fn new(cfg: ModelConfig) -> Result<Self> {
+        let opts: LlamaOptions = cfg.options()?;
+        let (weights, outer, blocks) = Outer::model(&cfg, |b, c| Block::new(b, c, opts));
+        Ok(Self { cfg, weights, outer, blocks })
     }
 }
 

@@ -63,7 +63,7 @@ pub fn families() -> impl Iterator<Item = RegisteredFamily> {
 }
 
 /// The architecture of a parsed config.
-pub(crate) fn build(cfg: ModelConfig) -> Box<dyn Architecture> {
+pub(crate) fn build(cfg: ModelConfig) -> Result<Box<dyn Architecture>> {
     let entry = FAMILIES
         .iter()
         .find(|e| e.family == cfg.family)

@@ -28,7 +28,7 @@ pub(crate) const PHI3: FamilyEntry = FamilyEntry {
         restore: GgufForm::stored_as_is,
     }),
     parse_config: |r, _| parse_config(r),
-    build: |cfg| Box::new(Phi3::new(cfg)),
+    build: |cfg| Ok(Box::new(Phi3::new(cfg))),
 };
 
 /// A `phi3` GGUF's keys: the rotated share of each head as `partial_rotary_factor`.

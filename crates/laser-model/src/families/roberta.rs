@@ -16,7 +16,7 @@ pub(crate) const ROBERTA: FamilyEntry = FamilyEntry {
     model_types: &["roberta"],
     gguf: None,
     parse_config: |r, _| parse_config(r),
-    build: |cfg| Box::new(Roberta::new(cfg)),
+    build: |cfg| Ok(Box::new(Roberta::new(cfg))),
 };
 
 /// The config of `model_type` roberta.
@@ -36,8 +36,6 @@ fn parse_config(r: &ConfigReader<'_>) -> Result<ModelConfig> {
         max_positions: r.required(&["max_position_embeddings"])?,
         activation: r.activation(&["hidden_act"], "gelu")?,
         tie_word_embeddings: true,
-        attention_bias: true,
-        mlp_bias: true,
         pad_token_id: Some(r.field(&["pad_token_id"])?.unwrap_or(1)),
         raw: r.raw.clone(),
         ..ModelConfig::defaults_for(ROBERTA.family)

@@ -97,7 +97,8 @@ impl Meta {
 const GEMMA2_27B_LAYERS: usize = 46;
 
 /// A model's GGUF architecture name, or why it has none here.
-fn architecture(cfg: &ModelConfig, source: &Path) -> Result<&'static str> {
+fn architecture(model: &Model) -> Result<&'static str> {
+    let (cfg, source) = (model.config(), model.source());
     let refuse = |why: String| {
         ModelError::Unsupported(format!(
             "{}: GGUF export of an HF {} model: {why}; export it as hf",
@@ -119,7 +120,11 @@ fn architecture(cfg: &ModelConfig, source: &Path) -> Result<&'static str> {
             ));
         }
     };
-    if cfg.attention_bias || cfg.mlp_bias {
+    // Qwen2's q/k/v biases have llama.cpp slots; one on the attention output or the MLP has none.
+    let unwritable_bias = model.arch().weights().tensors().iter().any(|(name, _)| {
+        name.ends_with(".bias") && (name.contains(".mlp.") || name.contains("o_proj"))
+    });
+    if unwritable_bias {
         return Err(refuse("llama.cpp's layout has no attention or MLP biases".into()));
     }
     if cfg.sliding_window.is_some() && matches!(arch, "qwen2" | "qwen3") {
@@ -147,10 +152,9 @@ fn architecture(cfg: &ModelConfig, source: &Path) -> Result<&'static str> {
         } else {
             cfg.head_dim
         };
-        if cfg.attention_scalar.is_some_and(|s| s != rule as f64) {
+        if let Some(s) = model.score_scales().query_scalar.filter(|&s| s != rule as f64) {
             return Err(refuse(format!(
-                "query_pre_attn_scalar {} is not llama.cpp's {rule} for this shape",
-                cfg.attention_scalar.unwrap_or_default()
+                "query_pre_attn_scalar {s} is not llama.cpp's {rule} for this shape"
             )));
         }
         let alternating = cfg.raw["layer_types"].as_array().is_none_or(|types| {
@@ -170,7 +174,7 @@ fn architecture(cfg: &ModelConfig, source: &Path) -> Result<&'static str> {
 /// would refuse, refused before a search or a write.
 pub(crate) fn check_hf_source(model: &Model) -> Result<()> {
     let cfg = model.config();
-    architecture(cfg, model.source())?;
+    architecture(model)?;
     tokenizer_meta(model, cfg.vocab_size).map(|_| ())
 }
 
@@ -206,11 +210,11 @@ fn metadata(model: &Model, arch: &str, tok: TokenizerMeta) -> Vec<(String, Meta)
     if let Some(cap) = c.attn_logit_softcap {
         m.push((key("attn_logit_softcapping"), Meta::F32(cap as f32)));
     }
-    if let Some(cap) = c.final_logit_softcap {
+    if let Some(cap) = model.score_scales().final_logit_softcap {
         m.push((key("final_logit_softcapping"), Meta::F32(cap as f32)));
     }
     if arch == "gemma3" {
-        m.extend(gemma3_metadata(c, &key));
+        m.extend(gemma3_metadata(model, &key));
     }
     if arch == "phi3" {
         let original = c.raw["original_max_position_embeddings"].as_u64();
@@ -259,9 +263,10 @@ fn metadata(model: &Model, arch: &str, tok: TokenizerMeta) -> Vec<(String, Meta)
 /// model's own under the keys newer converters write (`attention.sliding_window_pattern`: a
 /// period where the pattern is periodic, else one bool per layer; `rope.freq_base_swa`), which
 /// laser reads — a model off llama.cpp's rules runs right from the file in laser only. The query scale is `attention.scale`, linear RoPE scaling `rope.scaling.*`.
-fn gemma3_metadata(c: &ModelConfig, key: &dyn Fn(&str) -> String) -> Vec<(String, Meta)> {
+fn gemma3_metadata(model: &Model, key: &dyn Fn(&str) -> String) -> Vec<(String, Meta)> {
+    let c = model.config();
     let mut m = Vec::new();
-    let scalar = c.attention_scalar.unwrap_or(c.head_dim as f64);
+    let scalar = model.score_scales().query_scalar.unwrap_or(c.head_dim as f64);
     m.push((key("attention.scale"), Meta::F32((1.0 / scalar.sqrt()) as f32)));
     if let Some(factor) = c.rope_linear_factor {
         m.push((key("rope.scaling.type"), Meta::Str("linear".into())));
@@ -337,7 +342,7 @@ struct Planned {
 pub(crate) fn export_from_hf(model: &Model, dest: &Path, ty: GgufTensorType) -> Result<GgufExport> {
     let cfg = model.config();
     let source = model.source();
-    let arch = architecture(cfg, source)?;
+    let arch = architecture(model)?;
     let tok = tokenizer_meta(model, cfg.vocab_size)?;
     let form = form_of(arch).expect("a registered GGUF architecture");
     let source_ty = match HfDtype::Source.resolve(model) {

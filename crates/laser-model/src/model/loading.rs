@@ -50,7 +50,7 @@ impl Model {
         device: Device,
         source: &Path,
     ) -> Result<Self> {
-        let arch = crate::families::build(cfg);
+        let arch = crate::families::build(cfg)?;
         let (mut weights, notes) = arch.normalise_names(weights);
         let mut map = HashMap::new();
         let mut shapes = HashMap::new();

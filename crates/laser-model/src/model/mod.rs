@@ -115,6 +115,17 @@ impl Model {
         self.arch.config()
     }
 
+    /// The architecture: its tensors, its forward steps.
+    pub(crate) fn arch(&self) -> &dyn Architecture {
+        self.arch.as_ref()
+    }
+
+    /// How the family scales attention scores and logits (Gemma's query scale and final
+    /// soft-cap: options of its own, not in [`ModelConfig`]).
+    pub fn score_scales(&self) -> crate::arch::ScoreScales {
+        self.arch.score_scales()
+    }
+
     /// The family.
     pub fn family(&self) -> Family {
         self.config().family

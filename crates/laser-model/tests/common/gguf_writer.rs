@@ -207,7 +207,8 @@ pub fn tiny_gguf(family: &str) -> Vec<u8> {
             w.u32(&key("attention.key_length"), c.head_dim as u32);
             w.u32(&key("attention.value_length"), c.head_dim as u32);
             w.f32(&key("attn_logit_softcapping"), c.attn_logit_softcap.unwrap() as f32);
-            w.f32(&key("final_logit_softcapping"), c.final_logit_softcap.unwrap() as f32);
+            let cap = model.score_scales().final_logit_softcap.unwrap();
+            w.f32(&key("final_logit_softcapping"), cap as f32);
             w.u32(&key("attention.sliding_window"), c.sliding_window.unwrap() as u32);
         }
         "gemma3" => {
@@ -225,7 +226,7 @@ pub fn tiny_gguf(family: &str) -> Vec<u8> {
                 w.string(&key("rope.scaling.type"), "linear");
                 w.f32(&key("rope.scaling.factor"), factor as f32);
             }
-            let scale = 1.0 / c.attention_scalar.unwrap().sqrt();
+            let scale = 1.0 / model.score_scales().query_scalar.unwrap().sqrt();
             w.f32(&key("attention.scale"), scale as f32);
         }
         "phi3" => {
