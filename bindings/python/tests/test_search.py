@@ -12,8 +12,10 @@ import pytest
 import laser_rs
 from conftest import PLANTED, PLANTED_RHO
 
-# A small exhaustive grid over layer 1 that holds the planted edit.
-GRID = dict(strategy="exhaustive", layers="1", rho=[PLANTED_RHO, 0.5], n=40, race="off")
+# A small exhaustive grid over layer 1 that holds the planted edit (plain SVD: 7 matrices × 2 ρ).
+GRID = dict(
+    strategy="exhaustive", layers="1", rho=[PLANTED_RHO, 0.5], n=40, race="off", factor=["svd"]
+)
 
 
 def test_grad_sigma_is_the_oracles_and_g_is_the_derivative_of_the_loss(

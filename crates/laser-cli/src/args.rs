@@ -171,7 +171,7 @@ pub struct SearchOptions {
     /// Search strategy: gradient (adapt's), exhaustive (search's default), compose or mp.
     #[arg(long)]
     pub strategy: Option<Strategy>,
-    /// Matrices scanned by the gradient strategy.
+    /// Matrices scanned by the gradient strategy (default 8).
     #[arg(long)]
     pub top_k: Option<usize>,
     /// Gradient / compose: per scanned matrix, the N ρ values with the best predicted score, or
@@ -181,7 +181,7 @@ pub struct SearchOptions {
     /// Kept-rank fractions (default: LASER's grid 0.9,…,0.005).
     #[arg(long, value_delimiter = ',')]
     pub rho: Option<Vec<f32>>,
-    /// Factorizations: svd, blocks:C, kmeans:C, ksub:C.
+    /// Factorizations: svd, blocks:C, kmeans:C, ksub:C (default: svd,blocks:4; mp uses svd).
     #[arg(long, value_delimiter = ',')]
     pub factor: Option<Vec<Factor>>,
     /// Layers, as `A-B` or `A`.
@@ -197,21 +197,22 @@ pub struct SearchOptions {
     /// gradient memory, G times the gradient-pass time, the same ranking).
     #[arg(long, value_name = "G")]
     pub grad_groups: Option<usize>,
-    /// How scanned edits become the recommendation: guarded (default: only an edit that beats
-    /// the base model significantly on the selection items), laser (accuracy, ties by
-    /// log-loss), logloss, split-confirm, or choose-confirm (chosen on half the selection items,
-    /// confirmed on the other half by one paired test; refused when log-loss gets significantly
-    /// worse).
+    /// How scanned edits become the recommendation: choose-confirm (default: chosen on half the
+    /// selection items, confirmed on the other half by one paired test; refused when log-loss
+    /// gets significantly worse), guarded (only an edit that beats the base model significantly
+    /// on the selection items, Bonferroni-corrected for the candidates), laser (accuracy, ties by
+    /// log-loss), logloss, or split-confirm.
     #[arg(long, value_name = "RULE")]
     pub select: Option<SelectRule>,
     /// Diagnostic: also evaluate on the test split what every selection rule would have chosen
     /// (never used to choose). Turns racing off.
     #[arg(long)]
     pub compare_rules: bool,
-    /// Gradient and exhaustive strategies: exact (default: stop evaluating a candidate once the
-    /// selection rule cannot choose it, the same recommendation), statistical (stop it once a
-    /// 99% interval of its results so far says the rule will not choose it: far fewer items,
-    /// the recommendation may differ) or off (every candidate on every selection item).
+    /// Gradient and exhaustive strategies: statistical (default: stop evaluating a candidate once
+    /// a 99% interval of its results so far says the rule will not choose it: far fewer items,
+    /// the recommendation may differ from a full scan's), exact (stop it once the rule cannot
+    /// choose it, whatever the rest holds: a full scan's recommendation) or off (every candidate
+    /// on every selection item).
     #[arg(long, value_name = "MODE")]
     pub race: Option<Race>,
     /// Selection items per racing block: a candidate can be stopped after each block.

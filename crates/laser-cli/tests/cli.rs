@@ -86,7 +86,8 @@ fn eval_grad_search_adapt_and_apply_round_trip() {
         "--json",
     ]));
     assert_eq!(v["strategy"], "exhaustive");
-    assert_eq!(v["candidates_evaluated"], 4);
+    // 2 matrices × 2 ρ × the default factorizations, svd and blocks:4.
+    assert_eq!(v["candidates_evaluated"], 8);
     for k in ["grad", "svd", "scan", "test", "total"] {
         assert!(v["seconds"][k].is_f64(), "seconds.{k}");
     }
@@ -251,7 +252,8 @@ fn verbose_logs_every_candidate_on_stderr_and_keeps_stdout_json() {
     assert!(quiet.stderr.is_empty(), "no logs without -v");
     let log = String::from_utf8(loud.stderr).unwrap();
     assert!(log.contains("evaluated candidate=base"), "the base model's line:\n{log}");
-    assert_eq!(log.matches("evaluated candidate=model.").count(), 4, "one per candidate:\n{log}");
+    // 2 matrices × 2 ρ × {svd, blocks:4}.
+    assert_eq!(log.matches("evaluated candidate=model.").count(), 8, "one per candidate:\n{log}");
     assert!(log.contains("gradient pass") && log.contains("top matrix") && log.contains("loaded"));
     for c in b["candidates"].as_array().unwrap() {
         let name = c["edits"][0]["name"].as_str().unwrap();
@@ -515,7 +517,7 @@ fn a_search_killed_mid_scan_resumes_to_the_same_result() {
 #[test]
 fn no_edit_writes_no_copy_of_the_base_model_unless_asked() {
     let m = tiny_model("no-copy");
-    // Coin-flip answers: nothing passes the guarded rule.
+    // Coin-flip answers: nothing passes the default rule (choose-confirm).
     let task = std::env::temp_dir().join(format!("laser-cli-noise-{}.jsonl", std::process::id()));
     let mut rng = laser_linalg::rng::SplitMix64::new(5);
     let lines: String = (0..40)
@@ -555,7 +557,7 @@ fn no_edit_writes_no_copy_of_the_base_model_unless_asked() {
     let card = std::fs::read_to_string(out.join("model/README.md")).unwrap();
     assert!(card.starts_with("---\ntags:\n- laser-rs\n"), "{card}");
     assert!(card.contains("None: this is the base model, unchanged."), "{card}");
-    assert!(card.contains("Chosen by the rule `guarded`"), "{card}");
+    assert!(card.contains("Chosen by the rule `choose-confirm`"), "{card}");
     assert!(card.contains("## Reproduce\n\n```\nlaser adapt --model "), "{card}");
     assert!(card.contains(" --export-base"), "{card}");
     assert_eq!(copied["model_dtype"], "f32", "the tiny source is float32");

@@ -65,7 +65,7 @@ fn a_suite_reports_every_task_and_resumes_after_sigkill() {
         assert!(!v[k].is_null(), "suite JSON lacks {k}");
     }
     assert!(v["helped_balanced"].as_u64() <= v["helped"].as_u64());
-    assert_eq!(v["select_rule"], "guarded");
+    assert_eq!(v["select_rule"], "choose-confirm");
     let rows = v["tasks"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
     for r in rows {

@@ -23,6 +23,9 @@ fn config(strategy: Strategy, rule: SelectRule, race: Race, n: usize) -> SearchC
         select: rule,
         race,
         race_block: 5,
+        // One factorization: the races' properties do not depend on it, and a second doubles
+        // every scan.
+        factors: vec![laser_search::Factor::Svd],
         ..SearchConfig::default()
     }
 }

@@ -22,6 +22,8 @@ fn config(strategy: Strategy, n: usize) -> SearchConfig {
         // They compare candidate lists across rules and strategies, which racing shortens
         // differently for each rule; racing has its own tests (racing.rs).
         race: Race::Off,
+        // Plain SVD: the candidate counts below are matrices × ρ.
+        factors: vec![Factor::Svd],
         ..SearchConfig::default()
     }
 }

@@ -12,10 +12,10 @@
 //!
 //! The gradient and exhaustive strategies turn their scanned single edits into a recommendation
 //! with a named [`SelectRule`] (`select.rs`); "no edit" is a valid outcome. With
-//! [`Race::Exact`] (the default) their scan stops evaluating a candidate once the rule can no
-//! longer choose it (`race.rs`): the same recommendation for a fraction of the evaluations;
-//! [`Race::Statistical`] stops the candidates a 99% interval of their results so far rules out,
-//! far sooner, at the risk of another recommendation. Only selection items are ever scored while
+//! [`Race::Exact`] their scan stops evaluating a candidate once the rule can no longer choose it
+//! (`race.rs`): the same recommendation for a fraction of the evaluations; [`Race::Statistical`]
+//! (the default) stops the candidates a 99% interval of their results so far rules out, far
+//! sooner, at the risk of another recommendation than a full scan's. Only selection items are ever scored while
 //! choosing; the test split is evaluated once, for the base model and for the chosen edits, at the
 //! end (and, with [`SearchConfig::compare_rules`], for every rule's choice, as a diagnostic that
 //! never feeds back into the choice).
