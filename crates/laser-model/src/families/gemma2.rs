@@ -85,47 +85,58 @@ pub(crate) fn gemma_restore(
     Ok(t)
 }
 
-/// The Gemmas' own options (HF keys): biases on the attention projections, the logits' soft-cap,
-/// and the query scale.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+/// The Gemmas' own config keys, as HF names them.
+#[derive(Debug, Default, Deserialize)]
 #[serde(default)]
+struct GemmaKeys {
+    attention_bias: bool,
+    final_logit_softcapping: Option<f64>,
+    query_pre_attn_scalar: Option<f64>,
+}
+
+/// The Gemmas' own options, checked: biases on the attention projections, the logits' soft-cap,
+/// and the query scale.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct GemmaOptions {
     /// Biases on q, k, v and o.
     attention_bias: bool,
     /// Output logits pass through `c · tanh(z / c)`.
-    final_logit_softcapping: Option<f64>,
-    /// Scores are scaled by `query_pre_attn_scalar^-½`; absent, by the family's default.
-    query_pre_attn_scalar: Option<f64>,
+    final_logit_softcap: Option<f64>,
+    /// Scores are scaled by `query_scalar^-½`.
+    query_scalar: f64,
 }
 
 impl GemmaOptions {
     /// Reads and checks them (soft-cap and scale positive); `default_scalar`: the family's query
     /// scale where the config states none.
     pub(crate) fn read(raw: &serde_json::Value, path: &Path, default_scalar: f64) -> Result<Self> {
-        let mut opts: Self = crate::config::options_from(raw, path)?;
+        let keys: GemmaKeys = crate::config::options_from(raw, path)?;
         for (key, v) in [
-            ("final_logit_softcapping", opts.final_logit_softcapping),
-            ("query_pre_attn_scalar", opts.query_pre_attn_scalar),
+            ("final_logit_softcapping", keys.final_logit_softcapping),
+            ("query_pre_attn_scalar", keys.query_pre_attn_scalar),
         ] {
             if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
                 return Err(ModelError::config(path, format!("`{key}` = {v} must be positive")));
             }
         }
-        opts.query_pre_attn_scalar.get_or_insert(default_scalar);
-        Ok(opts)
+        Ok(Self {
+            attention_bias: keys.attention_bias,
+            final_logit_softcap: keys.final_logit_softcapping,
+            query_scalar: keys.query_pre_attn_scalar.unwrap_or(default_scalar),
+        })
     }
 
     /// The scaling of scores and logits these options set.
     pub(crate) fn score_scales(&self) -> ScoreScales {
         ScoreScales {
-            query_scalar: self.query_pre_attn_scalar,
-            final_logit_softcap: self.final_logit_softcapping,
+            query_scalar: Some(self.query_scalar),
+            final_logit_softcap: self.final_logit_softcap,
         }
     }
 
     /// `1 / √query_pre_attn_scalar`.
-    pub(crate) fn query_scale(&self, head_dim: usize) -> f64 {
-        1.0 / self.query_pre_attn_scalar.unwrap_or(head_dim as f64).sqrt()
+    pub(crate) fn query_scale(&self) -> f64 {
+        1.0 / self.query_scalar.sqrt()
     }
 }
 
@@ -184,7 +195,7 @@ pub(crate) fn gemma_head(
     opts: &GemmaOptions,
 ) -> Tensor<2> {
     let logits = outer.head(p, h);
-    match opts.final_logit_softcapping {
+    match opts.final_logit_softcap {
         Some(cap) => soft_cap(logits, cap),
         None => logits,
     }
@@ -276,7 +287,7 @@ impl Architecture for Gemma2 {
         let q = ctx.rotate(split_heads(b.attn.q.forward(p, h.clone()), c.num_heads));
         let k = ctx.rotate(split_heads(b.attn.k.forward(p, h.clone()), c.num_kv_heads));
         let v = split_heads(b.attn.v.forward(p, h), c.num_kv_heads);
-        let a = merge_heads(ctx.attend(l, q, k, v, self.opts.query_scale(c.head_dim)));
+        let a = merge_heads(ctx.attend(l, q, k, v, self.opts.query_scale()));
         let x = x + norm(b.attn.o.forward(p, a), &b.post_attention_norm);
         let h = norm(x.clone(), &b.pre_feedforward_norm);
         x + norm(b.mlp.forward(p, h, c.activation), &b.post_feedforward_norm)

@@ -410,7 +410,7 @@ impl Architecture for Gemma3 {
         let q = ctx.rotate_layer(l, self.head_norm(p, q, q_norm));
         let k = ctx.rotate_layer(l, self.head_norm(p, k, k_norm));
         let v = split_heads(b.attn.v.forward(p, h), c.num_kv_heads);
-        let a = merge_heads(ctx.attend(l, q, k, v, self.opts.query_scale(c.head_dim)));
+        let a = merge_heads(ctx.attend(l, q, k, v, self.opts.query_scale()));
         let x = x + norm(b.attn.o.forward(p, a), &b.post_attention_norm);
         let h = norm(x.clone(), &b.pre_feedforward_norm);
         x + norm(b.mlp.forward(p, h, c.activation), &b.post_feedforward_norm)

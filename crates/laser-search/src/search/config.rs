@@ -142,7 +142,7 @@ impl Default for SearchConfig {
         Self {
             strategy: Strategy::Gradient,
             n: 100,
-            // Measured on the 15-task BIG-bench suite (docs/RESULTS.md, "A wider default"): the
+            // Measured on the 15-task BIG-bench suite (docs/RESULTS.md, "A wider default scan"): the
             // top 8 matrices × 2 ρ × {svd, blocks:4} = 32 candidates, raced statistically and
             // chosen by choose-confirm.
             top_k: 8,
