@@ -143,9 +143,10 @@ fn assert_finite_differences(
     targets: &[TokenTarget],
     name: &str,
     entries: usize,
-) {
+    micro_batch: usize,
+) -> usize {
     let names = [name.to_owned()];
-    let pass = model.loss_and_gradients(seqs, targets, &names, 3).unwrap();
+    let pass = model.loss_and_gradients(seqs, targets, &names, micro_batch).unwrap();
     let loss = forward_loss(model, seqs, targets);
     assert!((pass.loss - loss).abs() < 1e-5, "{name}: loss {} vs {loss}", pass.loss);
     let w = model.matrix(name).unwrap();
@@ -170,6 +171,7 @@ fn assert_finite_differences(
             g[i]
         );
     }
+    pass.micro_batches
 }
 
 #[test]
@@ -183,18 +185,23 @@ fn gradients_match_finite_differences_of_the_loss() {
         &targets,
         "model.layers.1.mlp.down_proj.weight",
         4,
+        3,
     );
 }
 
-/// A micro-batch whose sequences share a prefix runs it once; its loss and gradients must still be
-/// those of the plain forward pass (checked against finite differences of that pass), whatever
-/// the architecture does with positions.
+/// Sequences that share a prefix run it once for the whole pass: each micro-batch reads its keys
+/// and values as leaves, and their summed gradients go back through the prefix at the end. The
+/// loss and gradients must still be those of the plain forward pass (checked against finite
+/// differences of that pass) with one micro-batch or one per sequence, whatever the architecture
+/// does with positions (learned, rotary, sliding windows, soft-capped scores).
 #[test]
 fn a_shared_prefix_keeps_loss_and_gradients_exact() {
     for (family, name) in [
         ("llama", "model.layers.0.self_attn.v_proj.weight"),
         ("gpt2", "transformer.h.0.attn.c_attn.weight"),
         ("gpt_neox", "gpt_neox.layers.0.attention.query_key_value.weight"),
+        ("mistral", "model.layers.0.self_attn.k_proj.weight"),
+        ("gemma2", "model.layers.0.self_attn.q_proj.weight"),
     ] {
         let mut model = load_tiny(family);
         let r = reference(family);
@@ -203,7 +210,9 @@ fn a_shared_prefix_keeps_loss_and_gradients_exact() {
             r.ids.iter().map(|s| opening.iter().chain(s).copied().collect()).collect();
         let mut targets = reference_targets(family, &seqs);
         targets.push(TokenTarget { seq: 1, position: opening.len() + 1, token: seqs[1][8] });
-        assert_finite_differences(&mut model, &seqs, &targets, name, 3);
+        assert_finite_differences(&mut model, &seqs, &targets, name, 3, 8);
+        let runs = assert_finite_differences(&mut model, &seqs, &targets, name, 3, 1);
+        assert_eq!(runs, seqs.len(), "{family}: one micro-batch per sequence");
     }
 }
 

@@ -497,9 +497,17 @@ impl Evaluator {
         }
         let tok = model.tokenizer().expect("checked in new");
         let mut outcomes: Vec<Outcome<'_>> = Vec::with_capacity(self.scoring.len());
+        // Every batch continues the same task prefix: its keys and values are computed once
+        // per evaluation (from the layer cache's prefix states when valid), not once per batch.
+        let mut shared = None;
         for (b, block) in self.blocks.iter().enumerate() {
             if b > 0 && !go_on(&item_scores(&outcomes)) {
                 return Ok(Evaluated { metrics: aggregate(&outcomes), complete: false });
+            }
+            if b == 0 {
+                shared = self.batches.first().and_then(|first| {
+                    model.prefix_keys_values_for(&first.prep, cache.map(|c| &c.states[0]))
+                });
             }
             // Per batch of the block: (log-prob, top-1) of each target.
             let scored: Vec<Vec<(f32, u32)>> = block
@@ -508,7 +516,7 @@ impl Evaluator {
                 .map(|bi| {
                     let from = cache.map(|c| &c.states[bi]);
                     let batch = &self.batches[bi];
-                    model.score_targets(&batch.prep, from, &batch.targets)
+                    model.score_targets_sharing(&batch.prep, from, shared.as_ref(), &batch.targets)
                 })
                 .collect::<laser_model::Result<_>>()?;
             let seq_scores = |s: usize| -> &[(f32, u32)] {

@@ -32,9 +32,13 @@ fn engine_shortcuts_match(mut model: Model, edited: &str) {
     for other in &layouts[1..] {
         close(&base, &other.evaluate(&model).unwrap());
     }
+    // Many small batches read the prefix's keys and values computed once per evaluation.
+    let small = Evaluator::new(&model, &task.items, 96).unwrap();
+    assert!(small.batches() >= 3, "{} batches", small.batches());
+    close(&base, &small.evaluate(&model).unwrap());
 
     let edit = Edit::svd(edited, 0.1);
-    let mut cached = Evaluator::new(&model, &task.items, 512).unwrap();
+    let mut cached = Evaluator::new(&model, &task.items, 96).unwrap();
     cached.cache_layer(&model, 1).unwrap();
     EditEngine::new(0).apply(&mut model, std::slice::from_ref(&edit)).unwrap();
     let full = layouts[0].evaluate(&model).unwrap();

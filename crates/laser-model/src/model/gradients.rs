@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use burn::tensor::Tensor;
 
-use super::{Model, Pass, RowShape, TokenTarget, host_vec};
+use super::{Model, Pass, PreparedBatch, RowShape, TokenTarget, host_vec};
+use crate::arch::{BatchInput, Context, KvCache};
 use crate::error::{ModelError, Result};
 use crate::layers::Params;
 use crate::taps::WeightTaps;
@@ -108,9 +109,34 @@ impl Model {
             )));
         }
         let total = targets.len() as f64;
-        let chunks = self.micro_batches(seqs, targets, micro_batch)?;
+        // The tokens every sequence starts with run once for the whole pass (module docs).
+        let p = self.common_prefix_len(seqs, targets);
+        let rest: Vec<Vec<u32>> = seqs.iter().map(|s| s[p..].to_vec()).collect();
+        let targets: Vec<TokenTarget> =
+            targets.iter().map(|t| TokenTarget { position: t.position - p, ..*t }).collect();
+        // Its keys and values by the inference path (no graph kept); the rows read them as
+        // leaves, and their gradients, summed over the micro-batches, go back through the
+        // prefix once at the end.
+        let prefix_values: Option<KvCache> = self
+            .shared_prefix(&seqs[0][..p], &self.device)
+            .map(|prefix| self.prefix_keys_values(&self.params, &prefix));
+        let mut prefix_cotangents: KvCache =
+            vec![None; prefix_values.as_ref().map_or(0, Vec::len)];
+        let chunks = self.micro_batches(seqs, &rest, &targets, p, micro_batch)?;
         let micro_batches = chunks.len();
         let mut acc: HashMap<String, Tensor<2>> = HashMap::new();
+        let mut add_tracked = |grads: &burn::tensor::Gradients| {
+            for (name, t) in &tracked {
+                if let Some(g) = t.grad(grads) {
+                    let g = g.without_autodiff();
+                    let sum = match acc.remove(name) {
+                        Some(prev) => prev + g,
+                        None => g,
+                    };
+                    acc.insert(name.clone(), sum);
+                }
+            }
+        };
         let mut loss = 0.0f64;
         for (start, end) in chunks {
             let chunk_targets: Vec<TokenTarget> = targets
@@ -121,28 +147,70 @@ impl Model {
             if chunk_targets.is_empty() {
                 continue;
             }
-            let chunk = &seqs[start..end];
-            let p = self.common_prefix_len(chunk, &chunk_targets);
-            let rest: Vec<Vec<u32>> = chunk.iter().map(|s| s[p..].to_vec()).collect();
-            let prep = self.prepare_after_on(&chunk[0][..p], &rest, &ad);
-            let chunk_targets: Vec<TokenTarget> = chunk_targets
-                .iter()
-                .map(|t| TokenTarget { position: t.position - p, ..*t })
-                .collect();
+            let chunk = &rest[start..end];
+            tracing::debug!(
+                rows = end - start,
+                shared_prefix = p,
+                longest_row = chunk.iter().map(Vec::len).max().unwrap_or(0),
+                "gradient micro-batch"
+            );
+            let leaves: Option<KvCache> = prefix_values.as_ref().map(|kv| {
+                kv.iter()
+                    .map(|kv| {
+                        kv.as_ref().map(|(k, v)| {
+                            (k.clone().autodiff().require_grad(), v.clone().autodiff().require_grad())
+                        })
+                    })
+                    .collect()
+            });
+            let batch = BatchInput::new(chunk, p, self.arch.as_ref(), &ad);
+            let mut ctx = Context::new(self.arch.as_ref(), &batch, p, None, &ad);
+            if let Some(leaves) = &leaves {
+                let b = chunk.len();
+                ctx = ctx.with_cache(
+                    leaves
+                        .iter()
+                        .map(|kv| {
+                            kv.as_ref()
+                                .map(|(k, v)| (k.clone().repeat_dim(0, b), v.clone().repeat_dim(0, b)))
+                        })
+                        .collect(),
+                );
+            }
+            let prep = PreparedBatch { batch, ctx, prefix: None };
             let lp = self.target_log_prob_tensor(&params, &prep, None, &chunk_targets)?;
             let chunk_loss = lp.sum().neg().div_scalar(total);
             loss += f64::from(host_vec(chunk_loss.clone())?[0]);
             let grads = chunk_loss.backward();
             taps.accumulate(&grads)?;
-            for (name, t) in &tracked {
-                if let Some(g) = t.grad(&grads) {
-                    let g = g.without_autodiff();
-                    let sum = match acc.remove(name) {
-                        Some(prev) => prev + g,
-                        None => g,
-                    };
-                    acc.insert(name.clone(), sum);
-                }
+            add_tracked(&grads);
+            for (sum, leaf) in prefix_cotangents.iter_mut().zip(leaves.iter().flatten()) {
+                let Some((k, v)) = leaf else { continue };
+                let (Some(gk), Some(gv)) = (k.grad(&grads), v.grad(&grads)) else { continue };
+                let (gk, gv) = (gk.without_autodiff(), gv.without_autodiff());
+                *sum = Some(match sum.take() {
+                    Some((sk, sv)) => (sk + gk, sv + gv),
+                    None => (gk, gv),
+                });
+            }
+        }
+        // The prefix's share: ∂L/∂W through its keys and values is the backward pass of
+        // Σ_l ⟨K_l, ∂L/∂K_l⟩ + ⟨V_l, ∂L/∂V_l⟩ with the summed cotangents held constant.
+        if let Some(prefix) = self.shared_prefix(&seqs[0][..p], &ad) {
+            let inner = self
+                .prefix_keys_values(&params, &prefix)
+                .into_iter()
+                .zip(&prefix_cotangents)
+                .filter_map(|(kv, g)| {
+                    let ((k, v), (gk, gv)) = (kv?, g.as_ref()?);
+                    Some((k * gk.clone().autodiff()).sum() + (v * gv.clone().autodiff()).sum())
+                })
+                .reduce(|a, b| a + b);
+            if let Some(inner) = inner {
+                tracing::debug!(tokens = p, "gradient pass: the shared prefix's backward");
+                let grads = inner.backward();
+                taps.accumulate(&grads)?;
+                add_tracked(&grads);
             }
         }
         let mut acc_host = taps.take_sums();
@@ -164,36 +232,45 @@ impl Model {
 }
 
 impl Model {
-    /// Consecutive runs of at most `micro_batch` sequences whose gradient pass fits the
-    /// activation budget (memory.rs); a sequence that does not fit alone is refused.
+    /// Consecutive runs of sequences, each run's gradient pass within the activation budget
+    /// (memory.rs); a sequence that does not fit alone is refused under a hard budget (whole:
+    /// the same test as `laser-search`'s fit check).
+    ///
+    /// The rows are `rest`, the sequences after their common prefix of `prefix` tokens, which
+    /// runs once for the whole pass: a run is sized on the rows' own tokens, attending to the
+    /// prefix. `micro_batch` caps the tokens a run computes at those of `micro_batch` whole
+    /// sequences: without a shared prefix, `micro_batch` rows; behind a long one (a few-shot
+    /// task prefix), many more short rows.
     fn micro_batches(
         &self,
         seqs: &[Vec<u32>],
+        rest: &[Vec<u32>],
         targets: &[TokenTarget],
+        prefix: usize,
         micro_batch: usize,
     ) -> Result<Vec<(usize, usize)>> {
         let mut scored = vec![0usize; seqs.len()];
         for t in targets {
             scored[t.seq] += 1;
         }
-        let shape = |range: std::ops::Range<usize>| RowShape {
-            tokens: seqs[range.clone()].iter().map(Vec::len).max().unwrap_or(0),
-            prefix: 0,
-            scored: scored[range].iter().copied().max().unwrap_or(0),
+        let whole = |i: usize| RowShape { tokens: seqs[i].len(), prefix: 0, scored: scored[i] };
+        let fits = |range: std::ops::Range<usize>| {
+            let suffix = rest[range.clone()].iter().map(Vec::len).max().unwrap_or(0);
+            let rows = range.len();
+            let shape = RowShape {
+                tokens: suffix,
+                prefix,
+                scored: scored[range].iter().copied().max().unwrap_or(0),
+            };
+            rows * suffix <= micro_batch.max(1) * (suffix + prefix)
+                && self.fits_budget(Pass::Gradient, rows, shape)
         };
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < seqs.len() {
-            self.check_activation_budget(
-                Pass::Gradient,
-                shape(start..start + 1),
-                &format!("sequence {start}"),
-            )?;
+            self.check_activation_budget(Pass::Gradient, whole(start), &format!("sequence {start}"))?;
             let mut end = start + 1;
-            while end < seqs.len()
-                && end - start < micro_batch.max(1)
-                && self.fits_budget(Pass::Gradient, end + 1 - start, shape(start..end + 1))
-            {
+            while end < seqs.len() && fits(start..end + 1) {
                 end += 1;
             }
             chunks.push((start, end));

@@ -58,6 +58,15 @@ struct SharedPrefix {
     ctx: Context,
 }
 
+/// The keys and values a shared prefix produces in the layers from `layer` up, under the weights
+/// they were computed with: batches that continue the same prefix read them instead of each
+/// running the prefix ([`Model::prefix_keys_values_for`]).
+#[derive(Debug, Clone)]
+pub struct PrefixKeysValues {
+    cache: KvCache,
+    layer: usize,
+}
+
 /// Hidden states entering some layer, for reruns that start there.
 #[derive(Debug, Clone)]
 pub struct HiddenStates {
@@ -194,40 +203,47 @@ impl Model {
 
     /// Runs a prepared batch from the embeddings (or `from`) up to the input of layer `end`. A
     /// shared prefix runs first, layer by layer, and the rows attend to its keys and values.
+    ///
+    /// `shared`: the prefix's keys and values, computed once for several batches under the same
+    /// weights ([`Model::prefix_keys_values_for`]) — the prefix is then not run here (and the
+    /// returned states carry no prefix states).
     fn run_prepared(
         &self,
         params: &Params,
         prep: &PreparedBatch,
         from: Option<&HiddenStates>,
         end: usize,
+        shared: Option<&PrefixKeysValues>,
     ) -> HiddenStates {
-        let (mut x, mut px, start) = match from {
-            Some(h) => (h.x.clone(), h.prefix.clone(), h.layer),
-            None => (
-                self.arch.embed(params, &prep.batch),
-                prep.prefix.as_ref().map(|p| self.arch.embed(params, &p.batch)),
-                0,
-            ),
+        let start = from.map_or(0, |h| h.layer);
+        let shared = shared.filter(|kv| prep.prefix.is_some() && kv.layer <= start);
+        let mut x = match from {
+            Some(h) => h.x.clone(),
+            None => self.arch.embed(params, &prep.batch),
         };
-        let layers = self.config().num_layers;
-        let rows_ctx = match (&prep.prefix, px.take()) {
-            (Some(prefix), Some(mut h)) => {
-                let ctx = prefix.ctx.with_cache(vec![None; layers]);
-                for l in start..end {
-                    h = self.arch.block(params, l, h, &ctx);
-                }
+        let mut px = match (from, shared) {
+            (_, Some(_)) => None,
+            (Some(h), None) => h.prefix.clone(),
+            (None, None) => prep.prefix.as_ref().map(|p| self.arch.embed(params, &p.batch)),
+        };
+        let cache = match (shared, &prep.prefix, px.take()) {
+            (Some(kv), _, _) => Some(kv.cache.clone()),
+            (None, Some(prefix), Some(h)) => {
+                let (h, cache) = self.run_prefix(params, prefix, h, start, end);
                 px = Some(h);
-                let b = prep.batch.batch;
-                let shared: KvCache = ctx
-                    .into_cache()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|kv| kv.map(|(k, v)| (k.repeat_dim(0, b), v.repeat_dim(0, b))))
-                    .collect();
-                Some(prep.ctx.with_cache(shared))
+                Some(cache)
             }
             _ => None,
         };
+        let rows_ctx = cache.map(|cache| {
+            let b = prep.batch.batch;
+            prep.ctx.with_cache(
+                cache
+                    .into_iter()
+                    .map(|kv| kv.map(|(k, v)| (k.repeat_dim(0, b), v.repeat_dim(0, b))))
+                    .collect(),
+            )
+        });
         let ctx = rows_ctx.as_ref().unwrap_or(&prep.ctx);
         for l in start..end {
             x = self.arch.block(params, l, x, ctx);
@@ -235,10 +251,35 @@ impl Model {
         HiddenStates { x, layer: end, prefix: px }
     }
 
+    /// Runs a shared prefix from its hidden states `h` entering layer `start` to the input of
+    /// layer `end`: those states, and the keys and values of the layers in between (`None`
+    /// elsewhere).
+    fn run_prefix(
+        &self,
+        params: &Params,
+        prefix: &SharedPrefix,
+        mut h: Tensor<3>,
+        start: usize,
+        end: usize,
+    ) -> (Tensor<3>, KvCache) {
+        let ctx = prefix.ctx.with_cache(vec![None; self.config().num_layers]);
+        for l in start..end {
+            h = self.arch.block(params, l, h, &ctx);
+        }
+        (h, ctx.into_cache().unwrap_or_default())
+    }
+
+    /// The keys and values of every layer over a shared prefix (its last hidden states are not
+    /// needed: rows read only its keys and values).
+    fn prefix_keys_values(&self, params: &Params, prefix: &SharedPrefix) -> KvCache {
+        let h = self.arch.embed(params, &prefix.batch);
+        self.run_prefix(params, prefix, h, 0, self.config().num_layers).1
+    }
+
     /// Hidden states entering `layer` (0 = right after the embeddings).
     pub fn hidden_before(&self, prep: &PreparedBatch, layer: usize) -> Result<HiddenStates> {
         self.check_layer(layer)?;
-        Ok(self.run_prepared(&self.params, prep, None, layer))
+        Ok(self.run_prepared(&self.params, prep, None, layer, None))
     }
 
     /// Runs cached hidden states forward to the input of `layer` (≥ their layer): moving a layer
@@ -256,7 +297,7 @@ impl Model {
                 states.layer
             )));
         }
-        Ok(self.run_prepared(&self.params, prep, Some(states), layer))
+        Ok(self.run_prepared(&self.params, prep, Some(states), layer, None))
     }
 
     fn check_layer(&self, layer: usize) -> Result<()> {
@@ -275,8 +316,37 @@ impl Model {
         prep: &PreparedBatch,
         from: Option<&HiddenStates>,
     ) -> Tensor<3> {
+        self.final_hidden_sharing(params, prep, from, None)
+    }
+
+    fn final_hidden_sharing(
+        &self,
+        params: &Params,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+        shared: Option<&PrefixKeysValues>,
+    ) -> Tensor<3> {
         let layers = self.config().num_layers;
-        self.arch.final_norm(params, self.run_prepared(params, prep, from, layers).x)
+        self.arch.final_norm(params, self.run_prepared(params, prep, from, layers, shared).x)
+    }
+
+    /// The keys and values of `prep`'s shared prefix in every layer from `from`'s (all, without
+    /// it), under the weights as they are now: one run of the prefix that every batch with the
+    /// same prefix and the same starting layer can read ([`Model::score_targets_sharing`])
+    /// instead of running it again. `None` when `prep` has no shared prefix.
+    pub fn prefix_keys_values_for(
+        &self,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+    ) -> Option<PrefixKeysValues> {
+        let prefix = prep.prefix.as_ref()?;
+        let (h, layer) = match from {
+            Some(states) => (states.prefix.clone()?, states.layer),
+            None => (self.arch.embed(&self.params, &prefix.batch), 0),
+        };
+        let layers = self.config().num_layers;
+        let (_, cache) = self.run_prefix(&self.params, prefix, h, layer, layers);
+        Some(PrefixKeysValues { cache, layer })
     }
 
     /// Embeddings through every block and the final norm.
@@ -392,11 +462,24 @@ impl Model {
         from: Option<&HiddenStates>,
         targets: &[TokenTarget],
     ) -> Result<Vec<(f32, u32)>> {
+        self.score_targets_sharing(prep, from, None, targets)
+    }
+
+    /// [`Model::score_targets`] reading the shared prefix's keys and values from `shared`
+    /// (computed by [`Model::prefix_keys_values_for`] for a batch with the same prefix, from the
+    /// same layer, under the same weights) instead of running the prefix for this batch.
+    pub fn score_targets_sharing(
+        &self,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+        shared: Option<&PrefixKeysValues>,
+        targets: &[TokenTarget],
+    ) -> Result<Vec<(f32, u32)>> {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
         let rows = self.checked_target_rows(prep, targets)?;
-        let hidden = self.final_hidden(&self.params, prep, from);
+        let hidden = self.final_hidden_sharing(&self.params, prep, from, shared);
         let logits = self.head_rows(&self.params, prep, hidden, rows);
         let tokens: Vec<u32> = targets.iter().map(|t| t.token).collect();
         if let Some(scored) = crate::host_kernels::target_log_probs(&logits, &tokens) {
