@@ -58,8 +58,8 @@ pub use families::{RegisteredFamily, families};
 pub use gguf::{GgufExport, GgufTensorType, WrittenTensor, check_gguf_export, export_gguf};
 pub use matrix::{MatrixInfo, MatrixKind};
 pub use model::{
-    Backend, GradientPass, HiddenStates, Model, Pass, PrefixKeysValues, PreparedBatch,
-    PromptState, RowShape, TokenTarget, WeightDtype, WeightStamp, mib,
+    Backend, GradientPass, HiddenStates, Model, Pass, PrefixKeysValues, PreparedBatch, PromptState,
+    RowShape, TokenTarget, WeightDtype, WeightStamp, mib,
 };
 pub use tokenizer::{PieceKind, Tokenizer};
 pub use weights::{
