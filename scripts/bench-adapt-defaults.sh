@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# `laser adapt` with no flags (the default model, the bundled task) under two binaries, back to
-# back on one machine: the side-by-side of old and new defaults in docs/BENCHMARKS.md ("The new
+# `laser adapt` with no flags (the default model, the bundled task) under each binary given, back
+# to back on one machine: the side-by-side of old and new defaults in docs/BENCHMARKS.md ("The new
 # defaults, side by side"). Prints, per binary, its summary's time line, wall time and peak RSS.
 #
-#   scripts/bench-adapt-defaults.sh OLD_LASER NEW_LASER [WORKDIR]
+#   scripts/bench-adapt-defaults.sh OLD_LASER NEW_LASER [MORE_LASER...]
+#   (BENCH_DIR: the working folder, default bench-adapt-defaults)
 set -euo pipefail
-old=$1 new=$2 dir=${3:-bench-adapt-defaults}
+if [ $# -lt 2 ]; then
+  echo "usage: $0 OLD_LASER NEW_LASER [MORE_LASER...]" >&2
+  exit 2
+fi
+dir=${BENCH_DIR:-bench-adapt-defaults}
 mkdir -p "$dir"
-for bin in "$old" "$new"; do
+for bin in "$@"; do
   tag=$(basename "$bin")
   rm -rf "$dir/adapt-$tag"
   /usr/bin/time -v "$bin" adapt --out "$dir/adapt-$tag" > "$dir/$tag.txt" 2> "$dir/$tag.time"
