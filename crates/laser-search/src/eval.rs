@@ -499,15 +499,12 @@ impl Evaluator {
         let mut outcomes: Vec<Outcome<'_>> = Vec::with_capacity(self.scoring.len());
         // Every batch continues the same task prefix: its keys and values are computed once
         // per evaluation (from the layer cache's prefix states when valid), not once per batch.
-        let mut shared = None;
+        let shared = self.batches.first().and_then(|first| {
+            model.prefix_keys_values_for(&first.prep, cache.map(|c| &c.states[0]))
+        });
         for (b, block) in self.blocks.iter().enumerate() {
             if b > 0 && !go_on(&item_scores(&outcomes)) {
                 return Ok(Evaluated { metrics: aggregate(&outcomes), complete: false });
-            }
-            if b == 0 {
-                shared = self.batches.first().and_then(|first| {
-                    model.prefix_keys_values_for(&first.prep, cache.map(|c| &c.states[0]))
-                });
             }
             // Per batch of the block: (log-prob, top-1) of each target.
             let scored: Vec<Vec<(f32, u32)>> = block

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use burn::tensor::Tensor;
 
-use super::{Model, Pass, PreparedBatch, RowShape, TokenTarget, host_vec};
-use crate::arch::{BatchInput, Context, KvCache};
+use super::{Model, Pass, PrefixKeysValues, RowShape, TokenTarget, host_vec};
+use crate::arch::KvCache;
 use crate::error::{ModelError, Result};
 use crate::layers::Params;
 use crate::taps::WeightTaps;
@@ -173,23 +173,10 @@ impl Model {
                     })
                     .collect()
             });
-            let batch = BatchInput::new(chunk, p, self.arch.as_ref(), &ad);
-            let mut ctx = Context::new(self.arch.as_ref(), &batch, p, None, &ad);
-            if let Some(leaves) = &leaves {
-                let b = chunk.len();
-                ctx = ctx.with_cache(
-                    leaves
-                        .iter()
-                        .map(|kv| {
-                            kv.as_ref().map(|(k, v)| {
-                                (k.clone().repeat_dim(0, b), v.clone().repeat_dim(0, b))
-                            })
-                        })
-                        .collect(),
-                );
-            }
-            let prep = PreparedBatch { batch, ctx, prefix: None };
-            let lp = self.target_log_prob_tensor(&params, &prep, None, &chunk_targets)?;
+            let prep = self.prepare_after_on(&seqs[0][..p], chunk, &ad);
+            let shared = leaves.clone().map(|cache| PrefixKeysValues { cache, layer: 0 });
+            let lp =
+                self.target_log_prob_tensor(&params, &prep, None, shared.as_ref(), &chunk_targets)?;
             let chunk_loss = lp.sum().neg().div_scalar(total);
             loss += f64::from(host_vec(chunk_loss.clone())?[0]);
             let grads = chunk_loss.backward();

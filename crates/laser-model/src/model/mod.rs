@@ -420,7 +420,7 @@ impl Model {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let lp = self.target_log_prob_tensor(&self.params, prep, from, targets)?;
+        let lp = self.target_log_prob_tensor(&self.params, prep, from, None, targets)?;
         host_vec(lp)
     }
 
@@ -446,10 +446,11 @@ impl Model {
         params: &Params,
         prep: &PreparedBatch,
         from: Option<&HiddenStates>,
+        shared: Option<&PrefixKeysValues>,
         targets: &[TokenTarget],
     ) -> Result<Tensor<1>> {
         let rows = self.checked_target_rows(prep, targets)?;
-        let hidden = self.final_hidden(params, prep, from);
+        let hidden = self.final_hidden_sharing(params, prep, from, shared);
         let lp = activation::log_softmax(self.head_rows(params, prep, hidden, rows), 1);
         Ok(gather_targets(lp, targets))
     }
