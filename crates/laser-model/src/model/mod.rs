@@ -310,16 +310,8 @@ impl Model {
         Ok(())
     }
 
+    /// The final-norm hidden states of `prep` (from `from`, reading `shared` for the prefix).
     fn final_hidden(
-        &self,
-        params: &Params,
-        prep: &PreparedBatch,
-        from: Option<&HiddenStates>,
-    ) -> Tensor<3> {
-        self.final_hidden_sharing(params, prep, from, None)
-    }
-
-    fn final_hidden_sharing(
         &self,
         params: &Params,
         prep: &PreparedBatch,
@@ -340,13 +332,16 @@ impl Model {
         from: Option<&HiddenStates>,
     ) -> Option<PrefixKeysValues> {
         let prefix = prep.prefix.as_ref()?;
-        let (h, layer) = match from {
-            Some(states) => (states.prefix.clone()?, states.layer),
-            None => (self.arch.embed(&self.params, &prefix.batch), 0),
+        let Some(states) = from else {
+            return Some(PrefixKeysValues {
+                cache: self.prefix_keys_values(&self.params, prefix),
+                layer: 0,
+            });
         };
+        let h = states.prefix.clone()?;
         let layers = self.config().num_layers;
-        let (_, cache) = self.run_prefix(&self.params, prefix, h, layer, layers);
-        Some(PrefixKeysValues { cache, layer })
+        let (_, cache) = self.run_prefix(&self.params, prefix, h, states.layer, layers);
+        Some(PrefixKeysValues { cache, layer: states.layer })
     }
 
     /// Embeddings through every block and the final norm.
@@ -403,7 +398,7 @@ impl Model {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let hidden = self.final_hidden(&self.params, prep, from);
+        let hidden = self.final_hidden(&self.params, prep, from, None);
         let lp = activation::log_softmax(self.head_rows(&self.params, prep, hidden, rows), 1);
         let v = self.config().vocab_size;
         let data = host_vec(lp)?;
@@ -450,7 +445,7 @@ impl Model {
         targets: &[TokenTarget],
     ) -> Result<Tensor<1>> {
         let rows = self.checked_target_rows(prep, targets)?;
-        let hidden = self.final_hidden_sharing(params, prep, from, shared);
+        let hidden = self.final_hidden(params, prep, from, shared);
         let lp = activation::log_softmax(self.head_rows(params, prep, hidden, rows), 1);
         Ok(gather_targets(lp, targets))
     }
@@ -480,7 +475,7 @@ impl Model {
             return Ok(Vec::new());
         }
         let rows = self.checked_target_rows(prep, targets)?;
-        let hidden = self.final_hidden_sharing(&self.params, prep, from, shared);
+        let hidden = self.final_hidden(&self.params, prep, from, shared);
         let logits = self.head_rows(&self.params, prep, hidden, rows);
         let tokens: Vec<u32> = targets.iter().map(|t| t.token).collect();
         if let Some(scored) = crate::host_kernels::target_log_probs(&logits, &tokens) {
@@ -500,7 +495,7 @@ impl Model {
     /// Logits at every position, `[B][T][V]` flattened row-major (padding positions included).
     pub fn all_logits(&self, seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
         let prep = self.prepare(seqs)?;
-        let hidden = self.final_hidden(&self.params, &prep, None);
+        let hidden = self.final_hidden(&self.params, &prep, None, None);
         let rows: Vec<i64> = (0..(prep.batch.batch * prep.batch.seq) as i64).collect();
         let logits = self.head_rows(&self.params, &prep, hidden, rows);
         host_vec(logits)
