@@ -489,6 +489,43 @@ impl Evaluator {
     pub fn evaluate_while(
         &self,
         model: &Model,
+        go_on: impl FnMut(&ItemScores) -> bool,
+    ) -> Result<Evaluated> {
+        self.score_blocks(model, Vec::new(), go_on)
+    }
+
+    /// [`Evaluator::evaluate`] continued from an evaluation [`Evaluator::evaluate_while`]
+    /// stopped: `scored` holds its per-item results in the order scored (whole blocks); only the
+    /// blocks after them are scored. The metrics are those of a full evaluation. Errors when
+    /// `scored` does not end at a block boundary (results of another evaluator).
+    pub fn evaluate_rest(&self, model: &Model, scored: &ItemScores) -> Result<Metrics> {
+        let covered = &self.blocks[..self.blocks_covering(scored.correct.len())];
+        let items: Vec<usize> = covered.iter().flat_map(|b| b.items.iter().copied()).collect();
+        if items.len() != scored.correct.len() || scored.nll.len() != scored.correct.len() {
+            return Err(SearchError::Config(format!(
+                "{} earlier results do not end at a block boundary of this evaluation",
+                scored.correct.len()
+            )));
+        }
+        let outcomes = items
+            .iter()
+            .enumerate()
+            .map(|(p, &i)| Outcome {
+                item: i,
+                correct: scored.correct[p],
+                nll: scored.nll[p],
+                class: self.gold_class(i),
+            })
+            .collect();
+        Ok(self.score_blocks(model, outcomes, |_| true)?.metrics)
+    }
+
+    /// Scores the blocks after those `outcomes` already cover (whole blocks, in order), asking
+    /// `go_on` before each block after the first scored here whether to go on.
+    fn score_blocks<'e>(
+        &'e self,
+        model: &Model,
+        mut outcomes: Vec<Outcome<'e>>,
         mut go_on: impl FnMut(&ItemScores) -> bool,
     ) -> Result<Evaluated> {
         let cache = self.cache.as_ref().filter(|c| c.valid_for(model));
@@ -496,14 +533,14 @@ impl Evaluator {
             tracing::debug!("layer cache is stale (a matrix below it changed): full forward");
         }
         let tok = model.tokenizer().expect("checked in new");
-        let mut outcomes: Vec<Outcome<'_>> = Vec::with_capacity(self.scoring.len());
+        let first = self.blocks_covering(outcomes.len());
         // Every batch continues the same task prefix: its keys and values are computed once
         // per evaluation (from the layer cache's prefix states when valid), not once per batch.
         let shared = self.batches.first().and_then(|first| {
             model.prefix_keys_values_for(&first.prep, cache.map(|c| &c.states[0]))
         });
-        for (b, block) in self.blocks.iter().enumerate() {
-            if b > 0 && !go_on(&item_scores(&outcomes)) {
+        for (b, block) in self.blocks.iter().enumerate().skip(first) {
+            if b > first && !go_on(&item_scores(&outcomes)) {
                 return Ok(Evaluated { metrics: aggregate(&outcomes), complete: false });
             }
             // Per batch of the block: (log-prob, top-1) of each target.
@@ -529,6 +566,26 @@ impl Evaluator {
         Ok(Evaluated { metrics: aggregate(&outcomes), complete: true })
     }
 
+    /// How many leading blocks `items` scored items fill.
+    fn blocks_covering(&self, items: usize) -> usize {
+        let mut covered = 0;
+        self.blocks
+            .iter()
+            .take_while(|b| {
+                covered += b.items.len();
+                covered <= items
+            })
+            .count()
+    }
+
+    /// Item `i`'s gold class: its gold choice's name (choice tasks).
+    fn gold_class(&self, i: usize) -> Option<&str> {
+        match &self.scoring[i] {
+            Scoring::Choice { answer, names, .. } => Some(names[*answer].as_str()),
+            _ => None,
+        }
+    }
+
     /// Item `i`'s outcome from its sequences' scores.
     fn outcome<'s>(
         &self,
@@ -539,15 +596,13 @@ impl Evaluator {
     ) -> Result<Outcome<'_>> {
         let gold = seq_scores(self.gold_seq[i]);
         let nll = -gold.iter().map(|&(l, _)| f64::from(l)).sum::<f64>() / gold.len() as f64;
-        let mut class = None;
         let correct = match &self.scoring[i] {
-            Scoring::Choice { first, n, answer, names } => {
+            Scoring::Choice { first, n, answer, .. } => {
                 let totals: Vec<f64> = (0..*n)
                     .map(|c| seq_scores(first + c).iter().map(|&(l, _)| f64::from(l)).sum())
                     .collect();
                 let pred =
                     (0..*n).fold(0, |best, c| if totals[c] > totals[best] { c } else { best });
-                class = Some(names[*answer].as_str());
                 pred == *answer
             }
             Scoring::NextToken { seq, answer_text } => {
@@ -560,6 +615,6 @@ impl Evaluator {
                 answers.iter().any(|a| text.contains(a.as_str()))
             }
         };
-        Ok(Outcome { item: i, correct, nll, class })
+        Ok(Outcome { item: i, correct, nll, class: self.gold_class(i) })
     }
 }

@@ -17,6 +17,15 @@
 //! final (a resumed or sharded scan keeps them): domination is transitive, so a candidate stopped
 //! by one that was itself stopped later is still beaten by whichever beat that one.
 //!
+//! **Confirmation deferred.** Split-confirm and choose-confirm choose on the choosing half alone;
+//! the confirming half matters only for the candidate they pick. A racing scan in one process
+//! ([`Racer::defer_confirmation`]) therefore stops every candidate once its choosing half is
+//! scored (its standing there is final, so it stops others from then on) and, after the scan,
+//! scores the other half of the one candidate the rule picks there ([`Racer::pick_to_confirm`]):
+//! the same recommendation with the same metrics as a scan that scored every leader on every
+//! item, without the confirming halves of the leaders that were overtaken later. A sharded scan
+//! scores every leader on every item as before (its merge evaluates nothing).
+//!
 //! Comparisons of log-losses keep a relative margin of 1e-9 and stop only when the bound is
 //! beyond it: floating-point sums in another order must never stop a candidate that could tie.
 //!
@@ -35,8 +44,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::candidate::CandidateResult;
 use crate::metrics::{ItemScores, Metrics};
-use crate::select::{GUARD_ALPHA, SelectRule, discordant, logloss_worse, mcnemar_one_sided};
+use crate::select::{
+    GUARD_ALPHA, SelectRule, discordant, logloss_worse, mcnemar_one_sided, pick_on_choosing_half,
+    restrict,
+};
 
 /// Whether a scan stops candidates that cannot be chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -188,6 +201,9 @@ pub struct Racer {
     choose: usize,
     /// The candidates the rule will choose among (guarded's Bonferroni factor).
     candidates: usize,
+    /// Split-confirm and choose-confirm in one process: every candidate stops after the choosing
+    /// half; the pick's other half is scored after the scan.
+    defer: bool,
     base: Option<(Standing, ItemScores)>,
     /// Base-model errors among race positions `k..` for every k.
     base_wrong_after: Vec<usize>,
@@ -218,6 +234,7 @@ impl Racer {
             order,
             choose,
             candidates,
+            defer: false,
             base: None,
             base_wrong_after: Vec::new(),
             finished: Vec::new(),
@@ -245,25 +262,68 @@ impl Racer {
         self.candidates = candidates;
     }
 
-    fn standing(&self, m: &Metrics, items: &ItemScores) -> Standing {
-        match self.rule {
-            SelectRule::SplitConfirm | SelectRule::ChooseConfirm => {
-                let choose: Vec<usize> = (0..items.correct.len()).step_by(2).collect();
-                let correct = choose.iter().filter(|&&i| items.correct[i]).count();
-                Standing { correct, loss: items.subset(&choose).1, p: None }
-            }
-            _ => {
-                let correct = items.correct.iter().filter(|&&c| c).count();
-                let p = match (self.rule, &self.base) {
-                    (SelectRule::Guarded, Some((_, base))) => {
-                        let (w, l) = discordant(base.correct.iter().copied(), &items.correct);
-                        Some(mcnemar_one_sided(w, l))
-                    }
-                    _ => None,
-                };
-                Standing { correct, loss: m.logloss, p }
-            }
+    /// With `defer` (and a halves rule; any other rule ignores it): every candidate stops once
+    /// its choosing half is scored, and [`Racer::pick_to_confirm`] says which one to score on
+    /// the other half after the scan. Only a scan in one process defers: a shard cannot know
+    /// the other shards' pick.
+    pub fn defer_confirmation(mut self, defer: bool) -> Self {
+        self.defer = defer && self.rule.halves();
+        self
+    }
+
+    /// Whether candidates stop after the choosing half ([`Racer::defer_confirmation`]).
+    pub fn defers_confirmation(&self) -> bool {
+        self.defer
+    }
+
+    /// Results on the choosing half (the even-numbered items, in item order) of a state scored
+    /// on every item (item order) or, under a halves rule, on at least the choosing half (race
+    /// order, whose first part is the choosing half); `None` for fewer items.
+    fn choosing_half(&self, items: &ItemScores) -> Option<ItemScores> {
+        let (n, scored) = (self.order.len(), items.correct.len());
+        if scored == n {
+            let even: Vec<usize> = (0..n).step_by(2).collect();
+            return Some(restrict(items, &even));
         }
+        if !self.rule.halves() || scored < self.choose {
+            return None;
+        }
+        let mut positions: Vec<usize> = (0..self.choose).collect();
+        positions.sort_by_key(|&p| self.order[p]);
+        Some(restrict(items, &positions))
+    }
+
+    /// Whether choose-confirm's log-loss guard leaves out a state with these results on the
+    /// choosing half: it can never be chosen.
+    fn guarded_out(&self, half: &ItemScores) -> bool {
+        let base_half = self.base.as_ref().and_then(|(_, b)| self.choosing_half(b));
+        match (self.rule, base_half) {
+            (SelectRule::ChooseConfirm, Some(base)) => {
+                logloss_worse(&base.nll, &half.nll).is_some()
+            }
+            _ => false,
+        }
+    }
+
+    fn standing(&self, m: &Metrics, items: &ItemScores) -> Option<Standing> {
+        if self.rule.halves() {
+            let half = self.choosing_half(items)?;
+            let all: Vec<usize> = (0..half.correct.len()).collect();
+            let (_, loss) = half.subset(&all);
+            return Some(Standing { correct: count(&half.correct), loss, p: None });
+        }
+        if items.correct.len() != self.order.len() {
+            return None;
+        }
+        let correct = count(&items.correct);
+        let p = match (self.rule, &self.base) {
+            (SelectRule::Guarded, Some((_, base))) => {
+                let (w, l) = discordant(base.correct.iter().copied(), &items.correct);
+                Some(mcnemar_one_sided(w, l))
+            }
+            _ => None,
+        };
+        Some(Standing { correct, loss: m.logloss, p })
     }
 
     /// Records the base model's metrics (every selection item, in item order). Without them (or
@@ -273,7 +333,9 @@ impl Racer {
         else {
             return;
         };
-        let standing = self.standing(base, items);
+        let Some(standing) = self.standing(base, items) else {
+            return;
+        };
         let mut after = vec![0; self.order.len() + 1];
         for k in (0..self.order.len()).rev() {
             after[k] = after[k + 1] + usize::from(!items.correct[self.order[k]]);
@@ -282,22 +344,33 @@ impl Racer {
         self.base = Some((standing, items.clone()));
     }
 
-    /// Records a candidate evaluated on every item (item order).
+    /// Records a candidate's metrics once they are final for the rule: scored on every item
+    /// (item order) or, under a halves rule, on the whole choosing half (race order). Anything
+    /// less is ignored.
     pub fn finished(&mut self, m: &Metrics) {
-        if let Some(items) = m.items.as_ref().filter(|i| i.correct.len() == self.order.len()) {
-            // A candidate choose-confirm's log-loss guard leaves out can never be chosen, so it
-            // must not stop others either.
-            if let (SelectRule::ChooseConfirm, Some((_, base))) = (self.rule, &self.base) {
-                let choose: Vec<usize> = (0..items.nll.len()).step_by(2).collect();
-                let on =
-                    |x: &ItemScores| -> Vec<f64> { choose.iter().map(|&j| x.nll[j]).collect() };
-                if logloss_worse(&on(base), &on(items)).is_some() {
-                    return;
-                }
-            }
-            let s = self.standing(m, items);
+        let Some(items) = m.items.as_ref() else {
+            return;
+        };
+        // A candidate choose-confirm's log-loss guard leaves out can never be chosen, so it must
+        // not stop others either.
+        if self.choosing_half(items).is_some_and(|half| self.guarded_out(&half)) {
+            return;
+        }
+        if let Some(s) = self.standing(m, items) {
             self.finished.push(s);
         }
+    }
+
+    /// With confirmation deferred: the candidate the rule picks on the choosing half among
+    /// `candidates` (those scored on at least that half), which must then be scored on every
+    /// item; `None` when none beats the base model there.
+    pub fn pick_to_confirm(&self, base: &Metrics, candidates: &[CandidateResult]) -> Option<usize> {
+        let base_half = self.choosing_half(base.items.as_ref()?)?;
+        let halves = candidates
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((i, self.choosing_half(c.select.items.as_ref()?)?)));
+        pick_on_choosing_half(self.rule, &base_half, halves).pick.map(|(i, _)| i)
     }
 
     /// Whether the rule may still choose a candidate whose outcomes on the first
@@ -310,6 +383,13 @@ impl Racer {
         let k = partial.correct.len();
         if k >= n {
             return true;
+        }
+        if self.rule.halves() && k >= self.choose {
+            // The choosing half is scored: with confirmation deferred the candidate waits for
+            // the scan's pick; choose-confirm's guard may already leave it out.
+            if self.defer || self.choosing_half(partial).is_some_and(|h| self.guarded_out(&h)) {
+                return false;
+            }
         }
         // "c cannot be strictly better than s by accuracy, ties by lower log-loss."
         let beaten_by = |best_correct: usize, least_loss: f64, s: &Standing| {
@@ -553,6 +633,94 @@ mod tests {
             exact_stops > 0 && more > 0,
             "exact stopped {exact_stops}, statistical {more} more"
         );
+    }
+
+    /// Race order of 8 items under a halves rule: the choosing half (even items) first, each
+    /// part shuffled as the evaluator's ordering by length may shuffle it.
+    fn halves_blocks() -> Vec<Vec<usize>> {
+        vec![vec![6, 2], vec![4, 0], vec![7, 1], vec![3, 5]]
+    }
+
+    #[test]
+    fn the_choosing_half_is_read_back_in_item_order() {
+        let r = Racer::new(SelectRule::SplitConfirm, &halves_blocks(), 2);
+        // Race positions hold items 6, 2, 4, 0 (NLL = the item's number), then the other half.
+        let partial = prefix(&[true, false, false, true, true], &[6.0, 2.0, 4.0, 0.0, 7.0]);
+        let half = r.choosing_half(&partial).unwrap();
+        assert_eq!(half.nll, [0.0, 2.0, 4.0, 6.0]);
+        assert_eq!(half.correct, [true, false, false, true]);
+        // Scored on every item: item order already.
+        let full = prefix(&[true; 8], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(r.choosing_half(&full).unwrap().nll, [0.0, 2.0, 4.0, 6.0]);
+        // Less than the choosing half, or a rule without halves: nothing.
+        assert!(r.choosing_half(&prefix(&[true; 2], &[0.0; 2])).is_none());
+        let laser = Racer::new(SelectRule::Laser, &halves_blocks(), 2);
+        assert!(laser.choosing_half(&partial).is_none());
+    }
+
+    #[test]
+    fn deferred_confirmation_stops_everyone_after_the_choosing_half_and_picks_its_best() {
+        let base = [true, true, false, true, false, true, false, true];
+        let mk = |defer| {
+            let mut r =
+                Racer::new(SelectRule::SplitConfirm, &halves_blocks(), 4).defer_confirmation(defer);
+            r.set_base(&metrics(&base, &[1.0; 8]));
+            r
+        };
+        let (deferred, eager) = (mk(true), mk(false));
+        assert!(deferred.defers_confirmation() && !eager.defers_confirmation());
+        assert!(
+            !Racer::new(SelectRule::Guarded, &halves_blocks(), 4)
+                .defer_confirmation(true)
+                .defers_confirmation()
+        );
+        // Right on the whole choosing half (base: 1 of 4 there): a leader. Without deferral it
+        // goes on to the confirming half; deferred, it waits for the scan's pick.
+        let strong = prefix(&[true; 4], &[0.5; 4]);
+        assert!(eager.can_be_chosen(&strong) && !deferred.can_be_chosen(&strong));
+        // Before the choosing half is done both race alike.
+        assert!(deferred.can_be_chosen(&prefix(&[true; 2], &[0.5; 2])));
+        // The pick: the best on the choosing half among candidates scored on all of it, in race
+        // order (a, b), in item order (c, every item), or not (d, stopped after 2 items).
+        let cand = |correct: &[bool], nll: &[f64], stopped: bool| CandidateResult {
+            edits: Vec::new(),
+            select: metrics(correct, nll),
+            stopped_after: stopped.then_some(correct.len()),
+        };
+        let a = cand(&[true, true, false, false], &[0.5; 4], true);
+        let b = cand(&[true, true, true, false], &[0.9; 4], true);
+        let c = cand(&[true, false, true, false, true, false, false, false], &[0.1; 8], false);
+        let d = cand(&[true, true], &[0.0; 2], true);
+        let base_m = metrics(&base, &[1.0; 8]);
+        let mut r = mk(true);
+        for x in [&a, &b, &c, &d] {
+            r.finished(&x.select);
+        }
+        // b: 3 of 4 on the choosing half; c: items 0, 2, 4, 6 → 3 of 4 too, at a lower loss.
+        assert_eq!(r.pick_to_confirm(&base_m, &[a.clone(), b.clone(), d.clone()]), Some(1));
+        assert_eq!(r.pick_to_confirm(&base_m, &[a.clone(), b, c, d.clone()]), Some(2));
+        // Nothing beats the base model there: nothing to confirm.
+        let weak = cand(&[false, true, false, false], &[2.0; 4], true);
+        assert_eq!(r.pick_to_confirm(&base_m, &[weak, d]), None);
+        // The finished standings (a, b, c) stop what cannot reach 3 of 4 at a loss below 0.1.
+        assert!(!r.can_be_chosen(&prefix(&[false, false], &[0.0; 2])));
+        assert!(!r.can_be_chosen(&prefix(&[true, false], &[0.3; 2])));
+        assert!(r.can_be_chosen(&prefix(&[true, false], &[0.0; 2])));
+    }
+
+    #[test]
+    fn choose_confirm_stops_what_its_log_loss_guard_leaves_out() {
+        let base = [true, false, true, false, true, false, true, false];
+        let mut r = Racer::new(SelectRule::ChooseConfirm, &halves_blocks(), 4);
+        r.set_base(&metrics(&base, &[1.0; 8]));
+        // Right on the whole choosing half but with every NLL doubled there: significantly worse
+        // log-loss, so the rule leaves it out — stopped, and it stops no one.
+        let wrecked = prefix(&[true; 4], &[2.0, 2.5, 3.0, 2.2]);
+        assert!(!r.can_be_chosen(&wrecked));
+        r.finished(&Metrics { n: 4, ..metrics(&[true; 4], &[2.0, 2.5, 3.0, 2.2]) });
+        assert!(r.can_be_chosen(&prefix(&[true, true], &[1.0; 2])));
+        // The same accuracy at the base model's log-loss goes on.
+        assert!(r.can_be_chosen(&prefix(&[true; 4], &[1.0; 4])));
     }
 
     #[test]

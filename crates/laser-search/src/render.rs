@@ -300,8 +300,11 @@ pub fn markdown(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     for c in cands.iter().take(15) {
         let e: Vec<String> =
             c.edits.iter().map(|e| format!("`{}` ρ={} {}", e.name, e.rho, e.factor)).collect();
-        let stopped = c.stopped_after.map_or(String::new(), |k| {
-            format!(" (stopped after {k} items: {})", r.race.stopped_because())
+        let half = r.base.select.n.div_ceil(2);
+        let stopped = c.stopped_after.map_or(String::new(), |k| match r.selection.rule.halves() {
+            // Scored on the whole choosing half: only the rule's pick there is scored further.
+            true if k == half => format!(" (scored on the {k} choosing items: not the pick there)"),
+            _ => format!(" (stopped after {k} items: {})", r.race.stopped_because()),
         });
         let _ = writeln!(
             s,

@@ -234,3 +234,47 @@ fn a_masked_model_rejects_generative_tasks_and_a_tokenizer_without_mask() {
     let err = Evaluator::new(&bare, &task.items, 256).unwrap_err().to_string();
     assert!(err.contains("<mask>"), "{err}");
 }
+
+/// An evaluation stopped between blocks and continued (`evaluate_rest`: the race's deferred
+/// confirmation) gives exactly the metrics of one full evaluation — per item, per class, with
+/// and without the layer cache — and results that end inside a block are refused.
+#[test]
+fn an_evaluation_continued_after_its_first_blocks_is_the_full_evaluation() {
+    let mut model = tiny("llama");
+    let lines: Vec<serde_json::Value> = (0..18)
+        .map(|i| {
+            serde_json::json!({"prompt": format!("Relate these: {}", words(900 + i, 2 + (i % 4) as usize)), "choices": ["a b", "c", "de"], "answer": (i % 3)})
+        })
+        .collect();
+    let task = load_task(write_jsonl("evaluate-rest", &lines)).unwrap();
+    let parts = [(0..18).step_by(2).collect::<Vec<usize>>(), (1..18).step_by(2).collect()];
+    let mut eval = Evaluator::in_blocks(&model, &task.items, 96, &parts, 4).unwrap();
+    assert!(eval.blocks().len() >= 5, "{:?}", eval.blocks());
+    for cached in [false, true] {
+        if cached {
+            EditEngine::new(0)
+                .apply(&mut model, &[Edit::svd("model.layers.1.mlp.down_proj.weight", 0.1)])
+                .unwrap();
+            eval.cache_layer(&model, 1).unwrap();
+        }
+        let full = eval.evaluate(&model).unwrap();
+        for stop_after in 1..eval.blocks().len() {
+            let mut seen = 0;
+            let partial = eval
+                .evaluate_while(&model, |_| {
+                    seen += 1;
+                    seen < stop_after
+                })
+                .unwrap();
+            assert!(!partial.complete);
+            let scored = partial.metrics.items.as_ref().unwrap();
+            let rest = eval.evaluate_rest(&model, scored).unwrap();
+            assert_eq!(rest, full, "cache {cached}, stopped after block {stop_after}");
+        }
+        assert!(full.per_class.is_some() && full.items.is_some());
+        // Results ending inside a block belong to another evaluation.
+        let one = laser_search::ItemScores { correct: vec![true], nll: vec![0.5] };
+        assert!(eval.evaluate_rest(&model, &one).is_err());
+    }
+    model.restore_all();
+}

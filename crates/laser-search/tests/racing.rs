@@ -92,6 +92,13 @@ fn exact_racing_recommends_what_the_full_scan_recommends() {
                 let raced =
                     run_search(&mut model, task, &config(strategy, rule, Race::Exact, 40)).unwrap();
                 stopped += assert_same_choice(&full, &raced, &what);
+                if rule.halves() {
+                    // Confirmation deferred: only the choosing half's pick is scored on the
+                    // confirming half.
+                    let complete =
+                        raced.candidates.iter().filter(|c| c.stopped_after.is_none()).count();
+                    assert!(complete <= 1, "{what}: {complete} candidates scored on every item");
+                }
                 all_stopped += usize::from(raced.candidates_stopped == raced.candidates_evaluated);
                 chosen_planted += usize::from(raced.best.edits == vec![planted.clone()]);
                 assert!(model.edited().is_empty(), "{what}: searches leave the model unedited");
@@ -143,7 +150,7 @@ fn raced_shards_merge_to_the_recommendation_of_one_process() {
     let mut model: Model = tiny("llama");
     let (path, _) = planted_task(&mut model, 60);
     let task = load_task(&path).unwrap();
-    for rule in [SelectRule::Laser, SelectRule::Guarded] {
+    for rule in [SelectRule::Laser, SelectRule::Guarded, SelectRule::ChooseConfirm] {
         let full =
             run_search(&mut model, &task, &config(Strategy::Exhaustive, rule, Race::Off, 40))
                 .unwrap();
@@ -161,6 +168,45 @@ fn raced_shards_merge_to_the_recommendation_of_one_process() {
         assert_same_choice(&full, &merged, &format!("merged shards, {rule}"));
         std::fs::remove_dir_all(dir).unwrap();
     }
+}
+
+/// Confirmation deferred (split-confirm racing in one process): the pick's scoring on every item
+/// is the log's last record; a scan that ended before it (the record cut) resumes every
+/// candidate from the log, scores the pick again and ends as the first did.
+#[test]
+fn a_deferred_confirmation_is_logged_last_and_a_resumed_scan_redoes_it() {
+    let mut model = tiny("llama");
+    let (path, _) = planted_task(&mut model, 60);
+    let task = load_task(&path).unwrap();
+    let out = tmpdir("race-deferred");
+    let cfg = SearchConfig {
+        out: Some(out.clone()),
+        ..config(Strategy::Exhaustive, SelectRule::SplitConfirm, Race::Exact, 40)
+    };
+    let raced = run_search(&mut model, &task, &cfg).unwrap();
+    let full =
+        run_search(&mut model, &task, &SearchConfig { out: None, race: Race::Off, ..cfg.clone() })
+            .unwrap();
+    assert_same_choice(&full, &raced, "deferred split-confirm");
+    let pick: Vec<_> = raced.candidates.iter().filter(|c| c.stopped_after.is_none()).collect();
+    assert_eq!(pick.len(), 1, "the planted task has a pick on the choosing half");
+    // Every other candidate stopped at the latest after the choosing half (20 of 40 items).
+    assert!(raced.candidates.iter().all(|c| c.stopped_after.is_none_or(|k| k <= 20)));
+    let log = out.join("candidates.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let last = lines.last().unwrap();
+    assert!(last.contains(&pick[0].edits[0].key()) && !last.contains("stopped_by"), "{last}");
+    std::fs::write(&log, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    let resumed = run_search(&mut model, &task, &cfg).unwrap();
+    assert_eq!(resumed.candidates_resumed, raced.candidates_evaluated);
+    assert_eq!(resumed.candidates, raced.candidates);
+    assert_eq!((&resumed.best, &resumed.selection), (&raced.best, &raced.selection));
+    // Resumed once more, the log holds the pick complete: the same report again.
+    let again = run_search(&mut model, &task, &cfg).unwrap();
+    assert_eq!(again.candidates, raced.candidates);
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), lines.len());
+    std::fs::remove_dir_all(out).unwrap();
 }
 
 /// Real BIG-bench items (long shared task prefixes, several choices) on the tiny model.

@@ -325,7 +325,11 @@ fn search(
         missing: Vec::new(),
         listed: 0,
         evaluated_weights: EvaluatedWeights::default(),
-        racer: racing.then(|| Racer::with_mode(cfg.select, cfg.race, &blocks, 0)),
+        // A shard cannot know the other shards' pick: it scores every leader on every item.
+        racer: racing.then(|| {
+            Racer::with_mode(cfg.select, cfg.race, &blocks, 0)
+                .defer_confirmation(matches!(role, Role::Whole))
+        }),
     };
 
     let t = Instant::now();
@@ -353,6 +357,7 @@ fn search(
     let t = Instant::now();
     if cfg.strategy != Strategy::Mp {
         scan.scan_single(singles)?;
+        scan.confirm_pick(&base_select)?;
     }
     // A shard's part ends with its candidates logged: choosing is the merge's.
     if let Role::Shard(shard) = role {

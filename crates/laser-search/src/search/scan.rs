@@ -136,7 +136,8 @@ impl Scan<'_> {
             }
         };
         if !edits.is_empty() {
-            if let (Some(r), true) = (&mut self.racer, evaluated.complete) {
+            // Final for the rule: every item, or (halves rules) the whole choosing half.
+            if let Some(r) = &mut self.racer {
                 r.finished(&evaluated.metrics);
             }
             self.candidates.push(CandidateResult {
@@ -146,6 +147,51 @@ impl Scan<'_> {
             });
         }
         Ok(evaluated.metrics)
+    }
+
+    /// With confirmation deferred (`race.rs`): the candidate the rule picks on the choosing half,
+    /// scored on the confirming half too — the one candidate whose confirming half the rule
+    /// reads. Its log
+    /// record then says complete; a scan resumed after this scores nothing again.
+    pub(super) fn confirm_pick(&mut self, base: &Metrics) -> Result<()> {
+        let Some(racer) = self.racer.as_ref().filter(|r| r.defers_confirmation()) else {
+            return Ok(());
+        };
+        let Some(i) = racer.pick_to_confirm(base, &self.candidates) else {
+            return Ok(());
+        };
+        if self.candidates[i].stopped_after.is_none() {
+            return Ok(());
+        }
+        if self.progress.stop_requested() {
+            return Err(SearchError::Stopped);
+        }
+        let t = Instant::now();
+        let edits = self.candidates[i].edits.clone();
+        if let Some(low) = super::lowest_layer(self.model, &edits)? {
+            self.evaluator.cache_layer(self.model, low)?;
+        }
+        self.engine.apply(self.model, &edits)?;
+        // Only the blocks after those it was scored on (its choosing half).
+        let done = match &self.candidates[i].select.items {
+            Some(scored) => self.evaluator.evaluate_rest(self.model, scored),
+            None => self.evaluator.evaluate(self.model),
+        };
+        self.model.restore_all();
+        let done = done?;
+        let key = crate::log::candidate_key(&edits);
+        tracing::info!(
+            candidate = %key,
+            accuracy = done.accuracy,
+            logloss = done.logloss,
+            seconds = t.elapsed().as_secs_f64(),
+            "the choosing half's pick, scored on the confirming half too"
+        );
+        self.log.record(key, &edits, &done, None)?;
+        let pick = &mut self.candidates[i];
+        pick.select = done;
+        pick.stopped_after = None;
+        Ok(())
     }
 
     /// What the log holds for `key`, when this scan can use it: a candidate stopped early only

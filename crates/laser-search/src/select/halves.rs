@@ -1,8 +1,11 @@
 //! The rules that choose on the even-numbered selection items and confirm on the odd-numbered
 //! ones: split-confirm (a higher accuracy there) and choose-confirm (one paired test there, and
 //! the log-loss guard on both halves).
+//!
+//! Choosing reads the choosing half alone ([`pick_on_choosing_half`]), so a scan may score only
+//! that half of every candidate and the other half of the one picked (`search/scan.rs`).
 
-use super::{Choice, GUARD_ALPHA, Selection, items_of, laser_best};
+use super::{Choice, GUARD_ALPHA, SelectRule, Selection, items_of, laser_best};
 use crate::metrics::{ItemScores, Metrics};
 use crate::select::stats::{discordant, logloss_worse, mcnemar_one_sided};
 
@@ -13,21 +16,65 @@ fn halves(base: &Metrics) -> Option<(&ItemScores, Vec<usize>, Vec<usize>)> {
     Some((items, (0..base.n).step_by(2).collect(), (1..base.n).step_by(2).collect()))
 }
 
+/// `items` on the items `at`, in that order.
+pub(crate) fn restrict(items: &ItemScores, at: &[usize]) -> ItemScores {
+    ItemScores {
+        correct: at.iter().map(|&j| items.correct[j]).collect(),
+        nll: at.iter().map(|&j| items.nll[j]).collect(),
+    }
+}
+
+/// What a halves rule picks on the choosing half alone.
+pub(crate) struct HalfPick {
+    /// The candidate and its (accuracy, log-loss) on the choosing half, when it beats the base
+    /// model there.
+    pub(crate) pick: Option<(usize, (f64, f64))>,
+    /// Candidates choose-confirm's log-loss guard left out.
+    pub(crate) guarded_out: usize,
+}
+
+/// The choosing step of `rule` (split-confirm or choose-confirm): LASER's order over the
+/// candidates' results on the choosing half (`base` and every candidate restricted to the same
+/// items in the same order), choose-confirm leaving out those whose log-loss there is
+/// significantly worse than the base model's; the pick must beat the base model there.
+pub(crate) fn pick_on_choosing_half(
+    rule: SelectRule,
+    base: &ItemScores,
+    candidates: impl IntoIterator<Item = (usize, ItemScores)>,
+) -> HalfPick {
+    let all: Vec<usize> = (0..base.correct.len()).collect();
+    let on_base = base.subset(&all);
+    let mut guarded_out = 0;
+    let best = laser_best(candidates.into_iter().filter_map(|(i, items)| {
+        if rule == SelectRule::ChooseConfirm && logloss_worse(&base.nll, &items.nll).is_some() {
+            guarded_out += 1;
+            return None;
+        }
+        Some((i, items.subset(&all)))
+    }));
+    let pick = best.filter(|(_, m)| m.0 > on_base.0 || (m.0 == on_base.0 && m.1 < on_base.1));
+    HalfPick { pick, guarded_out }
+}
+
+/// The live candidates' results on the choosing half.
+fn on_choosing_half<'c>(
+    c: &'c Choice<'_>,
+    choose: &'c [usize],
+) -> impl Iterator<Item = (usize, ItemScores)> + 'c {
+    c.live.iter().filter_map(|&i| Some((i, restrict(items_of(&c.candidates[i].select)?, choose))))
+}
+
 /// LASER's rule on the choosing half, confirmed by a strictly higher accuracy on the other.
 pub(super) fn split_confirm(c: &Choice<'_>) -> Selection {
-    let Choice { rule, base, candidates, live } = *c;
+    let Choice { rule, base, candidates, .. } = *c;
     let none = |reason: String| Selection { rule, chosen: None, p_value: None, reason };
     let Some((base_items, choose, confirm)) = halves(base) else {
         return none("per-item selection results are missing; the base model is returned".into());
     };
     let (base_choose, base_confirm) = (base_items.subset(&choose), base_items.subset(&confirm));
-    let best = laser_best(
-        &mut live
-            .iter()
-            .filter_map(|&i| Some((i, items_of(&candidates[i].select)?.subset(&choose)))),
-    );
+    let half = restrict(base_items, &choose);
     let Some((i, on_choose)) =
-        best.filter(|(_, m)| m.0 > base_choose.0 || (m.0 == base_choose.0 && m.1 < base_choose.1))
+        pick_on_choosing_half(rule, &half, on_choosing_half(c, &choose)).pick
     else {
         return none(
             "no edit beats the base model on the choosing half; the base model is returned".into(),
@@ -55,28 +102,16 @@ pub(super) fn split_confirm(c: &Choice<'_>) -> Selection {
 /// Chosen on one half (log-loss guarded), confirmed on the other by one one-sided McNemar
 /// test, and refused when the other half's log-loss is significantly worse.
 pub(super) fn choose_confirm(c: &Choice<'_>) -> Selection {
-    let Choice { rule, base, candidates, live } = *c;
+    let Choice { rule, base, candidates, .. } = *c;
     let none = |reason: String| Selection { rule, chosen: None, p_value: None, reason };
     let Some((base_items, choose, confirm)) = halves(base) else {
         return none("per-item selection results are missing; the base model is returned".into());
     };
-    let nll_on = |items: &ItemScores, at: &[usize]| -> Vec<f64> {
-        at.iter().map(|&j| items.nll[j]).collect()
-    };
     let base_choose = base_items.subset(&choose);
-    let base_choose_nll = nll_on(base_items, &choose);
-    let mut guarded_out = 0;
-    let best = laser_best(&mut live.iter().filter_map(|&i| {
-        let items = items_of(&candidates[i].select)?;
-        if logloss_worse(&base_choose_nll, &nll_on(items, &choose)).is_some() {
-            guarded_out += 1;
-            return None;
-        }
-        Some((i, items.subset(&choose)))
-    }));
-    let Some((i, on_choose)) =
-        best.filter(|(_, m)| m.0 > base_choose.0 || (m.0 == base_choose.0 && m.1 < base_choose.1))
-    else {
+    let half = restrict(base_items, &choose);
+    let HalfPick { pick, guarded_out } =
+        pick_on_choosing_half(rule, &half, on_choosing_half(c, &choose));
+    let Some((i, on_choose)) = pick else {
         return none(format!(
             "no edit beats the base model on the choosing half{}; the base model is returned",
             match guarded_out {
@@ -92,7 +127,7 @@ pub(super) fn choose_confirm(c: &Choice<'_>) -> Selection {
     let p = mcnemar_one_sided(wins, losses);
     let (on_confirm, base_on_confirm) = (items.subset(&confirm), base_items.subset(&confirm));
     if let Some((mean, low)) =
-        logloss_worse(&nll_on(base_items, &confirm), &nll_on(items, &confirm))
+        logloss_worse(&restrict(base_items, &confirm).nll, &restrict(items, &confirm).nll)
     {
         return Selection {
             rule,

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::candidate::CandidateResult;
 use crate::metrics::{ItemScores, Metrics};
 
+pub(crate) use halves::{pick_on_choosing_half, restrict};
 pub(crate) use stats::discordant;
 pub use stats::{logloss_worse, mcnemar_one_sided};
 
