@@ -206,6 +206,11 @@ fn a_deferred_confirmation_is_logged_last_and_a_resumed_scan_redoes_it() {
     let again = run_search(&mut model, &task, &cfg).unwrap();
     assert_eq!(again.candidates, raced.candidates);
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), lines.len());
+    // Its stopped candidates' results are in the order of 5-item blocks: a search with another
+    // block size does not read them.
+    let other = SearchConfig { race_block: 4, ..cfg.clone() };
+    let err = run_search(&mut model, &task, &other).unwrap_err().to_string();
+    assert!(err.contains("different search"), "{err}");
     std::fs::remove_dir_all(out).unwrap();
 }
 

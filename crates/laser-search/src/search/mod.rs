@@ -147,6 +147,11 @@ fn identity(model: &Model, task: &Task, cfg: &SearchConfig) -> serde_json::Value
     if model.matrix_dtype() != laser_model::WeightDtype::F32 {
         id["dtype"] = model.matrix_dtype().name().into();
     }
+    // A stopped candidate's results are read in the order its blocks were scored (the pick a
+    // halves rule confirms continues from them), and that order depends on the block size.
+    if cfg.race_block != crate::race::RACE_BLOCK {
+        id["race_block"] = cfg.race_block.into();
+    }
     id
 }
 

@@ -20,7 +20,9 @@
 //!
 //! Every rule reads only selection metrics; the test split is never consulted. A candidate that
 //! racing stopped early (`race.rs`) could not have been chosen: it is passed over, and still
-//! counts among the candidates scanned (the guarded rule's Bonferroni factor).
+//! counts among the candidates scanned (the guarded rule's Bonferroni factor). Split-confirm and
+//! choose-confirm choose on the choosing half alone ([`pick_on_choosing_half`]), which is what
+//! lets a racing scan score the confirming half of their pick only.
 
 mod halves;
 mod stats;
@@ -149,9 +151,12 @@ pub fn select(rule: SelectRule, base: &Metrics, candidates: &[CandidateResult]) 
                 candidates.len()
             ),
             SelectRule::Logloss => "none could still end below the base model's log-loss".into(),
-            SelectRule::SplitConfirm | SelectRule::ChooseConfirm => {
+            SelectRule::SplitConfirm => {
                 "none could still beat the base model on the choosing half".into()
             }
+            SelectRule::ChooseConfirm => "none could still beat the base model on the choosing \
+                half with a log-loss there not significantly worse than the base model's"
+                .into(),
             SelectRule::Laser => "none could still beat the base model's accuracy".into(),
         };
         return none(format!(
