@@ -3,7 +3,8 @@
 suite still running, or stopped, can be summarised too): one row per finished task with its
 accuracy and balanced-accuracy changes, the totals, and with `--compare-rules` the comparison of
 selection rules (mean test change, tasks significantly harmed and helped — by accuracy, and by
-balanced accuracy too — tasks edited).
+balanced accuracy too — tasks edited) and each task's ceiling (the best test accuracy among every
+scanned candidate) beside the default rule's change.
 
 Usage: scripts/suite-tables.py SUITE_DIR
 """
@@ -57,6 +58,19 @@ def main():
           f"edited {sum(1 for r in rows if r['edits'])}, of them {len(blowups)} with a test log-loss more than "
           f"25% above the base model's{' (' + ', '.join(blowups) + ')' if blowups else ''}; "
           f"time {sum(r['seconds'] for r in rows):.0f} s.")
+    ceilings = [r for r in rows if r.get("ceiling")]
+    if ceilings:
+        print()
+        print("| task | rule's choice | Δ test | ceiling: best scanned candidate on test | its Δ test [95% CI] | its selection acc. |")
+        print("|---|---|---|---|---|---|")
+        for r in ceilings:
+            c = r["ceiling"]
+            print(f"| {r['task']} | {short(r['edits'])} | {fmt_delta(r['delta'])} | {short(c['edits'])} "
+                  f"| {fmt_delta(c['delta'])} | {c['select']['accuracy']:.1f}% |")
+        up = sum(1 for r in ceilings if r["ceiling"]["delta"]["ci_low"] > 0)
+        print()
+        print(f"Ceiling significantly above the base model on {up} of {len(ceilings)} tasks; the rule's "
+              f"recommendations on {len(helped)}.")
     rules = {}
     for r in rows:
         for o in r.get("rules", []):

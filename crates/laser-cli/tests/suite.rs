@@ -329,3 +329,36 @@ fn collateral_scores_each_edit_on_the_other_tasks_like_eval_does() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// `--compare-rules` on a suite: each task row carries its ceiling, the best test accuracy among
+/// every scanned candidate — never below the test accuracy of any rule's edit (they choose among
+/// the same candidates) — and the suite counts the tasks whose ceiling is significantly helped.
+#[test]
+fn a_suite_compared_across_rules_reports_each_tasks_ceiling() {
+    let m = tiny_model("suite-ceiling");
+    let tasks = suite_folder("ceiling");
+    let out = tmp("suite-ceiling-out");
+    let mut args = suite_args(&m, &tasks, &out);
+    args.push("--compare-rules");
+    let v = json_of(&laser(&args));
+    let mut helped = 0;
+    for r in v["tasks"].as_array().unwrap() {
+        let c = &r["ceiling"];
+        let best = c["test"]["accuracy"].as_f64().unwrap_or_else(|| panic!("no ceiling: {r}"));
+        assert_eq!(c["candidates"].as_u64(), Some(8), "2 matrices × 2 ρ × {{svd, blocks:4}}: {c}");
+        let base = r["base"]["test"]["accuracy"].as_f64().unwrap();
+        assert!((c["delta"]["accuracy"].as_f64().unwrap() - (best - base)).abs() < 1e-9);
+        helped += usize::from(c["delta"]["ci_low"].as_f64().unwrap() > 0.0);
+        let rules = r["rules"].as_array().unwrap();
+        assert!(!rules.is_empty());
+        for o in rules.iter().filter(|o| !o["edits"].as_array().unwrap().is_empty()) {
+            assert!(o["test"]["accuracy"].as_f64().unwrap() <= best, "{o} above the ceiling");
+        }
+    }
+    assert_eq!(v["ceiling_helped"].as_u64(), Some(helped as u64));
+    let md = std::fs::read_to_string(out.join("suite.md")).unwrap();
+    assert!(md.contains("## Ceiling (diagnostic") && md.contains("| alpha |"), "{md}");
+    // Without a comparison there is no ceiling.
+    let plain = json_of(&laser(&suite_args(&m, &tasks, &tmp("suite-no-ceiling"))));
+    assert!(plain["ceiling_helped"].is_null() && plain["tasks"][0]["ceiling"].is_null());
+}

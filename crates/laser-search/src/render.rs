@@ -355,6 +355,13 @@ pub fn suite_summary(r: &SuiteReport) -> String {
             "collateral: the recommended edits change the other tasks' selection accuracy by {c:+.2} points on average"
         );
     }
+    if let Some(h) = r.ceiling_helped {
+        let _ = writeln!(
+            s,
+            "ceiling (diagnostic): the best scanned candidate on each test split significantly helps {h} of {} tasks",
+            r.tasks.iter().filter(|t| t.ceiling.is_some()).count()
+        );
+    }
     s
 }
 
@@ -388,10 +395,7 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
             .and_then(|m| m.test.as_ref())
             .and_then(|m| m.majority)
             .map_or("—".into(), |m| format!("{m:.1}%"));
-        let edit = t
-            .edits
-            .first()
-            .map_or("no edit".to_owned(), |e| format!("`{}` ρ={} {}", e.name, e.rho, e.factor));
+        let edit = first_edit_cell(&t.edits);
         let _ = writeln!(
             s,
             "| {} | {} / {} | {} | {} | {} | {} | {} | {} | {:.0} s |",
@@ -450,6 +454,7 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
             );
         }
     }
+    suite_ceiling(&mut s, r);
     if !r.rules.is_empty() {
         let _ = writeln!(
             s,
@@ -464,6 +469,43 @@ pub fn suite_markdown(r: &SuiteReport) -> String {
         }
     }
     s
+}
+
+/// With a rule comparison: each task's ceiling beside the rule's change, and how many tasks the
+/// best scanned candidate would significantly help — whether the space or the rule limits the
+/// suite's gains.
+fn suite_ceiling(s: &mut String, r: &SuiteReport) {
+    let with: Vec<_> = r.tasks.iter().filter_map(|t| t.ceiling.as_ref().map(|c| (t, c))).collect();
+    if with.is_empty() {
+        return;
+    }
+    let helped = r.ceiling_helped.unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "\n## Ceiling (diagnostic, never used to choose)\n\nThe best test accuracy among every \
+         scanned candidate: it significantly beats the base model on **{helped}** of {} tasks, \
+         where the rule's recommendations significantly help **{}**.\n\n| task | rule's Δ test | ceiling Δ test (95% CI) \
+         | ceiling's edit | its selection accuracy |\n|---|---|---|---|---|",
+        with.len(),
+        r.helped
+    );
+    for (t, c) in with {
+        let edit = first_edit_cell(&c.edits);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {edit} | {:.1}% |",
+            t.task,
+            t.delta.as_ref().map_or("—".into(), delta_text),
+            c.delta.as_ref().map_or("—".into(), delta_text),
+            c.select.accuracy
+        );
+    }
+}
+
+/// A suite table's edit cell: the first edit (a suite's searches recommend single edits), or
+/// "no edit".
+fn first_edit_cell(edits: &[crate::edits::Edit]) -> String {
+    edits.first().map_or("no edit".to_owned(), |e| format!("`{}` ρ={} {}", e.name, e.rho, e.factor))
 }
 
 /// ", N stopped early by racing" when racing stopped candidates.

@@ -387,6 +387,7 @@ fn error_row(task: &SuiteTask, error: String) -> SuiteTaskResult {
         reason: String::new(),
         seconds: 0.0,
         rules: Vec::new(),
+        ceiling: None,
         error: Some(error),
         collateral: None,
     }
@@ -423,6 +424,7 @@ fn run_task(
         reason: r.selection.reason,
         seconds: r.seconds.total,
         rules: r.rules,
+        ceiling: r.ceiling,
         error: None,
         collateral: None,
     })
@@ -472,8 +474,12 @@ fn summarise(
     let collateral: Vec<f64> =
         tasks.iter().filter_map(|t| t.collateral.as_ref().map(|c| c.mean_delta)).collect();
     let mean_collateral = (!collateral.is_empty()).then(|| mean(&collateral));
+    let ceilings: Vec<_> = tasks.iter().filter_map(|t| t.ceiling.as_ref()).collect();
+    let ceiling_helped = (!ceilings.is_empty())
+        .then(|| ceilings.iter().filter(|c| c.delta.is_some_and(|d| d.helped())).count());
     SuiteReport {
         mean_collateral,
+        ceiling_helped,
         model: model.source().display().to_string(),
         select_rule: cfg.search.select,
         mean_delta: mean(&deltas.iter().map(|d| d.accuracy).collect::<Vec<_>>()),

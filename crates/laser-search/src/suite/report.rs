@@ -53,6 +53,10 @@ pub struct SuiteTaskResult {
     /// With `compare_rules`: each rule's choice and its test change.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub rules: Vec<RuleOutcome>,
+    /// With `compare_rules`: the best test accuracy among every scanned candidate (a
+    /// diagnostic, never a choice): whether the space or the rule limits the task's gain.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ceiling: Option<crate::report::Ceiling>,
     /// With `keep_going`: why the task failed (no metrics then).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
@@ -111,6 +115,10 @@ pub struct SuiteReport {
     /// edit's mean accuracy change on the other tasks' selection items (points).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mean_collateral: Option<f64>,
+    /// With `compare_rules`: tasks whose ceiling (the best scanned candidate on the test split)
+    /// significantly beats the base model.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ceiling_helped: Option<usize>,
     /// Wall time of this run (resumed tasks cost nothing).
     pub seconds: f64,
 }
