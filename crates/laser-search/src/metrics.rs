@@ -79,6 +79,12 @@ impl ItemScores {
         let loss: f64 = indices.iter().map(|&i| self.nll[i]).sum();
         (100.0 * correct / n, loss / n)
     }
+
+    /// (accuracy in percent, mean NLL) over every item, summed in item order as
+    /// [`ItemScores::subset`] sums.
+    pub fn overall(&self) -> (f64, f64) {
+        self.subset(&(0..self.correct.len()).collect::<Vec<usize>>())
+    }
 }
 
 /// `Vec<bool>` as a string of `0` / `1`.

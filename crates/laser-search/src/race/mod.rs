@@ -308,8 +308,7 @@ impl Racer {
     fn standing(&self, m: &Metrics, items: &ItemScores) -> Option<Standing> {
         if self.rule.halves() {
             let half = self.choosing_half(items)?;
-            let all: Vec<usize> = (0..half.correct.len()).collect();
-            let (_, loss) = half.subset(&all);
+            let (_, loss) = half.overall();
             return Some(Standing { correct: count(&half.correct), loss, p: None });
         }
         if items.correct.len() != self.order.len() {

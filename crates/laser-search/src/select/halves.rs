@@ -42,15 +42,14 @@ pub(crate) fn pick_on_choosing_half(
     base: &ItemScores,
     candidates: impl IntoIterator<Item = (usize, ItemScores)>,
 ) -> HalfPick {
-    let all: Vec<usize> = (0..base.correct.len()).collect();
-    let on_base = base.subset(&all);
+    let on_base = base.overall();
     let mut guarded_out = 0;
     let best = laser_best(candidates.into_iter().filter_map(|(i, items)| {
         if rule == SelectRule::ChooseConfirm && logloss_worse(&base.nll, &items.nll).is_some() {
             guarded_out += 1;
             return None;
         }
-        Some((i, items.subset(&all)))
+        Some((i, items.overall()))
     }));
     let pick = best.filter(|(_, m)| m.0 > on_base.0 || (m.0 == on_base.0 && m.1 < on_base.1));
     HalfPick { pick, guarded_out }
