@@ -297,10 +297,10 @@ pub fn markdown(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
             .then(b.select.accuracy.total_cmp(&a.select.accuracy))
             .then(a.select.logloss.total_cmp(&b.select.logloss))
     });
+    let half = r.base.select.n.div_ceil(2);
     for c in cands.iter().take(15) {
         let e: Vec<String> =
             c.edits.iter().map(|e| format!("`{}` ρ={} {}", e.name, e.rho, e.factor)).collect();
-        let half = r.base.select.n.div_ceil(2);
         let stopped = c.stopped_after.map_or(String::new(), |k| match r.selection.rule.halves() {
             // Scored on the whole choosing half: only the rule's pick there is scored further.
             true if k == half => format!(" (scored on the {k} choosing items: not the pick there)"),

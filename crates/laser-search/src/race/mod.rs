@@ -296,13 +296,17 @@ impl Racer {
     /// Whether choose-confirm's log-loss guard leaves out a state with these results on the
     /// choosing half: it can never be chosen.
     fn guarded_out(&self, half: &ItemScores) -> bool {
-        let base_half = self.base.as_ref().and_then(|(_, b)| self.choosing_half(b));
-        match (self.rule, base_half) {
+        match (self.rule, self.base_half()) {
             (SelectRule::ChooseConfirm, Some(base)) => {
                 logloss_worse(&base.nll, &half.nll).is_some()
             }
             _ => false,
         }
+    }
+
+    /// The base model's results on the choosing half ([`Racer::set_base`]).
+    fn base_half(&self) -> Option<ItemScores> {
+        self.base.as_ref().and_then(|(_, b)| self.choosing_half(b))
     }
 
     fn standing(&self, m: &Metrics, items: &ItemScores) -> Option<Standing> {
@@ -363,8 +367,8 @@ impl Racer {
     /// With confirmation deferred: the candidate the rule picks on the choosing half among
     /// `candidates` (those scored on at least that half), which must then be scored on every
     /// item; `None` when none beats the base model there.
-    pub fn pick_to_confirm(&self, base: &Metrics, candidates: &[CandidateResult]) -> Option<usize> {
-        let base_half = self.choosing_half(base.items.as_ref()?)?;
+    pub fn pick_to_confirm(&self, candidates: &[CandidateResult]) -> Option<usize> {
+        let base_half = self.base_half()?;
         let halves = candidates
             .iter()
             .enumerate()

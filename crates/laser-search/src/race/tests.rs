@@ -241,17 +241,16 @@ fn deferred_confirmation_stops_everyone_after_the_choosing_half_and_picks_its_be
     let b = cand(&[true, true, true, false], &[0.9; 4], true);
     let c = cand(&[true, false, true, false, true, false, false, false], &[0.1; 8], false);
     let d = cand(&[true, true], &[0.0; 2], true);
-    let base_m = metrics(&base, &[1.0; 8]);
     let mut r = mk(true);
     for x in [&a, &b, &c, &d] {
         r.finished(&x.select);
     }
     // b: 3 of 4 on the choosing half; c: items 0, 2, 4, 6 → 3 of 4 too, at a lower loss.
-    assert_eq!(r.pick_to_confirm(&base_m, &[a.clone(), b.clone(), d.clone()]), Some(1));
-    assert_eq!(r.pick_to_confirm(&base_m, &[a.clone(), b, c, d.clone()]), Some(2));
+    assert_eq!(r.pick_to_confirm(&[a.clone(), b.clone(), d.clone()]), Some(1));
+    assert_eq!(r.pick_to_confirm(&[a.clone(), b, c, d.clone()]), Some(2));
     // Nothing beats the base model there: nothing to confirm.
     let weak = cand(&[false, true, false, false], &[2.0; 4], true);
-    assert_eq!(r.pick_to_confirm(&base_m, &[weak, d]), None);
+    assert_eq!(r.pick_to_confirm(&[weak, d]), None);
     // The finished standings (a, b, c) stop what cannot reach 3 of 4 at a loss below 0.1.
     assert!(!r.can_be_chosen(&prefix(&[false, false], &[0.0; 2])));
     assert!(!r.can_be_chosen(&prefix(&[true, false], &[0.3; 2])));

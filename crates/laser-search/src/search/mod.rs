@@ -362,7 +362,7 @@ fn search(
     let t = Instant::now();
     if cfg.strategy != Strategy::Mp {
         scan.scan_single(singles)?;
-        scan.confirm_pick(&base_select)?;
+        scan.confirm_pick()?;
     }
     // A shard's part ends with its candidates logged: choosing is the merge's.
     if let Role::Shard(shard) = role {

@@ -151,13 +151,12 @@ impl Scan<'_> {
 
     /// With confirmation deferred (`race.rs`): the candidate the rule picks on the choosing half,
     /// scored on the confirming half too — the one candidate whose confirming half the rule
-    /// reads. Its log
-    /// record then says complete; a scan resumed after this scores nothing again.
-    pub(super) fn confirm_pick(&mut self, base: &Metrics) -> Result<()> {
+    /// reads. Its log record then says complete; a scan resumed after this scores nothing again.
+    pub(super) fn confirm_pick(&mut self) -> Result<()> {
         let Some(racer) = self.racer.as_ref().filter(|r| r.defers_confirmation()) else {
             return Ok(());
         };
-        let Some(i) = racer.pick_to_confirm(base, &self.candidates) else {
+        let Some(i) = racer.pick_to_confirm(&self.candidates) else {
             return Ok(());
         };
         if self.candidates[i].stopped_after.is_none() {
