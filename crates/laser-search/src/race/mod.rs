@@ -8,7 +8,9 @@
 //! may still be answered correctly (accuracy), every unseen per-item NLL is at least zero
 //! (log-loss), every unseen item the base model gets wrong may still become a win (McNemar). If
 //! even the best completion cannot beat the base model or a candidate already evaluated on every
-//! item, under the rule's own order and tie-breaks, the candidate is stopped.
+//! item, under the rule's own order and tie-breaks, the candidate is stopped; so is one that
+//! choose-confirm's log-loss guard leaves out even if every unseen item of its choosing half had
+//! an NLL of zero (the guard's bound only rises with an item's NLL).
 //!
 //! Why the recommendation is the same as a full scan's: the candidate a full scan would choose is
 //! never stopped (only a candidate it beats could stop it, and its own final metrics are within
@@ -34,7 +36,8 @@
 //! one-sided Wilson interval (z = [`STATISTICAL_Z`], 99%) of the rate seen so far — correct
 //! answers for LASER's order, wins over the base model for the guarded rule — and debited at
 //! the lower end of its loss rate; the unseen per-item NLLs at the lower end of a normal interval
-//! of their mean. A candidate that even this optimistic-but-plausible completion cannot make the
+//! of their mean (for choose-confirm's guard: of their differences from the base model's, item
+//! by item). A candidate that even this optimistic-but-plausible completion cannot make the
 //! rule's choice is stopped. It stops every candidate exact racing stops (the plausible rest is
 //! never better than the best conceivable one) and more, much earlier; the price is that a
 //! candidate that would have finished strongly after a poor start can be lost, so the
@@ -160,6 +163,19 @@ fn plausible_nll_sum(mode: Race, seen: &[f64], remaining: usize) -> f64 {
     let mean = seen.iter().sum::<f64>() / k as f64;
     let var = seen.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (k - 1) as f64;
     (mean - STATISTICAL_Z * (var / k as f64).sqrt()).max(0.0) * remaining as f64
+}
+
+/// The least plausible mean of the unseen per-item NLL differences (candidate − base model)
+/// given the `seen` ones: the lower end of a one-sided normal interval of their mean
+/// (statistical), or no floor, `-inf` (exact, or fewer than two seen).
+fn plausible_diff_floor(mode: Race, seen: &[f64]) -> f64 {
+    let k = seen.len();
+    if mode != Race::Statistical || k < 2 {
+        return f64::NEG_INFINITY;
+    }
+    let mean = seen.iter().sum::<f64>() / k as f64;
+    let var = seen.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (k - 1) as f64;
+    mean - STATISTICAL_Z * (var / k as f64).sqrt()
 }
 
 /// The Wilson score interval of `successes` in `trials` at normal quantile `z`.
@@ -304,6 +320,40 @@ impl Racer {
         }
     }
 
+    /// Whether choose-confirm's log-loss guard will leave out a candidate whose choosing half is
+    /// scored up to race position `partial.nll.len()` (all of it: [`Racer::guarded_out`]). The
+    /// guard's own test runs on the choosing half completed at the best the race allows each
+    /// unseen item: an NLL of zero (exact), or the base model's NLL there plus the lower end of
+    /// a one-sided normal interval (z = [`STATISTICAL_Z`]) of the differences seen so far, never
+    /// below zero (statistical; exact before two are seen). The test's bound never falls when
+    /// any item's NLL rises (its resampled means are sums over the same drawn positions), so a
+    /// completion the guard leaves out means every completion is left out (exact), or every
+    /// plausible one (statistical, never more lenient than exact).
+    fn guard_leaves_out(&self, partial: &ItemScores) -> bool {
+        let Some((_, base)) = self.base.as_ref().filter(|_| self.rule == SelectRule::ChooseConfirm)
+        else {
+            return false;
+        };
+        let seen = partial.nll.len().min(self.choose);
+        if seen == 0 {
+            return false;
+        }
+        let diffs: Vec<f64> = (0..seen).map(|p| partial.nll[p] - base.nll[self.order[p]]).collect();
+        let floor = plausible_diff_floor(self.mode, &diffs);
+        // The choosing half in item order, as the rule tests it.
+        let mut positions: Vec<usize> = (0..self.choose).collect();
+        positions.sort_by_key(|&p| self.order[p]);
+        let (base_nll, cand_nll): (Vec<f64>, Vec<f64>) = positions
+            .iter()
+            .map(|&p| {
+                let b = base.nll[self.order[p]];
+                let c = if p < seen { partial.nll[p] } else { (b + floor).max(0.0) };
+                (b, c)
+            })
+            .unzip();
+        logloss_worse(&base_nll, &cand_nll).is_some()
+    }
+
     /// The base model's results on the choosing half ([`Racer::set_base`]).
     fn base_half(&self) -> Option<ItemScores> {
         self.base.as_ref().and_then(|(_, b)| self.choosing_half(b))
@@ -387,12 +437,14 @@ impl Racer {
         if k >= n {
             return true;
         }
-        if self.rule.halves() && k >= self.choose {
-            // The choosing half is scored: with confirmation deferred the candidate waits for
-            // the scan's pick; choose-confirm's guard may already leave it out.
-            if self.defer || self.choosing_half(partial).is_some_and(|h| self.guarded_out(&h)) {
-                return false;
-            }
+        // With confirmation deferred, a candidate whose choosing half is scored waits for the
+        // scan's pick.
+        if self.rule.halves() && k >= self.choose && self.defer {
+            return false;
+        }
+        // Choose-confirm's guard may leave it out already, or before its choosing half ends.
+        if self.guard_leaves_out(partial) {
+            return false;
         }
         // "c cannot be strictly better than s by accuracy, ties by lower log-loss."
         let beaten_by = |best_correct: usize, least_loss: f64, s: &Standing| {

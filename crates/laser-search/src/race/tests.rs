@@ -273,6 +273,38 @@ fn choose_confirm_stops_what_its_log_loss_guard_leaves_out() {
 }
 
 #[test]
+fn choose_confirm_s_guard_stops_a_log_loss_wreck_before_its_choosing_half_ends() {
+    let blocks = race_blocks(100, SelectRule::ChooseConfirm, 20);
+    let base: Vec<bool> = (0..100).map(|i| i % 4 < 2).collect();
+    let mk = |rule, mode| {
+        let mut r = Racer::with_mode(rule, mode, &blocks, 10);
+        r.set_base(&metrics(&base, &[1.0; 100]));
+        r
+    };
+    // Right on every item seen (the base model: half), at about twice the base model's NLL.
+    let wreck = |k: usize| {
+        let nll: Vec<f64> = (0..k).map(|p| if p % 2 == 0 { 1.8 } else { 2.2 }).collect();
+        prefix(&vec![true; k], &nll)
+    };
+    // 20 of 50 seen: 30 unseen items at an NLL of zero could still pull the choosing half's
+    // log-loss below the base model's (20 × +1 − 30 × 1 < 0), so exact racing keeps it; the
+    // differences seen (+1 ± 0.2) plausibly go on above +0.9, so statistical racing stops it.
+    assert!(mk(SelectRule::ChooseConfirm, Race::Exact).can_be_chosen(&wreck(20)));
+    assert!(!mk(SelectRule::ChooseConfirm, Race::Statistical).can_be_chosen(&wreck(20)));
+    // 40 seen: even 10 zeros leave it significantly worse (mean +0.6): stopped exactly too.
+    assert!(!mk(SelectRule::ChooseConfirm, Race::Exact).can_be_chosen(&wreck(40)));
+    // No guard, no stop: split-confirm keeps it in both modes.
+    for mode in [Race::Exact, Race::Statistical] {
+        assert!(mk(SelectRule::SplitConfirm, mode).can_be_chosen(&wreck(40)));
+    }
+    // The same answers at the base model's NLL go on under choose-confirm.
+    let sound = prefix(&[true; 40], &[1.0; 40]);
+    for mode in [Race::Exact, Race::Statistical] {
+        assert!(mk(SelectRule::ChooseConfirm, mode).can_be_chosen(&sound));
+    }
+}
+
+#[test]
 fn race_names_parse() {
     for r in Race::ALL {
         assert_eq!(r.name().parse::<Race>().unwrap(), r);
