@@ -215,7 +215,8 @@ pub struct SearchOptions {
     /// on every selection item).
     #[arg(long, value_name = "MODE")]
     pub race: Option<Race>,
-    /// Selection items per racing block: a candidate can be stopped after each block.
+    /// Selection items per racing block: a candidate can be stopped after each block (and after
+    /// the first half of the first).
     #[arg(long, value_name = "N")]
     pub race_block: Option<usize>,
     /// At most this many test items (default: all for search/adapt, 300 for suite).

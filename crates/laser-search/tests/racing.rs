@@ -50,7 +50,8 @@ fn assert_same_choice(full: &SearchReport, raced: &SearchReport, what: &str) -> 
             Some(k) => {
                 stopped += 1;
                 assert!(k < full.base.select.n && k == r.select.n, "{what}: stopped after {k}");
-                assert!(k % 5 == 0, "{what}: stops fall between blocks of 5 items");
+                // Blocks of 5 items, the first scored in halves (2 + 3).
+                assert!(k == 2 || k % 5 == 0, "{what}: stops fall between blocks, not after {k}");
             }
         }
     }

@@ -132,8 +132,9 @@ impl Evaluator {
     }
 
     /// [`Evaluator::new`] scoring the items a block at a time: the `parts` (item indices, each
-    /// exactly once) one after the other, each shortest items first in blocks of `block` items;
-    /// [`Evaluator::evaluate_while`] can stop between two blocks ([`Evaluator::blocks`]). Each
+    /// exactly once) one after the other, each shortest items first in blocks of `block` items
+    /// (the first part's first block in two halves, so that a race looks after half a block
+    /// too); [`Evaluator::evaluate_while`] can stop between two blocks ([`Evaluator::blocks`]). Each
     /// block is batched on its own (similar lengths: little padding); the task prefix shared by
     /// every prompt is shared still.
     pub fn in_blocks(

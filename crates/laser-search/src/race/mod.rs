@@ -109,10 +109,12 @@ impl std::str::FromStr for Race {
     }
 }
 
-/// Selection items per racing block, by default: a candidate can be stopped after every 20 items.
+/// Selection items per racing block, by default: a candidate can be stopped after its first 10
+/// items and then after every 20 (the evaluator scores the first block in two halves).
 /// Measured on SmolLM2 (`docs/BENCHMARKS.md`, "Racing the scan"): blocks of 10 raced within 4% of
 /// 20 but made every unraced evaluation 16% slower (more, smaller batches); 20 costs nothing
-/// unraced.
+/// unraced. Most statistical stops come at the first look, hence the half block before it
+/// ("The guard raced, and a first look after 10 items").
 pub const RACE_BLOCK: usize = 20;
 
 /// The parts of `n` selection items that are scored one after the other (each cut into blocks by
