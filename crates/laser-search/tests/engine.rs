@@ -278,3 +278,45 @@ fn an_evaluation_continued_after_its_first_blocks_is_the_full_evaluation() {
     }
     model.restore_all();
 }
+
+/// The layer cache computes a batch's states only when an evaluation reads them: an evaluation
+/// stopped after its first block leaves the other batches uncomputed, a cache moved up computes
+/// nothing until read, and the metrics are those of the model run from its embeddings throughout.
+#[test]
+fn the_layer_cache_computes_only_the_batches_an_evaluation_reaches() {
+    let mut model = tiny("llama");
+    let lines: Vec<serde_json::Value> = (0..18)
+        .map(|i| {
+            serde_json::json!({"prompt": format!("Weigh these: {}", words(700 + i, 2 + (i % 5) as usize)), "choices": ["yes", "no"], "answer": (i % 2)})
+        })
+        .collect();
+    let task = load_task(write_jsonl("lazy-cache", &lines)).unwrap();
+    let parts = [(0..18).step_by(2).collect::<Vec<usize>>(), (1..18).step_by(2).collect()];
+    let mut eval = Evaluator::in_blocks(&model, &task.items, 96, &parts, 4).unwrap();
+    let stop_after_first = |eval: &Evaluator, model: &laser_model::Model| {
+        eval.evaluate_while(model, |_| false).unwrap()
+    };
+    let (plain_first, plain) = (stop_after_first(&eval, &model), eval.evaluate(&model).unwrap());
+    eval.cache_layer(&model, 0).unwrap();
+    assert_eq!(eval.cached_batches(), 0, "nothing is computed before an evaluation reads it");
+    assert_eq!(stop_after_first(&eval, &model), plain_first);
+    let reached = eval.cached_batches();
+    assert!(reached >= 1 && reached < eval.batches(), "{reached} of {}", eval.batches());
+    assert_eq!(eval.evaluate(&model).unwrap(), plain);
+    assert_eq!(eval.cached_batches(), eval.batches());
+    // Moved up: the states entering layer 0 are moved to layer 1 when read, under an edit at
+    // layer 1.
+    eval.cache_layer(&model, 1).unwrap();
+    assert_eq!(eval.cached_batches(), 0);
+    EditEngine::new(0)
+        .apply(&mut model, &[Edit::svd("model.layers.1.mlp.down_proj.weight", 0.1)])
+        .unwrap();
+    let edited_first = stop_after_first(&eval, &model);
+    assert_eq!(eval.cached_batches(), reached);
+    let edited = eval.evaluate(&model).unwrap();
+    eval.clear_cache();
+    assert_eq!(stop_after_first(&eval, &model), edited_first);
+    assert_eq!(eval.evaluate(&model).unwrap(), edited);
+    assert_ne!(edited, plain, "the edit changes something");
+    model.restore_all();
+}

@@ -4,14 +4,18 @@
 //! - Every (prompt + continuation) sequence is tokenized and uploaded once, in length-sorted
 //!   batches ([`Evaluator::new`]); candidates reuse them.
 //! - The LM head runs only at the scored positions (`Model::score_targets`).
-//! - An edit at layer ℓ leaves everything before ℓ unchanged: [`Evaluator::cache_layer`] stores
-//!   the hidden states entering ℓ once, and [`Evaluator::evaluate`] reruns only layers ℓ.. for
-//!   every candidate at ℓ. The cache carries the [`WeightStamp`] of the layers below ℓ and is
-//!   used only while the model still matches it, so no caller can get metrics of a stale model.
+//! - An edit at layer ℓ leaves everything before ℓ unchanged: [`Evaluator::cache_layer`] keeps
+//!   the hidden states entering ℓ, and [`Evaluator::evaluate`] reruns only layers ℓ.. for every
+//!   candidate at ℓ. Each batch's states are computed the first time an evaluation reads them
+//!   (blocks a race never reaches cost nothing) and moved up from a lower cached layer when
+//!   there is one. The cache carries the [`WeightStamp`] of the layers below ℓ and is used only
+//!   while the model still matches it, so no caller can get metrics of a stale model.
 //! - Generative items decode greedily with a KV cache.
 //!
 //! Metrics follow LASER: accuracy in percent; log-loss = the mean over items of the mean per-token
 //! NLL of the gold answer under teacher forcing.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use laser_model::{HiddenStates, Model, PreparedBatch, TokenTarget, Tokenizer, WeightStamp};
 
@@ -81,18 +85,42 @@ pub struct Evaluated {
     pub complete: bool,
 }
 
-/// The hidden states entering `layer`, computed under weights stamped `below`.
+/// The hidden states entering `layer` under weights stamped `below`, per batch as evaluations
+/// read them.
 #[derive(Debug)]
 struct LayerCache {
     layer: usize,
     below: WeightStamp,
-    states: Vec<HiddenStates>,
+    /// Per batch: nothing yet, the states entering a lower layer (kept from a cache this one
+    /// moved up from, under the same weights), or those entering `layer`.
+    states: Vec<Mutex<Option<HiddenStates>>>,
 }
 
 impl LayerCache {
     /// Whether the states are still those `model` computes: no matrix below `layer` changed.
     fn valid_for(&self, model: &Model) -> bool {
         model.weights_below(self.layer) == self.below
+    }
+
+    /// Batch `bi`'s states entering `layer` (computed or moved up now if need be, and kept).
+    /// The caller has checked [`LayerCache::valid_for`]: the layers run here are unedited.
+    fn states(
+        &self,
+        model: &Model,
+        prep: &PreparedBatch,
+        bi: usize,
+    ) -> laser_model::Result<MutexGuard<'_, Option<HiddenStates>>> {
+        // One evaluation at a time reads a cache; a panic elsewhere leaves valid states behind.
+        let mut slot = self.states[bi].lock().unwrap_or_else(PoisonError::into_inner);
+        let ready = slot.as_ref().is_some_and(|h| h.layer() == self.layer);
+        if !ready {
+            let h = match slot.take() {
+                Some(lower) => model.advance_hidden(prep, &lower, self.layer)?,
+                None => model.hidden_before(prep, self.layer)?,
+            };
+            *slot = Some(h);
+        }
+        Ok(slot)
     }
 }
 
@@ -134,9 +162,9 @@ impl Evaluator {
     /// [`Evaluator::new`] scoring the items a block at a time: the `parts` (item indices, each
     /// exactly once) one after the other, each shortest items first in blocks of `block` items
     /// (the first part's first block in two halves, so that a race looks after half a block
-    /// too); [`Evaluator::evaluate_while`] can stop between two blocks ([`Evaluator::blocks`]). Each
-    /// block is batched on its own (similar lengths: little padding); the task prefix shared by
-    /// every prompt is shared still.
+    /// too); [`Evaluator::evaluate_while`] can stop between two blocks ([`Evaluator::blocks`]).
+    /// Each block is batched on its own (similar lengths: little padding); the task prefix
+    /// shared by every prompt is shared still.
     pub fn in_blocks(
         model: &Model,
         items: &[Item],
@@ -173,32 +201,44 @@ impl Evaluator {
         self.scoring.is_empty()
     }
 
-    /// Stores the hidden states entering `layer` under the model as it is now; later evaluations
+    /// Keeps the hidden states entering `layer` under the model as it is now; later evaluations
     /// start there while no matrix below `layer` changes (and run the whole model otherwise).
-    /// A no-op when the cache already holds that layer and is still valid, so callers need not
-    /// track its state.
+    /// Each batch's states are computed when an evaluation first reads them, moved up from a
+    /// valid lower cache when it holds them (running only the blocks in between). A no-op when
+    /// the cache already holds that layer and is still valid, so callers need not track its
+    /// state.
     pub fn cache_layer(&mut self, model: &Model, layer: usize) -> Result<()> {
         if self.cache.as_ref().is_some_and(|c| c.layer == layer && c.valid_for(model)) {
             return Ok(());
         }
-        let t = std::time::Instant::now();
-        // Moving up from a valid lower cache runs only the blocks in between.
+        if layer > model.config().num_layers {
+            return Err(SearchError::Config(format!(
+                "layer {layer} > {} layers",
+                model.config().num_layers
+            )));
+        }
+        // States of a valid lower cache were computed under the weights below `layer` as they
+        // are now, so they only need moving up; anything else starts empty.
         let states = match self.cache.take() {
-            Some(c) if c.layer < layer && c.valid_for(model) => self
-                .batches
-                .iter()
-                .zip(&c.states)
-                .map(|(b, h)| model.advance_hidden(&b.prep, h, layer))
-                .collect::<laser_model::Result<Vec<_>>>()?,
-            _ => self
-                .batches
-                .iter()
-                .map(|b| model.hidden_before(&b.prep, layer))
-                .collect::<laser_model::Result<Vec<_>>>()?,
+            Some(c) if c.layer < layer && c.valid_for(model) => c.states,
+            _ => self.batches.iter().map(|_| Mutex::new(None)).collect(),
         };
         self.cache = Some(LayerCache { layer, below: model.weights_below(layer), states });
-        tracing::debug!(layer, seconds = t.elapsed().as_secs_f64(), "cached layer inputs");
         Ok(())
+    }
+
+    /// Batches whose states entering the cached layer are held now; the others are computed
+    /// (or moved up) when an evaluation first reads them.
+    pub fn cached_batches(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| {
+            c.states
+                .iter()
+                .filter(|s| {
+                    let slot = s.lock().unwrap_or_else(PoisonError::into_inner);
+                    slot.as_ref().is_some_and(|h| h.layer() == c.layer)
+                })
+                .count()
+        })
     }
 
     /// Drops the layer cache.
@@ -274,9 +314,14 @@ impl Evaluator {
         let first = self.blocks_covering(outcomes.len());
         // Every batch continues the same task prefix: its keys and values are computed once
         // per evaluation (from the layer cache's prefix states when valid), not once per batch.
-        let shared = self.batches.first().and_then(|first| {
-            model.prefix_keys_values_for(&first.prep, cache.map(|c| &c.states[0]))
-        });
+        let shared = match (self.batches.first(), cache) {
+            (Some(first), Some(c)) => {
+                let states = c.states(model, &first.prep, 0)?;
+                model.prefix_keys_values_for(&first.prep, states.as_ref())
+            }
+            (Some(first), None) => model.prefix_keys_values_for(&first.prep, None),
+            (None, _) => None,
+        };
         for (b, block) in self.blocks.iter().enumerate().skip(first) {
             if b > first && !go_on(&item_scores(&outcomes)) {
                 return Ok(Evaluated { metrics: aggregate(&outcomes), complete: false });
@@ -286,8 +331,9 @@ impl Evaluator {
                 .batches
                 .clone()
                 .map(|bi| {
-                    let from = cache.map(|c| &c.states[bi]);
                     let batch = &self.batches[bi];
+                    let states = cache.map(|c| c.states(model, &batch.prep, bi)).transpose()?;
+                    let from = states.as_ref().and_then(|s| s.as_ref());
                     model.score_targets_sharing(&batch.prep, from, shared.as_ref(), &batch.targets)
                 })
                 .collect::<laser_model::Result<_>>()?;
