@@ -158,26 +158,20 @@ fn plausible_failures(mode: Race, failures: usize, trials: usize, remaining: usi
 /// (exact), or `remaining` times the lower end of a one-sided normal interval of their mean,
 /// never below zero (statistical; zero before two are seen).
 fn plausible_nll_sum(mode: Race, seen: &[f64], remaining: usize) -> f64 {
-    let k = seen.len();
-    if mode != Race::Statistical || k < 2 {
-        return 0.0;
-    }
-    let mean = seen.iter().sum::<f64>() / k as f64;
-    let var = seen.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (k - 1) as f64;
-    (mean - STATISTICAL_Z * (var / k as f64).sqrt()).max(0.0) * remaining as f64
+    plausible_mean_floor(mode, seen).map_or(0.0, |m| m.max(0.0) * remaining as f64)
 }
 
-/// The least plausible mean of the unseen per-item NLL differences (candidate − base model)
-/// given the `seen` ones: the lower end of a one-sided normal interval of their mean
-/// (statistical), or no floor, `-inf` (exact, or fewer than two seen).
-fn plausible_diff_floor(mode: Race, seen: &[f64]) -> f64 {
+/// The least plausible mean of unseen values given the `seen` ones (per-item NLLs, or their
+/// differences from the base model's): the lower end of a one-sided normal interval
+/// (z = [`STATISTICAL_Z`]) of their mean; `None` racing exactly, or before two are seen.
+fn plausible_mean_floor(mode: Race, seen: &[f64]) -> Option<f64> {
     let k = seen.len();
     if mode != Race::Statistical || k < 2 {
-        return f64::NEG_INFINITY;
+        return None;
     }
     let mean = seen.iter().sum::<f64>() / k as f64;
     let var = seen.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (k - 1) as f64;
-    mean - STATISTICAL_Z * (var / k as f64).sqrt()
+    Some(mean - STATISTICAL_Z * (var / k as f64).sqrt())
 }
 
 /// The Wilson score interval of `successes` in `trials` at normal quantile `z`.
@@ -341,7 +335,8 @@ impl Racer {
             return false;
         }
         let diffs: Vec<f64> = (0..seen).map(|p| partial.nll[p] - base.nll[self.order[p]]).collect();
-        let floor = plausible_diff_floor(self.mode, &diffs);
+        // No floor racing exactly: every unseen item at an NLL of zero.
+        let floor = plausible_mean_floor(self.mode, &diffs).unwrap_or(f64::NEG_INFINITY);
         // The choosing half in item order, as the rule tests it.
         let mut positions: Vec<usize> = (0..self.choose).collect();
         positions.sort_by_key(|&p| self.order[p]);
