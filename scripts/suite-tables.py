@@ -4,7 +4,8 @@ suite still running, or stopped, can be summarised too): one row per finished ta
 accuracy and balanced-accuracy changes, the totals, and with `--compare-rules` the comparison of
 selection rules (mean test change, tasks significantly harmed and helped — by accuracy, and by
 balanced accuracy too — tasks edited) and each task's ceiling (the best test accuracy among every
-scanned candidate) beside the default rule's change.
+scanned candidate) and sound ceiling (the same among those whose test log-loss is within 1.25× the
+base model's) beside the default rule's change.
 
 Usage: scripts/suite-tables.py SUITE_DIR
 """
@@ -61,16 +62,26 @@ def main():
     ceilings = [r for r in rows if r.get("ceiling")]
     if ceilings:
         print()
-        print("| task | rule's choice | Δ test | ceiling: best scanned candidate on test | its Δ test [95% CI] | its selection acc. |")
-        print("|---|---|---|---|---|---|")
+        print("| task | rule's choice | Δ test | ceiling: best scanned candidate on test | its Δ test [95% CI] "
+              "| its test log-loss (base) | sound ceiling (log-loss ≤ 1.25× base) | its Δ test [95% CI] |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in ceilings:
             c = r["ceiling"]
+            sc = r.get("sound_ceiling")
+            if sc is None:
+                sound = "none within the bound | —"
+            elif sc["edits"] == c["edits"]:
+                sound = "the ceiling | —"
+            else:
+                sound = f"{short(sc['edits'])} | {fmt_delta(sc['delta'])}"
             print(f"| {r['task']} | {short(r['edits'])} | {fmt_delta(r['delta'])} | {short(c['edits'])} "
-                  f"| {fmt_delta(c['delta'])} | {c['select']['accuracy']:.1f}% |")
+                  f"| {fmt_delta(c['delta'])} | {c['test']['logloss']:.3f} ({r['base']['test']['logloss']:.3f}) "
+                  f"| {sound} |")
         up = sum(1 for r in ceilings if r["ceiling"]["delta"]["ci_low"] > 0)
+        sound_up = sum(1 for r in ceilings if r.get("sound_ceiling") and r["sound_ceiling"]["delta"]["ci_low"] > 0)
         print()
-        print(f"Ceiling significantly above the base model on {up} of {len(ceilings)} tasks; the rule's "
-              f"recommendations on {len(helped)}.")
+        print(f"Ceiling significantly above the base model on {up} of {len(ceilings)} tasks, the sound "
+              f"ceiling on {sound_up}; the rule's recommendations on {len(helped)}.")
     rules = {}
     for r in rows:
         for o in r.get("rules", []):

@@ -332,7 +332,8 @@ fn collateral_scores_each_edit_on_the_other_tasks_like_eval_does() {
 
 /// `--compare-rules` on a suite: each task row carries its ceiling, the best test accuracy among
 /// every scanned candidate — never below the test accuracy of any rule's edit (they choose among
-/// the same candidates) — and the suite counts the tasks whose ceiling is significantly helped.
+/// the same candidates) — and its sound ceiling (within the log-loss bound), and the suite counts
+/// the tasks whose ceilings are significantly helped.
 #[test]
 fn a_suite_compared_across_rules_reports_each_tasks_ceiling() {
     let m = tiny_model("suite-ceiling");
@@ -341,7 +342,7 @@ fn a_suite_compared_across_rules_reports_each_tasks_ceiling() {
     let mut args = suite_args(&m, &tasks, &out);
     args.push("--compare-rules");
     let v = json_of(&laser(&args));
-    let mut helped = 0;
+    let (mut helped, mut sound_helped) = (0, 0);
     for r in v["tasks"].as_array().unwrap() {
         let c = &r["ceiling"];
         let best = c["test"]["accuracy"].as_f64().unwrap_or_else(|| panic!("no ceiling: {r}"));
@@ -349,6 +350,17 @@ fn a_suite_compared_across_rules_reports_each_tasks_ceiling() {
         let base = r["base"]["test"]["accuracy"].as_f64().unwrap();
         assert!((c["delta"]["accuracy"].as_f64().unwrap() - (best - base)).abs() < 1e-9);
         helped += usize::from(c["delta"]["ci_low"].as_f64().unwrap() > 0.0);
+        // The sound ceiling: within 1.25× the base test log-loss, never above the ceiling; the
+        // ceiling itself where that is within the bound.
+        let bound = 1.25 * r["base"]["test"]["logloss"].as_f64().unwrap();
+        let sc = &r["sound_ceiling"];
+        if c["test"]["logloss"].as_f64().unwrap() <= bound {
+            assert_eq!(sc, c, "{r}");
+        }
+        if let Some(sound) = sc["test"]["accuracy"].as_f64() {
+            assert!(sound <= best && sc["test"]["logloss"].as_f64().unwrap() <= bound, "{sc}");
+            sound_helped += usize::from(sc["delta"]["ci_low"].as_f64().unwrap() > 0.0);
+        }
         let rules = r["rules"].as_array().unwrap();
         assert!(!rules.is_empty());
         for o in rules.iter().filter(|o| !o["edits"].as_array().unwrap().is_empty()) {
@@ -356,9 +368,14 @@ fn a_suite_compared_across_rules_reports_each_tasks_ceiling() {
         }
     }
     assert_eq!(v["ceiling_helped"].as_u64(), Some(helped as u64));
+    assert_eq!(v["sound_ceiling_helped"].as_u64(), Some(sound_helped as u64));
     let md = std::fs::read_to_string(out.join("suite.md")).unwrap();
     assert!(md.contains("## Ceiling (diagnostic") && md.contains("| alpha |"), "{md}");
+    assert!(md.contains("sound ceiling Δ test"), "{md}");
     // Without a comparison there is no ceiling.
     let plain = json_of(&laser(&suite_args(&m, &tasks, &tmp("suite-no-ceiling"))));
     assert!(plain["ceiling_helped"].is_null() && plain["tasks"][0]["ceiling"].is_null());
+    assert!(
+        plain["sound_ceiling_helped"].is_null() && plain["tasks"][0]["sound_ceiling"].is_null()
+    );
 }

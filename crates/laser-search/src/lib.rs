@@ -81,8 +81,8 @@ pub use scoring::{
     TaskRanking, evaluate, inspect, predict, rank_task,
 };
 pub use search::{
-    NoProgress, Progress, SearchConfig, Strategy, merge_search, ranking_identity, run_search,
-    run_search_shard, run_search_with_progress,
+    NoProgress, Progress, SOUND_LOGLOSS_RATIO, SearchConfig, Strategy, merge_search,
+    ranking_identity, run_search, run_search_shard, run_search_with_progress,
 };
 pub use select::{GUARD_ALPHA, SelectRule, Selection, mcnemar_one_sided, select};
 pub use shard::{RANKING_FILE, RankingFile, SPEC_FILE, Shard, ShardSpec, ShardSummary};

@@ -103,6 +103,17 @@ fn ceiling_text(c: &crate::report::Ceiling) -> String {
     )
 }
 
+/// The sound ceiling: the ceiling among candidates within the log-loss bound, or why there is
+/// none.
+fn sound_ceiling_text(r: &SearchReport) -> String {
+    let bound = format!("test log-loss within {}× the base model's", crate::SOUND_LOGLOSS_RATIO);
+    match (&r.sound_ceiling, &r.ceiling) {
+        (Some(s), Some(c)) if s.edits == c.edits => format!("the ceiling ({bound})"),
+        (Some(s), _) => format!("{bound}: {}", ceiling_text(s)),
+        (None, _) => format!("none — no scanned candidate has its {bound}"),
+    }
+}
+
 /// A few lines for the terminal.
 pub fn summary(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     let mut s = String::new();
@@ -145,6 +156,7 @@ pub fn summary(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     let _ = writeln!(s, "rule {}: {}", r.selection.rule, r.selection.reason);
     if let Some(c) = &r.ceiling {
         let _ = writeln!(s, "ceiling (diagnostic): {}", ceiling_text(c));
+        let _ = writeln!(s, "sound ceiling (diagnostic): {}", sound_ceiling_text(r));
     }
     for e in &r.best.edits {
         let _ = writeln!(s, "edit: {} ρ={} {}{}", e.name, e.rho, e.factor, size_text(r, &e.name));
@@ -228,6 +240,7 @@ pub fn markdown(r: &SearchReport, output: Option<ModelOutput<'_>>) -> String {
     let _ = writeln!(s, "Selection rule `{}`: {}.\n", r.selection.rule, r.selection.reason);
     if let Some(c) = &r.ceiling {
         let _ = writeln!(s, "Ceiling (diagnostic, never used to choose): {}.\n", ceiling_text(c));
+        let _ = writeln!(s, "Sound ceiling (diagnostic): {}.\n", sound_ceiling_text(r));
     }
     if r.best.edits.is_empty() {
         let _ = writeln!(s, "None: the base model is returned.");
@@ -358,8 +371,9 @@ pub fn suite_summary(r: &SuiteReport) -> String {
     if let Some(h) = r.ceiling_helped {
         let _ = writeln!(
             s,
-            "ceiling (diagnostic): the best scanned candidate on each test split significantly helps {h} of {} tasks",
-            r.tasks.iter().filter(|t| t.ceiling.is_some()).count()
+            "ceiling (diagnostic): the best scanned candidate on each test split significantly helps {h} of {} tasks; within the log-loss bound, {}",
+            r.tasks.iter().filter(|t| t.ceiling.is_some()).count(),
+            r.sound_ceiling_helped.unwrap_or(0)
         );
     }
     s
@@ -484,20 +498,41 @@ fn suite_ceiling(s: &mut String, r: &SuiteReport) {
         s,
         "\n## Ceiling (diagnostic, never used to choose)\n\nThe best test accuracy among every \
          scanned candidate: it significantly beats the base model on **{helped}** of {} tasks, \
-         where the rule's recommendations significantly help **{}**.\n\n| task | rule's Δ test | ceiling Δ test (95% CI) \
-         | ceiling's edit | its selection accuracy |\n|---|---|---|---|---|",
+         where the rule's recommendations significantly help **{}**. The sound ceiling is the \
+         same among the candidates whose test log-loss is within {}× the base model's (a \
+         candidate that wins answers by wrecking the language model left out): it significantly \
+         beats the base model on **{}**.\n\n| task | rule's Δ test | ceiling Δ test (95% CI) \
+         | ceiling's edit | its selection accuracy | its test log-loss (base) \
+         | sound ceiling Δ test | sound ceiling's edit |\n|---|---|---|---|---|---|---|---|",
         with.len(),
-        r.helped
+        r.helped,
+        crate::SOUND_LOGLOSS_RATIO,
+        r.sound_ceiling_helped.unwrap_or(0)
     );
     for (t, c) in with {
         let edit = first_edit_cell(&c.edits);
+        let base_logloss = t
+            .base
+            .as_ref()
+            .and_then(|b| b.test.as_ref())
+            .map_or("—".into(), |m| format!("{:.3}", m.logloss));
+        let (sound_delta, sound_edit) = match &t.sound_ceiling {
+            Some(sc) if sc.edits == c.edits => {
+                ("the ceiling".to_owned(), "the ceiling's".to_owned())
+            }
+            Some(sc) => {
+                (sc.delta.as_ref().map_or("—".into(), delta_text), first_edit_cell(&sc.edits))
+            }
+            None => ("none within the bound".to_owned(), "—".to_owned()),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {edit} | {:.1}% |",
+            "| {} | {} | {} | {edit} | {:.1}% | {:.3} ({base_logloss}) | {sound_delta} | {sound_edit} |",
             t.task,
             t.delta.as_ref().map_or("—".into(), delta_text),
             c.delta.as_ref().map_or("—".into(), delta_text),
-            c.select.accuracy
+            c.select.accuracy,
+            c.test.logloss,
         );
     }
 }

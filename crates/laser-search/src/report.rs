@@ -115,6 +115,11 @@ pub struct SearchReport {
     /// the rule limits the gain.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ceiling: Option<Ceiling>,
+    /// With `compare_rules` and a test split: the same among the candidates whose test log-loss
+    /// is at most 1.25× the base model's (`SOUND_LOGLOSS_RATIO`); none when every candidate
+    /// exceeds it. Where it differs from `ceiling`, only a log-loss wreck reached that.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sound_ceiling: Option<Ceiling>,
     /// Candidates scored on the selection split (excluding the base model).
     pub candidates_evaluated: usize,
     /// Of those, how many came from the resumed log.

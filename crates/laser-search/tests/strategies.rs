@@ -366,9 +366,9 @@ fn comparing_rules_replays_every_rule_on_one_scan() {
         assert!(ceiling.test.accuracy >= o.test.as_ref().unwrap().accuracy, "{o:?}");
     }
     let r = run_search(&mut model, &task, &SearchConfig { test_max: None, ..cfg.clone() }).unwrap();
-    let ceiling = r.ceiling.unwrap();
+    let ceiling = r.ceiling.clone().unwrap();
     let mut engine = EditEngine::new(cfg.seed);
-    let alone: Vec<f64> = r
+    let alone: Vec<(f64, f64)> = r
         .candidates
         .iter()
         .map(|c| {
@@ -380,13 +380,37 @@ fn comparing_rules_replays_every_rule_on_one_scan() {
             };
             let e = laser_search::evaluate(&model, &task, &request).unwrap();
             model.restore_all();
-            e.metrics().accuracy
+            (e.metrics().accuracy, e.metrics().logloss)
         })
         .collect();
-    let best = alone.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let best_of = |within: &dyn Fn(f64) -> bool| {
+        alone.iter().filter(|(_, l)| within(*l)).map(|(a, _)| *a).fold(f64::NEG_INFINITY, f64::max)
+    };
+    let best = best_of(&|_| true);
     assert_eq!(ceiling.test.accuracy, best, "{alone:?}");
     let at = r.candidates.iter().position(|c| c.edits == ceiling.edits).unwrap();
-    assert_eq!(alone[at], best);
+    assert_eq!(alone[at].0, best);
+    // The sound ceiling: the same among the candidates whose test log-loss, evaluated alone, is
+    // within the bound of the base model's.
+    let bound = laser_search::SOUND_LOGLOSS_RATIO * r.base.test.as_ref().unwrap().logloss;
+    let sound_best = best_of(&|l| l <= bound);
+    match &r.sound_ceiling {
+        Some(sound) => {
+            assert_eq!(sound.test.accuracy, sound_best, "{alone:?}");
+            let at = r.candidates.iter().position(|c| c.edits == sound.edits).unwrap();
+            assert!(alone[at].1 <= bound && sound.test.logloss <= bound, "{sound:?}");
+            if ceiling.test.logloss <= bound {
+                assert_eq!(sound.edits, ceiling.edits);
+            }
+        }
+        None => assert!(alone.iter().all(|(_, l)| *l > bound), "{alone:?}"),
+    }
+    // The summary and report.md name both, and say where they coincide.
+    let summary = laser_search::render::summary(&r, None);
+    let line = summary.lines().find(|l| l.starts_with("sound ceiling (diagnostic): ")).unwrap();
+    let same = r.sound_ceiling.as_ref().is_some_and(|s| s.edits == ceiling.edits);
+    assert_eq!(line.contains("the ceiling (test log-loss within 1.25×"), same, "{line}");
+    assert!(laser_search::render::markdown(&r, None).contains("Sound ceiling (diagnostic): "));
 }
 
 /// The balanced-accuracy change a search reports is the change of the mean of its own per-class

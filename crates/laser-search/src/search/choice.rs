@@ -1,6 +1,6 @@
 //! What the scanned candidates become: the chosen edit of a selection (or the base model), every
 //! rule's choice for the diagnostic comparison, and the test split's metrics of those choices
-//! and (with a comparison) the ceiling, each state evaluated once.
+//! and (with a comparison) the ceilings, each state evaluated once.
 
 use super::{Scan, SearchConfig, lowest_layer};
 use crate::balanced::{balanced_delta, shared_classes};
@@ -95,6 +95,8 @@ pub(super) struct TestScores {
     pub(super) base: Option<Metrics>,
     pub(super) best: Option<Metrics>,
     pub(super) ceiling: Option<Ceiling>,
+    /// The same among the candidates within the log-loss bound ([`ceilings`]).
+    pub(super) sound_ceiling: Option<Ceiling>,
     /// Balanced-accuracy change of `best`, where the items share one set of choices
     /// (`balanced.rs`).
     pub(super) balanced: Option<AccuracyDelta>,
@@ -113,7 +115,13 @@ pub(super) fn score_test_split(
     let ceiling_candidates = if cfg.compare_rules { scan.candidates.len() } else { 0 };
     scan.progress.phase("test split", 2 + (rules.len() + ceiling_candidates) as u64);
     if test_items.is_empty() {
-        return Ok(TestScores { base: None, best: None, ceiling: None, balanced: None });
+        return Ok(TestScores {
+            base: None,
+            best: None,
+            ceiling: None,
+            sound_ceiling: None,
+            balanced: None,
+        });
     }
     let mut test = TestSplit {
         eval: Evaluator::new(scan.model, test_items, cfg.batch_tokens)?,
@@ -128,35 +136,124 @@ pub(super) fn score_test_split(
         r.balanced_delta = classes.as_ref().and_then(|c| balanced_delta(c, &base, &m));
         r.test = Some(Metrics { items: None, ..m });
     }
-    let ceiling = if ceiling_candidates > 0 { test_ceiling(scan, &mut test, &base)? } else { None };
+    let (ceiling, sound_ceiling) =
+        if ceiling_candidates > 0 { test_ceiling(scan, &mut test, &base)? } else { (None, None) };
     let balanced = classes.as_ref().and_then(|c| balanced_delta(c, &base, &best));
-    Ok(TestScores { base: Some(base), best: Some(best), ceiling, balanced })
+    Ok(TestScores { base: Some(base), best: Some(best), ceiling, sound_ceiling, balanced })
 }
 
 /// Every scanned candidate on the test split (each state once, with the rules' choices), and the
-/// one with the best test accuracy, ties by lower log-loss: the ceiling of the search space.
+/// ceilings among them (`ceilings`).
 fn test_ceiling(
     scan: &mut Scan<'_>,
     test: &mut TestSplit,
     base: &Metrics,
-) -> Result<Option<Ceiling>> {
+) -> Result<(Option<Ceiling>, Option<Ceiling>)> {
     let candidates: Vec<(Vec<Edit>, Metrics)> =
         scan.candidates.iter().map(|c| (c.edits.clone(), c.select.clone())).collect();
-    let mut best: Option<(Vec<Edit>, Metrics, Metrics)> = None;
+    let mut tested = Vec::with_capacity(candidates.len());
     for (edits, select) in candidates {
         let m = test.metrics(scan, &edits)?;
-        let better = best.as_ref().is_none_or(|(_, _, b)| {
-            m.accuracy > b.accuracy || (m.accuracy == b.accuracy && m.logloss < b.logloss)
-        });
-        if better {
-            best = Some((edits, select, m));
+        tested.push(TestedCandidate { edits, select, test: m });
+    }
+    Ok(ceilings(base, tested))
+}
+
+/// A scanned candidate with its selection and test metrics.
+pub(crate) struct TestedCandidate {
+    pub(crate) edits: Vec<Edit>,
+    pub(crate) select: Metrics,
+    pub(crate) test: Metrics,
+}
+
+/// The ceiling of the search space — the candidate with the best test accuracy, ties by lower
+/// test log-loss — and the *sound* ceiling: the same among the candidates whose test log-loss is
+/// at most [`SOUND_LOGLOSS_RATIO`] × the base model's (an edit that wins answers by wrecking the
+/// language model is not one a user would take; where the two differ, only the wreck reached the
+/// plain ceiling).
+pub(crate) fn ceilings(
+    base: &Metrics,
+    tested: Vec<TestedCandidate>,
+) -> (Option<Ceiling>, Option<Ceiling>) {
+    let n = tested.len();
+    let better = |m: &Metrics, b: &Option<&TestedCandidate>| {
+        b.is_none_or(|b| {
+            m.accuracy > b.test.accuracy
+                || (m.accuracy == b.test.accuracy && m.logloss < b.test.logloss)
+        })
+    };
+    let (mut best, mut sound): (Option<&TestedCandidate>, Option<&TestedCandidate>) = (None, None);
+    for c in &tested {
+        if better(&c.test, &best) {
+            best = Some(c);
+        }
+        if c.test.logloss <= SOUND_LOGLOSS_RATIO * base.logloss && better(&c.test, &sound) {
+            sound = Some(c);
         }
     }
-    Ok(best.map(|(edits, select, test_m)| Ceiling {
-        delta: AccuracyDelta::between(base, &test_m),
-        edits,
-        select: Metrics { items: None, ..select },
-        test: Metrics { items: None, ..test_m },
-        candidates: scan.candidates.len(),
-    }))
+    let ceiling = |c: &TestedCandidate| Ceiling {
+        delta: AccuracyDelta::between(base, &c.test),
+        edits: c.edits.clone(),
+        select: Metrics { items: None, ..c.select.clone() },
+        test: Metrics { items: None, ..c.test.clone() },
+        candidates: n,
+    };
+    (best.map(ceiling), sound.map(ceiling))
+}
+
+/// The bound on an edit's test log-loss against the base model's: above it, an edit
+/// counts as a log-loss wreck and is left out of the sound ceiling.
+pub const SOUND_LOGLOSS_RATIO: f64 = 1.25;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(accuracy: f64, logloss: f64) -> Metrics {
+        Metrics { n: 100, accuracy, logloss, majority: None, per_class: None, items: None }
+    }
+
+    fn tested(name: &str, accuracy: f64, logloss: f64) -> TestedCandidate {
+        let edit = Edit::svd(name, 0.1);
+        TestedCandidate {
+            edits: vec![edit],
+            select: metrics(50.0, 1.0),
+            test: metrics(accuracy, logloss),
+        }
+    }
+
+    fn first_name(c: &Option<Ceiling>) -> Option<&str> {
+        c.as_ref().map(|c| c.edits[0].name.as_str())
+    }
+
+    /// A planted wreck — the best test accuracy with 4× the base log-loss — is the plain
+    /// ceiling and not the sound one, which is the best candidate within 1.25× (the bound
+    /// itself included); of equal accuracies, the lower log-loss.
+    #[test]
+    fn the_sound_ceiling_leaves_out_a_log_loss_wreck() {
+        let base = metrics(40.0, 2.0);
+        let (plain, sound) = ceilings(
+            &base,
+            vec![
+                tested("weak", 45.0, 1.9),
+                tested("wreck", 70.0, 8.0),
+                tested("just_over", 60.0, 2.5001),
+                tested("at_bound", 56.0, 2.5),
+            ],
+        );
+        assert_eq!(first_name(&plain), Some("wreck"));
+        assert_eq!(first_name(&sound), Some("at_bound"));
+        let sound = sound.unwrap();
+        assert_eq!((sound.candidates, sound.test.accuracy), (4, 56.0));
+        // Every candidate a wreck: a plain ceiling, no sound one.
+        let (plain, sound) = ceilings(&base, vec![tested("wreck", 70.0, 8.0)]);
+        assert!(plain.is_some() && sound.is_none());
+        // No wreck: the two coincide; of equal accuracies the lower log-loss.
+        let (plain, sound) = ceilings(
+            &base,
+            vec![tested("higher_loss", 50.0, 2.2), tested("lower_loss", 50.0, 2.1)],
+        );
+        let lower = Some("lower_loss");
+        assert_eq!((first_name(&plain), first_name(&sound)), (lower, lower));
+    }
 }

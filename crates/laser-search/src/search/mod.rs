@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use laser_model::{MatrixInfo, Model, Pass};
 
+pub use choice::SOUND_LOGLOSS_RATIO;
 use choice::{chosen_or_base, compare_rules, score_test_split};
 use config::validate;
 pub use config::{SearchConfig, Strategy};
@@ -433,6 +434,7 @@ fn search(
         balanced_delta: tested.balanced,
         rules,
         ceiling: tested.ceiling,
+        sound_ceiling: tested.sound_ceiling,
         candidates_evaluated,
         candidates_resumed: scan.resumed,
         candidates_same_matrices: scan.same_matrices,

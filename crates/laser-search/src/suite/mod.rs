@@ -388,6 +388,7 @@ fn error_row(task: &SuiteTask, error: String) -> SuiteTaskResult {
         seconds: 0.0,
         rules: Vec::new(),
         ceiling: None,
+        sound_ceiling: None,
         error: Some(error),
         collateral: None,
     }
@@ -425,6 +426,7 @@ fn run_task(
         seconds: r.seconds.total,
         rules: r.rules,
         ceiling: r.ceiling,
+        sound_ceiling: r.sound_ceiling,
         error: None,
         collateral: None,
     })
@@ -477,9 +479,18 @@ fn summarise(
     let ceilings: Vec<_> = tasks.iter().filter_map(|t| t.ceiling.as_ref()).collect();
     let ceiling_helped = (!ceilings.is_empty())
         .then(|| ceilings.iter().filter(|c| c.delta.is_some_and(|d| d.helped())).count());
+    // Of the tasks with a ceiling: a task with none within the bound has no sound help.
+    let sound_ceiling_helped = ceiling_helped.map(|_| {
+        tasks
+            .iter()
+            .filter_map(|t| t.sound_ceiling.as_ref())
+            .filter(|c| c.delta.is_some_and(|d| d.helped()))
+            .count()
+    });
     SuiteReport {
         mean_collateral,
         ceiling_helped,
+        sound_ceiling_helped,
         model: model.source().display().to_string(),
         select_rule: cfg.search.select,
         mean_delta: mean(&deltas.iter().map(|d| d.accuracy).collect::<Vec<_>>()),

@@ -57,6 +57,10 @@ pub struct SuiteTaskResult {
     /// diagnostic, never a choice): whether the space or the rule limits the task's gain.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ceiling: Option<crate::report::Ceiling>,
+    /// With `compare_rules`: the same among the candidates within the log-loss bound
+    /// (`SOUND_LOGLOSS_RATIO`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sound_ceiling: Option<crate::report::Ceiling>,
     /// With `keep_going`: why the task failed (no metrics then).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
@@ -119,6 +123,11 @@ pub struct SuiteReport {
     /// significantly beats the base model.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ceiling_helped: Option<usize>,
+    /// With `compare_rules`: tasks whose sound ceiling (the best candidate whose test log-loss
+    /// is within 1.25× the base model's) significantly beats the base model — what any rule
+    /// that refuses log-loss wrecks could at most have helped.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sound_ceiling_helped: Option<usize>,
     /// Wall time of this run (resumed tasks cost nothing).
     pub seconds: f64,
 }
