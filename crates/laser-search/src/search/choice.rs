@@ -160,10 +160,10 @@ fn test_ceiling(
 }
 
 /// A scanned candidate with its selection and test metrics.
-pub(crate) struct TestedCandidate {
-    pub(crate) edits: Vec<Edit>,
-    pub(crate) select: Metrics,
-    pub(crate) test: Metrics,
+struct TestedCandidate {
+    edits: Vec<Edit>,
+    select: Metrics,
+    test: Metrics,
 }
 
 /// The ceiling of the search space — the candidate with the best test accuracy, ties by lower
@@ -171,10 +171,7 @@ pub(crate) struct TestedCandidate {
 /// at most [`SOUND_LOGLOSS_RATIO`] × the base model's (an edit that wins answers by wrecking the
 /// language model is not one a user would take; where the two differ, only the wreck reached the
 /// plain ceiling).
-pub(crate) fn ceilings(
-    base: &Metrics,
-    tested: Vec<TestedCandidate>,
-) -> (Option<Ceiling>, Option<Ceiling>) {
+fn ceilings(base: &Metrics, tested: Vec<TestedCandidate>) -> (Option<Ceiling>, Option<Ceiling>) {
     let n = tested.len();
     let better = |m: &Metrics, b: &Option<&TestedCandidate>| {
         b.is_none_or(|b| {
@@ -201,8 +198,8 @@ pub(crate) fn ceilings(
     (best.map(ceiling), sound.map(ceiling))
 }
 
-/// The bound on an edit's test log-loss against the base model's: above it, an edit
-/// counts as a log-loss wreck and is left out of the sound ceiling.
+/// The bound on an edit's test log-loss against the base model's (+25%): above it, an edit that
+/// gains accuracy counts as a log-loss wreck, and it is left out of the sound ceiling.
 pub const SOUND_LOGLOSS_RATIO: f64 = 1.25;
 
 #[cfg(test)]
