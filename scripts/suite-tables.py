@@ -63,8 +63,8 @@ def main():
     if ceilings:
         print()
         print("| task | rule's choice | Δ test | ceiling: best scanned candidate on test | its Δ test [95% CI] "
-              "| its test log-loss (base) | sound ceiling (log-loss ≤ 1.25× base) | its Δ test [95% CI] |")
-        print("|---|---|---|---|---|---|---|---|")
+              "| its selection acc. | its test log-loss (base) | sound ceiling (log-loss ≤ 1.25× base) | its Δ test [95% CI] |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in ceilings:
             c = r["ceiling"]
             sc = r.get("sound_ceiling")
@@ -75,7 +75,8 @@ def main():
             else:
                 sound = f"{short(sc['edits'])} | {fmt_delta(sc['delta'])}"
             print(f"| {r['task']} | {short(r['edits'])} | {fmt_delta(r['delta'])} | {short(c['edits'])} "
-                  f"| {fmt_delta(c['delta'])} | {c['test']['logloss']:.3f} ({r['base']['test']['logloss']:.3f}) "
+                  f"| {fmt_delta(c['delta'])} | {c['select']['accuracy']:.1f}% "
+                  f"| {c['test']['logloss']:.3f} ({r['base']['test']['logloss']:.3f}) "
                   f"| {sound} |")
         up = sum(1 for r in ceilings if r["ceiling"]["delta"]["ci_low"] > 0)
         sound_up = sum(1 for r in ceilings if r.get("sound_ceiling") and r["sound_ceiling"]["delta"]["ci_low"] > 0)
