@@ -264,24 +264,37 @@ pub(crate) fn layer_norm(x: Tensor<3>, w: Tensor<3>, b: Tensor<3>, eps: f64) -> 
     centred * (var + eps).sqrt().recip() * w + b
 }
 
-/// A gated MLP's inner activation `act(gate) · up`; SiLU in one fused pass where it applies.
+/// A gated MLP's inner activation `act(gate) · up`; SiLU and GELU-tanh in one fused pass where
+/// they apply.
 pub(crate) fn gated(gate: Tensor<3>, up: Tensor<3>, act: Activation) -> Tensor<3> {
-    if act == Activation::Silu
-        && let Some(out) =
+    let fused = match act {
+        Activation::Silu => {
             host_kernels::silu_mul(&gate, &up).or_else(|| autodiff_ops::silu_mul(&gate, &up))
-    {
-        return out;
-    }
-    activate(gate, act) * up
+        }
+        Activation::GeluTanh => host_kernels::gelu_tanh_mul(&gate, &up),
+        Activation::Gelu | Activation::Relu => None,
+    };
+    fused.unwrap_or_else(|| activate(gate, act) * up)
 }
 
 pub(crate) fn activate(x: Tensor<3>, act: Activation) -> Tensor<3> {
     match act {
         Activation::Silu => activation::silu(x),
         Activation::Gelu => gelu_erf(x),
-        Activation::GeluTanh => activation::gelu_approximate(x),
+        Activation::GeluTanh => gelu_tanh(x),
         Activation::Relu => activation::relu(x),
     }
+}
+
+/// GELU's tanh approximation, `½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`: burn's
+/// `gelu_approximate` with `x³` as two products. burn forms it by `powf_scalar(3.0)`, an
+/// elementwise libm `powf` call (and `powf` again in its backward), which took most of Gemma 3's
+/// forward pass on the CPU (`host_kernels/gelu.rs`).
+pub(crate) fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let cube = x.clone() * x.clone() * x.clone();
+    let inner = (x.clone() + cube.mul_scalar(f64::from(host_kernels::GELU_TANH_CUBIC)))
+        .mul_scalar(f64::from(host_kernels::SQRT_2_OVER_PI));
+    (x * inner.tanh().add_scalar(1.0)).mul_scalar(0.5)
 }
 
 /// Exact GELU, `x·Φ(x) = ½·x·(1 + erf(x/√2))`, written with `erf` so that autodiff differentiates
