@@ -1,5 +1,5 @@
-//! GELU's tanh approximation times the up projection, `gelu_tanh(g)·u`, in one vectorised pass:
-//! the gated MLP of Gemma 2 and 3 (`gelu_pytorch_tanh`).
+//! GELU's tanh approximation times the up projection, `gelu_tanh(g)·u`, in SiLU's fused kernel
+//! (one vectorised `exp` pass): the gated MLP of Gemma 2 and 3 (`gelu_pytorch_tanh`).
 //!
 //! Built from burn ops it was several passes over the `[B, T, 4·d]` activations, one of them
 //! `x³` as an elementwise libm `powf` call: a profile of `laser eval` on Gemma 3 270M put 61% of
