@@ -271,7 +271,8 @@ pub(crate) fn gated(gate: Tensor<3>, up: Tensor<3>, act: Activation) -> Tensor<3
         Activation::Silu => {
             host_kernels::silu_mul(&gate, &up).or_else(|| autodiff_ops::silu_mul(&gate, &up))
         }
-        Activation::GeluTanh => host_kernels::gelu_tanh_mul(&gate, &up),
+        Activation::GeluTanh => host_kernels::gelu_tanh_mul(&gate, &up)
+            .or_else(|| autodiff_ops::gelu_tanh_mul(&gate, &up)),
         Activation::Gelu | Activation::Relu => None,
     };
     fused.unwrap_or_else(|| activate(gate, act) * up)
@@ -287,7 +288,8 @@ pub(crate) fn activate(x: Tensor<3>, act: Activation) -> Tensor<3> {
 }
 
 /// GELU's tanh approximation, `½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`: burn's
-/// `gelu_approximate` with `x³` as two products. burn forms it by `powf_scalar(3.0)`, an
+/// `gelu_approximate` with `x³` as two products (GPT-2's plain MLP, and the gated MLP where the
+/// fused kernels do not apply: other backends). burn forms it by `powf_scalar(3.0)`, an
 /// elementwise libm `powf` call (and `powf` again in its backward), which took most of Gemma 3's
 /// forward pass on the CPU (`host_kernels/gelu.rs`).
 pub(crate) fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {

@@ -7,6 +7,7 @@ mod gated;
 mod linear;
 mod norm;
 mod rotary;
+mod target_log_prob;
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -17,10 +18,11 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use crate::host_kernels::row_major;
 
 pub(crate) use attention::attention;
-pub(crate) use gated::silu_mul;
+pub(crate) use gated::{gelu_tanh_mul, silu_mul};
 pub(crate) use linear::{TapTarget, linear};
 pub(crate) use norm::rms_norm;
 pub(crate) use rotary::rotary;
+pub(crate) use target_log_prob::target_log_probs;
 
 /// The autodiff flavour of the flex backend that `Device::autodiff()` produces.
 type FlexAutodiff = Autodiff<Flex, NoCheckpointing>;

@@ -23,10 +23,13 @@ use rayon::prelude::*;
 
 pub(crate) use attention::{AttentionShape, attention, attention_backward, attention_forward};
 pub(crate) use exp::exp_slice;
-pub(crate) use gelu::{CUBIC as GELU_TANH_CUBIC, SQRT_2_OVER_PI, gelu_tanh_mul};
+pub(crate) use gelu::{
+    CUBIC as GELU_TANH_CUBIC, SQRT_2_OVER_PI, gelu_tanh_mul, gelu_tanh_mul_backward,
+    gelu_tanh_mul_values,
+};
 pub(crate) use norm::{rms_norm, rms_norm_backward, rms_norm_values};
 pub(crate) use rotary::{RotaryTables, rotary, rotary_values};
-pub(crate) use scoring::target_log_probs;
+pub(crate) use scoring::{RowLogSumExp, target_log_probs};
 
 /// Rows below this many elements run on the calling thread (rayon's split costs more).
 const PARALLEL_MIN: usize = 1 << 15;
@@ -166,19 +169,33 @@ pub(crate) fn silu_mul_backward(
     want_g: bool,
     want_u: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    sigmoid_gated_backward(g, u, dy, (want_g, want_u), |x| x, |_| 1.0)
+}
+
+/// The gradients of `y = g·σ(h(g))·u` given `dy`, with `dh` the derivative of `h`: writing
+/// `s = σ(h(g))`, `∂/∂g = dy·u·s·(1 + g·(1 − s)·h'(g))` and `∂/∂u = dy·g·s`, each only when
+/// `want.0`, resp. `want.1` (SiLU's `h' = 1` multiplies exactly, so its figures do not move).
+fn sigmoid_gated_backward(
+    g: &[f32],
+    u: &[f32],
+    dy: &[f32],
+    (want_g, want_u): (bool, bool),
+    h: impl Fn(f32) -> f32 + Sync,
+    dh: impl Fn(f32) -> f32 + Sync,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let n = g.len();
     let mut dg = zeroed(if want_g { n } else { 0 });
     let mut du = zeroed(if want_u { n } else { 0 });
     let kernel = |start: usize, dg: Option<&mut [f32]>, du: Option<&mut [f32]>| {
         let len = CHUNK.min(n - start);
         let (g, u, dy) = (&g[start..][..len], &u[start..][..len], &dy[start..][..len]);
-        let mut sig: Vec<f32> = g.iter().map(|&x| -x).collect();
+        let mut sig: Vec<f32> = g.iter().map(|&x| -h(x)).collect();
         exp_slice(&mut sig);
         sig.iter_mut().for_each(|e| *e = 1.0 / (1.0 + *e));
         if let Some(dg) = dg {
             for (i, d) in dg.iter_mut().enumerate() {
                 let (s, x) = (sig[i], g[i]);
-                *d = dy[i] * u[i] * s * (1.0 + x * (1.0 - s));
+                *d = dy[i] * u[i] * s * (1.0 + x * (1.0 - s) * dh(x));
             }
         }
         if let Some(du) = du {

@@ -29,17 +29,48 @@ pub(crate) fn target_log_probs(logits: &Tensor<2>, targets: &[u32]) -> Option<Ve
 
 /// One row: `x[target] − max − ln Σ exp(x − max)` and the first index of the max.
 fn score_row(row: &[f32], target: u32, scratch: &mut Vec<f32>) -> (f32, u32) {
-    let (mut top, mut max) = (0usize, f32::NEG_INFINITY);
-    for (i, &x) in row.iter().enumerate() {
-        if x > max {
-            (top, max) = (i, x);
+    let stats = RowLogSumExp::of(row, scratch);
+    (stats.log_prob(row, target), stats.top as u32)
+}
+
+/// A row's largest logit (its first index and value) and `ln Σ exp(x − max)`, summed in f64 (a
+/// 262,144-wide vocabulary stays at f32 rounding of the result).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowLogSumExp {
+    top: usize,
+    max: f32,
+    log_sum: f64,
+}
+
+impl RowLogSumExp {
+    /// The statistics of `row`; `scratch` is reused across rows.
+    pub(crate) fn of(row: &[f32], scratch: &mut Vec<f32>) -> Self {
+        let (mut top, mut max) = (0usize, f32::NEG_INFINITY);
+        for (i, &x) in row.iter().enumerate() {
+            if x > max {
+                (top, max) = (i, x);
+            }
         }
+        scratch.clear();
+        scratch.extend(row.iter().map(|&x| x - max));
+        exp_slice(scratch);
+        let sum: f64 = scratch.iter().map(|&e| f64::from(e)).sum();
+        Self { top, max, log_sum: sum.ln() }
     }
-    scratch.clear();
-    scratch.extend(row.iter().map(|&x| x - max));
-    exp_slice(scratch);
-    let sum: f64 = scratch.iter().map(|&e| f64::from(e)).sum();
-    ((f64::from(row[target as usize] - max) - sum.ln()) as f32, top as u32)
+
+    /// `log p(target) = x[target] − max − ln Σ exp(x − max)`.
+    pub(crate) fn log_prob(&self, row: &[f32], target: u32) -> f32 {
+        (f64::from(row[target as usize] - self.max) - self.log_sum) as f32
+    }
+
+    /// Overwrites `out` (as long as `row`) with the softmax of `row`, `exp(x − max − ln Σ)`.
+    pub(crate) fn softmax_into(&self, row: &[f32], out: &mut [f32]) {
+        let shift = self.log_sum as f32;
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o = x - self.max - shift;
+        }
+        exp_slice(out);
+    }
 }
 
 #[cfg(test)]

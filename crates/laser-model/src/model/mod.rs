@@ -446,8 +446,12 @@ impl Model {
     ) -> Result<Tensor<1>> {
         let rows = self.checked_target_rows(prep, targets)?;
         let hidden = self.final_hidden(params, prep, from, shared);
-        let lp = activation::log_softmax(self.head_rows(params, prep, hidden, rows), 1);
-        Ok(gather_targets(lp, targets))
+        let logits = self.head_rows(params, prep, hidden, rows);
+        let tokens: Vec<u32> = targets.iter().map(|t| t.token).collect();
+        if let Some(lp) = crate::autodiff_ops::target_log_probs(&logits, &tokens) {
+            return Ok(lp);
+        }
+        Ok(gather_targets(activation::log_softmax(logits, 1), targets))
     }
 
     /// For each target: `log p(token)` and the top-1 token of that position's distribution (the
