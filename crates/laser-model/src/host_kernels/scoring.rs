@@ -63,13 +63,13 @@ impl RowLogSumExp {
         (f64::from(row[target as usize] - self.max) - self.log_sum) as f32
     }
 
-    /// Overwrites `out` (as long as `row`) with the softmax of `row`, `exp(x − max − ln Σ)`.
-    pub(crate) fn softmax_into(&self, row: &[f32], out: &mut [f32]) {
+    /// Replaces the row these statistics were taken of by its softmax, `exp(x − max − ln Σ)`.
+    pub(crate) fn softmax_in_place(&self, row: &mut [f32]) {
         let shift = self.log_sum as f32;
-        for (o, &x) in out.iter_mut().zip(row) {
-            *o = x - self.max - shift;
+        for x in row.iter_mut() {
+            *x = *x - self.max - shift;
         }
-        exp_slice(out);
+        exp_slice(row);
     }
 }
 
