@@ -11,6 +11,13 @@
 //!
 //! The setting is process-wide, so the library never applies it on its own: the `laser` command
 //! and the benchmarks call it first thing; a program embedding the engine may do the same.
+//!
+//! What a phase kept is reused by the next only where the sizes fit: blocks above the `mmap`
+//! threshold are always fresh mappings, on top of the kept heap. On Gemma 3's long-prefix suite
+//! task the gradient pass kept ~3 GB that the test split then added its own blocks to (peak 5.13
+//! GB against a 4.02 GB target, `docs/RESULTS.md`). [`release_freed_memory`] hands what is free
+//! back between phases; the search calls it after the gradient pass and before the test split,
+//! where the working set changes shape, so the peak is one phase's, not their sum.
 
 /// Blocks up to this size come from the heap, not from `mmap`: above the largest activation of a
 /// default 4096-token batch on the default model (4096 × 1536 f32 = 25 MB). Larger blocks — a
@@ -39,6 +46,22 @@ pub fn retain_freed_memory() -> bool {
                 && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
                 && libc::mallopt(libc::M_TOP_PAD, TOP_PAD) == 1
         }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// Hands the memory the C allocator keeps free back to the kernel (glibc's `malloc_trim`, which
+/// also releases whole free pages inside the heap and in every thread's arena). Live allocations
+/// are untouched; the next allocations fault their pages in again. Returns whether anything was
+/// released: always `false` on allocators other than glibc's, where it does nothing.
+pub fn release_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: `malloc_trim` only returns free memory to the kernel; it is safe at any time.
+        unsafe { libc::malloc_trim(0) == 1 }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {

@@ -123,6 +123,9 @@ pub(super) fn score_test_split(
             balanced: None,
         });
     }
+    // The scan's freed batches and factorizations go back before the test split's own are
+    // built (`laser_model::allocator`).
+    laser_model::allocator::release_freed_memory();
     let mut test = TestSplit {
         eval: Evaluator::new(scan.model, test_items, cfg.batch_tokens)?,
         done: Vec::new(),

@@ -169,5 +169,8 @@ pub(super) fn rank_by_gradient(
         scan.engine.insert_svd(&m.name, svd?);
     }
     secs.svd = r.svd_seconds + t.elapsed().as_secs_f64();
+    // The pass's graphs and accumulators are gone; what the allocator kept of them would sit
+    // under the scan's and the test split's own blocks (`laser_model::allocator`).
+    laser_model::allocator::release_freed_memory();
     Ok((r.ranking, r.loss))
 }
