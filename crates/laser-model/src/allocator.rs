@@ -14,8 +14,8 @@
 //!
 //! What a phase kept is reused by the next only where the sizes fit: blocks above the `mmap`
 //! threshold are always fresh mappings, on top of the kept heap. On Gemma 3's long-prefix suite
-//! task the gradient pass kept ~3 GB that the test split then added its own blocks to (peak 5.13
-//! GB against a 4.02 GB target, `docs/RESULTS.md`). [`release_freed_memory`] hands what is free
+//! task the gradient pass kept ~3 GB that the test split then added its own blocks to (a peak
+//! 1.2 GB over the default target, `docs/RESULTS.md`). [`release_freed_memory`] hands what is free
 //! back between phases; the search calls it after the gradient pass and before the test split,
 //! where the working set changes shape, so the peak is one phase's, not their sum.
 
