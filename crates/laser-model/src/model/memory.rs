@@ -8,11 +8,11 @@
 //! output are 1,024 wide in a 640-wide model, and counting them at 640 let one gradient
 //! micro-batch behind a 755-token prefix grow the process by 2.66 GB on a 2.28 GB activation
 //! budget), the FFN tensors (gate, up, activation, product: 4 of `T × F`), the attention maps
-//! (scores, mask, softmax and its
-//! normaliser: 4 of `H × T × T'` where `T'` counts the keys attended, shared prefix included) and
-//! the LM head at the scored positions (logits, log-softmax, their gradient: 3 of `V`). A
-//! gradient pass keeps every layer's tensors for the backward pass (all `L` layers of the
-//! hidden-size, FFN and two attention-map terms) on top of one layer's transient.
+//! (scores, mask, softmax and its normaliser: 4 of `H × T × T'` where `T'` counts the keys
+//! attended, shared prefix included) and the LM head at the scored positions (logits,
+//! log-softmax, their gradient: 3 of `V`). A gradient pass keeps every layer's tensors for the
+//! backward pass (all `L` layers of the hidden-size, FFN and two attention-map terms) on top of
+//! one layer's transient.
 
 use super::Model;
 use crate::config::ModelConfig;
@@ -137,7 +137,7 @@ pub fn over_budget(what: &str, tokens: usize, need: u64, budget: u64) -> String 
 
 /// [`Model::activation_bytes`] for a model of `c`'s dimensions.
 fn activation_bytes_for(c: &ModelConfig, pass: Pass, rows: usize, shape: RowShape) -> u64 {
-    let (d, f, h, l, v) = (
+    let (w, f, h, l, v) = (
         c.hidden_size.max(c.num_heads.saturating_mul(c.head_dim)) as u64,
         c.intermediate_size.max(c.hidden_size) as u64,
         c.num_heads as u64,
@@ -146,7 +146,7 @@ fn activation_bytes_for(c: &ModelConfig, pass: Pass, rows: usize, shape: RowShap
     );
     let t = shape.tokens as u64;
     let keys = t + shape.prefix as u64;
-    let linear = t.saturating_mul(12 * d + 4 * f);
+    let linear = t.saturating_mul(12 * w + 4 * f);
     let maps = h.saturating_mul(t).saturating_mul(keys);
     let head = (shape.scored as u64).saturating_mul(3 * v);
     let one_layer = linear.saturating_add(maps.saturating_mul(4));
