@@ -210,7 +210,8 @@ fn host_matmul(x: Tensor<2>, w: &HostMatrix, transpose: bool) -> Tensor<2> {
     Tensor::from_data(TensorData::new(out, [m, n]), &device)
 }
 
-/// `lhs W` (or `lhs Wᵀ`) in faer for a row-major `lhs: [m, k]`; row-major `[m, n]`.
+/// `lhs W` (or `lhs Wᵀ`) in faer for a row-major `lhs: [m, k]`; row-major `[m, n]` (in blocks
+/// that bound faer's per-thread buffers: `host_kernels/product.rs`).
 pub(crate) fn host_product(
     lhs: &[f32],
     m: usize,
@@ -221,19 +222,10 @@ pub(crate) fn host_product(
     let n = if transpose { w.rows } else { w.cols };
     let lhs = MatRef::from_row_major_slice(lhs, m, k);
     let mut out = host_kernels::zeroed(m * n);
-    // Threads only pay off past a few MFLOP (decoding one token is far below).
-    let par = if m * k * n >= 1 << 22 { Par::rayon(0) } else { Par::Seq };
     w.with_f32(|ws| {
         let rhs = MatRef::from_row_major_slice(ws, w.rows, w.cols);
         let rhs = if transpose { rhs.transpose() } else { rhs };
-        faer::linalg::matmul::matmul(
-            MatMut::from_row_major_slice_mut(&mut out, m, n),
-            faer::Accum::Replace,
-            lhs,
-            rhs,
-            1.0f32,
-            par,
-        );
+        host_kernels::product_in_blocks(MatMut::from_row_major_slice_mut(&mut out, m, n), lhs, rhs);
     });
     out
 }

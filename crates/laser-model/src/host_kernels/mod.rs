@@ -1,5 +1,6 @@
 //! Fused inference kernels on the flex backend's own buffers: SiLU·up, GELU-tanh·up, RMSNorm,
-//! rotary embeddings, masked attention and the scoring of target tokens.
+//! rotary embeddings, masked attention and the scoring of target tokens; and the linear layers'
+//! products in blocks that bound faer's per-thread buffers.
 //!
 //! Built from burn ops, these steps ran as many single-threaded passes over the activations with
 //! libm's scalar `expf` (a profile of the forward pass: SiLU 28% of the main thread, attention
@@ -11,6 +12,7 @@ mod attention;
 mod exp;
 mod gelu;
 mod norm;
+mod product;
 mod rotary;
 mod scoring;
 
@@ -28,6 +30,7 @@ pub(crate) use gelu::{
     gelu_tanh_mul_values,
 };
 pub(crate) use norm::{rms_norm, rms_norm_backward, rms_norm_values};
+pub(crate) use product::product_in_blocks;
 pub(crate) use rotary::{RotaryTables, rotary, rotary_values};
 pub(crate) use scoring::{RowLogSumExp, target_log_probs};
 
