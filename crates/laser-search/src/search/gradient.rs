@@ -140,6 +140,9 @@ pub(super) fn rank_by_gradient(
     secs: &mut Seconds,
 ) -> Result<(Vec<MatrixScore>, f64)> {
     scan.progress.phase("gradient pass + SVDs", 1);
+    // What the base model's selection pass freed is kept sized for its batches; the gradient
+    // pass's blocks would land beside it (`laser_model::allocator`).
+    laser_model::allocator::release_freed_memory();
     let r = gradient_ranking(scan, task, items, matrices, cfg)?;
     scan.progress.advance();
     tracing::info!(
