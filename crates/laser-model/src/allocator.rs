@@ -16,8 +16,8 @@
 //! threshold are always fresh mappings, on top of the kept heap. On Gemma 3's long-prefix suite
 //! task the gradient pass kept ~3 GB that the test split then added its own blocks to (a peak
 //! 1.2 GB over the default target, `docs/RESULTS.md`). [`release_freed_memory`] hands what is free
-//! back between phases; the search calls it after the gradient pass and before the test split,
-//! where the working set changes shape, so the peak is one phase's, not their sum.
+//! back between phases; the search calls it before and after the gradient pass and before the
+//! test split, where the working set changes shape, so the peak is one phase's, not their sum.
 
 /// Blocks up to this size come from the heap, not from `mmap`: above the largest activation of a
 /// default 4096-token batch on the default model (4096 × 1536 f32 = 25 MB). Larger blocks — a
