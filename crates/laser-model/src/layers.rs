@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData, activation};
-use faer::{MatMut, MatRef, Par};
+use faer::{MatMut, MatRef};
 
 use crate::autodiff_ops::{self, TapTarget};
 use crate::config::{Activation, Llama3RopeScaling};

@@ -12,7 +12,7 @@
 use faer::{MatMut, MatRef, Par};
 
 /// The most rows, and the most columns, of the result one faer product computes.
-pub(crate) const PRODUCT_BLOCK: usize = 16_384;
+const PRODUCT_BLOCK: usize = 16_384;
 
 /// `dst = lhs · rhs`, in blocks of at most [`PRODUCT_BLOCK`] rows and columns of `dst`.
 pub(crate) fn product_in_blocks(dst: MatMut<'_, f32>, lhs: MatRef<'_, f32>, rhs: MatRef<'_, f32>) {
