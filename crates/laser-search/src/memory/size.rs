@@ -25,7 +25,8 @@ pub const MIN_DEFAULT_ACTIVATIONS: u64 = 256 << 20;
 
 /// Held back from the budget for what neither the weights nor the activation estimate count:
 /// the binary and its libraries, the tokenizer, thread stacks, allocator slack, the SVD phase's
-/// one matrix at a time. Measured: SmolLM2's `laser grad` under `--max-memory 1.8G` without it
+/// one matrix at a time, faer's per-thread packing buffers (at most two 32 MiB panels a thread
+/// since the products run in blocks, `laser_model`'s `host_kernels/product.rs`). Measured: SmolLM2's `laser grad` under `--max-memory 1.8G` without it
 /// peaked 68 MB over the budget (docs/SCALING.md).
 pub const RUNTIME_RESERVE: u64 = 256 << 20;
 
