@@ -24,7 +24,9 @@ interval=${RSS_INTERVAL:-0.2}
 "$@" > "$prefix.out" 2> "$prefix.log" &
 pid=$!
 while kill -0 "$pid" 2> /dev/null; do
-  if stats=$(awk '/^VmRSS|^VmHWM/ {print $2}' "/proc/$pid/status" 2> /dev/null | tr '\n' ' '); then
+  # By name: /proc lists VmHWM before VmRSS.
+  if stats=$(awk '/^VmRSS/ {r = $2} /^VmHWM/ {h = $2} END {if (r) print r, h}' \
+    "/proc/$pid/status" 2> /dev/null); then
     [ -n "$stats" ] && echo "$(date +%s.%N) $stats" >> "$prefix.rss"
   fi
   sleep "$interval"
