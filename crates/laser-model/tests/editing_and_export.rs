@@ -306,3 +306,79 @@ fn the_flex_backend_holds_each_weight_once() {
         assert_eq!(model.resident_bytes(), loaded, "{family}");
     }
 }
+
+/// A layer whose replaced matrices are all restored holds its loaded weights again, bit for bit,
+/// and gets its stamp back: hidden states kept from before a candidate edit stay usable after
+/// it. While any matrix of a layer is replaced, stamps from before differ; rounding the weights
+/// to bf16 changes every stamp.
+#[test]
+fn a_restored_layer_gets_its_weight_stamp_back() {
+    let mut model = load_tiny("llama");
+    let layers = model.config().num_layers;
+    let before = model.weights_below(layers);
+    let below_one = model.weights_below(1);
+    let in_layer = |l: usize| -> Vec<String> {
+        model.matrices().iter().filter(|m| m.layer == l).map(|m| m.name.clone()).collect()
+    };
+    let (a, b) = (in_layer(1)[0].clone(), in_layer(1)[1].clone());
+    let zeros = |name: &str| vec![0.0; model.matrix(name).unwrap().len()];
+    let (za, zb) = (zeros(&a), zeros(&b));
+    model.replace_matrix(&a, za.clone()).unwrap();
+    assert_eq!(model.weights_below(1), below_one, "layer 0 is untouched");
+    assert_ne!(model.weights_below(layers), before);
+    model.replace_matrix(&b, zb).unwrap();
+    model.restore_matrix(&a).unwrap();
+    assert_ne!(model.weights_below(layers), before, "b is still replaced");
+    model.restore_matrix(&b).unwrap();
+    assert_eq!(model.weights_below(layers), before);
+    model.replace_matrix(&a, za).unwrap();
+    let edited = model.weights_below(layers);
+    model.restore_all();
+    assert_eq!(model.weights_below(layers), before);
+    assert_ne!(edited, before);
+    model.set_matrix_dtype(laser_model::WeightDtype::Bf16).unwrap();
+    assert_ne!(model.weights_below(layers), before, "bf16 weights are other weights");
+}
+
+/// States computed reading a shared prefix's keys and values that kept the prefix's own states
+/// carry them: scoring from them — with those keys and values or without (the prefix then runs
+/// on from its kept states) — gives the log-probs of a run straight through, bit for bit, at
+/// every layer and after moving up in steps.
+#[test]
+fn states_computed_with_a_shared_prefix_carry_the_prefix() {
+    let model = load_tiny("llama");
+    let prefix: Vec<u32> = (10..22).collect();
+    let rows = vec![
+        (vec![30, 31, 32], vec![vec![40, 41], vec![42]]),
+        (vec![33, 34], vec![vec![43], vec![44, 45]]),
+    ];
+    let (prep, at) = model.prepare_packed_after(&prefix, &rows).unwrap();
+    let mut targets = Vec::new();
+    for (seq, (row, (_, conts))) in at.iter().zip(&rows).enumerate() {
+        for (positions, cont) in row.iter().zip(conts) {
+            for (&position, &token) in positions.iter().zip(cont) {
+                targets.push(TokenTarget { seq, position, token });
+            }
+        }
+    }
+    let full = model.score_targets(&prep, None, &targets).unwrap();
+    let shared = model.prefix_keys_values_keeping(&prep, None);
+    assert!(shared.is_some(), "the rows continue a shared prefix");
+    let mut stepped = None;
+    for layer in 0..=model.config().num_layers {
+        let h = model.hidden_before_sharing(&prep, None, layer, shared.as_ref()).unwrap();
+        assert_eq!(h.layer(), layer);
+        let up =
+            model.hidden_before_sharing(&prep, stepped.as_ref(), layer, shared.as_ref()).unwrap();
+        for (from, how) in [(&h, "straight"), (&up, "in steps")] {
+            let alone = model.score_targets(&prep, Some(from), &targets).unwrap();
+            assert_eq!(alone, full, "layer {layer} ({how}), the prefix run on from its states");
+            let sharing =
+                model.score_targets_sharing(&prep, Some(from), shared.as_ref(), &targets).unwrap();
+            assert_eq!(sharing, full, "layer {layer} ({how}), reading the shared keys and values");
+        }
+        stepped = Some(up);
+    }
+    let top = stepped.unwrap();
+    assert!(model.hidden_before_sharing(&prep, Some(&top), 0, shared.as_ref()).is_err());
+}

@@ -85,6 +85,10 @@ impl Model {
             }
             self.params.map.insert(name, t);
         }
+        // Every layer's weights are rounded now: states computed before are not theirs.
+        for layer in 0..self.layer_changes.len() {
+            self.touch_layer(layer);
+        }
         self.matrix_dtype = dtype;
         Ok(())
     }

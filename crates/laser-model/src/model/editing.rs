@@ -10,8 +10,11 @@ use crate::layers::HostMatrix;
 use crate::weights::check_finite;
 
 /// Identifies the weights of layers `0..L` of one model at one moment: two stamps taken with
-/// [`Model::weights_below`] are equal only if no matrix of those layers was replaced or restored
-/// in between. Caches of hidden states check it before trusting what they hold.
+/// [`Model::weights_below`] are equal only if those layers hold the same weights — none of their
+/// matrices was replaced in between, or every one replaced was restored since (a restored layer
+/// gets back the stamp it had before its first replacement, so hidden states computed before a
+/// candidate edit stay usable after it). Caches of hidden states check it before trusting what
+/// they hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightStamp {
     instance: u64,
@@ -30,13 +33,25 @@ impl Model {
 
     /// Records that matrix `name` changed (for [`Model::weights_below`]).
     fn touch(&mut self, name: &str) {
-        if let Some(&i) = self.matrix_index.get(name) {
-            let layer = self.matrices()[i].layer;
-            if let Some(slot) = self.layer_changes.get_mut(layer) {
-                self.change_clock += 1;
-                *slot = self.change_clock;
-            }
+        if let Some(layer) = self.layer_of(name) {
+            self.touch_layer(layer);
         }
+    }
+
+    pub(super) fn touch_layer(&mut self, layer: usize) {
+        if let Some(slot) = self.layer_changes.get_mut(layer) {
+            self.change_clock += 1;
+            *slot = self.change_clock;
+        }
+    }
+
+    fn layer_of(&self, name: &str) -> Option<usize> {
+        self.matrix_index.get(name).map(|&i| self.matrices()[i].layer)
+    }
+
+    /// Whether any matrix of `layer` is replaced now (its original kept).
+    fn layer_edited(&self, layer: usize) -> bool {
+        self.originals.keys().any(|n| self.layer_of(n) == Some(layer))
     }
 
     /// Replaces an editable matrix (row-major, HF orientation). The original is kept for
@@ -59,6 +74,10 @@ impl Model {
         let old =
             self.params.map.insert(name.to_owned(), new).expect("editable matrices are parameters");
         let old_host = new_host.and_then(|h| self.params.host.insert(name.to_owned(), h));
+        if let Some(layer) = self.layer_of(name).filter(|&l| !self.layer_edited(l)) {
+            // The stamp its restoration gives back (`WeightStamp`).
+            self.layer_unedited[layer] = self.layer_changes[layer];
+        }
         self.originals.entry(name.to_owned()).or_insert((old, old_host));
         self.touch(name);
         Ok(())
@@ -81,8 +100,14 @@ impl Model {
         }
     }
 
+    /// Puts an original back (`name` already out of `originals`). Once no matrix of its layer is
+    /// replaced, the layer holds its weights from before the first replacement, bit for bit, and
+    /// gets that stamp back.
     fn put_back(&mut self, name: String, (tensor, host): (Tensor<2>, Option<HostMatrix>)) {
         self.touch(&name);
+        if let Some(layer) = self.layer_of(&name).filter(|&l| !self.layer_edited(l)) {
+            self.layer_changes[layer] = self.layer_unedited[layer];
+        }
         if let Some(h) = host {
             self.params.host.insert(name.clone(), h);
         }

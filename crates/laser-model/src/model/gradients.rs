@@ -174,7 +174,11 @@ impl Model {
                     .collect()
             });
             let prep = self.prepare_after_on(&seqs[0][..p], chunk, &ad);
-            let shared = leaves.clone().map(|cache| PrefixKeysValues { cache, layer: 0 });
+            let shared = leaves.clone().map(|cache| PrefixKeysValues {
+                cache,
+                layer: 0,
+                states: Vec::new(),
+            });
             let lp =
                 self.target_log_prob_tensor(&params, &prep, None, shared.as_ref(), &chunk_targets)?;
             let chunk_loss = lp.sum().neg().div_scalar(total);

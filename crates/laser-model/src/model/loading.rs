@@ -124,6 +124,7 @@ impl Model {
             source: source.to_owned(),
             instance: editing::NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             layer_changes: vec![0; num_layers],
+            layer_unedited: vec![0; num_layers],
             change_clock: 0,
             activation_budget: None,
             activation_budget_hard: true,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
-use crate::arch::{Architecture, BatchInput, Context, KvCache};
+use crate::arch::{Architecture, BatchInput, Context};
 use crate::config::{Family, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::layers::{HostMatrix, Params};
@@ -23,6 +23,7 @@ mod editing;
 mod gradients;
 mod loading;
 mod memory;
+mod prefix;
 
 pub use backend::Backend;
 pub use decoding::PromptState;
@@ -30,6 +31,8 @@ pub use dtype::WeightDtype;
 pub use editing::WeightStamp;
 pub use gradients::GradientPass;
 pub use memory::{Pass, RowShape, mib};
+pub use prefix::PrefixKeysValues;
+use prefix::SharedPrefix;
 
 /// One scored token: the logits at `position` of sequence `seq` should predict `token`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,23 +51,6 @@ pub struct PreparedBatch {
     batch: BatchInput,
     ctx: Context,
     prefix: Option<SharedPrefix>,
-}
-
-/// Tokens every row of a packed batch starts with: run once per forward pass as a batch of one,
-/// the rows attend to its keys and values instead of recomputing it each.
-#[derive(Debug, Clone)]
-struct SharedPrefix {
-    batch: BatchInput,
-    ctx: Context,
-}
-
-/// The keys and values a shared prefix produces in the layers from `layer` up, under the weights
-/// they were computed with: batches that continue the same prefix read them instead of each
-/// running the prefix ([`Model::prefix_keys_values_for`]).
-#[derive(Debug, Clone)]
-pub struct PrefixKeysValues {
-    cache: KvCache,
-    layer: usize,
 }
 
 /// Hidden states entering some layer, for reruns that start there.
@@ -100,6 +86,9 @@ pub struct Model {
     instance: u64,
     /// Per layer, the clock value of the last change to one of its matrices (0: none yet).
     layer_changes: Vec<u64>,
+    /// Per layer, its `layer_changes` value before the first of its replacements now in place
+    /// (what restoring them all gives back).
+    layer_unedited: Vec<u64>,
     change_clock: u64,
     /// Bytes of activations a pass may use (`memory.rs`); `None`: unlimited.
     activation_budget: Option<u64>,
@@ -248,38 +237,38 @@ impl Model {
         for l in start..end {
             x = self.arch.block(params, l, x, ctx);
         }
-        HiddenStates { x, layer: end, prefix: px }
-    }
-
-    /// Runs a shared prefix from its hidden states `h` entering layer `start` to the input of
-    /// layer `end`: those states, and the keys and values of the layers in between (`None`
-    /// elsewhere).
-    fn run_prefix(
-        &self,
-        params: &Params,
-        prefix: &SharedPrefix,
-        mut h: Tensor<3>,
-        start: usize,
-        end: usize,
-    ) -> (Tensor<3>, KvCache) {
-        let ctx = prefix.ctx.with_cache(vec![None; self.config().num_layers]);
-        for l in start..end {
-            h = self.arch.block(params, l, h, &ctx);
+        if let Some(kv) = shared {
+            px = kv.states_entering(end);
         }
-        (h, ctx.into_cache().unwrap_or_default())
-    }
-
-    /// The keys and values of every layer over a shared prefix (its last hidden states are not
-    /// needed: rows read only its keys and values).
-    fn prefix_keys_values(&self, params: &Params, prefix: &SharedPrefix) -> KvCache {
-        let h = self.arch.embed(params, &prefix.batch);
-        self.run_prefix(params, prefix, h, 0, self.config().num_layers).1
+        HiddenStates { x, layer: end, prefix: px }
     }
 
     /// Hidden states entering `layer` (0 = right after the embeddings).
     pub fn hidden_before(&self, prep: &PreparedBatch, layer: usize) -> Result<HiddenStates> {
         self.check_layer(layer)?;
         Ok(self.run_prepared(&self.params, prep, None, layer, None))
+    }
+
+    /// The hidden states entering `layer` of `prep`'s rows, from `from` (the embeddings without
+    /// it), reading the shared prefix's keys and values from `shared` (as
+    /// [`Model::score_targets_sharing`] does) instead of running the prefix for this batch. The
+    /// states carry the prefix's when `shared` kept them ([`Model::prefix_keys_values_keeping`]);
+    /// bit for bit those [`Model::hidden_before`] and [`Model::advance_hidden`] compute.
+    pub fn hidden_before_sharing(
+        &self,
+        prep: &PreparedBatch,
+        from: Option<&HiddenStates>,
+        layer: usize,
+        shared: Option<&PrefixKeysValues>,
+    ) -> Result<HiddenStates> {
+        self.check_layer(layer)?;
+        if let Some(h) = from.filter(|h| layer < h.layer) {
+            return Err(ModelError::Input(format!(
+                "cannot move hidden states from layer {} back to {layer}",
+                h.layer
+            )));
+        }
+        Ok(self.run_prepared(&self.params, prep, from, layer, shared))
     }
 
     /// Runs cached hidden states forward to the input of `layer` (≥ their layer): moving a layer
@@ -320,28 +309,6 @@ impl Model {
     ) -> Tensor<3> {
         let layers = self.config().num_layers;
         self.arch.final_norm(params, self.run_prepared(params, prep, from, layers, shared).x)
-    }
-
-    /// The keys and values of `prep`'s shared prefix in every layer from `from`'s (all, without
-    /// it), under the weights as they are now: one run of the prefix that every batch with the
-    /// same prefix and the same starting layer can read ([`Model::score_targets_sharing`])
-    /// instead of running it again. `None` when `prep` has no shared prefix.
-    pub fn prefix_keys_values_for(
-        &self,
-        prep: &PreparedBatch,
-        from: Option<&HiddenStates>,
-    ) -> Option<PrefixKeysValues> {
-        let prefix = prep.prefix.as_ref()?;
-        let Some(states) = from else {
-            return Some(PrefixKeysValues {
-                cache: self.prefix_keys_values(&self.params, prefix),
-                layer: 0,
-            });
-        };
-        let h = states.prefix.clone()?;
-        let layers = self.config().num_layers;
-        let (_, cache) = self.run_prefix(&self.params, prefix, h, states.layer, layers);
-        Some(PrefixKeysValues { cache, layer: states.layer })
     }
 
     /// Embeddings through every block and the final norm.
