@@ -320,3 +320,59 @@ fn the_layer_cache_computes_only_the_batches_an_evaluation_reaches() {
     assert_ne!(edited, plain, "the edit changes something");
     model.restore_all();
 }
+
+/// Checkpoints: the base model's evaluation keeps the states entering the layers asked for, so
+/// that moving the layer cache up to one of them computes nothing — even after candidate edits
+/// below it were restored — and every metric is what an evaluator without checkpoints gives.
+/// Within a byte cap the highest layers are kept; an edit below a checkpoint makes it unusable.
+#[test]
+fn checkpoints_kept_by_the_base_evaluation_serve_the_scan_without_changing_a_metric() {
+    let mut model = tiny("llama");
+    let lines: Vec<serde_json::Value> = (0..14)
+        .map(|i| {
+            serde_json::json!({"prompt": format!("Sort these out: {}", words(900 + i, 2 + (i % 4) as usize)), "choices": ["yes", "no", "maybe"], "answer": (i % 3)})
+        })
+        .collect();
+    let task = load_task(write_jsonl("checkpoints", &lines)).unwrap();
+    let parts = [(0..14).collect::<Vec<usize>>()];
+    let plain = Evaluator::in_blocks(&model, &task.items, 96, &parts, 4).unwrap();
+    let mut eval = Evaluator::in_blocks(&model, &task.items, 96, &parts, 4).unwrap();
+    let layers = model.config().num_layers;
+    assert!(layers >= 2, "the tiny model has {layers} layers");
+    let one = eval.checkpoint_bytes(&model);
+    assert!(one > 0);
+    assert_eq!(
+        eval.keep_states_at(&model, &[1, 0, layers, 1], one),
+        vec![1],
+        "0 and the end are not layers an edit starts at"
+    );
+    assert_eq!(eval.keep_states_at(&model, &[1], 0), Vec::<usize>::new(), "no room");
+    assert_eq!(eval.keep_states_at(&model, &[1], 3 * one), vec![1]);
+    let base = eval.evaluate(&model).unwrap();
+    assert_eq!(base, plain.evaluate(&model).unwrap());
+    let down = |l: usize| format!("model.layers.{l}.mlp.down_proj.weight");
+    // A candidate at layer 0 (edited and restored), then the cache moves up to the checkpoint.
+    eval.cache_layer(&model, 0).unwrap();
+    EditEngine::new(0).apply(&mut model, &[Edit::svd(down(0), 0.1)]).unwrap();
+    let at_zero = eval.evaluate(&model).unwrap();
+    model.restore_all();
+    eval.cache_layer(&model, 1).unwrap();
+    assert_eq!(eval.cached_batches(), eval.batches(), "every batch ready before any is read");
+    EditEngine::new(0).apply(&mut model, &[Edit::svd(down(1), 0.1)]).unwrap();
+    let at_one = eval.evaluate(&model).unwrap();
+    assert_eq!(at_one, plain.evaluate(&model).unwrap());
+    assert_ne!(at_one, base, "the edit changes something");
+    model.restore_all();
+    EditEngine::new(0).apply(&mut model, &[Edit::svd(down(0), 0.1)]).unwrap();
+    assert_eq!(at_zero, plain.evaluate(&model).unwrap());
+    model.restore_all();
+    // Kept under weights that are not the model's now: not used.
+    let mut stale = Evaluator::in_blocks(&model, &task.items, 96, &parts, 4).unwrap();
+    stale.keep_states_at(&model, &[1], one);
+    stale.evaluate(&model).unwrap();
+    EditEngine::new(0).apply(&mut model, &[Edit::svd(down(0), 0.1)]).unwrap();
+    stale.cache_layer(&model, 1).unwrap();
+    assert_eq!(stale.cached_batches(), 0, "a checkpoint under other weights below it is not used");
+    assert_eq!(stale.evaluate(&model).unwrap(), at_zero);
+    model.restore_all();
+}

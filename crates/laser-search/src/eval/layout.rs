@@ -282,6 +282,16 @@ impl Evaluator {
             .and_then(|v| v.as_u64())
             .map(|v| vec![v as u32])
             .unwrap_or_default();
-        Ok(Self { scoring, gold_seq, slots, batches, blocks: block_list, cache: None, stop_tokens })
+        Ok(Self {
+            scoring,
+            gold_seq,
+            slots,
+            batches,
+            blocks: block_list,
+            cache: None,
+            checkpoints: Vec::new(),
+            state_tokens: padded_tokens + prefix.len(),
+            stop_tokens,
+        })
     }
 }

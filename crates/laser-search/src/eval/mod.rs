@@ -15,16 +15,17 @@
 //! Metrics follow LASER: accuracy in percent; log-loss = the mean over items of the mean per-token
 //! NLL of the gold answer under teacher forcing.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use laser_model::{HiddenStates, Model, PreparedBatch, TokenTarget, Tokenizer, WeightStamp};
+use laser_model::{Model, PreparedBatch, TokenTarget, Tokenizer};
 
 use crate::error::{Result, SearchError};
 use crate::metrics::{ItemScores, Metrics, Outcome, aggregate, item_scores};
 use crate::task::Item;
 use crate::tokens::normalise_answer;
 
+mod cache;
 mod layout;
+
+use cache::LayerCache;
 
 /// How an item's correctness is decided.
 #[derive(Debug, Clone)]
@@ -63,6 +64,13 @@ pub struct Evaluator {
     /// The items in the order they are scored, a block at a time.
     blocks: Vec<Block>,
     cache: Option<LayerCache>,
+    /// States entering chosen layers under the weights of the moment they were asked for
+    /// ([`Evaluator::keep_states_at`]): the next evaluation under those weights fills them on
+    /// its way up, and [`Evaluator::cache_layer`] takes one over instead of computing it again.
+    checkpoints: Vec<LayerCache>,
+    /// Tokens of one batch-set's hidden states at one layer: every batch's padded rows and the
+    /// shared prefix (the size of a checkpoint).
+    state_tokens: usize,
     stop_tokens: Vec<u32>,
 }
 
@@ -83,45 +91,6 @@ pub struct Evaluated {
     pub metrics: Metrics,
     /// Whether every item was scored.
     pub complete: bool,
-}
-
-/// The hidden states entering `layer` under weights stamped `below`, per batch as evaluations
-/// read them.
-#[derive(Debug)]
-struct LayerCache {
-    layer: usize,
-    below: WeightStamp,
-    /// Per batch: nothing yet, the states entering a lower layer (kept from a cache this one
-    /// moved up from, under the same weights), or those entering `layer`.
-    states: Vec<Mutex<Option<HiddenStates>>>,
-}
-
-impl LayerCache {
-    /// Whether the states are still those `model` computes: no matrix below `layer` changed.
-    fn valid_for(&self, model: &Model) -> bool {
-        model.weights_below(self.layer) == self.below
-    }
-
-    /// Batch `bi`'s states entering `layer` (computed or moved up now if need be, and kept).
-    /// The caller has checked [`LayerCache::valid_for`]: the layers run here are unedited.
-    fn states(
-        &self,
-        model: &Model,
-        prep: &PreparedBatch,
-        bi: usize,
-    ) -> laser_model::Result<MutexGuard<'_, Option<HiddenStates>>> {
-        // One evaluation at a time reads a cache; a panic elsewhere leaves valid states behind.
-        let mut slot = self.states[bi].lock().unwrap_or_else(PoisonError::into_inner);
-        let ready = slot.as_ref().is_some_and(|h| h.layer() == self.layer);
-        if !ready {
-            let h = match slot.take() {
-                Some(lower) => model.advance_hidden(prep, &lower, self.layer)?,
-                None => model.hidden_before(prep, self.layer)?,
-            };
-            *slot = Some(h);
-        }
-        Ok(slot)
-    }
 }
 
 /// How the engine lays out the items; the default is the fast layout. The other exists so that
@@ -219,31 +188,57 @@ impl Evaluator {
         }
         // States of a valid lower cache were computed under the weights below `layer` as they
         // are now, so they only need moving up; anything else starts empty.
-        let states = match self.cache.take() {
-            Some(c) if c.layer < layer && c.valid_for(model) => c.states,
-            _ => self.batches.iter().map(|_| Mutex::new(None)).collect(),
-        };
-        self.cache = Some(LayerCache { layer, below: model.weights_below(layer), states });
+        let lower = self.cache.take().filter(|c| c.layer < layer && c.valid_for(model));
+        self.cache =
+            Some(match cache::take_checkpoint(&mut self.checkpoints, model, layer, lower) {
+                Ok(kept) => kept,
+                Err(Some(lower)) => {
+                    LayerCache { below: model.weights_below(layer), layer, ..lower }
+                }
+                Err(None) => LayerCache::empty(model, layer, self.batches.len()),
+            });
         Ok(())
+    }
+
+    /// Keeps the hidden states entering each of `layers` (those between 1 and the last layer)
+    /// from the next evaluation under the model's weights as they are now, so that
+    /// [`Evaluator::cache_layer`] to one of them later costs nothing — the next evaluation
+    /// computes them on its way up anyway. At most `max_bytes` of states are kept (the highest
+    /// layers first: they save the most); returns the layers kept. Replaces earlier checkpoints.
+    pub fn keep_states_at(
+        &mut self,
+        model: &Model,
+        layers: &[usize],
+        max_bytes: u64,
+    ) -> Vec<usize> {
+        let per_layer = self.checkpoint_bytes(model);
+        let last = model.config().num_layers;
+        let mut wanted: Vec<usize> =
+            layers.iter().copied().filter(|&l| l > 0 && l < last).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let fit = usize::try_from(max_bytes / per_layer.max(1)).unwrap_or(usize::MAX);
+        let kept = wanted.split_off(wanted.len().saturating_sub(fit));
+        self.checkpoints =
+            kept.iter().map(|&l| LayerCache::empty(model, l, self.batches.len())).collect();
+        kept
+    }
+
+    /// Bytes of one checkpoint: every batch's hidden states (f32) entering one layer.
+    pub fn checkpoint_bytes(&self, model: &Model) -> u64 {
+        (self.state_tokens * model.config().hidden_size * std::mem::size_of::<f32>()) as u64
     }
 
     /// Batches whose states entering the cached layer are held now; the others are computed
     /// (or moved up) when an evaluation first reads them.
     pub fn cached_batches(&self) -> usize {
-        self.cache.as_ref().map_or(0, |c| {
-            c.states
-                .iter()
-                .filter(|s| {
-                    let slot = s.lock().unwrap_or_else(PoisonError::into_inner);
-                    slot.as_ref().is_some_and(|h| h.layer() == c.layer)
-                })
-                .count()
-        })
+        self.cache.as_ref().map_or(0, |c| (0..self.batches.len()).filter(|&bi| c.holds(bi)).count())
     }
 
-    /// Drops the layer cache.
+    /// Drops the layer cache and the checkpoints.
     pub fn clear_cache(&mut self) {
         self.cache = None;
+        self.checkpoints.clear();
     }
 
     /// The layer the cache starts at, if any.
@@ -312,15 +307,23 @@ impl Evaluator {
         }
         let tok = model.tokenizer().expect("checked in new");
         let first = self.blocks_covering(outcomes.len());
+        // Checkpoints above where this evaluation starts, under its weights: filled on the way.
+        let start = cache.map_or(0, |c| c.layer);
+        let fill: Vec<&LayerCache> =
+            self.checkpoints.iter().filter(|c| c.layer > start && c.valid_for(model)).collect();
         // Every batch continues the same task prefix: its keys and values are computed once
-        // per evaluation (from the layer cache's prefix states when valid), not once per batch.
-        let shared = match (self.batches.first(), cache) {
-            (Some(first), Some(c)) => {
-                let states = c.states(model, &first.prep, 0)?;
-                model.prefix_keys_values_for(&first.prep, states.as_ref())
+        // per evaluation (from the layer cache's prefix states when valid), not once per batch;
+        // with its hidden states when checkpoints keep rows' states (they carry the prefix's).
+        let shared = match self.batches.first() {
+            Some(first) => {
+                let states = cache.map(|c| c.states(model, &first.prep, 0)).transpose()?;
+                let from = states.as_ref().and_then(|s| s.as_ref());
+                match fill.is_empty() {
+                    true => model.prefix_keys_values_for(&first.prep, from),
+                    false => model.prefix_keys_values_keeping(&first.prep, from),
+                }
             }
-            (Some(first), None) => model.prefix_keys_values_for(&first.prep, None),
-            (None, _) => None,
+            None => None,
         };
         for (b, block) in self.blocks.iter().enumerate().skip(first) {
             if b > first && !go_on(&item_scores(&outcomes)) {
@@ -334,7 +337,28 @@ impl Evaluator {
                     let batch = &self.batches[bi];
                     let states = cache.map(|c| c.states(model, &batch.prep, bi)).transpose()?;
                     let from = states.as_ref().and_then(|s| s.as_ref());
-                    model.score_targets_sharing(&batch.prep, from, shared.as_ref(), &batch.targets)
+                    let shared = shared.as_ref();
+                    match fill.is_empty() {
+                        true => {
+                            model.score_targets_sharing(&batch.prep, from, shared, &batch.targets)
+                        }
+                        false => {
+                            let h = cache::fill_checkpoints(
+                                &fill,
+                                model,
+                                &batch.prep,
+                                bi,
+                                from,
+                                shared,
+                            )?;
+                            model.score_targets_sharing(
+                                &batch.prep,
+                                h.as_ref(),
+                                shared,
+                                &batch.targets,
+                            )
+                        }
+                    }
                 })
                 .collect::<laser_model::Result<_>>()?;
             let seq_scores = |s: usize| -> &[(f32, u32)] {

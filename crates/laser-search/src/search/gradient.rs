@@ -140,8 +140,9 @@ pub(super) fn rank_by_gradient(
     secs: &mut Seconds,
 ) -> Result<(Vec<MatrixScore>, f64)> {
     scan.progress.phase("gradient pass + SVDs", 1);
-    // What the base model's selection pass freed is kept sized for its batches; the gradient
-    // pass's blocks would land beside it (`laser_model::allocator`).
+    // What was freed before (loading, the evaluation layout; a selection pass, where one ran
+    // first) is kept sized for its own blocks; the gradient pass's would land beside it
+    // (`laser_model::allocator`).
     laser_model::allocator::release_freed_memory();
     let r = gradient_ranking(scan, task, items, matrices, cfg)?;
     scan.progress.advance();
@@ -173,7 +174,8 @@ pub(super) fn rank_by_gradient(
     }
     secs.svd = r.svd_seconds + t.elapsed().as_secs_f64();
     // The pass's graphs and accumulators are gone; what the allocator kept of them would sit
-    // under the scan's and the test split's own blocks (`laser_model::allocator`).
+    // under the base model's selection pass, the scan's and the test split's own blocks
+    // (`laser_model::allocator`).
     laser_model::allocator::release_freed_memory();
     Ok((r.ranking, r.loss))
 }

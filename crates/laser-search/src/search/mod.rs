@@ -266,6 +266,23 @@ fn shortlist(
         .collect()
 }
 
+/// Checkpoints for the base model's selection pass (it runs after the ranking, so that it knows
+/// where the scan's candidates start): the states entering each layer a candidate edits, which
+/// that pass computes on its way up anyway, kept so that moving the layer cache up to it costs
+/// nothing instead of running every batch from the embeddings again. Kept within what the
+/// gradient pass's accumulators held (the memory budget set that aside; they are gone by then),
+/// the highest layers first.
+fn keep_base_states(scan: &mut Scan<'_>, singles: &[(usize, Edit)], cfg: &SearchConfig) {
+    let layers: Vec<usize> = singles.iter().map(|(layer, _)| *layer).collect();
+    let room = scan.model.matrix_bytes() / cfg.grad_groups.max(1) as u64;
+    let kept = scan.evaluator.keep_states_at(scan.model, &layers, room);
+    tracing::debug!(
+        layers = ?kept,
+        bytes = kept.len() as u64 * scan.evaluator.checkpoint_bytes(scan.model),
+        "base pass keeps the states entering the candidates' layers"
+    );
+}
+
 fn search(
     model: &mut Model,
     task: &Task,
@@ -338,13 +355,6 @@ fn search(
         }),
     };
 
-    let t = Instant::now();
-    let base_select = scan.evaluate(&[])?;
-    if let Some(r) = &mut scan.racer {
-        r.set_base(&base_select);
-    }
-    let scan_time = t.elapsed().as_secs_f64();
-
     // The single edits to scan: the whole grid, or the gradient ranking's shortlist (mp ranks
     // and accepts its own way, below).
     let mut ranking = Vec::new();
@@ -356,11 +366,18 @@ fn search(
                 rank_by_gradient(&mut scan, task, &select_items, &matrices, cfg, &mut secs)?;
             gradient_loss = Some(loss);
             ranking = r;
-            shortlist(&ranking, &matrices, cfg)
+            let singles = shortlist(&ranking, &matrices, cfg);
+            keep_base_states(&mut scan, &singles, cfg);
+            singles
         }
         Strategy::Mp => Vec::new(),
     };
+
     let t = Instant::now();
+    let base_select = scan.evaluate(&[])?;
+    if let Some(r) = &mut scan.racer {
+        r.set_base(&base_select);
+    }
     if cfg.strategy != Strategy::Mp {
         scan.scan_single(singles)?;
         scan.confirm_pick()?;
@@ -380,7 +397,7 @@ fn search(
         Strategy::Compose => compose(&mut scan, &base_select)?,
         Strategy::Mp => marchenko_pastur(&mut scan, &matrices, &base_select, &mut ranking)?,
     };
-    secs.scan = scan_time + t.elapsed().as_secs_f64();
+    secs.scan = t.elapsed().as_secs_f64();
     // Compose and mp accept edits greedily; their procedure is the rule.
     let selection = selection.unwrap_or_else(|| Selection {
         rule: SelectRule::Laser,
