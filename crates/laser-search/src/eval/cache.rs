@@ -64,8 +64,9 @@ impl LayerCache {
         Ok(slot)
     }
 
-    /// This checkpoint's states for batch `bi`, or a lower cache's where it holds none.
-    fn merged_with(self, lower: Option<LayerCache>) -> Self {
+    /// This checkpoint as the layer cache: its states, and those of `lower` (a valid cache below
+    /// its layer) for the batches it holds none of, to be moved up when read.
+    pub(super) fn merged_with(self, lower: Option<LayerCache>) -> Self {
         if let Some(lower) = lower {
             for (mine, theirs) in self.states.iter().zip(lower.states) {
                 let mut mine = mine.lock().unwrap_or_else(PoisonError::into_inner);
@@ -78,23 +79,17 @@ impl LayerCache {
     }
 }
 
-/// Takes over the checkpoint at `layer`, if one is valid for `model`, as the new layer cache —
-/// with the states of `lower` (a valid cache below `layer`) for the batches it holds none of —
-/// and drops the checkpoints at or below `layer` (a scan moves up; what is below is not read
-/// again). `None` when no checkpoint serves.
+/// Takes the checkpoint at `layer` out of `checkpoints`, if one is valid for `model`, and drops
+/// those at or below `layer` (a scan moves up; what is below is not read again).
 pub(super) fn take_checkpoint(
     checkpoints: &mut Vec<LayerCache>,
     model: &Model,
     layer: usize,
-    lower: Option<LayerCache>,
-) -> Result<LayerCache, Option<LayerCache>> {
+) -> Option<LayerCache> {
     let at = checkpoints.iter().position(|c| c.layer == layer && c.valid_for(model));
     let taken = at.map(|i| checkpoints.swap_remove(i));
     checkpoints.retain(|c| c.layer > layer);
-    match taken {
-        Some(c) => Ok(c.merged_with(lower)),
-        None => Err(lower),
-    }
+    taken
 }
 
 /// Batch `bi`'s states entering the highest of `fill` (valid checkpoints above `from`'s layer,

@@ -68,8 +68,8 @@ pub struct Evaluator {
     /// ([`Evaluator::keep_states_at`]): the next evaluation under those weights fills them on
     /// its way up, and [`Evaluator::cache_layer`] takes one over instead of computing it again.
     checkpoints: Vec<LayerCache>,
-    /// Tokens of one batch-set's hidden states at one layer: every batch's padded rows and the
-    /// shared prefix (the size of a checkpoint).
+    /// Tokens whose hidden states one checkpoint holds: every batch's padded rows and the shared
+    /// prefix.
     state_tokens: usize,
     stop_tokens: Vec<u32>,
 }
@@ -189,18 +189,17 @@ impl Evaluator {
         // States of a valid lower cache were computed under the weights below `layer` as they
         // are now, so they only need moving up; anything else starts empty.
         let lower = self.cache.take().filter(|c| c.layer < layer && c.valid_for(model));
-        self.cache =
-            Some(match cache::take_checkpoint(&mut self.checkpoints, model, layer, lower) {
-                Ok(kept) => kept,
-                Err(Some(lower)) => {
-                    LayerCache { below: model.weights_below(layer), layer, ..lower }
-                }
-                Err(None) => LayerCache::empty(model, layer, self.batches.len()),
-            });
+        self.cache = Some(match cache::take_checkpoint(&mut self.checkpoints, model, layer) {
+            Some(kept) => kept.merged_with(lower),
+            None => match lower {
+                Some(lower) => LayerCache { below: model.weights_below(layer), layer, ..lower },
+                None => LayerCache::empty(model, layer, self.batches.len()),
+            },
+        });
         Ok(())
     }
 
-    /// Keeps the hidden states entering each of `layers` (those between 1 and the last layer)
+    /// Keeps the hidden states entering each of `layers` (those from 1 to the last block's)
     /// from the next evaluation under the model's weights as they are now, so that
     /// [`Evaluator::cache_layer`] to one of them later costs nothing — the next evaluation
     /// computes them on its way up anyway. At most `max_bytes` of states are kept (the highest
@@ -337,28 +336,10 @@ impl Evaluator {
                     let batch = &self.batches[bi];
                     let states = cache.map(|c| c.states(model, &batch.prep, bi)).transpose()?;
                     let from = states.as_ref().and_then(|s| s.as_ref());
+                    // Through the checkpoints to fill (none: `from` as it is).
                     let shared = shared.as_ref();
-                    match fill.is_empty() {
-                        true => {
-                            model.score_targets_sharing(&batch.prep, from, shared, &batch.targets)
-                        }
-                        false => {
-                            let h = cache::fill_checkpoints(
-                                &fill,
-                                model,
-                                &batch.prep,
-                                bi,
-                                from,
-                                shared,
-                            )?;
-                            model.score_targets_sharing(
-                                &batch.prep,
-                                h.as_ref(),
-                                shared,
-                                &batch.targets,
-                            )
-                        }
-                    }
+                    let h = cache::fill_checkpoints(&fill, model, &batch.prep, bi, from, shared)?;
+                    model.score_targets_sharing(&batch.prep, h.as_ref(), shared, &batch.targets)
                 })
                 .collect::<laser_model::Result<_>>()?;
             let seq_scores = |s: usize| -> &[(f32, u32)] {

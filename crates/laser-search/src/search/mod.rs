@@ -374,6 +374,8 @@ fn search(
     };
 
     let t = Instant::now();
+    // Its own phase, so that logs tell it from the gradient pass before it and the scan after.
+    scan.progress.phase("base model (selection split)", 1);
     let base_select = scan.evaluate(&[])?;
     if let Some(r) = &mut scan.racer {
         r.set_base(&base_select);
