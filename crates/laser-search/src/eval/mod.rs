@@ -10,6 +10,9 @@
 //!   (blocks a race never reaches cost nothing) and moved up from a lower cached layer when
 //!   there is one. The cache carries the [`WeightStamp`] of the layers below ℓ and is used only
 //!   while the model still matches it, so no caller can get metrics of a stale model.
+//! - Checkpoints ([`Evaluator::keep_states_at`]): the base model's evaluation keeps the states
+//!   entering the layers the scan will edit, which it computes on its way up anyway; moving the
+//!   cache up to such a layer then costs nothing (`cache.rs`).
 //! - Generative items decode greedily with a KV cache.
 //!
 //! Metrics follow LASER: accuracy in percent; log-loss = the mean over items of the mean per-token
