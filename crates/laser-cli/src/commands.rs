@@ -19,6 +19,7 @@ use crate::args::{
 };
 use crate::config;
 use crate::exit::usage;
+use crate::output::{errln, out, outln};
 use crate::progress::Bars;
 
 /// Shared by every command: which backend, and whether to narrate on stderr.
@@ -42,8 +43,8 @@ fn command_line() -> String {
     std::iter::once("laser".to_owned()).chain(args).collect::<Vec<_>>().join(" ")
 }
 
-fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"));
+fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    outln!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"))
 }
 
 fn load_model(env: &Env, arg: &ModelArg, bars: &Bars) -> anyhow::Result<Model> {
@@ -54,7 +55,7 @@ fn load_model(env: &Env, arg: &ModelArg, bars: &Bars) -> anyhow::Result<Model> {
     let mut model = Model::load(&path, device)?;
     // Said whatever the progress setting: they tell how the model was read.
     for note in model.load_notes() {
-        eprintln!("{note}");
+        errln!("{note}");
     }
     model.set_matrix_dtype(arg.dtype)?;
     tracing::info!(
@@ -79,21 +80,25 @@ pub fn inspect(env: &Env, a: &InspectArgs) -> anyhow::Result<()> {
     let model = load_model(env, &a.model, &bars)?;
     let summary = laser_search::inspect(&model);
     if a.json {
-        print_json(&serde_json::to_value(&summary)?);
+        print_json(&serde_json::to_value(&summary)?)?;
     } else {
-        println!(
+        outln!(
             "{} family, {} layers, hidden {}, vocabulary {}, {} editable matrices",
             summary.family,
             summary.layers,
             summary.hidden_size,
             summary.vocab_size,
             summary.matrices.len()
-        );
+        )?;
         for m in &summary.matrices {
-            println!(
+            outln!(
                 "  {:>3} {:<7} {:>5}×{:<5} {}",
-                m.layer, m.kind, m.shape[0], m.shape[1], m.name
-            );
+                m.layer,
+                m.kind,
+                m.shape[0],
+                m.shape[1],
+                m.name
+            )?;
         }
     }
     Ok(())
@@ -104,15 +109,15 @@ pub fn predict(env: &Env, a: &PredictArgs) -> anyhow::Result<()> {
     let model = load_model(env, &a.model, &bars)?;
     let p = laser_search::predict(&model, &a.text, a.top)?;
     if a.json {
-        print_json(&serde_json::to_value(&p)?);
+        print_json(&serde_json::to_value(&p)?)?;
     } else {
-        println!(
+        outln!(
             "{} tokens; mean next-token NLL {}",
             p.ids.len(),
             p.mean_nll.map_or("—".into(), |v| format!("{v:.4}"))
-        );
+        )?;
         for t in &p.top {
-            println!("  {:>8.4}  {:>6}  {:?}", t.logprob, t.id, t.token);
+            outln!("  {:>8.4}  {:>6}  {:?}", t.logprob, t.id, t.token)?;
         }
     }
     Ok(())
@@ -139,19 +144,19 @@ pub fn eval(env: &Env, a: &EvalArgs) -> anyhow::Result<()> {
     bars.note(&format!("evaluating the {} split", a.split));
     let e = laser_search::evaluate(&model, &task, &req)?;
     if a.json {
-        print_json(&serde_json::to_value(&e)?);
+        print_json(&serde_json::to_value(&e)?)?;
     } else {
         let m = e.metrics();
-        println!(
+        outln!(
             "{} items: accuracy {:.2}%, log-loss {:.4} ({:.1}s){}",
             m.n,
             m.accuracy,
             m.logloss,
             e.seconds(),
             truncated_note(e.truncated()) + &ill_posed_note(e.ill_posed())
-        );
+        )?;
         if let Some(text) = render::per_class_text(m) {
-            println!("{text}");
+            outln!("{text}")?;
         }
     }
     Ok(())
@@ -179,19 +184,19 @@ pub fn grad(env: &Env, a: &GradArgs) -> anyhow::Result<()> {
         ranked.to_file(&model, &task, &cfg).write(&dir.join(RANKING_FILE))?;
     }
     if a.json {
-        print_json(&serde_json::to_value(&ranked)?);
+        print_json(&serde_json::to_value(&ranked)?)?;
     } else {
         let r = ranked.ranking();
-        println!(
+        outln!(
             "{} items, loss {:.4}; gradient pass {:.1}s, SVDs {:.1}s{}",
             ranked.n(),
             r.loss,
             r.grad_seconds,
             r.svd_seconds,
             truncated_note(ranked.truncated())
-        );
+        )?;
         for m in r.ranking.iter().take(15) {
-            println!("  {:>11.3e}  ρ={:<6} {}", m.score, m.best_rho, m.name);
+            outln!("  {:>11.3e}  ρ={:<6} {}", m.score, m.best_rho, m.name)?;
         }
     }
     Ok(())
@@ -257,16 +262,16 @@ pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
         bars.finish();
         let summary = summary?;
         if a.json {
-            print_json(&serde_json::to_value(&summary)?);
+            print_json(&serde_json::to_value(&summary)?)?;
         } else {
-            println!(
+            outln!(
                 "shard {}: {} candidates ({} evaluated now) in {}; when every shard is done: laser merge {}",
                 summary.shard,
                 summary.candidates,
                 summary.evaluated,
                 summary.log.display(),
                 a.out.as_ref().map(|d| d.display().to_string()).unwrap_or_default()
-            );
+            )?;
         }
         return Ok(());
     }
@@ -275,9 +280,9 @@ pub fn search(env: &Env, a: &SearchArgs) -> anyhow::Result<()> {
         write_report(dir, &report)?;
     }
     if a.json {
-        print_json(&serde_json::to_value(&report)?);
+        print_json(&serde_json::to_value(&report)?)?;
     } else {
-        print!("{}", render::summary(&report, None));
+        out!("{}", render::summary(&report, None))?;
     }
     Ok(())
 }
@@ -312,13 +317,13 @@ pub fn adapt(env: &Env, a: &AdaptArgs) -> anyhow::Result<()> {
     bars.finish();
     let adapted = adapted?;
     if a.json {
-        print_json(&adapted.to_json());
+        print_json(&adapted.to_json())?;
     } else {
-        print!("{}", render::summary(adapted.search(), Some(adapted.model_output())));
+        out!("{}", render::summary(adapted.search(), Some(adapted.model_output())))?;
         if let Some(g) = adapted.gguf() {
-            println!("{}", render::gguf_text(g));
+            outln!("{}", render::gguf_text(g))?;
         }
-        println!("report: {}", out.join(adapt_files::REPORT_MD).display());
+        outln!("report: {}", out.join(adapt_files::REPORT_MD).display())?;
     }
     Ok(())
 }
@@ -346,14 +351,14 @@ pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
     if let Some(shard) = shard {
         // A shard's report covers its own tasks; the merge writes the suite's.
         if a.json {
-            print_json(&serde_json::to_value(&report)?);
+            print_json(&serde_json::to_value(&report)?)?;
         } else {
-            print!("{}", render::suite_summary(&report));
-            println!(
+            out!("{}", render::suite_summary(&report))?;
+            outln!(
                 "shard {shard}: {} tasks done; when every shard is: laser merge {}",
                 report.tasks.len(),
                 a.out.display()
-            );
+            )?;
         }
         return Ok(());
     }
@@ -363,10 +368,10 @@ pub fn suite(env: &Env, a: &SuiteArgs) -> anyhow::Result<()> {
 fn write_suite(out: &Path, report: &laser_search::SuiteReport, json: bool) -> anyhow::Result<()> {
     report.write(out)?;
     if json {
-        print_json(&serde_json::to_value(report)?);
+        print_json(&serde_json::to_value(report)?)?;
     } else {
-        print!("{}", render::suite_summary(report));
-        println!("report: {}", out.join("suite.md").display());
+        out!("{}", render::suite_summary(report))?;
+        outln!("report: {}", out.join("suite.md").display())?;
     }
     Ok(())
 }
@@ -412,14 +417,14 @@ pub fn merge(env: &Env, a: &MergeArgs) -> anyhow::Result<()> {
     let report = report?;
     write_report(&a.dir, &report)?;
     if a.json {
-        print_json(&serde_json::to_value(&report)?);
+        print_json(&serde_json::to_value(&report)?)?;
     } else {
-        print!("{}", render::summary(&report, None));
+        out!("{}", render::summary(&report, None))?;
         if !report.incomplete.is_empty() {
-            println!(
+            outln!(
                 "partial merge: {} candidates no shard logged were left out",
                 report.incomplete.len()
-            );
+            )?;
         }
     }
     Ok(())
@@ -486,17 +491,19 @@ pub fn apply(env: &Env, a: &ApplyArgs) -> anyhow::Result<()> {
         if let Some(f) = &factorized {
             v["factorized"] = serde_json::to_value(f)?;
         }
-        print_json(&v);
+        print_json(&v)?;
     } else {
-        println!("wrote {} ({} edits)", a.out.display(), list.edits.len());
+        outln!("wrote {} ({} edits)", a.out.display(), list.edits.len())?;
         if let Some(g) = &gguf {
-            println!("{}", render::gguf_text(g));
+            outln!("{}", render::gguf_text(g))?;
         }
         if let Some(f) = &factorized {
-            println!(
+            outln!(
                 "factorized: {} parameters of the edited matrices stored as {} ({} bytes of weights)",
-                f.dense_params, f.factorized_params, f.bytes
-            );
+                f.dense_params,
+                f.factorized_params,
+                f.bytes
+            )?;
         }
     }
     Ok(())

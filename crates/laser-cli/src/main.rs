@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod config;
 mod exit;
+mod output;
 mod progress;
 mod shards;
 mod signals;
@@ -15,6 +16,7 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 use crate::commands::Env;
+use crate::output::errln;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -30,14 +32,14 @@ fn main() {
     let result = run(cli);
     if let Some(signal) = signals::received() {
         // Stopped at a candidate boundary (or finished before the next one): the logs are synced.
-        eprintln!(
+        errln!(
             "stopped by {}: every finished candidate is logged; run the same command again to resume",
             signals::name(signal)
         );
         std::process::exit(128 + signal);
     }
     if let Err(err) = result {
-        eprintln!("{}", exit::render(&err));
+        errln!("{}", exit::render(&err));
         std::process::exit(exit::code(&err));
     }
 }

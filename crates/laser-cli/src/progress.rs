@@ -27,7 +27,7 @@ impl Bars {
     /// A one-off message (e.g. "loading model"), shown only when bars are.
     pub fn note(&self, msg: &str) {
         if self.enabled {
-            eprintln!("{msg}");
+            crate::output::errln!("{msg}");
         }
     }
 

@@ -2,6 +2,7 @@
 //! use by the repo's scripts, which are embedded here so the binary works from any folder, and
 //! the bundled default task.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -72,7 +73,9 @@ pub fn resolve_model(arg: Option<&Path>, quiet: bool) -> Result<PathBuf> {
 fn fetch_builtin(model: &BuiltinModel, quiet: bool) -> Result<PathBuf> {
     let cache = cache_dir();
     if !quiet && !cache.join(model.file).exists() {
-        eprintln!("fetching the model {} ({}) into {}", model.name, model.what, cache.display());
+        // A closed standard error must not stop the fetch (eprintln! would panic).
+        let (name, what, dir) = (model.name, model.what, cache.display());
+        let _ = writeln!(std::io::stderr(), "fetching the model {name} ({what}) into {dir}");
     }
     let failed =
         |input: bool, message: String| SearchError::Fetch { model: model.name, message, input };

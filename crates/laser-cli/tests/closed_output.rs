@@ -1,0 +1,73 @@
+//! Standard output that cannot be written never makes `laser` panic. A reader that has gone
+//! (`laser grad … | head -1`: a broken pipe) only silences the rest of the output — the command
+//! still writes its files and exits 0 — and a full output file (`> /dev/full`) is an error naming
+//! standard output, exit 1, after the files are written. Before, both were a panic trace and
+//! exit 101.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+/// `laser grad` on the tiny model, writing its ranking into `out`, with `stdout` as its standard
+/// output (text, so that it prints several lines).
+fn grad_into(m: &Path, task: &Path, out: &Path, stdout: Stdio) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_laser"))
+        .args(["grad", "--model", s(m), "--task", s(task), "--n", "10", "--out", s(out)])
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the binary runs")
+}
+
+fn ranking(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("ranking.json")).expect("the ranking was written")
+}
+
+#[test]
+fn a_reader_that_has_gone_silences_the_output_and_the_command_still_finishes() {
+    let m = tiny_model("closed-pipe");
+    let task = tiny_task("closed-pipe");
+    let (reference, out) = (tmp("closed-pipe-reference"), tmp("closed-pipe"));
+    let printed = grad_into(&m, &task, &reference, Stdio::piped());
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    assert!(printed.stdout.len() > 100, "the text output is several lines long");
+
+    // A pipe whose read end is closed before the command starts: its first write fails with
+    // EPIPE, whatever the timing.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let gone = grad_into(&m, &task, &out, Stdio::from(writer));
+    let err = String::from_utf8_lossy(&gone.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(gone.status.code(), Some(0), "{err}");
+    assert_eq!(ranking(&out), ranking(&reference), "the work is the same without a reader");
+    for d in [&out, &reference, &m] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let _ = std::fs::remove_file(task);
+}
+
+#[test]
+fn a_full_standard_output_is_an_error_that_names_it() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        skip_note("skipped: no /dev/full on this system to write standard output into".into());
+        return;
+    };
+    let m = tiny_model("full-stdout");
+    let task = tiny_task("full-stdout");
+    let out = tmp("full-stdout");
+    let failed = grad_into(&m, &task, &out, Stdio::from(full));
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(failed.status.code(), Some(1), "a machine-side write failure exits 1: {err}");
+    assert!(err.contains("writing to standard output"), "{err}");
+    assert!(err.contains("No space left on device"), "the OS error: {err}");
+    assert!(out.join("ranking.json").is_file(), "the files come before the printing");
+    for d in [&out, &m] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let _ = std::fs::remove_file(task);
+}
