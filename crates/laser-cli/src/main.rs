@@ -61,6 +61,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .with_writer(std::io::stderr)
             .with_max_level(level)
             .with_target(false)
+            // Its own report of a failed write is an `eprintln!`, which panics when standard
+            // error is the thing that failed (`2>/dev/full`); log lines are dropped instead.
+            .log_internal_errors(false)
             .init();
     }
     let env = Env { backend, verbose: cli.verbose > 0, max_memory: cli.max_memory };

@@ -1,8 +1,9 @@
-//! Standard output that cannot be written never makes `laser` panic. A reader that has gone
-//! (`laser grad … | head -1`: a broken pipe) only silences the rest of the output — the command
-//! still writes its files and exits 0 — and a full output file (`> /dev/full`) is an error naming
-//! standard output, exit 1, after the files are written. Before, both were a panic trace and
-//! exit 101.
+//! Standard output or error that cannot be written never makes `laser` panic. A reader that has
+//! gone (`laser grad … | head -1`: a broken pipe) only silences the rest of the output — the
+//! command still writes its files and exits 0 — and a full output file (`> /dev/full`) is an
+//! error naming standard output, exit 1, after the files are written. A full standard error
+//! drops the log lines and messages; the exit status stays the command's. Before, each was a
+//! panic and exit 101.
 
 mod common;
 
@@ -69,5 +70,33 @@ fn a_full_standard_output_is_an_error_that_names_it() {
     for d in [&out, &m] {
         let _ = std::fs::remove_dir_all(d);
     }
+    let _ = std::fs::remove_file(task);
+}
+
+#[test]
+fn a_full_standard_error_drops_log_lines_and_messages_but_keeps_the_exit_status() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        skip_note("skipped: no /dev/full on this system to write standard error into".into());
+        return;
+    };
+    let m = tiny_model("full-stderr");
+    let task = tiny_task("full-stderr");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_laser"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(full.try_clone().expect("a second handle")))
+            .output()
+            .expect("the binary runs")
+    };
+    // `-vv` logs every phase and micro-batch to standard error.
+    let logged = run(&["-vv", "grad", "--model", s(&m), "--task", s(&task), "--n", "10", "--json"]);
+    assert_eq!(logged.status.code(), Some(0), "the log's failed writes are dropped");
+    let ranking: serde_json::Value = serde_json::from_slice(&logged.stdout).expect("JSON");
+    assert!(ranking["matrices"].as_array().is_some_and(|m| !m.is_empty()), "{ranking}");
+    // An error's message cannot be shown; its exit status still is the command's.
+    let missing = run(&["grad", "--model", s(&m), "--task", "/nonexistent/task.jsonl"]);
+    assert_eq!(missing.status.code(), Some(2), "bad input: 2, not a panic's 101");
+    let _ = std::fs::remove_dir_all(&m);
     let _ = std::fs::remove_file(task);
 }
