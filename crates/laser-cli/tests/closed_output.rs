@@ -23,6 +23,16 @@ fn grad_into(m: &Path, task: &Path, out: &Path, stdout: Stdio) -> Output {
         .expect("the binary runs")
 }
 
+/// `/dev/full` (every write fails with ENOSPC) to stand in for `stream`, or `None`, said on
+/// stderr, where the system has none.
+fn dev_full(stream: &str) -> Option<std::fs::File> {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    if full.is_err() {
+        skip_note(format!("skipped: no /dev/full on this system to write {stream} into"));
+    }
+    full.ok()
+}
+
 fn ranking(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("ranking.json")).expect("the ranking was written")
 }
@@ -53,13 +63,8 @@ fn a_reader_that_has_gone_silences_the_output_and_the_command_still_finishes() {
 
 #[test]
 fn a_full_standard_output_is_an_error_that_names_it() {
-    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
-        skip_note("skipped: no /dev/full on this system to write standard output into".into());
-        return;
-    };
-    let m = tiny_model("full-stdout");
-    let task = tiny_task("full-stdout");
-    let out = tmp("full-stdout");
+    let Some(full) = dev_full("standard output") else { return };
+    let (m, task, out) = (tiny_model("full-stdout"), tiny_task("full-stdout"), tmp("full-stdout"));
     let failed = grad_into(&m, &task, &out, Stdio::from(full));
     let err = String::from_utf8_lossy(&failed.stderr);
     assert!(!err.contains("panicked"), "{err}");
@@ -75,12 +80,8 @@ fn a_full_standard_output_is_an_error_that_names_it() {
 
 #[test]
 fn a_full_standard_error_drops_log_lines_and_messages_but_keeps_the_exit_status() {
-    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
-        skip_note("skipped: no /dev/full on this system to write standard error into".into());
-        return;
-    };
-    let m = tiny_model("full-stderr");
-    let task = tiny_task("full-stderr");
+    let Some(full) = dev_full("standard error") else { return };
+    let (m, task) = (tiny_model("full-stderr"), tiny_task("full-stderr"));
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_laser"))
             .args(args)
