@@ -6,8 +6,10 @@ model's selection pass runs after the gradient pass since a468cb7 and is a phase
 a468cb7 it ran first, unlogged, and no column counted it.
 
     python3 scripts/suite-phases.py runs/suite.log [OTHER.log ...]
+    python3 scripts/suite-phases.py OLD1.log,OLD2.log NEW1.log,NEW2.log
 
-Prints one table per log and, with two logs, the second's totals over the first's. A phase the
+Prints one table per argument and, with two, the second's totals over the first's. Logs joined by
+commas count as one run (a suite run in parts: their tasks in one table). A phase the
 log does not see end (the last task's test split, when nothing is logged after it) shows "—" and
 counts as zero.
 """
@@ -44,9 +46,11 @@ def main():
     if len(sys.argv) < 2:
         sys.exit("usage: suite-phases.py LOG [OTHER_LOG ...]")
     totals = []
-    for path in sys.argv[1:]:
-        rows = phases(path)
-        print(f"{path}\n| task | gradient + SVDs | base | scan | test |\n|---|---|---|---|---|")
+    for arg in sys.argv[1:]:
+        rows = {}
+        for path in arg.split(","):
+            rows.update(phases(path))
+        print(f"{arg}\n| task | gradient + SVDs | base | scan | test |\n|---|---|---|---|---|")
         total = {"gradient": 0.0, "base": 0.0, "scan": 0.0, "test": 0.0}
         for task, r in rows.items():
             for k in total:
